@@ -1,0 +1,221 @@
+"""Graph capture: a module or function and its example arguments to a functional FX graph.
+
+The user's arguments may be nested (tuple, list, dict, namedtuple) and may hold
+Python scalars. They are flattened with torch's pytree: tensor leaves become
+runtime inputs, every other leaf is a constant the graph is specialized on.
+The callable is wrapped in a module whose forward takes the tensor leaves, so
+torch.export lifts parameters, buffers and tensor constants into placeholders
+(weights are arguments, not IR constants) and turns in-place mutation into
+extra outputs (DESIGN.md, item 8).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import operator
+import re
+from typing import Any, Callable
+
+import torch
+import torch.utils._pytree as pytree
+from torch.export import ExportedProgram
+from torch.export.graph_signature import InputKind, OutputKind
+
+from mlirfuse.compiler.errors import CompileError
+
+
+@dataclasses.dataclass(frozen=True)
+class Input:
+    """Where a graph placeholder's tensor comes from at call time.
+
+    kind "user": the index-th tensor leaf of the arguments; "state": a
+    parameter or buffer read from the module by its dotted path at every call;
+    "constant": a tensor captured at compile time.
+    """
+
+    kind: str
+    index: int = -1
+    path: str = ""
+    value: torch.Tensor | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Output:
+    """Where a returned tensor comes from: result i of the compiled code, or user input i."""
+
+    kind: str  # "result" or "input"
+    index: int
+
+
+@dataclasses.dataclass
+class Captured:
+    """A captured graph and how to call it.
+
+    Attributes:
+      graph_module: the functional FX graph; placeholders are `inputs`, outputs are
+        the mutations first, then the distinct user results.
+      inputs: one Input per placeholder.
+      mutations: (target Input, result index) for each tensor mutated in place.
+      outputs: one Output per tensor leaf of the user's result.
+      result_meta: shape and dtype of each result of the compiled code.
+      out_spec: pytree spec of the user's result; non-tensor leaves in out_consts.
+    """
+
+    graph_module: torch.fx.GraphModule
+    inputs: list[Input]
+    mutations: list[tuple[Input, int]]
+    outputs: list[Output]
+    result_meta: list[tuple[tuple[int, ...], torch.dtype]]
+    out_spec: Any
+    out_consts: dict[int, Any]
+    module: torch.nn.Module
+
+
+def split_args(args: tuple) -> tuple[list[torch.Tensor], list[Any], Any]:
+    """Flattens arguments into (tensor leaves, every leaf with tensors as None, spec)."""
+    leaves, spec = pytree.tree_flatten(args)
+    tensors = [x for x in leaves if isinstance(x, torch.Tensor)]
+    skeleton = [None if isinstance(x, torch.Tensor) else x for x in leaves]
+    return tensors, skeleton, spec
+
+
+class _Record:
+    """What tracing saw of the user's result: its pytree spec and its non-tensor leaves."""
+
+    spec = None
+    leaves: list = []
+
+
+class _Wrapper(torch.nn.Module):
+    """Calls the user's callable with the constants put back among the tensor leaves."""
+
+    def __init__(self, fn: Callable, skeleton: list, spec):
+        super().__init__()
+        self.fn = fn  # an nn.Module registers as a submodule: its weights become placeholders
+        owner = getattr(fn, "__self__", None)
+        if isinstance(owner, torch.nn.Module) and owner is not fn:
+            self.owner = owner  # a bound method's module: its weights are arguments too
+        self._skeleton = skeleton
+        self._spec = spec
+        # Filled while tracing. Not a dict or list: export swaps those attributes for copies.
+        self.record = _Record()
+
+    def forward(self, *tensors):
+        it = iter(tensors)
+        leaves = [next(it) if x is None else x for x in self._skeleton]
+        out = self.fn(*pytree.tree_unflatten(leaves, self._spec))
+        out_leaves, self.record.spec = pytree.tree_flatten(out)
+        self.record.leaves = [None if isinstance(x, torch.Tensor) else x for x in out_leaves]
+        return tuple(x for x in out_leaves if isinstance(x, torch.Tensor))
+
+
+def _anchor_stack_traces(fn: Callable) -> None:
+    """Makes export record the frames of a plain function, not only of `forward` methods.
+
+    Export keeps only frames named "forward" in node stack traces unless the
+    code is registered as an anchor; the user's function is where its ops come from.
+    """
+    register = getattr(torch.fx.proxy, "_register_stack_trace_anchor", None)
+    if register is not None and not isinstance(fn, torch.nn.Module):
+        register(getattr(fn, "__func__", fn))
+
+
+def _strip_own_frames(gm: torch.fx.GraphModule) -> None:
+    """Drops this file's frames from node stack traces, so locations name the user's line."""
+    for node in gm.graph.nodes:
+        trace = node.meta.get("stack_trace")
+        if not trace:
+            continue
+        frames = re.split(r'(?m)^(?=\s*File ")', trace)
+        kept = [f for f in frames if f.strip() and __file__ not in f]
+        node.meta["stack_trace"] = "".join(kept) if kept else None
+
+
+def export(fn: Callable, args: tuple) -> tuple[ExportedProgram, _Wrapper]:
+    """Runs torch.export on `fn(*args)` with torch-mlir's decompositions.
+
+    Raises:
+      CompileError (stage "capture") when torch.export cannot trace the callable.
+    """
+    from torch_mlir.extras.fx_decomp_util import get_decomposition_table
+
+    tensors, skeleton, spec = split_args(args)
+    wrapper = _Wrapper(fn, skeleton, spec)
+    _anchor_stack_traces(fn)
+    try:
+        prog = torch.export.export(wrapper, tuple(tensors), strict=False)
+        prog = prog.run_decompositions(get_decomposition_table())
+    except Exception as e:  # torch.export raises many types; all mean "cannot capture"
+        raise CompileError(f"{type(e).__name__}: {e}", stage="capture") from e
+    return prog, wrapper
+
+
+def capture(fn: Callable, args: tuple) -> Captured:
+    """Captures `fn(*args)` as a functional graph plus its calling convention."""
+    prog, wrapper = export(fn, args)
+    gm = prog.graph_module
+    _strip_own_frames(gm)
+    sig = prog.graph_signature
+    placeholders = [n for n in gm.graph.nodes if n.op == "placeholder"]
+
+    inputs, user_of_name, user_count = [], {}, 0
+    for node, spec in zip(placeholders, sig.input_specs):
+        if spec.kind == InputKind.USER_INPUT:
+            inputs.append(Input("user", index=user_count))
+            user_of_name[spec.arg.name] = inputs[-1]
+            user_count += 1
+        elif spec.kind in (InputKind.PARAMETER, InputKind.BUFFER):
+            inputs.append(Input("state", path=spec.target))
+        elif spec.kind == InputKind.CONSTANT_TENSOR:
+            inputs.append(Input("constant", value=prog.constants[spec.target]))
+        else:
+            raise CompileError(f"unsupported graph input kind {spec.kind}", stage="capture")
+
+    out_node = next(n for n in gm.graph.nodes if n.op == "output")
+    out_nodes = list(out_node.args[0])
+    mutations, results, result_of_node, outputs = [], [], {}, []
+    mutated_input_of_node = {}
+
+    def result_index(node) -> int:
+        if node not in result_of_node:
+            result_of_node[node] = len(results)
+            results.append(node)
+        return result_of_node[node]
+
+    for node, spec in zip(out_nodes, sig.output_specs):
+        if spec.kind == OutputKind.BUFFER_MUTATION:
+            mutations.append((Input("state", path=spec.target), result_index(node)))
+        elif spec.kind == OutputKind.USER_INPUT_MUTATION:
+            target = user_of_name[spec.target]
+            mutations.append((target, result_index(node)))
+            mutated_input_of_node[node] = target
+        elif spec.kind == OutputKind.USER_OUTPUT:
+            if node in mutated_input_of_node:  # returns the tensor it mutated: same object as eager
+                outputs.append(Output("input", mutated_input_of_node[node].index))
+            elif node.op == "placeholder" and inputs[placeholders.index(node)].kind == "user":
+                outputs.append(Output("input", inputs[placeholders.index(node)].index))
+            else:
+                outputs.append(Output("result", result_index(node)))
+        else:
+            raise CompileError(f"unsupported graph output kind {spec.kind}", stage="capture")
+
+    # The compiled code returns each distinct result once; aliases are resolved in Python.
+    out_node.args = (tuple(results),)
+    gm.graph.lint()
+    gm.recompile()
+
+    meta = []
+    for node in results:
+        val = node.meta.get("val")
+        if not isinstance(val, torch.Tensor):
+            raise CompileError(f"graph result {node.name} is not a tensor", stage="capture")
+        meta.append((tuple(int(s) for s in val.shape), val.dtype))
+
+    out_consts = {i: v for i, v in enumerate(wrapper.record.leaves) if v is not None}
+    return Captured(gm, inputs, mutations, outputs, meta, wrapper.record.spec, out_consts,
+                    wrapper)
+
+
+def state_getter(path: str) -> Callable[[torch.nn.Module], torch.Tensor]:
+    """Returns a function reading a parameter or buffer by its dotted path (fresh each call)."""
+    return operator.attrgetter(path)

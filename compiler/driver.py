@@ -1,0 +1,130 @@
+"""The staged driver: run named stages over a module, keep each stage's IR, report failures.
+
+A stage is a name and a pipeline (lowering/pipelines.py). The driver runs
+them in order on one module; after each, the IR text is kept (and written to
+`dump_dir` when asked), so `compiled.ir(stage)` and `--stage` can show it and
+any stage's IR is a valid input to `mlirfuse-opt`.
+
+When a pipeline fails, the driver re-runs it one element at a time on a copy
+of the stage's input to find the failing pass, saves the IR before that pass
+and raises CompileError with the op, the source line and the mlirfuse-opt
+command that reproduces the failure (torch-mlir's run_pipeline_with_repro_report, finer).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import os
+import shlex
+
+from torch_mlir import ir
+
+from mlirfuse.compiler import pipeline as pipelines_text
+from mlirfuse.compiler.errors import CompileError, describe_diagnostics
+from mlirfuse.lowering import pipelines
+
+# Stage name → pipeline producing it from the previous stage, per target.
+STAGES = {
+    "cpu": [
+        ("torch", pipelines.TORCH),
+        ("linalg", pipelines.LINALG),
+        ("bufferized", pipelines.CPU_BUFFERIZE),
+        ("loops", pipelines.CPU_LOOPS),
+        ("llvm", pipelines.CPU_LLVM),
+    ],
+}
+
+
+@dataclasses.dataclass
+class StageRecord:
+    """The IR text a module had after each stage, in order."""
+
+    texts: dict[str, str] = dataclasses.field(default_factory=dict)
+
+
+def stage_names(target: str = "cpu") -> list[str]:
+    return [name for name, _ in STAGES[target]]
+
+
+def run_stages(module: ir.Module, *, target: str = "cpu", start_after: str | None = None,
+               stop_after: str | None = None, record: StageRecord | None = None,
+               dump_dir: str | None = None, repro_dir: str = "/tmp/mlirfuse-repro",
+               print_ir_after_all: bool = False) -> StageRecord:
+    """Runs the stages of `target` on `module` in place.
+
+    Args:
+      start_after: skip the stages up to and including this one (the input is its IR).
+      stop_after: stop once this stage has run.
+      record: where stage texts go (a new StageRecord if None).
+      dump_dir: if set, write <n>-<stage>.mlir files there.
+    Returns:
+      The StageRecord.
+    Raises:
+      CompileError naming the stage, the pass, the op and the source line.
+    """
+    record = record or StageRecord()
+    names = stage_names(target)
+    if start_after is not None and start_after not in names:
+        raise ValueError(f"unknown stage {start_after!r}; stages: {names}")
+    started = start_after is None
+    for i, (name, pipe) in enumerate(STAGES[target]):
+        if not started:
+            started = name == start_after
+            continue
+        run_pipeline(module, pipe, stage=name, repro_dir=repro_dir,
+                     print_ir_after_all=print_ir_after_all)
+        text = str(module)
+        record.texts[name] = text
+        if dump_dir:
+            os.makedirs(dump_dir, exist_ok=True)
+            with open(os.path.join(dump_dir, f"{i}-{name}.mlir"), "w") as f:
+                f.write(text)
+        if name == stop_after:
+            break
+    return record
+
+
+def run_pipeline(module: ir.Module, pipeline: list[str] | str, *, stage: str,
+                 repro_dir: str, print_ir_after_all: bool = False) -> None:
+    """Runs one pipeline on `module`; on failure raises CompileError with a repro."""
+    ctx = module.context
+    before = module.operation.get_asm(enable_debug_info=True)
+    pm = pipelines_text.build(pipeline, ctx)
+    if print_ir_after_all:
+        pm.enable_ir_printing(print_after_all=True)
+    try:
+        with ctx:
+            pm.run(module.operation)
+    except ir.MLIRError as e:
+        raise _failure(before, pipeline, stage, repro_dir, e) from None
+
+
+def _failure(before: str, pipeline, stage: str, repro_dir: str, err) -> CompileError:
+    """Finds the failing element of `pipeline` on a copy of `before`; saves its input IR."""
+    from mlirfuse.compiler.context import parse_module
+
+    failing, ir_before, diags = None, before, err.error_diagnostics
+    module = parse_module(before)
+    for element in pipelines_text.elements(pipeline):
+        asm = module.operation.get_asm(enable_debug_info=True)
+        try:
+            with module.context:
+                pipelines_text.build([element], module.context).run(module.operation)
+        except ir.MLIRError as e:
+            failing, ir_before, diags = element, asm, e.error_diagnostics
+            break
+    text, op, source = describe_diagnostics(diags)
+    os.makedirs(repro_dir, exist_ok=True)
+    digest = hashlib.sha256(ir_before.encode()).hexdigest()[:12]
+    path = os.path.join(repro_dir, f"{stage}-{digest}.mlir")
+    with open(path, "w") as f:
+        f.write(ir_before)
+    failing_pipe = f"builtin.module({failing})" if failing else pipelines_text.elements(pipeline)
+    if not failing:
+        failing_pipe = "builtin.module(" + ", ".join(failing_pipe) + ")"
+    command = f"mlirfuse-opt {shlex.quote(path)} --pass-pipeline={shlex.quote(failing_pipe)}"
+    pass_name = failing.split("{")[0] if failing else None
+    return CompileError(text or str(err), stage=stage, op=op, source=source,
+                        pass_name=pass_name, repro_path=path, repro_command=command,
+                        diagnostics=text.splitlines())

@@ -1,0 +1,79 @@
+"""The errors mlirfuse raises, and how MLIR diagnostics become their messages."""
+
+from __future__ import annotations
+
+import re
+
+# A file location as MLIR prints it: "path/to/file.py":12:0
+_FILE_LOC = re.compile(r'"([^"]+)":(\d+):(\d+)')
+# The op an MLIR diagnostic is about: 'torch.aten.foo' in the message, or the
+# generic form "torch.aten.foo"(...) of the "see current operation" note.
+_OP_IN_MESSAGE = re.compile(r"'([a-z_][\w]*\.[\w.]+)'")
+_OP_IN_NOTE = re.compile(r'"([a-z_][\w]*\.[\w.]+)"\(')
+
+
+class CompileError(RuntimeError):
+    """A model or IR that mlirfuse could not compile.
+
+    Attributes:
+      stage: the stage that failed ("capture", "import", "torch", "linalg", "llvm", "jit").
+      op: the MLIR op the failure is about, when known (e.g. "torch.aten.foo").
+      source: "file:line" of the user's code that produced the op, when known.
+      pass_name: the pass that failed, when a pass failed.
+      repro_path: a file holding the IR before the failing pass.
+      repro_command: the mlirfuse-opt command that reproduces the failure.
+    """
+
+    def __init__(self, message, *, stage, op=None, source=None, pass_name=None,
+                 repro_path=None, repro_command=None, diagnostics=()):
+        self.stage = stage
+        self.op = op
+        self.source = source
+        self.pass_name = pass_name
+        self.repro_path = repro_path
+        self.repro_command = repro_command
+        self.diagnostics = list(diagnostics)
+        parts = [f"mlirfuse: compile failed at stage '{stage}'"]
+        if pass_name:
+            parts[0] += f" in pass '{pass_name}'"
+        if op:
+            parts.append(f"  op: {op}")
+        if source:
+            parts.append(f"  source: {source}")
+        parts.append(f"  error: {message}")
+        if repro_command:
+            parts.append(f"  repro: {repro_command}")
+        super().__init__("\n".join(parts))
+
+
+class GuardError(RuntimeError):
+    """A call whose arguments break an assumption the compiled code was built on."""
+
+
+def source_of(text: str) -> str | None:
+    """Returns "file:line" of the first file location in a diagnostic's text."""
+    m = _FILE_LOC.search(text)
+    return f"{m.group(1)}:{m.group(2)}" if m else None
+
+
+def op_of(message: str, notes: list[str]) -> str | None:
+    """Returns the op name a diagnostic is about, if it names one."""
+    for note in notes:
+        m = _OP_IN_NOTE.search(note)
+        if m:
+            return m.group(1)
+    m = _OP_IN_MESSAGE.search(message)
+    return m.group(1) if m else None
+
+
+def describe_diagnostics(diags) -> tuple[str, str | None, str | None]:
+    """Flattens MLIR DiagnosticInfo objects to (text, op, source)."""
+    lines, op, source = [], None, None
+    for d in diags:
+        loc = str(d.location)
+        notes = [f"{n.location}: {n.message}" for n in d.notes]
+        lines.append(f"{loc}: {d.message}")
+        lines.extend("    note: " + n for n in notes)
+        op = op or op_of(d.message, notes)
+        source = source or source_of(loc) or next(filter(None, map(source_of, notes)), None)
+    return "\n".join(lines), op, source

@@ -1,0 +1,53 @@
+"""Every option of mlirfuse, in one place.
+
+Options come from keyword arguments of ``mlirfuse.compile`` and of the
+torch.compile backend (``options={...}``); a few have environment defaults,
+read here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tempfile
+
+
+def _env_path(name: str, default: str) -> str:
+    return os.environ.get(name) or default
+
+
+@dataclasses.dataclass(frozen=True)
+class Options:
+    """Compile options.
+
+    Attributes:
+      device: "cpu" (the only target of this version); None follows the arguments.
+      opt_level: LLVM optimization level given to the ExecutionEngine (0-3).
+      dump_dir: if set, every stage's IR is written there as <stage>.mlir.
+      repro_dir: where a failing compile saves the IR before the failing pass.
+    """
+
+    device: str | None = None
+    opt_level: int = 3
+    dump_dir: str | None = None
+    repro_dir: str = dataclasses.field(
+        default_factory=lambda: _env_path(
+            "MLIRFUSE_REPRO_DIR", os.path.join(tempfile.gettempdir(), "mlirfuse-repro")
+        )
+    )
+
+    @classmethod
+    def from_kwargs(cls, kwargs: dict) -> "Options":
+        """Builds Options from keyword arguments; unknown names raise TypeError."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(kwargs) - names)
+        if unknown:
+            raise TypeError(
+                f"mlirfuse.compile: unknown option(s) {unknown}; known: {sorted(names)}"
+            )
+        opts = cls(**kwargs)
+        if opts.device not in (None, "cpu"):
+            raise ValueError(f"mlirfuse: device={opts.device!r} is not supported; use 'cpu'")
+        if not 0 <= opts.opt_level <= 3:
+            raise ValueError(f"mlirfuse: opt_level must be 0..3, got {opts.opt_level}")
+        return opts

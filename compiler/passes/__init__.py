@@ -1,0 +1,30 @@
+"""The registry of mlirfuse passes: pass argument → the module that defines it (imported lazily)."""
+
+from __future__ import annotations
+
+import importlib
+
+from mlirfuse.compiler.passes.base import Pass, PassError
+
+# One pass, one name everywhere: file compiler/passes/<name>.py, argument
+# mlirfuse-<name with dashes>, lit test test/passes/<name with dashes>.mlir.
+REGISTRY = {
+    "mlirfuse-destination-style-abi": "destination_style_abi",
+    "mlirfuse-drop-destination-results": "drop_destination_results",
+}
+
+
+def lookup(argument: str) -> type[Pass]:
+    """Returns the pass class registered under `argument`.
+
+    Raises:
+      KeyError if no mlirfuse pass has that argument.
+    """
+    module = importlib.import_module(f"mlirfuse.compiler.passes.{REGISTRY[argument]}")
+    for obj in vars(module).values():
+        if isinstance(obj, type) and issubclass(obj, Pass) and obj.ARGUMENT == argument:
+            return obj
+    raise KeyError(argument)
+
+
+__all__ = ["Pass", "PassError", "REGISTRY", "lookup"]

@@ -1,0 +1,64 @@
+"""mlirfuse-drop-destination-results: stop returning the destination buffers after bufferization.
+
+Matches: functions rewritten by mlirfuse-destination-style-abi (`mlirfuse.abi`),
+on buffers, whose returned values are their own destination arguments
+(upstream `drop-equivalent-buffer-results` does this for private functions only).
+Rewrites: removes those results; the function returns nothing it does not own.
+Leaves alone: a function returning anything else (it fails: the result would leak).
+
+Before:
+  func.func @main(%in: memref<4xf32>, %out: memref<4xf32>) -> memref<4xf32>
+      attributes {mlirfuse.abi} {
+    ...
+    return %out : memref<4xf32>
+  }
+After:
+  func.func @main(%in: memref<4xf32>, %out: memref<4xf32>) attributes {mlirfuse.abi} {
+    ...
+    return
+  }
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from torch_mlir import ir
+from torch_mlir.dialects import func
+
+from mlirfuse.compiler.passes.base import Pass, PassError
+from mlirfuse.compiler.passes.destination_style_abi import MARK
+
+
+@dataclasses.dataclass
+class DropDestinationResults(Pass):
+    """Removes the results of entry functions that only return their destination arguments."""
+
+    ARGUMENT = "mlirfuse-drop-destination-results"
+
+    def run(self, module: ir.Operation) -> None:
+        for op in module.regions[0].blocks[0].operations:
+            if op.operation.name == "func.func" and MARK in op.operation.attributes:
+                self._rewrite(op.operation)
+
+    def _rewrite(self, fn: ir.Operation) -> None:
+        ftype = ir.FunctionType(ir.TypeAttr(fn.attributes["function_type"]).value)
+        if not ftype.results:
+            return
+        block = fn.regions[0].blocks[0]
+        args = list(block.arguments)
+        dests = args[len(args) - len(ftype.results):]
+        ret = list(block.operations)[-1]
+        for value, dest in zip(ret.operands, dests):
+            # Casts to a more dynamic layout may sit between the argument and the return.
+            while value.owner is not None and isinstance(value.owner, ir.Operation) \
+                    and value.owner.name == "memref.cast":
+                value = value.owner.operands[0]
+            if value != dest:
+                raise PassError("entry function returns a buffer other than its destination",
+                                ret.location)
+        with ir.InsertionPoint(ret), ret.location:
+            func.ReturnOp([])
+        ret.erase()
+        fn.attributes["function_type"] = ir.TypeAttr.get(
+            ir.FunctionType.get(list(ftype.inputs), []))

@@ -1,0 +1,1 @@
+"""The mlirfuse dialect (IRDL) and its Python builders."""

@@ -1,0 +1,64 @@
+"""The pass pipelines of every stage, as data.
+
+A pipeline is a list of pass-pipeline elements as `mlirfuse-opt --pass-pipeline`
+takes them inside `builtin.module(...)`; mlirfuse passes (`mlirfuse-*`) mix
+freely with upstream and torch-mlir passes. Each group has a comment saying why.
+"""
+
+# Raw FX import → torch backend contract (value semantics, shapes and dtypes known).
+TORCH = [
+    "func.func(torch-match-quantized-custom-ops)",
+    "torchdynamo-export-to-torch-backend-pipeline",
+]
+
+# torch backend contract → linalg on tensors (plus tm_tensor for scan, sort, topk, scatter).
+LINALG = [
+    "torch-backend-to-linalg-on-tensors-backend-pipeline",
+]
+
+# linalg on tensors → buffers, in the runtime's calling convention.
+CPU_BUFFERIZE = [
+    # tensor.pad and tensor.concat have no bufferization of their own here.
+    "func.func(refback-generalize-tensor-pad, refback-generalize-tensor-concat)",
+    # Results become caller-allocated destination arguments; inputs are read-only.
+    "mlirfuse-destination-style-abi",
+    # Let producers of a result write straight into its destination buffer.
+    "eliminate-empty-tensors",
+    # Arguments take any strides (transposed, sliced tensors are passed as they are).
+    "one-shot-bufferize{allow-unknown-ops bufferize-function-boundaries "
+    "function-boundary-type-conversion=fully-dynamic-layout-map}",
+    # tm_tensor ops (scan, sort, topk, scatter) bufferize in torch-mlir's own pass.
+    "func.func(tm-tensor-bufferize)",
+    "refback-mlprogram-bufferize",
+    "canonicalize",
+    # The entry function returned its destinations; it now returns nothing.
+    "mlirfuse-drop-destination-results",
+    "buffer-deallocation-pipeline",
+]
+
+# Buffers → scalar loops (the naive CPU code; later issues tile and vectorize).
+CPU_LOOPS = [
+    "func.func(tm-tensor-to-loops, refback-munge-memref-copy, convert-linalg-to-loops, lower-affine)",
+]
+
+# Loops → LLVM dialect, ready for the ExecutionEngine.
+CPU_LLVM = [
+    "convert-scf-to-cf",
+    "func.func(refback-expand-ops-for-llvm, arith-expand)",
+    "convert-math-to-llvm",
+    "convert-math-to-libm",
+    "expand-strided-metadata",
+    "convert-bufferization-to-memref",
+    "finalize-memref-to-llvm",
+    "lower-affine",
+    "convert-arith-to-llvm",
+    "convert-func-to-llvm",
+    "convert-cf-to-llvm",
+    "convert-ub-to-llvm",
+    "reconcile-unrealized-casts",
+]
+
+
+def as_text(pipeline: list[str]) -> str:
+    """Returns the `--pass-pipeline` text of a pipeline."""
+    return "builtin.module(" + ", ".join(pipeline) + ")"

@@ -1,0 +1,1 @@
+"""Runtime: the ExecutionEngine wrapper and torch ↔ memref marshalling."""
