@@ -10,7 +10,10 @@ import torch
 from mlirfuse.compiler.capture import split_args
 from mlirfuse.compiler.errors import CompileError
 from mlirfuse.compiler.options import Options
+from mlirfuse.compiler.backend import register_backend
 from mlirfuse.compiler.specialize import Specialization
+
+register_backend()
 
 
 @dataclasses.dataclass

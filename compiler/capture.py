@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import operator
 import re
+import warnings
 from typing import Any, Callable
 
 import torch
@@ -143,8 +144,11 @@ def export(fn: Callable, args: tuple) -> tuple[ExportedProgram, _Wrapper]:
     wrapper = _Wrapper(fn, skeleton, spec)
     _anchor_stack_traces(fn)
     try:
-        prog = torch.export.export(wrapper, tuple(tensors), strict=False)
-        prog = prog.run_decompositions(get_decomposition_table())
+        with warnings.catch_warnings():
+            # torch's own deprecation inside export's copies of pytree specs.
+            warnings.filterwarnings("ignore", message=".*LeafSpec.*", category=FutureWarning)
+            prog = torch.export.export(wrapper, tuple(tensors), strict=False)
+            prog = prog.run_decompositions(get_decomposition_table())
     except Exception as e:  # torch.export raises many types; all mean "cannot capture"
         raise CompileError(f"{type(e).__name__}: {e}", stage="capture") from e
     return prog, wrapper

@@ -35,6 +35,22 @@ def count_kernels(module) -> int:
     return count
 
 
+def lower(fn: Callable, args: tuple, options: Options, stop_after: str):
+    """Captures `fn(*args)` and runs the stages up to `stop_after` ("raw" stops after import).
+
+    Returns:
+      (Captured, the module at that stage, the StageRecord of stage texts).
+    """
+    captured = capture_mod.capture(fn, args)
+    module = importer.import_graph(captured.graph_module, make_context())
+    record = driver.StageRecord()
+    record.texts["raw"] = str(module)
+    if stop_after != "raw":
+        driver.run_stages(module, stop_after=stop_after, record=record,
+                          dump_dir=options.dump_dir, repro_dir=options.repro_dir)
+    return captured, module, record
+
+
 class Specialization:
     """A compiled graph and its calling convention.
 
@@ -46,15 +62,10 @@ class Specialization:
 
     def __init__(self, fn: Callable, args: tuple, options: Options):
         start = time.perf_counter()
-        self.captured = capture_mod.capture(fn, args)
-        ctx = make_context()
-        module = importer.import_graph(self.captured.graph_module, ctx)
-        record = driver.StageRecord()
-        record.texts["raw"] = str(module)
-        common = dict(record=record, dump_dir=options.dump_dir, repro_dir=options.repro_dir)
-        driver.run_stages(module, stop_after="loops", **common)
+        self.captured, module, record = lower(fn, args, options, stop_after="loops")
         self.kernels = count_kernels(module)
-        driver.run_stages(module, start_after="loops", **common)
+        driver.run_stages(module, start_after="loops", record=record,
+                          dump_dir=options.dump_dir, repro_dir=options.repro_dir)
         self.stages = record.texts
         try:
             self.executable = Executable(module, opt_level=options.opt_level)

@@ -4,13 +4,37 @@
     y = compiled(x)
 
 or, through dynamo, ``torch.compile(model, backend="mlirfuse")``.
+
+Importing mlirfuse does not import torch (the command-line tools start in a
+fraction of a second); the API names load on first use. The torch.compile
+backend is registered at import when torch is already imported, when the API
+is first used, and otherwise found by dynamo through the `torch_dynamo_backends`
+entry point.
 """
 
-from mlirfuse.compiler.api import CompiledFunction, compile
-from mlirfuse.compiler.errors import CompileError, GuardError
-from mlirfuse.compiler.backend import register_backend as _register_backend
+import importlib
+import sys
 
-_register_backend()
-
-__all__ = ["compile", "CompiledFunction", "CompileError", "GuardError"]
 __version__ = "0.1.0"
+
+_API = {
+    "compile": "mlirfuse.compiler.api",
+    "CompiledFunction": "mlirfuse.compiler.api",
+    "CompileError": "mlirfuse.compiler.errors",
+    "GuardError": "mlirfuse.compiler.errors",
+}
+__all__ = list(_API)
+
+
+def __getattr__(name):
+    if name in _API:
+        value = getattr(importlib.import_module(_API[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'mlirfuse' has no attribute {name!r}")
+
+
+if "torch" in sys.modules:
+    from mlirfuse.compiler.backend import register_backend
+
+    register_backend()

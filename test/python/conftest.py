@@ -1,0 +1,66 @@
+"""Shared helpers of the numerics suite: comparing compiled results against eager PyTorch."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import pytest
+import torch
+
+# test/python holds `models.py`, imported by the tests as a plain module.
+sys.path.insert(0, os.path.dirname(__file__))
+
+# Tolerances per dtype, for results that went through the same math as eager but
+# possibly in another order (fused loops, other reduction order, libm vs. SLEEF).
+# f16/bf16 are looser: eager CPU often computes them in f32 and rounds once, the
+# compiled code may round after each op.
+TOLERANCES = {
+    torch.float64: dict(rtol=1e-7, atol=1e-7),
+    torch.float32: dict(rtol=1e-5, atol=1e-5),
+    torch.float16: dict(rtol=1e-2, atol=1e-2),
+    torch.bfloat16: dict(rtol=4e-2, atol=4e-2),
+}
+
+
+def tolerance(dtype: torch.dtype) -> dict:
+    """rtol/atol for comparing a result of `dtype`; exact (0, 0) for integers and bool."""
+    return TOLERANCES.get(dtype, dict(rtol=0, atol=0))
+
+
+def assert_same(actual, expected, *, rtol=None, atol=None, path="result"):
+    """Asserts `actual` matches eager's `expected`: same nesting, same container
+    types (tuple/list/dict/namedtuple), same constants, and tensors with the same
+    dtype, shape, device and layout whose values agree within the dtype's tolerance.
+    """
+    assert type(actual) is type(expected), (
+        f"{path}: type {type(actual).__name__}, eager gives {type(expected).__name__}")
+    if isinstance(expected, torch.Tensor):
+        assert actual.dtype == expected.dtype, f"{path}: dtype {actual.dtype} != {expected.dtype}"
+        assert actual.shape == expected.shape, f"{path}: shape {actual.shape} != {expected.shape}"
+        assert actual.device == expected.device, f"{path}: device {actual.device} != {expected.device}"
+        assert actual.layout == expected.layout, f"{path}: layout {actual.layout} != {expected.layout}"
+        tol = tolerance(expected.dtype)
+        if rtol is not None:
+            tol = dict(rtol=rtol, atol=atol)
+        torch.testing.assert_close(actual.detach(), expected.detach(), equal_nan=True,
+                                   msg=lambda m: f"{path}: {m}", **tol)
+    elif isinstance(expected, dict):
+        assert list(actual.keys()) == list(expected.keys()), f"{path}: keys differ"
+        for k in expected:
+            assert_same(actual[k], expected[k], rtol=rtol, atol=atol, path=f"{path}[{k!r}]")
+    elif isinstance(expected, (tuple, list)):
+        assert len(actual) == len(expected), f"{path}: length {len(actual)} != {len(expected)}"
+        if hasattr(expected, "_fields"):
+            assert actual._fields == expected._fields, f"{path}: namedtuple fields differ"
+        for i, (a, e) in enumerate(zip(actual, expected)):
+            assert_same(a, e, rtol=rtol, atol=atol, path=f"{path}[{i}]")
+    else:
+        assert actual == expected, f"{path}: {actual!r} != {expected!r}"
+
+
+@pytest.fixture(autouse=True)
+def _seed():
+    """Every test starts from the same random state."""
+    torch.manual_seed(0)
+    yield

@@ -1,0 +1,109 @@
+"""Numerics against eager for the 27 modules of DESIGN.md item 7 and more functions.
+
+Each case is compiled without example inputs, called twice (the second call
+must be a cache hit of the same specialization), and compared with eager on
+the same module and arguments: same result structure, dtype, shape, device,
+values within the dtype's tolerance. Compiled code must not write into its inputs.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import mlirfuse
+import models
+from conftest import assert_same
+
+XFAIL = {
+    "bf16_matmul": pytest.mark.xfail(
+        strict=True,
+        reason="JIT: 'Symbols not found: [ __truncsfbf2 ]' -- arith.truncf f32->bf16 reaches "
+               "LLVM as fptrunc to bfloat, a compiler-rt libcall the process lacks; "
+               "CPU_LLVM runs arith-expand without include-bf16=true"),
+    "gelu_tanh": pytest.mark.xfail(
+        strict=True,
+        reason="torch-mlir's linalg lowering of aten.gelu(approximate='tanh') uses "
+               "sqrt(2/pi) = 0.7977240352174656 (true value 0.7978845608...): errors ~5e-5; "
+               "decompose aten.gelu in capture before import"),
+    "sort_stable": pytest.mark.xfail(
+        strict=True,
+        reason="stage 'torch': torch-mlir has no lowering for aten.sort.stable "
+               "(torch.operator left over); tm_tensor.sort is stable, so capture could "
+               "decompose aten.sort.stable to aten.sort"),
+}
+
+CASES = {**models.IMPORT_SPOT_CHECK, **models.MORE}
+
+
+def _params(names):
+    return [pytest.param(n, marks=XFAIL[n]) if n in XFAIL else n for n in names]
+
+
+def _clone(tree):
+    return torch.utils._pytree.tree_map(
+        lambda x: x.clone() if isinstance(x, torch.Tensor) else x, tree)
+
+
+def check_against_eager(fn, args):
+    """Compiles `fn`, runs it twice on `args`, compares with eager; returns the compiled fn."""
+    before = _clone(args)
+    compiled = mlirfuse.compile(fn)
+    out = compiled(*args)
+    assert compiled.stats.compilations == 1
+    assert_same(args, before, path="arguments after the compiled call")
+    expected = fn(*args)
+    assert_same(out, expected)
+    again = compiled(*args)
+    assert compiled.stats.compilations == 1 and compiled.stats.cache_hits == 1
+    assert_same(again, expected)
+    return compiled
+
+
+@pytest.mark.parametrize("name", _params(models.IMPORT_SPOT_CHECK))
+def test_import_spot_check(name):
+    fn, args = models.IMPORT_SPOT_CHECK[name]()
+    check_against_eager(fn, args)
+
+
+@pytest.mark.parametrize("name", _params(models.MORE))
+def test_more_functions(name):
+    fn, args = models.MORE[name]()
+    check_against_eager(fn, args)
+
+
+@pytest.mark.parametrize("name", ["cumsum", "topk", "sort", "scatter", "scatter_add"])
+def test_tm_tensor_ops_are_exercised(name):
+    """These functions lower through the tm_tensor dialect (scan, topk, sort, scatter)."""
+    fn, args = CASES[name]()
+    compiled = mlirfuse.compile(fn)
+    assert_same(compiled(*args), fn(*args))
+    assert "tm_tensor." in compiled.ir("linalg")
+
+
+def test_mlp_dynamic_batch():
+    """Two batch sizes: each compiles a specialization; calling either again reuses it."""
+    m, (x3,) = models.mlp_dynamic_batch()
+    x7 = models.randn(7, 8, seed=2)
+    compiled = mlirfuse.compile(m)
+    assert_same(compiled(x3), m(x3))
+    assert_same(compiled(x7), m(x7))
+    assert compiled.stats.compilations == 2
+    assert compiled.stats.guard_failures == 1
+    assert_same(compiled(x3), m(x3))
+    assert_same(compiled(x7), m(x7))
+    assert compiled.stats.compilations == 2
+    assert compiled.stats.cache_hits == 2
+    assert "tensor<7x8xf32>" in compiled.ir("linalg")  # the last call's specialization
+
+
+def test_transformer_block_batch_first_false():
+    """nn.TransformerEncoderLayer in eval, sequence-first, with a key padding mask."""
+    layer = models._init(torch.nn.TransformerEncoderLayer(16, 2, 32, dropout=0.0)).eval()
+    x = models.randn(5, 2, 16)
+    mask = torch.tensor([[False, False, False, True, True], [False] * 5])
+
+    def f(x, mask):
+        return layer(x, src_key_padding_mask=mask)
+
+    check_against_eager(f, (x, mask))
