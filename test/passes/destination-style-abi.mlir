@@ -16,7 +16,7 @@ func.func @main(%a: tensor<4xf32>) -> tensor<4xf32> {
 
 // Two results, one of them an input: each gets its own destination.
 // CHECK-LABEL: func.func @two
-// CHECK-SAME: %{{arg[0-9]+}}: tensor<2xi64> {bufferization.writable = false}, %[[O1:arg[0-9]+]]: tensor<2xi64> {bufferization.writable = true}, %[[O2:arg[0-9]+]]: tensor<f32> {bufferization.writable = true}
+// CHECK-SAME: %{{arg[0-9]+}}: tensor<f32> {bufferization.writable = false}, %[[O1:arg[0-9]+]]: tensor<2xi64> {bufferization.writable = true}, %[[O2:arg[0-9]+]]: tensor<f32> {bufferization.writable = true}
 // CHECK: bufferization.materialize_in_destination %{{.*}} in %[[O1]]
 // CHECK: bufferization.materialize_in_destination %{{.*}} in %[[O2]]
 func.func @two(%a: tensor<2xi64>, %b: tensor<f32>) -> (tensor<2xi64>, tensor<f32>) {
