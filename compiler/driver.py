@@ -100,13 +100,52 @@ def run_pipeline(module: ir.Module, pipeline: list[str] | str, *, stage: str,
         raise _failure(before, pipeline, stage, repro_dir, e) from None
 
 
+def _expand(element: str, ctx: ir.Context) -> list[str]:
+    """Expands a pass pipeline (e.g. torch-mlir's) into its passes, so a repro names one pass."""
+    if element.startswith("mlirfuse-"):
+        return [element]
+    return pipelines_text.elements(pipelines_text.canonical_text([element], ctx))
+
+
+def _ops(op: ir.Operation):
+    for region in op.regions:
+        for block in region.blocks:
+            for child in block.operations:
+                yield child.operation
+                yield from _ops(child.operation)
+
+
+def _refine_op(module: ir.Module, op: str | None, source: str | None) -> str | None:
+    """A conversion failure often names a constant feeding the real culprit; find the
+    first non-trivial op from the same source line instead."""
+    trivial = ("torch.constant.", "torch.prim.ListConstruct", "torch.vtensor.literal")
+    if source is None or (op is not None and not op.startswith(trivial)):
+        return op
+    file, _, line = source.rpartition(":")
+    needle = f'"{file}":{line}:'
+    for child in _ops(module.operation):
+        name = child.name
+        if name.startswith("torch.") and not name.startswith(trivial) \
+                and needle in str(child.location):
+            return name
+    return op
+
+
+def _innermost_pass(element: str) -> str:
+    """`func.func(foo{a=1})` → `foo`."""
+    while "(" in element.split("{")[0]:
+        element = element[element.index("(") + 1:element.rindex(")")]
+    return element.split("{")[0].split(",")[0].strip()
+
+
 def _failure(before: str, pipeline, stage: str, repro_dir: str, err) -> CompileError:
-    """Finds the failing element of `pipeline` on a copy of `before`; saves its input IR."""
+    """Finds the failing pass of `pipeline` on a copy of `before`; saves its input IR."""
     from mlirfuse.compiler.context import parse_module
 
     failing, ir_before, diags = None, before, err.error_diagnostics
     module = parse_module(before)
-    for element in pipelines_text.elements(pipeline):
+    expanded = [p for e in pipelines_text.elements(pipeline) for p in _expand(e, module.context)]
+    for element in expanded:
         asm = module.operation.get_asm(enable_debug_info=True)
         try:
             with module.context:
@@ -115,16 +154,15 @@ def _failure(before: str, pipeline, stage: str, repro_dir: str, err) -> CompileE
             failing, ir_before, diags = element, asm, e.error_diagnostics
             break
     text, op, source = describe_diagnostics(diags)
+    op = _refine_op(parse_module(ir_before), op, source)
     os.makedirs(repro_dir, exist_ok=True)
     digest = hashlib.sha256(ir_before.encode()).hexdigest()[:12]
     path = os.path.join(repro_dir, f"{stage}-{digest}.mlir")
     with open(path, "w") as f:
         f.write(ir_before)
-    failing_pipe = f"builtin.module({failing})" if failing else pipelines_text.elements(pipeline)
-    if not failing:
-        failing_pipe = "builtin.module(" + ", ".join(failing_pipe) + ")"
+    failing_pipe = "builtin.module(" + (failing or ", ".join(expanded)) + ")"
     command = f"mlirfuse-opt {shlex.quote(path)} --pass-pipeline={shlex.quote(failing_pipe)}"
-    pass_name = failing.split("{")[0] if failing else None
+    pass_name = _innermost_pass(failing) if failing else None
     return CompileError(text or str(err), stage=stage, op=op, source=source,
                         pass_name=pass_name, repro_path=path, repro_command=command,
                         diagnostics=text.splitlines())
