@@ -67,8 +67,12 @@ class CompiledFunction:
         self._last: Specialization | None = None
 
     def _specialization(self, args: tuple) -> tuple[Specialization, list[torch.Tensor]]:
-        tensors, skeleton, spec = split_args(args)
-        key = dispatch_key(tensors, skeleton, spec)
+        if all(type(a) is torch.Tensor for a in args):  # the common case: no pytree walk
+            tensors = list(args)
+            key = (len(args), tuple((t.dtype, t.shape, t.device, t.requires_grad) for t in args))
+        else:
+            tensors, skeleton, spec = split_args(args)
+            key = dispatch_key(tensors, skeleton, spec)
         found = self._specializations.get(key)
         if found is not None:
             self.stats.cache_hits += 1

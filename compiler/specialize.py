@@ -68,7 +68,8 @@ class Specialization:
                           dump_dir=options.dump_dir, repro_dir=options.repro_dir)
         self.stages = record.texts
         try:
-            self.executable = Executable(module, opt_level=options.opt_level)
+            self.executable = Executable(module, self._ranks(args),
+                                         opt_level=options.opt_level)
         except Exception as e:
             raise capture_mod.CompileError(f"{type(e).__name__}: {e}", stage="jit") from e
         self.compile_seconds = time.perf_counter() - start
@@ -76,6 +77,19 @@ class Specialization:
             capture_mod.state_getter(i.path) if i.kind == "state" else None
             for i in self.captured.inputs
         ]
+
+    def _ranks(self, args: tuple) -> list[int]:
+        """Ranks of the entry function's memref arguments: graph inputs, then results."""
+        tensors = capture_mod.split_args(args)[0]
+        ranks = []
+        for inp in self.captured.inputs:
+            if inp.kind == "user":
+                ranks.append(tensors[inp.index].dim())
+            elif inp.kind == "state":
+                ranks.append(capture_mod.state_getter(inp.path)(self.captured.module).dim())
+            else:
+                ranks.append(inp.value.dim())
+        return ranks + [len(shape) for shape, _ in self.captured.result_meta]
 
     def _resolve(self, inp: capture_mod.Input, getter, tensors: list[torch.Tensor]):
         if inp.kind == "user":

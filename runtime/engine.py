@@ -8,7 +8,7 @@ import torch
 from torch_mlir import ir
 from torch_mlir.execution_engine import ExecutionEngine
 
-from mlirfuse.runtime.memref import PackedArgs
+from mlirfuse.runtime.memref import ArgumentLayout
 
 _PACKED = ctypes.CFUNCTYPE(None, ctypes.c_void_p)
 
@@ -18,18 +18,21 @@ class Executable:
 
     Args:
       module: LLVM-dialect module with an `llvm.emit_c_interface` entry function.
+      ranks: the rank of each memref argument, inputs then outputs.
       entry: the entry function's name.
       opt_level: LLVM optimization level.
     """
 
-    def __init__(self, module: ir.Module, entry: str = "main", opt_level: int = 3):
+    def __init__(self, module: ir.Module, ranks: list[int], entry: str = "main",
+                 opt_level: int = 3):
         self.engine = ExecutionEngine(module, opt_level=opt_level)
         address = self.engine.raw_lookup("_mlir_ciface_" + entry)
         if not address:
             raise RuntimeError(f"entry function {entry!r} not found in the compiled module")
         self._fn = _PACKED(address)
+        self._layout = ArgumentLayout(ranks)
 
     def __call__(self, tensors: list[torch.Tensor]) -> None:
         """Runs the entry function on `tensors` (inputs then outputs), in place."""
-        args = PackedArgs(tensors)
-        self._fn(ctypes.addressof(args.packed))
+        block = self._layout.pack(tensors)
+        self._fn(ctypes.addressof(block))

@@ -22,26 +22,36 @@ def descriptor_words(t: torch.Tensor) -> list[int]:
     return [ptr, ptr, 0, *t.shape, *t.stride()]
 
 
-class PackedArgs:
-    """The argument block of a packed ExecutionEngine call over tensors.
+class ArgumentLayout:
+    """The argument block of packed ExecutionEngine calls for arguments of fixed ranks.
 
     The packed C interface `_mlir__mlir_ciface_<f>(void **args)` takes one
     pointer per argument, each pointing to a slot that holds the address of a
-    memref descriptor. All three live in ctypes arrays owned by this object;
-    keep it alive during the call.
+    memref descriptor. One int64 array holds all three, in that order:
+    [packed pointers (n) | slots (n) | descriptors]. Only its base address
+    changes between calls, so the offsets are computed once.
     """
 
-    __slots__ = ("_desc", "_slots", "packed")
+    def __init__(self, ranks: list[int]):
+        n = len(ranks)
+        self.count = n
+        starts, total = [], 2 * n
+        for r in ranks:
+            starts.append(total)
+            total += 3 + 2 * r
+        self.size = max(total, 1)
+        self._packed_offsets = [WORD * (n + i) for i in range(n)]
+        self._slot_offsets = [WORD * s for s in starts]
+        self._array = ctypes.c_int64 * self.size
 
-    def __init__(self, tensors: list[torch.Tensor]):
-        words, starts = [], []
+    def pack(self, tensors: list[torch.Tensor]):
+        """Returns the ctypes array to pass (keep it alive during the call)."""
+        block = self._array()
+        base = ctypes.addressof(block)
+        words = [base + o for o in self._packed_offsets]
+        words += [base + o for o in self._slot_offsets]
         for t in tensors:
-            starts.append(len(words))
-            words.extend(descriptor_words(t))
-        self._desc = (ctypes.c_int64 * max(len(words), 1))(*words)
-        base = ctypes.addressof(self._desc)
-        self._slots = (ctypes.c_void_p * max(len(tensors), 1))(
-            *[base + WORD * s for s in starts])
-        sbase = ctypes.addressof(self._slots)
-        self.packed = (ctypes.c_void_p * max(len(tensors), 1))(
-            *[sbase + WORD * i for i in range(len(tensors))])
+            ptr = t.data_ptr()
+            words += (ptr, ptr, 0, *t.shape, *t.stride())
+        block[:len(words)] = words
+        return block
