@@ -3,6 +3,8 @@
 from torch_mlir import ir, passmanager
 from torch_mlir.dialects import torch as torch_d
 
+from mlirfuse import dialects
+
 # torch-mlir registers torch_c and tm_tensor only as dependent dialects of its
 # passes; running these passes on an empty module loads them, so any stage's
 # IR (which may hold torch_c or tm_tensor ops) parses in a new context.
@@ -16,6 +18,7 @@ def make_context() -> ir.Context:
     """Returns a new context with every dialect mlirfuse's IR can hold."""
     ctx = ir.Context()
     torch_d.register_dialect(ctx)
+    dialects.load(ctx)
     with ctx, ir.Location.unknown():
         passmanager.PassManager.parse(_LOADS_TORCH_DIALECTS).run(
             ir.Module.create().operation)

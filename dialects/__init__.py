@@ -1,1 +1,67 @@
-"""The mlirfuse dialect (IRDL) and its Python builders."""
+"""The mlirfuse dialect (mlirfuse.irdl.mlir) and its Python builders.
+
+`load(ctx)` registers the dialect in a context (make_context does it for every
+context mlirfuse makes). The builders create its ops in the generic form IRDL
+ops have, segment sizes included.
+"""
+
+from __future__ import annotations
+
+import os
+
+from torch_mlir import ir
+from torch_mlir.dialects import gpu, irdl
+
+DIALECT_FILE = os.path.join(os.path.dirname(__file__), "mlirfuse.irdl.mlir")
+MAX_GROUP_INPUTS = 16
+MAX_GROUP_OUTPUTS = 4
+
+with open(DIALECT_FILE) as _f:
+    _DIALECT_TEXT = _f.read()
+
+
+def load(ctx: ir.Context) -> None:
+    """Registers the mlirfuse dialect in `ctx`."""
+    with ctx:
+        irdl.load_dialects(ir.Module.parse(_DIALECT_TEXT))
+
+
+def _segments(count: int, slots: int) -> ir.Attribute:
+    return ir.DenseI32ArrayAttr.get([1] * count + [0] * (slots - count))
+
+
+def group(inputs: list[ir.Value], result_types: list[ir.Type], kernel: str) -> ir.Operation:
+    """Creates an empty `mlirfuse.group` at the current insertion point.
+
+    Its body block has one argument per input (same types) and no terminator yet.
+    Raises ValueError past MAX_GROUP_INPUTS inputs or MAX_GROUP_OUTPUTS results.
+    """
+    if len(inputs) > MAX_GROUP_INPUTS or len(result_types) > MAX_GROUP_OUTPUTS:
+        raise ValueError(f"a fusion group takes at most {MAX_GROUP_INPUTS} inputs and "
+                         f"{MAX_GROUP_OUTPUTS} results")
+    op = ir.Operation.create(
+        "mlirfuse.group", results=result_types, operands=inputs,
+        attributes={
+            "kernel": ir.StringAttr.get(kernel),
+            "operandSegmentSizes": _segments(len(inputs), MAX_GROUP_INPUTS),
+            "resultSegmentSizes": _segments(len(result_types), MAX_GROUP_OUTPUTS),
+        },
+        regions=1)
+    op.regions[0].blocks.append(*[v.type for v in inputs])
+    return op
+
+
+def group_yield(values: list[ir.Value]) -> ir.Operation:
+    """The terminator of a group body."""
+    return gpu.YieldOp(values).operation
+
+
+def guard(value: ir.Value, arg: int, sizes: list[int], strides: list[int]) -> ir.Operation:
+    """Creates `mlirfuse.guard` on entry argument `arg` at the current insertion point."""
+    return ir.Operation.create(
+        "mlirfuse.guard", results=[], operands=[value],
+        attributes={
+            "arg": ir.IntegerAttr.get(ir.IntegerType.get_signless(64), arg),
+            "sizes": ir.DenseI64ArrayAttr.get(sizes),
+            "strides": ir.DenseI64ArrayAttr.get(strides),
+        })
