@@ -29,6 +29,8 @@ STAGES = {
     "cpu": [
         ("torch", pipelines.TORCH),
         ("linalg", pipelines.LINALG),
+        ("fused", pipelines.FUSED),
+        ("kernels", pipelines.KERNELS),
         ("bufferized", pipelines.CPU_BUFFERIZE),
         ("loops", pipelines.CPU_LOOPS),
         ("llvm", pipelines.CPU_LLVM),

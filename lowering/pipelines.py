@@ -16,10 +16,31 @@ LINALG = [
     "torch-backend-to-linalg-on-tensors-backend-pipeline",
 ]
 
-# linalg on tensors → buffers, in the runtime's calling convention.
-CPU_BUFFERIZE = [
-    # tensor.pad and tensor.concat have no bufferization of their own here.
+# linalg on tensors → fusion groups: the kernels, each an isolated mlirfuse.group.
+FUSED = [
+    # tensor.pad and tensor.concat become fills and insert_slices (no kernels of their own).
     "func.func(refback-generalize-tensor-pad, refback-generalize-tensor-concat)",
+    # Named ops become generics, so transposes and broadcasts fold into their consumers'
+    # indexing maps; unit dims go (reductions then tile); elementwise chains merge.
+    "func.func(linalg-generalize-named-ops, linalg-fold-unit-extent-dims, "
+    "linalg-fuse-elementwise-ops, canonicalize, cse)",
+    "mlirfuse-form-fusion-groups",
+]
+
+# Fusion groups → kernel functions → one scf.forall per kernel, inlined back into the
+# entry function (each kernel stays one loop nest). Outline first: upstream passes may
+# hoist constants out of a group, whose isolation IRDL cannot declare.
+KERNELS = [
+    "mlirfuse-outline-fusion-groups",
+    "canonicalize",
+    "mlirfuse-tile-kernels",
+    "inline",
+    "canonicalize",
+    "cse",
+]
+
+# Kernels on tensors → buffers, in the runtime's calling convention.
+CPU_BUFFERIZE = [
     # Results become caller-allocated destination arguments; inputs are read-only.
     "mlirfuse-destination-style-abi",
     # Let producers of a result write straight into its destination buffer.
@@ -33,11 +54,14 @@ CPU_BUFFERIZE = [
     "canonicalize",
     # The entry function returned its destinations; it now returns nothing.
     "mlirfuse-drop-destination-results",
+    # Per-tile temporaries: out of the loops, onto the stack when small.
+    "func.func(buffer-loop-hoisting, promote-buffers-to-stack{max-alloc-size-in-bytes=65536})",
     "buffer-deallocation-pipeline",
 ]
 
 # Buffers → scalar loops (the naive CPU code; later issues tile and vectorize).
 CPU_LOOPS = [
+    "func.func(scf-forall-to-for)",
     "func.func(tm-tensor-to-loops, refback-munge-memref-copy, convert-linalg-to-loops, lower-affine)",
 ]
 

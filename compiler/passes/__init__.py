@@ -11,6 +11,9 @@ from mlirfuse.compiler.passes.base import Pass, PassError
 REGISTRY = {
     "mlirfuse-destination-style-abi": "destination_style_abi",
     "mlirfuse-drop-destination-results": "drop_destination_results",
+    "mlirfuse-form-fusion-groups": "form_fusion_groups",
+    "mlirfuse-outline-fusion-groups": "outline_fusion_groups",
+    "mlirfuse-tile-kernels": "tile_kernels",
 }
 
 

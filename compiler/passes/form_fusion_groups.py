@@ -1,0 +1,275 @@
+"""mlirfuse-form-fusion-groups: group linalg ops into kernels, one `mlirfuse.group` each.
+
+Matches: linalg structured ops at the top level of each function, on tensors
+(after `linalg-fold-unit-extent-dims` and `linalg-fuse-elementwise-ops`, which
+already merge elementwise chains into single generics).
+
+Policy. A group is one kernel: one parallel loop nest over the tile loops of
+its root (its last op), with every other member computed inside that loop for
+the current tile. Walking the ops backwards, each op not yet grouped becomes a
+root; a producer joins its consumer's group when
+  * it is a linalg structured op (tm_tensor ops and tensor reshapes stay out),
+  * every use of its results is inside the group (its whole result is not
+    needed elsewhere, so nothing is computed twice), and
+  * every tile loop of the root reaches one of its parallel loops through the
+    indexing maps, the same way from every consumer in the group (so the
+    producer's tile is a slice along the same loops: elementwise producers into
+    reductions, reductions into their elementwise consumers over the same rows,
+    matmuls and convolutions into their elementwise epilogues). A producer
+    that does not vary along a tile loop (e.g. a bias computed once per column)
+    would be recomputed for every tile, so it stays out: its own kernel.
+The root's tile loops: every parallel loop of a root with reductions; all but
+the innermost loop of an all-parallel root (rows), its only loop at rank 1.
+Groups hold at most MAX_GROUP_INPUTS inputs and only the root's results leave
+a group. Constants and `tensor.empty` are cloned into each group that uses them.
+
+Rewrites: each group's ops move into an isolated `mlirfuse.group` placed where
+the root was; its operands are the values the ops use from outside, its results
+the root's results. The tile loops are recorded on the root as
+`mlirfuse.tile_loops` for the tiling pass.
+
+Before:
+  %m = linalg.generic {reduction: max over d1} ins(%x) outs(%fill0)
+  %e = linalg.generic {exp(x - m)} ins(%x, %m) outs(%empty)
+  ...
+  %r = linalg.generic {e / s} ins(%e, %s) outs(%empty)
+After:
+  %r = "mlirfuse.group"(%x) ({
+  ^bb0(%in: tensor<8x64xf32>):
+    ... the same ops on %in ...
+    gpu.yield %r' : tensor<8x64xf32>
+  }) {kernel = "kernel_0", ...}
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from torch_mlir import ir
+
+from mlirfuse import dialects
+from mlirfuse.compiler.passes import structured as st
+from mlirfuse.compiler.passes.base import Pass
+
+TILE_ATTR = "mlirfuse.tile_loops"
+
+
+@dataclasses.dataclass
+class _Group:
+    root: ir.Operation
+    # member op → the member's loop for each tile loop of the root
+    tiles: dict = dataclasses.field(default_factory=dict)
+
+
+def root_tile_loops(op: ir.Operation) -> list[int]:
+    """The loops of a root that the kernel's parallel loop nest iterates over."""
+    n = st.loop_count(op)
+    reductions = st.reduction_loops(op)
+    if reductions:
+        return [d for d in range(n) if d not in reductions]
+    return list(range(n - 1)) if n >= 2 else list(range(n))
+
+
+def _producer_tiles(consumer_tiles: list[int], operand_map: ir.AffineMap,
+                    producer: ir.Operation, result_number: int) -> list[int] | None:
+    """Maps the consumer's tile loops to the producer's loops, or None when it cannot."""
+    operand_dims = st.dim_positions(operand_map)
+    out_dims = st.dim_positions(st.output_maps(producer)[result_number])
+    tiles = []
+    for loop in consumer_tiles:
+        if loop not in operand_dims:
+            return None  # the producer does not vary along this tile loop
+        loop_of_producer = out_dims[operand_dims.index(loop)]
+        if loop_of_producer is None:
+            return None
+        tiles.append(loop_of_producer)
+    return tiles
+
+
+class _Former:
+    """Forms the groups of one function body."""
+
+    def __init__(self, fn: ir.Operation):
+        self.fn = fn
+        self.block = fn.regions[0].blocks[0]
+        self.group_of: dict = {}
+
+    def member_of(self, op: ir.Operation):
+        top = st.top_level_ancestor(op, self.fn)
+        return self.group_of.get(top) if top is not None else None
+
+    def try_add(self, group: _Group, producer: ir.Operation) -> bool:
+        tiles = None
+        for result in producer.results:
+            for use in result.uses:
+                consumer = st.top_level_ancestor(st.owner_op(use), self.fn)
+                if consumer is None or self.group_of.get(consumer) is not group \
+                        or consumer not in group.tiles:
+                    return False
+                maps = st.indexing_maps(consumer)
+                mapped = _producer_tiles(group.tiles[consumer], maps[use.operand_number],
+                                         producer, result.result_number)
+                if mapped is None or (tiles is not None and mapped != tiles):
+                    return False
+                tiles = mapped
+        if tiles is None or len(self.external_inputs(list(group.tiles) + [producer])) \
+                > dialects.MAX_GROUP_INPUTS:
+            return False
+        group.tiles[producer] = tiles
+        self.group_of[producer] = group
+        return True
+
+    def grow(self, group: _Group) -> None:
+        changed = True
+        while changed:
+            changed = False
+            for member in list(group.tiles):
+                for operand in member.operands:
+                    producer = st.defining_op(operand)
+                    if producer is None or producer in self.group_of \
+                            or not st.is_structured(producer) \
+                            or st.top_level_ancestor(producer, self.fn) != producer:
+                        continue
+                    changed |= self.try_add(group, producer)
+
+    def external_inputs(self, members: list[ir.Operation]) -> list[ir.Value]:
+        """Values the members use from outside, in first-use order (clonables excluded)."""
+        member_set = set(members)
+        seen, inputs = set(), []
+        for member in self.in_block_order(members):
+            for op in st.walk(member):
+                for value in op.operands:
+                    owner = st.defining_op(value)
+                    if owner is None:
+                        if st.top_level_ancestor(value.owner.owner, self.fn) in member_set:
+                            continue
+                    elif st.top_level_ancestor(owner, self.fn) in member_set \
+                            or owner.name in st.CLONABLE:
+                        continue
+                    if value not in seen:
+                        seen.add(value)
+                        inputs.append(value)
+        return inputs
+
+    def in_block_order(self, members) -> list[ir.Operation]:
+        member_set = set(members)
+        return [o.operation for o in self.block.operations if o.operation in member_set]
+
+    def run(self) -> list[_Group]:
+        ops = [o.operation for o in self.block.operations]
+        groups = []
+        for op in reversed(ops):
+            if op in self.group_of or not st.is_structured(op):
+                continue
+            group = _Group(root=op, tiles={op: root_tile_loops(op)})
+            self.group_of[op] = group
+            self.grow(group)
+            groups.append(group)
+        return groups[::-1]
+
+
+def _inside(op: ir.Operation, container: ir.Operation) -> bool:
+    """Whether `op` is nested in `container` (the container itself is not inside)."""
+    op, container = op.operation, container.operation
+    if op == container:
+        return False
+    while op is not None:
+        if op == container:
+            return True
+        op = op.parent
+        op = op.operation if op is not None else None
+    return False
+
+
+MEMBER_ATTR = "mlirfuse.member"
+
+
+def _member(op: ir.Operation, fn: ir.Operation) -> int | None:
+    """The group index tagged on `op`'s top-level ancestor, if any."""
+    top = st.top_level_ancestor(op, fn)
+    if top is None or MEMBER_ATTR not in top.attributes:
+        return None
+    return ir.IntegerAttr(top.attributes[MEMBER_ATTR]).value
+
+
+def _external_inputs(members: list[ir.Operation], fn: ir.Operation, index: int):
+    """Values the tagged members use from outside, in first-use order (clonables excluded)."""
+    seen, inputs = set(), []
+    for member in members:
+        for op in st.walk(member):
+            for value in op.operands:
+                owner = st.defining_op(value)
+                inside = _member(value.owner.owner if owner is None else owner, fn) == index
+                if inside or (owner is not None and owner.name in st.CLONABLE):
+                    continue
+                if value not in seen:
+                    seen.add(value)
+                    inputs.append(value)
+    return inputs
+
+
+def wrap(fn: ir.Operation, index: int, name: str) -> ir.Operation:
+    """Moves the ops tagged with group `index` into a new `mlirfuse.group` at the root's place.
+
+    Ops are found by their tag, not by Python handles: handles of ops that other
+    rewrites touched do not stay usable as dictionary keys.
+    """
+    block = fn.regions[0].blocks[0]
+    members = [o.operation for o in block.operations
+               if MEMBER_ATTR in o.operation.attributes
+               and ir.IntegerAttr(o.operation.attributes[MEMBER_ATTR]).value == index]
+    root = next(op for op in members if TILE_ATTR in op.attributes)
+    inputs = _external_inputs(members, fn, index)
+    outputs = list(root.results)
+    with ir.InsertionPoint(root), root.location:
+        op = dialects.group(inputs, [v.type for v in outputs], name).operation
+    body = op.regions[0].blocks[0]
+    with ir.InsertionPoint(body), root.location:
+        terminator = dialects.group_yield(outputs)
+    for member in members:
+        member.move_before(terminator)
+        del member.attributes[MEMBER_ATTR]
+    # Clonables used inside: a private copy each, at the top of the body.
+    for member in members:
+        for inner in st.walk(member):
+            for value in inner.operands:
+                owner = st.defining_op(value)
+                if owner is not None and owner.name in st.CLONABLE \
+                        and not _inside(owner, op):
+                    clone = owner.clone(ir.InsertionPoint.at_block_begin(body))
+                    for use in list(value.uses):
+                        if _inside(use.owner, op):
+                            use.owner.operands[use.operand_number] = clone.results[0]
+    for value, arg in zip(inputs, body.arguments):
+        for use in list(value.uses):
+            if _inside(use.owner, op):
+                use.owner.operands[use.operand_number] = arg
+    for value, result in zip(outputs, op.results):
+        for use in list(value.uses):
+            if not _inside(use.owner, op):
+                use.owner.operands[use.operand_number] = result
+    return op
+
+
+@dataclasses.dataclass
+class FormFusionGroups(Pass):
+    """Groups linalg ops into kernels: one isolated mlirfuse.group per kernel."""
+
+    ARGUMENT = "mlirfuse-form-fusion-groups"
+
+    def run(self, module: ir.Operation) -> None:
+        count = 0
+        for fn in module.regions[0].blocks[0].operations:
+            if fn.operation.name != "func.func":
+                continue
+            groups = _Former(fn.operation).run()
+            # Tag first (the analysis' handles are keys only until the IR changes), then wrap.
+            i64 = ir.IntegerType.get_signless(64)
+            plans = [(list(g.tiles), g.root, g.tiles[g.root]) for g in groups]
+            for index, (members, root, root_tiles) in enumerate(plans):
+                for member in members:
+                    member.attributes[MEMBER_ATTR] = ir.IntegerAttr.get(i64, index)
+                root.attributes[TILE_ATTR] = ir.DenseI64ArrayAttr.get(root_tiles)
+            for index in range(len(groups)):
+                wrap(fn.operation, index, f"kernel_{count}")
+                count += 1

@@ -1,0 +1,81 @@
+"""Views of linalg structured ops for the fusion passes: loops, maps, producers, users.
+
+Not a pass. For a linalg op, loop d is a reduction loop exactly when it appears
+in no output indexing map; everything else is parallel.
+"""
+
+from __future__ import annotations
+
+from torch_mlir import ir
+from torch_mlir.dialects import linalg
+
+# Ops that are free to clone into a kernel: they compute nothing per element.
+CLONABLE = ("arith.constant", "tensor.empty")
+
+
+def is_structured(op: ir.Operation) -> bool:
+    """A linalg op with indexing maps (generic, named, fill...), not a body op."""
+    name = op.name
+    return name.startswith("linalg.") and name not in ("linalg.yield", "linalg.index")
+
+
+def indexing_maps(op: ir.Operation) -> list[ir.AffineMap]:
+    return [attr.value for attr in linalg.get_indexing_maps(op)]
+
+
+def num_dps_inits(op: ir.Operation) -> int:
+    """Number of `outs` operands (every result of a structured op has one)."""
+    return len(op.results)
+
+
+def output_maps(op: ir.Operation) -> list[ir.AffineMap]:
+    return indexing_maps(op)[-num_dps_inits(op):]
+
+
+def loop_count(op: ir.Operation) -> int:
+    maps = indexing_maps(op)
+    return maps[0].n_dims if maps else 0
+
+
+def dim_positions(amap: ir.AffineMap) -> list[int | None]:
+    """Each result of `amap` as a loop index, or None when it is not a plain dimension."""
+    return [e.position if isinstance(e, ir.AffineDimExpr) else None for e in amap.results]
+
+
+def reduction_loops(op: ir.Operation) -> list[int]:
+    used = {p for m in output_maps(op) for p in dim_positions(m) if p is not None}
+    return [d for d in range(loop_count(op)) if d not in used]
+
+
+def defining_op(value: ir.Value) -> ir.Operation | None:
+    """The op defining `value` (as ir.Operation, never an OpView), None for block arguments."""
+    owner = value.owner
+    return None if isinstance(owner, ir.Block) else owner.operation
+
+
+def owner_op(use) -> ir.Operation:
+    """The op of a use (OpOperand), as ir.Operation."""
+    return use.owner.operation
+
+
+def top_level_ancestor(op: ir.Operation, block_owner: ir.Operation) -> ir.Operation | None:
+    """The ancestor of `op` (itself included) whose parent is `block_owner`."""
+    op = op.operation if op is not None else None
+    while op is not None:
+        parent = op.parent
+        if parent is None:
+            return None
+        parent = parent.operation
+        if parent == block_owner:
+            return op
+        op = parent
+    return None
+
+
+def walk(op: ir.Operation):
+    """`op` and every op nested in it, pre-order."""
+    yield op
+    for region in op.regions:
+        for block in region.blocks:
+            for child in block.operations:
+                yield from walk(child.operation)

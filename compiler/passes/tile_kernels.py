@@ -1,0 +1,121 @@
+"""mlirfuse-tile-kernels: make each kernel function one parallel loop nest (`scf.forall`).
+
+Matches: functions marked `mlirfuse.kernel` whose root op carries
+`mlirfuse.tile_loops` (set by mlirfuse-form-fusion-groups).
+Rewrites: tiles the root with `scf.forall` over its tile loops, then fuses every
+other op of the kernel into the loop, consumers first (transform dialect:
+`tile_using_forall`, `fuse_into_containing_op`), so each iteration computes one
+tile (rows, for row reductions) from the kernel's inputs and nothing is
+materialized in between. A producer that cannot be fused stays before the loop
+(it is then a loop nest of its own); the pass never fails on that.
+Tile sizes: 1 on every tile loop but the last; the last gets `inner-tile`
+when it is the root's innermost loop (rank-1 elementwise), else 1.
+
+Before:
+  func.func private @kernel_0(%x: tensor<8x64xf32>) -> tensor<8x64xf32> {
+    %m = linalg.generic {max over d1} ...
+    %r = linalg.generic {exp(x - m)} ... {mlirfuse.tile_loops = array<i64: 0>}
+    return %r
+  }
+After:
+  func.func private @kernel_0(%x: tensor<8x64xf32>) -> tensor<8x64xf32> {
+    %r = scf.forall (%i) in (8) shared_outs(%o = %empty) -> tensor<8x64xf32> {
+      %m = linalg.generic {max over d1} (row %i) ...
+      %t = linalg.generic {exp(x - m)} (row %i) ...
+      scf.forall.in_parallel { tensor.parallel_insert_slice %t into %o[%i, 0] ... }
+    }
+    return %r
+  }
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from torch_mlir import ir
+from torch_mlir.dialects.transform import interpreter
+
+from mlirfuse.compiler.passes import structured as st
+from mlirfuse.compiler.passes.base import Pass
+from mlirfuse.compiler.passes.form_fusion_groups import TILE_ATTR
+from mlirfuse.compiler.passes.outline_fusion_groups import KERNEL_ATTR
+
+FUSE_ATTR = "mlirfuse.fuse"
+ROOT_ATTR = "mlirfuse.root"  # a unit attribute: transform matching compares values
+
+_SEQUENCE = """
+module attributes {{transform.with_named_sequence}} {{
+  transform.named_sequence @main(%fn: !transform.any_op {{transform.readonly}}) {{
+{body}
+    transform.yield
+  }}
+}}
+"""
+
+_TILE = """
+    %root = transform.structured.match attributes {{{attr}}} in %fn
+        : (!transform.any_op) -> !transform.any_op
+    %tiled, %loop = transform.structured.tile_using_forall %root tile_sizes {sizes}
+        : (!transform.any_op) -> (!transform.any_op, !transform.any_op)"""
+
+_FUSE = """
+    %loop = transform.structured.match ops{{["scf.forall"]}} in %fn
+        : (!transform.any_op) -> !transform.any_op
+    %producer = transform.structured.match attributes {{{attr} = {index} : i64}} in %fn
+        : (!transform.any_op) -> !transform.any_op
+    %fused, %new_loop = transform.structured.fuse_into_containing_op %producer into %loop
+        : (!transform.any_op, !transform.any_op) -> (!transform.any_op, !transform.any_op)"""
+
+
+def _apply(fn: ir.Operation, body: str) -> bool:
+    """Runs a transform sequence on `fn`; False when it fails (the IR is then unchanged)."""
+    script = ir.Module.parse(_SEQUENCE.format(body=body))
+    sequence = script.body.operations[0]
+    try:
+        interpreter.apply_named_sequence(fn, sequence, script)
+    except (ir.MLIRError, ValueError):  # the interpreter reports failures as ValueError
+        return False
+    return True
+
+
+@dataclasses.dataclass
+class TileKernels(Pass):
+    """Turns each kernel function into one scf.forall over tiles, producers fused in."""
+
+    ARGUMENT = "mlirfuse-tile-kernels"
+    inner_tile: int = 1024
+
+    def run(self, module: ir.Operation) -> None:
+        for fn in [o.operation for o in module.regions[0].blocks[0].operations]:
+            if fn.name == "func.func" and KERNEL_ATTR in fn.attributes:
+                self._tile(fn)
+
+    def tile_sizes(self, root: ir.Operation, tile_loops: list[int]) -> list[int]:
+        sizes = [0] * st.loop_count(root)
+        for loop in tile_loops:
+            sizes[loop] = 1
+        if tile_loops and tile_loops[-1] == st.loop_count(root) - 1:
+            sizes[tile_loops[-1]] = self.inner_tile
+        return sizes
+
+    def _tile(self, fn: ir.Operation) -> None:
+        ops = [o.operation for o in fn.regions[0].blocks[0].operations]
+        roots = [op for op in ops if TILE_ATTR in op.attributes]
+        if len(roots) != 1:
+            return
+        root = roots[0]
+        tile_loops = list(ir.DenseI64ArrayAttr(root.attributes[TILE_ATTR]))
+        if not tile_loops:
+            return  # rank 0: a single iteration, nothing to tile
+        producers = [op for op in ops if st.is_structured(op) and op != root][::-1]
+        for i, op in enumerate(producers):
+            op.attributes[FUSE_ATTR] = ir.IntegerAttr.get(ir.IntegerType.get_signless(64), i)
+        sizes = self.tile_sizes(root, tile_loops)
+        root.attributes[ROOT_ATTR] = ir.UnitAttr.get()
+        if _apply(fn, _TILE.format(attr=ROOT_ATTR, sizes=sizes)):
+            for i in range(len(producers)):
+                _apply(fn, _FUSE.format(attr=FUSE_ATTR, index=i))
+        for op in st.walk(fn):
+            for attr in (FUSE_ATTR, TILE_ATTR, ROOT_ATTR):
+                if attr in op.attributes:
+                    del op.attributes[attr]
