@@ -1,4 +1,12 @@
-"""The public compile API: `mlirfuse.compile` and the callable it returns."""
+"""The public compile API: `mlirfuse.compile` and the callable it returns.
+
+A call: a cheap dispatch key (structure, constants, each tensor's dtype, shape,
+device, requires_grad) selects the specializations built for it; each runs its
+compiled guards (sizes, strides) before any kernel and returns a status. When
+none accepts the call, that is a guard failure, handled by the policy
+`on_guard_failure`: compile a new specialization (up to `recompile_limit`), run
+eager PyTorch, or raise GuardError.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +15,10 @@ from typing import Any, Callable
 
 import torch
 
-from mlirfuse.compiler.capture import split_args
-from mlirfuse.compiler.errors import CompileError
-from mlirfuse.compiler.options import Options
 from mlirfuse.compiler.backend import register_backend
+from mlirfuse.compiler.capture import split_args
+from mlirfuse.compiler.errors import CompileError, GuardError
+from mlirfuse.compiler.options import Options
 from mlirfuse.compiler.specialize import Specialization
 
 register_backend()
@@ -22,10 +30,10 @@ class Stats:
 
     Attributes:
       compilations: specializations compiled.
-      cache_hits: calls served by a specialization compiled before.
-      guard_failures: calls whose arguments matched no compiled specialization.
+      cache_hits: calls served by a specialization compiled before the call.
+      guard_failures: calls whose arguments no compiled specialization accepted.
       fallbacks: calls run by eager PyTorch instead of compiled code.
-      kernels: kernels (loop nests) in the code the last call ran.
+      kernels: kernels in the code the last call ran (0 after an eager fallback).
     """
 
     compilations: int = 0
@@ -43,13 +51,32 @@ def _hashable(x: Any) -> Any:
         return (type(x), repr(x))
 
 
-def dispatch_key(tensors: list[torch.Tensor], skeleton: list, spec) -> tuple:
-    """What a specialization is built for: structure, constants, and each tensor's type."""
-    return (
-        spec,
-        tuple(_hashable(x) for x in skeleton if x is not None),
-        tuple((t.dtype, tuple(t.shape), t.device, t.requires_grad) for t in tensors),
-    )
+def _tensor_key(t: torch.Tensor) -> tuple:
+    return (t.dtype, t.shape, t.device, t.requires_grad)
+
+
+def dispatch_key(args: tuple) -> tuple[tuple, list[torch.Tensor]]:
+    """What a specialization is built for, beyond its guards: structure, constants, tensor types."""
+    if all(type(a) is torch.Tensor for a in args):  # the common case: no pytree walk
+        return (len(args), tuple(_tensor_key(t) for t in args)), list(args)
+    tensors, skeleton, spec = split_args(args)
+    key = (spec, tuple(_hashable(x) for x in skeleton if x is not None),
+           tuple(_tensor_key(t) for t in tensors))
+    return key, tensors
+
+
+def _key_difference(new: tuple, old: tuple) -> str:
+    """Says how a dispatch key differs from the one a specialization was built for."""
+    if len(new) != len(old) or (len(new) == 3 and new[:2] != old[:2]):
+        return "the argument structure or a Python scalar changed"
+    names = ("dtype", "shape", "device", "requires_grad")
+    for i, (a, b) in enumerate(zip(new[-1], old[-1])):
+        for name, x, y in zip(names, a, b):
+            if x != y:
+                what = "rank" if name == "shape" and len(x) != len(y) else name
+                return f"tensor argument {i}: {what} {tuple(x) if name == 'shape' else x}, " \
+                       f"compiled for {tuple(y) if name == 'shape' else y}"
+    return "the arguments changed"
 
 
 class CompiledFunction:
@@ -63,46 +90,67 @@ class CompiledFunction:
         self.fn = fn
         self.options = options
         self.stats = Stats()
-        self._specializations: dict[tuple, Specialization] = {}
+        self._specializations: dict[tuple, list[Specialization]] = {}
         self._last: Specialization | None = None
+        self._last_key: tuple | None = None
 
-    def _specialization(self, args: tuple) -> tuple[Specialization, list[torch.Tensor]]:
-        if all(type(a) is torch.Tensor for a in args):  # the common case: no pytree walk
-            tensors = list(args)
-            key = (len(args), tuple((t.dtype, t.shape, t.device, t.requires_grad) for t in args))
-        else:
-            tensors, skeleton, spec = split_args(args)
-            key = dispatch_key(tensors, skeleton, spec)
-        found = self._specializations.get(key)
-        if found is not None:
-            self.stats.cache_hits += 1
-            return found, tensors
-        if self._specializations:
-            self.stats.guard_failures += 1
-        for t in tensors:
+    def _compile(self, key: tuple, args: tuple) -> Specialization:
+        for t in split_args(args)[0]:
             if t.device.type != "cpu":
                 raise CompileError(f"tensor on {t.device}: this version compiles for the CPU only",
                                    stage="capture")
-        found = Specialization(self.fn, args, self.options)
-        self._specializations[key] = found
+        spec = Specialization(self.fn, args, self.options)
+        self._specializations.setdefault(key, []).insert(0, spec)
         self.stats.compilations += 1
-        return found, tensors
+        self._last, self._last_key = spec, key
+        return spec
 
     def compile_for(self, *args) -> "CompiledFunction":
         """Compiles a specialization for `args` now, without running it."""
-        self._last, _ = self._specialization(args)
+        key, _ = dispatch_key(args)
+        if key not in self._specializations:
+            self._compile(key, args)
         return self
 
     def __call__(self, *args):
-        spec, tensors = self._specialization(args)
-        self._last = spec
+        key, tensors = dispatch_key(args)
+        reason = None
+        for spec in self._specializations.get(key, ()):
+            status, result = spec(tensors)
+            if status == 0:
+                self.stats.cache_hits += 1
+                self.stats.kernels = spec.kernels
+                self._last, self._last_key = spec, key
+                return result
+            reason = spec.explain(status, tensors)
+        if not self._specializations:  # the first call: compiling is not a failure
+            return self._run_new(key, args, tensors)
+        self.stats.guard_failures += 1
+        if reason is None:
+            reason = _key_difference(key, self._last_key)
+        policy = self.options.on_guard_failure
+        if policy == "error":
+            raise GuardError(f"mlirfuse: guard failed: {reason}")
+        if policy == "eager" or self.stats.compilations >= self.options.recompile_limit:
+            self.stats.fallbacks += 1
+            self.stats.kernels = 0
+            return self.fn(*args)
+        return self._run_new(key, args, tensors)
+
+    def _run_new(self, key: tuple, args: tuple, tensors: list[torch.Tensor]):
+        spec = self._compile(key, args)
+        status, result = spec(tensors)
+        if status:
+            raise RuntimeError(f"mlirfuse: internal error: a new specialization rejected the "
+                               f"arguments it was built for ({spec.explain(status, tensors)})")
         self.stats.kernels = spec.kernels
-        return spec(tensors)
+        return result
 
     def ir(self, stage: str = "linalg") -> str:
         """Returns the IR text of the last compiled or called specialization at `stage`.
 
-        Stages: "raw" (as imported), "torch", "linalg", "bufferized", "loops", "llvm".
+        Stages: "raw" (as imported), "torch", "linalg", "fused", "guarded",
+        "kernels", "bufferized", "loops", "llvm".
         """
         if self._last is None:
             raise RuntimeError("nothing compiled yet: call the function or pass example_inputs")
@@ -123,7 +171,8 @@ def compile(fn: Callable, example_inputs: tuple | None = None, **options) -> Com
       fn: an nn.Module or a callable taking (possibly nested) tensors and Python scalars.
       example_inputs: a tuple of arguments to compile for at once; without it,
         the first call compiles.
-      **options: fields of mlirfuse.compiler.options.Options.
+      **options: fields of mlirfuse.compiler.options.Options (on_guard_failure,
+        recompile_limit, opt_level, dump_dir, ...).
     Returns:
       A CompiledFunction: call it like `fn`.
     Raises:

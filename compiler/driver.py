@@ -30,6 +30,7 @@ STAGES = {
         ("torch", pipelines.TORCH),
         ("linalg", pipelines.LINALG),
         ("fused", pipelines.FUSED),
+        ("guarded", pipelines.GUARDED),
         ("kernels", pipelines.KERNELS),
         ("bufferized", pipelines.CPU_BUFFERIZE),
         ("loops", pipelines.CPU_LOOPS),

@@ -25,10 +25,16 @@ class Options:
       opt_level: LLVM optimization level given to the ExecutionEngine (0-3).
       dump_dir: if set, every stage's IR is written there as <stage>.mlir.
       repro_dir: where a failing compile saves the IR before the failing pass.
+      on_guard_failure: what a call does when its arguments match no compiled
+        specialization: "recompile" (a new one, up to recompile_limit, then
+        eager), "eager" (run eager PyTorch), "error" (raise GuardError).
+      recompile_limit: the most specializations one compiled function compiles.
     """
 
     device: str | None = None
     opt_level: int = 3
+    on_guard_failure: str = "recompile"
+    recompile_limit: int = 8
     dump_dir: str | None = None
     repro_dir: str = dataclasses.field(
         default_factory=lambda: _env_path(
@@ -48,6 +54,11 @@ class Options:
         opts = cls(**kwargs)
         if opts.device not in (None, "cpu"):
             raise ValueError(f"mlirfuse: device={opts.device!r} is not supported; use 'cpu'")
+        if opts.on_guard_failure not in ("recompile", "eager", "error"):
+            raise ValueError("mlirfuse: on_guard_failure must be 'recompile', 'eager' or 'error', "
+                             f"got {opts.on_guard_failure!r}")
+        if opts.recompile_limit < 1:
+            raise ValueError(f"mlirfuse: recompile_limit must be >= 1, got {opts.recompile_limit}")
         if not 0 <= opts.opt_level <= 3:
             raise ValueError(f"mlirfuse: opt_level must be 0..3, got {opts.opt_level}")
         return opts

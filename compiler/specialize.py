@@ -24,15 +24,49 @@ from mlirfuse.runtime.engine import Executable
 _LOOP_NESTS = ("scf.for", "scf.parallel", "scf.forall")
 
 
-def count_kernels(module) -> int:
-    """Counts the top-level loop nests of the entry function: the kernels a call runs."""
+def _loop_nests(region) -> int:
     count = 0
-    for op in module.body.operations:
-        if op.operation.name != "func.func":
-            continue
-        for block in op.regions[0].blocks:
-            count += sum(1 for o in block.operations if o.operation.name in _LOOP_NESTS)
+    for block in region.blocks:
+        for o in block.operations:
+            name = o.operation.name
+            if name in _LOOP_NESTS:
+                count += 1
+            elif name == "scf.if":  # the guard check: kernels run inside it
+                count += sum(_loop_nests(r) for r in o.operation.regions)
     return count
+
+
+def count_kernels(module) -> int:
+    """Counts the outermost loop nests of each function: the kernels a call runs."""
+    return sum(_loop_nests(op.operation.regions[0]) for op in module.body.operations
+               if op.operation.name == "func.func")
+
+
+def graph_inputs(captured: capture_mod.Captured, args: tuple) -> list[torch.Tensor]:
+    """The tensors of the graph's inputs for `args`: user tensors, parameters, constants."""
+    tensors = capture_mod.split_args(args)[0]
+    out = []
+    for inp in captured.inputs:
+        if inp.kind == "user":
+            out.append(tensors[inp.index])
+        elif inp.kind == "state":
+            out.append(capture_mod.state_getter(inp.path)(captured.module))
+        else:
+            out.append(inp.value)
+    return out
+
+
+def _attach_example_strides(module, tensors: list[torch.Tensor]) -> None:
+    """Records the example inputs' strides on @main for mlirfuse-insert-guards."""
+    from torch_mlir import ir
+
+    from mlirfuse.compiler.passes.insert_guards import EXAMPLE_STRIDES
+
+    with module.context:
+        fn = next(op.operation for op in module.body.operations
+                  if op.operation.name == "func.func")
+        fn.attributes[EXAMPLE_STRIDES] = ir.ArrayAttr.get(
+            [ir.DenseI64ArrayAttr.get(list(t.stride())) for t in tensors])
 
 
 def lower(fn: Callable, args: tuple, options: Options, stop_after: str):
@@ -43,6 +77,7 @@ def lower(fn: Callable, args: tuple, options: Options, stop_after: str):
     """
     captured = capture_mod.capture(fn, args)
     module = importer.import_graph(captured.graph_module, make_context())
+    _attach_example_strides(module, graph_inputs(captured, args))
     record = driver.StageRecord()
     record.texts["raw"] = str(module)
     if stop_after != "raw":
@@ -68,8 +103,10 @@ class Specialization:
                           dump_dir=options.dump_dir, repro_dir=options.repro_dir)
         self.stages = record.texts
         try:
-            self.executable = Executable(module, self._ranks(args),
-                                         opt_level=options.opt_level)
+            examples = graph_inputs(self.captured, args)
+            self.expected = [(tuple(t.shape), tuple(t.stride())) for t in examples]
+            ranks = [t.dim() for t in examples] + [len(s) for s, _ in self.captured.result_meta]
+            self.executable = Executable(module, ranks, opt_level=options.opt_level)
         except Exception as e:
             raise capture_mod.CompileError(f"{type(e).__name__}: {e}", stage="jit") from e
         self.compile_seconds = time.perf_counter() - start
@@ -78,18 +115,25 @@ class Specialization:
             for i in self.captured.inputs
         ]
 
-    def _ranks(self, args: tuple) -> list[int]:
-        """Ranks of the entry function's memref arguments: graph inputs, then results."""
-        tensors = capture_mod.split_args(args)[0]
-        ranks = []
-        for inp in self.captured.inputs:
-            if inp.kind == "user":
-                ranks.append(tensors[inp.index].dim())
-            elif inp.kind == "state":
-                ranks.append(capture_mod.state_getter(inp.path)(self.captured.module).dim())
-            else:
-                ranks.append(inp.value.dim())
-        return ranks + [len(shape) for shape, _ in self.captured.result_meta]
+    def describe(self, index: int) -> str:
+        """Names graph input `index` for a message."""
+        inp = self.captured.inputs[index]
+        if inp.kind == "user":
+            return f"tensor argument {inp.index}"
+        if inp.kind == "state":
+            return f"'{inp.path.removeprefix('fn.')}'"
+        return f"constant {index}"
+
+    def explain(self, status: int, tensors: list[torch.Tensor]) -> str:
+        """Says which argument broke its guard, and how, for a failed status."""
+        index = status - 1
+        if index >= len(self.expected):
+            return f"output {index - len(self.expected)} broke its guard"
+        got = self._resolve(self.captured.inputs[index], self._getters[index], tensors)
+        shape, strides = self.expected[index]
+        if tuple(got.shape) != shape:
+            return f"{self.describe(index)}: sizes {tuple(got.shape)}, compiled for {shape}"
+        return f"{self.describe(index)}: strides {tuple(got.stride())}, compiled for {strides}"
 
     def _resolve(self, inp: capture_mod.Input, getter, tensors: list[torch.Tensor]):
         if inp.kind == "user":
@@ -98,12 +142,20 @@ class Specialization:
             return getter(self.captured.module)
         return inp.value
 
-    def __call__(self, tensors: list[torch.Tensor]) -> Any:
+    def __call__(self, tensors: list[torch.Tensor]) -> tuple[int, Any]:
+        """Runs the compiled code.
+
+        Returns:
+          (status, result): status 0 and the user's result when the guards held;
+          else 1 + the index of the first graph input that broke its guard, and None.
+        """
         cap = self.captured
         ins = [self._resolve(i, g, tensors) for i, g in zip(cap.inputs, self._getters)]
         outs = [torch.empty(shape, dtype=dtype) for shape, dtype in cap.result_meta]
         with torch.no_grad():
-            self.executable(ins + outs)
+            status = self.executable(ins + outs)
+            if status:
+                return status, None
             for target, index in cap.mutations:
                 getter = capture_mod.state_getter(target.path) if target.kind == "state" else None
                 self._resolve(target, getter, tensors).copy_(outs[index])
@@ -115,4 +167,4 @@ class Specialization:
                 continue
             out = next(it)
             leaves.append(outs[out.index] if out.kind == "result" else tensors[out.index])
-        return pytree.tree_unflatten(leaves, cap.out_spec)
+        return 0, pytree.tree_unflatten(leaves, cap.out_spec)

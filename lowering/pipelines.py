@@ -27,6 +27,13 @@ FUSED = [
     "mlirfuse-form-fusion-groups",
 ]
 
+# Fusion groups → guarded entry: results become caller-allocated destinations, and every
+# argument gets a guard stating the sizes and strides the code is specialized for.
+GUARDED = [
+    "mlirfuse-destination-style-abi",
+    "mlirfuse-insert-guards",
+]
+
 # Fusion groups → kernel functions → one scf.forall per kernel, inlined back into the
 # entry function (each kernel stays one loop nest). Outline first: upstream passes may
 # hoist constants out of a group, whose isolation IRDL cannot declare.
@@ -41,8 +48,6 @@ KERNELS = [
 
 # Kernels on tensors → buffers, in the runtime's calling convention.
 CPU_BUFFERIZE = [
-    # Results become caller-allocated destination arguments; inputs are read-only.
-    "mlirfuse-destination-style-abi",
     # Let producers of a result write straight into its destination buffer.
     "eliminate-empty-tensors",
     # Arguments take any strides (transposed, sliced tensors are passed as they are).
@@ -54,6 +59,9 @@ CPU_BUFFERIZE = [
     "canonicalize",
     # The entry function returned its destinations; it now returns nothing.
     "mlirfuse-drop-destination-results",
+    # Guards become descriptor checks; kernels run on statically shaped, strided views.
+    "mlirfuse-lower-guards",
+    "canonicalize",
     # Per-tile temporaries: out of the loops, onto the stack when small.
     "func.func(buffer-loop-hoisting, promote-buffers-to-stack{max-alloc-size-in-bytes=65536})",
     "buffer-deallocation-pipeline",

@@ -14,7 +14,7 @@ _PACKED = ctypes.CFUNCTYPE(None, ctypes.c_void_p)
 
 
 class Executable:
-    """A JIT-compiled module whose entry takes input and output memrefs.
+    """A JIT-compiled module whose entry takes input and output memrefs and returns an i32.
 
     Args:
       module: LLVM-dialect module with an `llvm.emit_c_interface` entry function.
@@ -32,7 +32,13 @@ class Executable:
         self._fn = _PACKED(address)
         self._layout = ArgumentLayout(ranks)
 
-    def __call__(self, tensors: list[torch.Tensor]) -> None:
-        """Runs the entry function on `tensors` (inputs then outputs), in place."""
+    def __call__(self, tensors: list[torch.Tensor]) -> int:
+        """Runs the entry function on `tensors` (inputs then outputs), in place.
+
+        Returns:
+          The guard status: 0 when the kernels ran, else 1 + the index of the
+          first argument whose sizes or strides the code was not built for.
+        """
         block = self._layout.pack(tensors)
         self._fn(ctypes.addressof(block))
+        return block[self._layout.result] & 0xFFFFFFFF

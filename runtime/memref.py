@@ -27,20 +27,22 @@ class ArgumentLayout:
 
     The packed C interface `_mlir__mlir_ciface_<f>(void **args)` takes one
     pointer per argument, each pointing to a slot that holds the address of a
-    memref descriptor. One int64 array holds all three, in that order:
-    [packed pointers (n) | slots (n) | descriptors]. Only its base address
-    changes between calls, so the offsets are computed once.
+    memref descriptor, then one pointer to where the i32 result goes. One
+    int64 array holds it all: [packed pointers (n + 1) | result | slots (n) |
+    descriptors]. Only its base address changes between calls, so the offsets
+    are computed once.
     """
 
     def __init__(self, ranks: list[int]):
         n = len(ranks)
         self.count = n
-        starts, total = [], 2 * n
+        self.result = n + 1  # word index of the result
+        starts, total = [], 2 * n + 2
         for r in ranks:
             starts.append(total)
             total += 3 + 2 * r
-        self.size = max(total, 1)
-        self._packed_offsets = [WORD * (n + i) for i in range(n)]
+        self.size = total
+        self._packed_offsets = [WORD * (n + 2 + i) for i in range(n)] + [WORD * self.result]
         self._slot_offsets = [WORD * s for s in starts]
         self._array = ctypes.c_int64 * self.size
 
@@ -49,6 +51,7 @@ class ArgumentLayout:
         block = self._array()
         base = ctypes.addressof(block)
         words = [base + o for o in self._packed_offsets]
+        words.append(0)
         words += [base + o for o in self._slot_offsets]
         for t in tensors:
             ptr = t.data_ptr()

@@ -12,6 +12,8 @@ REGISTRY = {
     "mlirfuse-destination-style-abi": "destination_style_abi",
     "mlirfuse-drop-destination-results": "drop_destination_results",
     "mlirfuse-form-fusion-groups": "form_fusion_groups",
+    "mlirfuse-insert-guards": "insert_guards",
+    "mlirfuse-lower-guards": "lower_guards",
     "mlirfuse-outline-fusion-groups": "outline_fusion_groups",
     "mlirfuse-tile-kernels": "tile_kernels",
 }

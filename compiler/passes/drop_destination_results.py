@@ -26,6 +26,7 @@ import dataclasses
 from torch_mlir import ir
 from torch_mlir.dialects import func
 
+from mlirfuse.compiler.passes import structured as st
 from mlirfuse.compiler.passes.base import Pass, PassError
 from mlirfuse.compiler.passes.destination_style_abi import MARK
 
@@ -51,9 +52,10 @@ class DropDestinationResults(Pass):
         ret = list(block.operations)[-1]
         for value, dest in zip(ret.operands, dests):
             # Casts to a more dynamic layout may sit between the argument and the return.
-            while value.owner is not None and isinstance(value.owner, ir.Operation) \
-                    and value.owner.name == "memref.cast":
-                value = value.owner.operands[0]
+            owner = st.defining_op(value)
+            while owner is not None and owner.name == "memref.cast":
+                value = owner.operands[0]
+                owner = st.defining_op(value)
             if value != dest:
                 raise PassError("entry function returns a buffer other than its destination",
                                 ret.location)

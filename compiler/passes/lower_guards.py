@@ -1,0 +1,154 @@
+"""mlirfuse-lower-guards: turn guards into run-time checks that run before any kernel.
+
+Matches: entry functions (`mlirfuse.abi`) on buffers, after bufferization and
+mlirfuse-drop-destination-results, whose `mlirfuse.guard` ops take
+`bufferization.to_tensor` of an argument.
+Rewrites:
+  * every guarded argument becomes a fully dynamic memref (`memref<?x?xf32,
+    strided<[?, ?], offset: ?>>`), so its sizes and strides are read from the
+    caller's descriptor and never folded to the static type's constants;
+  * at the top, the sizes and strides in each descriptor are compared with the
+    guard's (strides only for dimensions of size > 1, none for empty tensors)
+    into an i32 status: 0 when all hold, else 1 + the index of the first
+    argument that breaks its guard;
+  * the rest of the body moves into `scf.if (status == 0)`, where each argument
+    is `memref.cast` back to the type bufferization gave it: the static sizes
+    and strides the code was built for (`bufferization.buffer_layout`, set by
+    mlirfuse-insert-guards);
+  * the function returns the status. A failed guard never runs a kernel.
+Leaves alone: functions without guards.
+
+Before:
+  func.func @main(%x: memref<4xf32, strided<[?], offset: ?>>, ...) {
+    %t = bufferization.to_tensor %x ...
+    "mlirfuse.guard"(%t) {arg = 0 : i64, sizes = array<i64: 4>, strides = array<i64: 1>}
+    ...kernels...
+    return
+  }
+After:
+  func.func @main(%x: memref<?xf32, strided<[?], offset: ?>>, ...) -> i32 {
+    %base, %offset, %size, %stride = memref.extract_strided_metadata %x
+    ... %status = arith.select %ok, %c0, %c1 : i32 ...
+    scf.if %ok0 {
+      %x4 = memref.cast %x : memref<?xf32, strided<[?], offset: ?>> to memref<4xf32>
+      ...kernels on %x4...
+    }
+    return %status : i32
+  }
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from torch_mlir import ir
+from torch_mlir.dialects import arith, func, memref, scf
+
+from mlirfuse.compiler.passes import structured as st
+from mlirfuse.compiler.passes.base import Pass, PassError
+from mlirfuse.compiler.passes.destination_style_abi import MARK
+
+
+def _dynamic_type(t: ir.MemRefType) -> ir.MemRefType:
+    rank = len(t.shape)
+    dyn = ir.ShapedType.get_dynamic_size()
+    layout = ir.StridedLayoutAttr.get(offset=ir.ShapedType.get_dynamic_stride_or_offset(),
+                                      strides=[ir.ShapedType.get_dynamic_stride_or_offset()] * rank)
+    return ir.MemRefType.get([dyn] * rank, t.element_type, layout=layout)
+
+
+def _guarded_argument(guard: ir.Operation) -> ir.BlockArgument:
+    owner = st.defining_op(guard.operands[0])
+    if owner is None or owner.name != "bufferization.to_tensor":
+        raise PassError("guard does not take an argument's buffer", guard.location)
+    value = owner.operands[0]
+    if not isinstance(value.owner, ir.Block):
+        raise PassError("guard does not take an entry argument", guard.location)
+    return value
+
+
+@dataclasses.dataclass
+class LowerGuards(Pass):
+    """Guards become descriptor checks returning a status; kernels run only when it is 0."""
+
+    ARGUMENT = "mlirfuse-lower-guards"
+
+    def run(self, module: ir.Operation) -> None:
+        for op in module.regions[0].blocks[0].operations:
+            fn = op.operation
+            if fn.name == "func.func" and MARK in fn.attributes:
+                self._lower(fn)
+
+    def _lower(self, fn: ir.Operation) -> None:
+        block = fn.regions[0].blocks[0]
+        guards = [o.operation for o in block.operations if o.operation.name == "mlirfuse.guard"]
+        if not guards:
+            return
+        body_ops = [o.operation for o in block.operations]
+        ret = body_ops[-1]
+        checks = []  # (argument, arg index, sizes, strides)
+        for g in guards:
+            checks.append((_guarded_argument(g),
+                           ir.IntegerAttr(g.attributes["arg"]).value,
+                           list(ir.DenseI64ArrayAttr(g.attributes["sizes"])),
+                           list(ir.DenseI64ArrayAttr(g.attributes["strides"]))))
+            g.erase()
+        body_ops = [o.operation for o in block.operations][:-1]
+        i32 = ir.IntegerType.get_signless(32)
+        index = ir.IndexType.get()
+        first = body_ops[0] if body_ops else ret
+        static_types = {}
+        with ir.InsertionPoint(first), fn.location:
+            status = arith.ConstantOp(i32, 0).result
+            for arg, number, sizes, strides in reversed(checks):
+                static_types[arg.arg_number] = arg.type  # the layout the code was built for
+                arg.set_type(_dynamic_type(arg.type))
+                meta = memref.ExtractStridedMetadataOp(arg)
+                rank = len(sizes)
+                got_sizes = list(meta.results)[2:2 + rank]
+                got_strides = list(meta.results)[2 + rank:]
+                ok = arith.ConstantOp(ir.IntegerType.get_signless(1), 1).result
+                pairs = list(zip(got_sizes, sizes))
+                if all(s != 0 for s in sizes):
+                    pairs += [(g, s) for g, s, n in zip(got_strides, strides, sizes) if n > 1]
+                for got, want in pairs:
+                    want_v = arith.ConstantOp(index, want).result
+                    eq = arith.CmpIOp(arith.CmpIPredicate.eq, got, want_v).result
+                    ok = arith.AndIOp(ok, eq).result
+                code = arith.ConstantOp(i32, number + 1).result
+                status = arith.SelectOp(ok, status, code).result
+            zero = arith.ConstantOp(i32, 0).result
+            passed = arith.CmpIOp(arith.CmpIPredicate.eq, status, zero).result
+            branch = scf.IfOp(passed)
+        then = branch.then_block
+        with ir.InsertionPoint(then), fn.location:
+            terminator = scf.YieldOp([])
+        with ir.InsertionPoint(terminator), fn.location:
+            casts = {}
+            for arg, *_ in checks:
+                casts[arg.arg_number] = memref.CastOp(static_types[arg.arg_number], arg).result
+        for op in body_ops:
+            op.move_before(terminator)
+        for arg, *_ in checks:
+            cast = casts[arg.arg_number]
+            for use in list(arg.uses):
+                owner = use.owner.operation
+                if owner != cast.owner.operation and _in_region(owner, branch.operation):
+                    owner.operands[use.operand_number] = cast
+        with ir.InsertionPoint(ret), ret.location:
+            func.ReturnOp([status])
+        ret.erase()
+        inputs = [a.type for a in block.arguments]
+        fn.attributes["function_type"] = ir.TypeAttr.get(ir.FunctionType.get(inputs, [i32]))
+
+
+def _in_region(op: ir.Operation, container: ir.Operation) -> bool:
+    while op is not None:
+        parent = op.parent
+        if parent is None:
+            return False
+        parent = parent.operation
+        if parent == container:
+            return True
+        op = parent
+    return False
