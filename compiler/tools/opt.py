@@ -106,6 +106,7 @@ def process(text: str, name: str, args, ctx_factory) -> tuple[str, list[str], bo
             except ir.MLIRError as e:
                 out, ok = "", False
                 diags = list(dict.fromkeys(format_diagnostic(d) for d in e.error_diagnostics))
+                seen.extend(e.error_diagnostics)  # parse and pass errors bypass the handler
             except ValueError as e:  # a pipeline that does not parse
                 out, ok = "", False
                 diags = [f"{name}: error: {str(e).strip()}"]

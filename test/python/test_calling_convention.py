@@ -68,17 +68,42 @@ def test_one_tensor_passed_twice():
 
     x = models.randn(3, 4)
     compiled, _ = compile_and_compare(f, x, x)
-    y = models.randn(3, 4, seed=5)
-    assert_same(compiled(x, y), f(x, y))  # same shapes, distinct tensors: same specialization
+    assert_same(compiled(x, x), f(x, x))
     assert compiled.stats.compilations == 1
 
 
 @pytest.mark.xfail(strict=True, reason=(
-    "aliasing: dispatch_key and capture treat `f(x, x)` as two independent inputs; the "
-    "functional graph reads `b` before `a.add_(b)` wrote it, eager reads it after "
-    "(b is a). Fix: api.dispatch_key should record which tensor leaves alias, and "
-    "capture should pass an aliased leaf once (one placeholder), so export sees the "
-    "write through the alias"))
+    "wrong results: torch.export dedups identical input tensors (one FakeTensor per real "
+    "tensor), so f(x, x) is traced as f(b, b) (graph reads only the last placeholder); "
+    "api.dispatch_key ignores aliasing, so a later f(x, y) with the same shapes is a cache "
+    "hit and computes f(y, y). Fix: add the alias pattern of the tensor leaves (index of the "
+    "first leaf that `is` the same tensor) to dispatch_key in compiler/api.py"))
+def test_aliased_then_distinct_arguments():
+    def f(a, b):
+        return a * b + a
+
+    x, y = models.randn(3, 4), models.randn(3, 4, seed=5)
+    compiled = mlirfuse.compile(f)
+    assert_same(compiled(x, x), f(x, x))
+    assert_same(compiled(x, y), f(x, y))
+
+
+def test_distinct_then_aliased_arguments():
+    def f(a, b):
+        return a * b + a
+
+    x, y = models.randn(3, 4), models.randn(3, 4, seed=5)
+    compiled = mlirfuse.compile(f)
+    assert_same(compiled(x, y), f(x, y))
+    assert_same(compiled(x, x), f(x, x))
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "stage 'capture': torch.export of a callable that mutates one of two aliased inputs "
+    "fails in aot_stage2_export ('expected compiled_fn to be GraphModule, got function'). "
+    "Fix: capture.split_args should pass a tensor that appears twice as one graph input "
+    "(rebuilding both argument positions from it in _Wrapper.forward), so export sees the "
+    "write through the alias; the alias pattern must then be part of dispatch_key"))
 def test_one_tensor_passed_twice_and_mutated():
     def f(a, b):
         a.add_(b)
@@ -116,7 +141,30 @@ def test_equal_results_after_cse():
     compile_and_compare(f, x, x > 0, x < 0.5)
 
 
-def test_results_that_are_inputs_weights_and_constants():
+class ReturnsState(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.w = nn.Parameter(models.randn(3))
+        self.register_buffer("b", models.randn(3, seed=1))
+
+    def forward(self, x):
+        return x, torch.arange(4), torch.zeros(2, 2), x + self.w, self.b * 1
+
+
+def test_results_that_are_inputs_and_constants():
+    m = ReturnsState()
+    x = models.randn(3, seed=2)
+    _, out = compile_and_compare(m, x)
+    assert out[0] is x  # an input returned as is is the caller's tensor
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "a parameter or buffer returned as is comes back as a copy (a plain Tensor), not the "
+    "module's own Parameter/buffer as eager returns: capture.capture maps a returned "
+    "placeholder to Output('input') only for user inputs; state placeholders become compiled "
+    "results (copied into a fresh tensor). Fix: an Output kind 'state' (path) resolved with "
+    "state_getter in Specialization.__call__"))
+def test_results_that_are_weights():
     class M(nn.Module):
         def __init__(self):
             super().__init__()
@@ -124,12 +172,11 @@ def test_results_that_are_inputs_weights_and_constants():
             self.register_buffer("b", models.randn(3, seed=1))
 
         def forward(self, x):
-            return x, self.w, self.b, torch.arange(4), torch.zeros(2, 2), x + self.w
+            return x * 2, self.w, self.b
 
     m = M()
-    x = models.randn(3, seed=2)
-    _, out = compile_and_compare(m, x)
-    assert out[0] is x  # an input returned as is is the caller's tensor
+    out = mlirfuse.compile(m)(models.randn(3))
+    assert out[1] is m.w and out[2] is m.b
 
 
 @pytest.mark.parametrize("scalar", [2, 0.5, True], ids=["int", "float", "bool"])
@@ -170,7 +217,7 @@ def test_zero_dim_integer_index():
     def f(x, i):
         return x[i], x.sum(0)[i] * 2
 
-    compile_and_compare(f, models.randn(5, 3), torch.tensor(3))
+    compile_and_compare(f, models.randn(5, 3), torch.tensor(2))
 
 
 def test_zero_element_tensors():
@@ -203,7 +250,8 @@ def test_non_contiguous_arguments(view):
     assert not x.is_contiguous() or x.storage_offset() > 0
 
     def f(x, y):
-        return x * y + x.sum(dim=0), x.softmax(dim=-1), x.transpose(0, 1) @ y.reshape(y.shape[0], -1)
+        flat = x.flatten(1)
+        return x * y + x.sum(dim=0), x.softmax(dim=-1), flat.t() @ (flat * 2), x.exp().mean()
 
     y = models.randn(*x.shape, seed=3)
     compiled, _ = compile_and_compare(f, x, y)

@@ -1,0 +1,110 @@
+// RUN: mlirfuse-opt %s --split-input-file --pass-pipeline='builtin.module(mlirfuse-form-fusion-groups)' | FileCheck %s
+
+#map = affine_map<(d0, d1) -> (d0, d1)>
+#map1 = affine_map<(d0, d1) -> (d0)>
+
+// Softmax as torch-mlir emits it (after unit-dim folding and elementwise fusion):
+// max, exp, sum, div over the same rows: one group, tiled over rows (loop 0).
+// CHECK-LABEL: func.func @softmax
+// CHECK-SAME: (%[[X:.*]]: tensor<8x64xf32>)
+// CHECK: %[[G:.*]] = "mlirfuse.group"(%[[X]]) ({
+// CHECK: ^bb0(%[[IN:.*]]: tensor<8x64xf32>):
+// CHECK: linalg.fill
+// CHECK: arith.maximumf
+// CHECK: math.exp
+// CHECK: linalg.fill
+// CHECK: arith.addf
+// CHECK: linalg.generic {{.*}} attrs = {mlirfuse.tile_loops = array<i64: 0>}
+// CHECK: arith.divf
+// CHECK: gpu.yield
+// CHECK: }) {kernel = "kernel_0"
+// CHECK-NOT: mlirfuse.group
+// CHECK: return %[[G]]
+func.func @softmax(%arg0: tensor<8x64xf32>) -> tensor<8x64xf32> {
+  %cst = arith.constant 0xFF800000 : f32
+  %cst_0 = arith.constant 0.000000e+00 : f32
+  %0 = tensor.empty() : tensor<8xf32>
+  %1 = linalg.fill ins(%cst : f32) outs(%0 : tensor<8xf32>) -> tensor<8xf32>
+  %2 = linalg.generic {indexing_maps = [#map, #map1], iterator_types = ["parallel", "reduction"]} ins(%arg0 : tensor<8x64xf32>) outs(%1 : tensor<8xf32>) {
+  ^bb0(%in: f32, %out: f32):
+    %8 = arith.maximumf %in, %out : f32
+    linalg.yield %8 : f32
+  } -> tensor<8xf32>
+  %3 = tensor.empty() : tensor<8x64xf32>
+  %4 = linalg.generic {indexing_maps = [#map, #map1, #map], iterator_types = ["parallel", "parallel"]} ins(%arg0, %2 : tensor<8x64xf32>, tensor<8xf32>) outs(%3 : tensor<8x64xf32>) {
+  ^bb0(%in: f32, %in_1: f32, %out: f32):
+    %8 = arith.subf %in, %in_1 : f32
+    %9 = math.exp %8 : f32
+    linalg.yield %9 : f32
+  } -> tensor<8x64xf32>
+  %5 = linalg.fill ins(%cst_0 : f32) outs(%0 : tensor<8xf32>) -> tensor<8xf32>
+  %6 = linalg.generic {indexing_maps = [#map, #map1], iterator_types = ["parallel", "reduction"]} ins(%4 : tensor<8x64xf32>) outs(%5 : tensor<8xf32>) {
+  ^bb0(%in: f32, %out: f32):
+    %8 = arith.addf %in, %out : f32
+    linalg.yield %8 : f32
+  } -> tensor<8xf32>
+  %7 = linalg.generic {indexing_maps = [#map, #map1, #map], iterator_types = ["parallel", "parallel"]} ins(%4, %6 : tensor<8x64xf32>, tensor<8xf32>) outs(%3 : tensor<8x64xf32>) {
+  ^bb0(%in: f32, %in_1: f32, %out: f32):
+    %8 = arith.divf %in, %in_1 : f32
+    linalg.yield %8 : f32
+  } -> tensor<8x64xf32>
+  return %7 : tensor<8x64xf32>
+}
+
+// -----
+
+#map = affine_map<(d0, d1) -> (d0, d1)>
+#map1 = affine_map<(d0, d1) -> (d1)>
+
+// A producer whose result is also returned stays out of its consumer's group
+// (its whole result is needed): two kernels.
+// CHECK-LABEL: func.func @used_outside
+// CHECK: %[[A:.*]] = "mlirfuse.group"
+// CHECK: kernel = "kernel_0"
+// CHECK: %[[B:.*]] = "mlirfuse.group"(%[[A]])
+// CHECK: kernel = "kernel_1"
+// CHECK: return %[[A]], %[[B]]
+func.func @used_outside(%x: tensor<4x8xf32>) -> (tensor<4x8xf32>, tensor<4x8xf32>) {
+  %e = tensor.empty() : tensor<4x8xf32>
+  %a = linalg.generic {indexing_maps = [#map, #map], iterator_types = ["parallel", "parallel"]} ins(%x : tensor<4x8xf32>) outs(%e : tensor<4x8xf32>) {
+  ^bb0(%in: f32, %out: f32):
+    %0 = math.exp %in : f32
+    linalg.yield %0 : f32
+  } -> tensor<4x8xf32>
+  %b = linalg.generic {indexing_maps = [#map, #map], iterator_types = ["parallel", "parallel"]} ins(%a : tensor<4x8xf32>) outs(%e : tensor<4x8xf32>) {
+  ^bb0(%in: f32, %out: f32):
+    %0 = arith.mulf %in, %in : f32
+    linalg.yield %0 : f32
+  } -> tensor<4x8xf32>
+  return %a, %b : tensor<4x8xf32>, tensor<4x8xf32>
+}
+
+// -----
+
+#map = affine_map<(d0, d1) -> (d0, d1)>
+#map1 = affine_map<(d0) -> (d0)>
+#map2 = affine_map<(d0, d1) -> (d1)>
+
+// A producer that does not vary along the tile loop (a bias computed per column,
+// broadcast over rows) would be recomputed for every row: it is a kernel of its own.
+// CHECK-LABEL: func.func @row_invariant_producer
+// CHECK: "mlirfuse.group"(%{{.*}}) ({
+// CHECK: tensor<16xf32>
+// CHECK: kernel = "kernel_0"
+// CHECK: "mlirfuse.group"
+// CHECK: kernel = "kernel_1"
+func.func @row_invariant_producer(%x: tensor<4x16xf32>, %b: tensor<16xf32>) -> tensor<4x16xf32> {
+  %e1 = tensor.empty() : tensor<16xf32>
+  %b2 = linalg.generic {indexing_maps = [#map1, #map1], iterator_types = ["parallel"]} ins(%b : tensor<16xf32>) outs(%e1 : tensor<16xf32>) {
+  ^bb0(%in: f32, %out: f32):
+    %0 = math.exp %in : f32
+    linalg.yield %0 : f32
+  } -> tensor<16xf32>
+  %e2 = tensor.empty() : tensor<4x16xf32>
+  %r = linalg.generic {indexing_maps = [#map, #map2, #map], iterator_types = ["parallel", "parallel"]} ins(%x, %b2 : tensor<4x16xf32>, tensor<16xf32>) outs(%e2 : tensor<4x16xf32>) {
+  ^bb0(%in: f32, %in_0: f32, %out: f32):
+    %0 = arith.addf %in, %in_0 : f32
+    linalg.yield %0 : f32
+  } -> tensor<4x16xf32>
+  return %r : tensor<4x16xf32>
+}

@@ -1,0 +1,29 @@
+// RUN: mlirfuse-opt %s --pass-pipeline='builtin.module(mlirfuse-lower-guards, canonicalize)' | FileCheck %s
+
+// Arguments become fully dynamic memrefs; sizes and strides of each descriptor are
+// compared with the guard's; the body runs under scf.if on the status, on casts to
+// the static types it was built for; the function returns the status.
+// CHECK-LABEL: func.func @main
+// CHECK-SAME: (%[[A:.*]]: memref<?x?xf32, strided<[?, ?], offset: ?>>, %[[O:.*]]: memref<?x?xf32, strided<[?, ?], offset: ?>>) -> i32
+// CHECK-DAG: %[[C1:.*]] = arith.constant 1 : i32
+// CHECK-DAG: %[[C2:.*]] = arith.constant 2 : i32
+// CHECK-DAG: %[[C0:.*]] = arith.constant 0 : i32
+// CHECK: memref.extract_strided_metadata %[[O]]
+// CHECK: memref.extract_strided_metadata %[[A]]
+// CHECK: %[[STATUS:.*]] = arith.select %{{.*}}, %{{.*}}, %[[C1]] : i32
+// CHECK: %[[OK:.*]] = arith.cmpi eq, %[[STATUS]], %[[C0]] : i32
+// CHECK: scf.if %[[OK]] {
+// CHECK: %[[SA:.*]] = memref.cast %[[A]] : memref<?x?xf32, strided<[?, ?], offset: ?>> to memref<4x8xf32, strided<[1, 4]>>
+// CHECK: %[[SO:.*]] = memref.cast %[[O]] : memref<?x?xf32, strided<[?, ?], offset: ?>> to memref<4x8xf32>
+// CHECK: memref.copy %[[SA]], %[[SO]]
+// CHECK: }
+// CHECK: return %[[STATUS]] : i32
+// CHECK-NOT: mlirfuse.guard
+func.func @main(%a: memref<4x8xf32, strided<[1, 4]>>, %out: memref<4x8xf32>) attributes {mlirfuse.abi} {
+  %ta = bufferization.to_tensor %a : memref<4x8xf32, strided<[1, 4]>> to tensor<4x8xf32>
+  %to = bufferization.to_tensor %out : memref<4x8xf32> to tensor<4x8xf32>
+  "mlirfuse.guard"(%ta) {arg = 0 : i64, sizes = array<i64: 4, 8>, strides = array<i64: 1, 4>} : (tensor<4x8xf32>) -> ()
+  "mlirfuse.guard"(%to) {arg = 1 : i64, sizes = array<i64: 4, 8>, strides = array<i64: 8, 1>} : (tensor<4x8xf32>) -> ()
+  memref.copy %a, %out : memref<4x8xf32, strided<[1, 4]>> to memref<4x8xf32>
+  return
+}
