@@ -18,8 +18,11 @@ LINALG = [
 
 # linalg on tensors → fusion groups: the kernels, each an isolated mlirfuse.group.
 FUSED = [
-    # tensor.pad and tensor.concat become fills and insert_slices (no kernels of their own).
-    "func.func(refback-generalize-tensor-pad, refback-generalize-tensor-concat)",
+    # torch's pads become fills and insert_slices; concatenations become one select
+    # over zero-padded pieces (fusible); any concat left becomes insert_slices.
+    "func.func(refback-generalize-tensor-pad)",
+    "mlirfuse-concat-to-select",
+    "func.func(refback-generalize-tensor-concat)",
     # Named ops become generics, so transposes and broadcasts fold into their consumers'
     # indexing maps; unit dims go (reductions then tile); elementwise chains merge.
     "func.func(linalg-generalize-named-ops, linalg-fold-unit-extent-dims, "

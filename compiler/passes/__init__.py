@@ -9,6 +9,7 @@ from mlirfuse.compiler.passes.base import Pass, PassError
 # One pass, one name everywhere: file compiler/passes/<name>.py, argument
 # mlirfuse-<name with dashes>, lit test test/passes/<name with dashes>.mlir.
 REGISTRY = {
+    "mlirfuse-concat-to-select": "concat_to_select",
     "mlirfuse-destination-style-abi": "destination_style_abi",
     "mlirfuse-drop-destination-results": "drop_destination_results",
     "mlirfuse-form-fusion-groups": "form_fusion_groups",

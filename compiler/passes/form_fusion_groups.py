@@ -8,7 +8,8 @@ Policy. A group is one kernel: one parallel loop nest over the tile loops of
 its root (its last op), with every other member computed inside that loop for
 the current tile. Walking the ops backwards, each op not yet grouped becomes a
 root; a producer joins its consumer's group when
-  * it is a linalg structured op (tm_tensor ops and tensor reshapes stay out),
+  * it is a linalg structured op or a tensor.pad (tm_tensor ops and tensor
+    reshapes stay out),
   * every use of its results is inside the group (its whole result is not
     needed elsewhere, so nothing is computed twice), and
   * every tile loop of the root reaches one of its parallel loops through the
@@ -127,7 +128,7 @@ class _Former:
                 for operand in member.operands:
                     producer = st.defining_op(operand)
                     if producer is None or producer in self.group_of \
-                            or not st.is_structured(producer) \
+                            or not st.is_tileable(producer) \
                             or st.top_level_ancestor(producer, self.fn) != producer:
                         continue
                     changed |= self.try_add(group, producer)
@@ -159,7 +160,7 @@ class _Former:
         ops = [o.operation for o in self.block.operations]
         groups = []
         for op in reversed(ops):
-            if op in self.group_of or not st.is_structured(op):
+            if op in self.group_of or not st.is_tileable(op):
                 continue
             group = _Group(root=op, tiles={op: root_tile_loops(op)})
             self.group_of[op] = group

@@ -19,7 +19,17 @@ def is_structured(op: ir.Operation) -> bool:
     return name.startswith("linalg.") and name not in ("linalg.yield", "linalg.index")
 
 
+def is_tileable(op: ir.Operation) -> bool:
+    """An op the fusion passes can put in a kernel: structured, or a tensor.pad."""
+    return is_structured(op) or op.name == "tensor.pad"
+
+
 def indexing_maps(op: ir.Operation) -> list[ir.AffineMap]:
+    """The op's indexing maps; a tensor.pad reads and writes element (i, j, ...) at (i, j, ...)
+    (its offsets are constants, so along every loop the piece and the result move together)."""
+    if op.name == "tensor.pad":
+        identity = ir.AffineMap.get_identity(op.results[0].type.rank)
+        return [identity, identity]
     return [attr.value for attr in linalg.get_indexing_maps(op)]
 
 

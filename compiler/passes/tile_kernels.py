@@ -9,7 +9,8 @@ tile (rows, for row reductions) from the kernel's inputs and nothing is
 materialized in between. A producer that cannot be fused stays before the loop
 (it is then a loop nest of its own); the pass never fails on that.
 Tile sizes: 1 on every tile loop but the last; the last gets `inner-tile`
-when it is the root's innermost loop (rank-1 elementwise), else 1.
+(at most the loop's extent) when it is the root's innermost loop (rank-1
+elementwise), else 1.
 
 Before:
   func.func private @kernel_0(%x: tensor<8x64xf32>) -> tensor<8x64xf32> {
@@ -78,6 +79,14 @@ def _apply(fn: ir.Operation, body: str) -> bool:
     return True
 
 
+def _erase_dead(fn: ir.Operation) -> None:
+    """Erases ops on tensors left without uses by a fusion (a fused tensor.pad stays
+    behind, and a later fusion must not see it as a user of its producer)."""
+    for op in reversed([o.operation for o in fn.regions[0].blocks[0].operations]):
+        if st.is_tileable(op) and all(not list(r.uses) for r in op.results):
+            op.erase()
+
+
 @dataclasses.dataclass
 class TileKernels(Pass):
     """Turns each kernel function into one scf.forall over tiles, producers fused in."""
@@ -94,8 +103,11 @@ class TileKernels(Pass):
         sizes = [0] * st.loop_count(root)
         for loop in tile_loops:
             sizes[loop] = 1
-        if tile_loops and tile_loops[-1] == st.loop_count(root) - 1:
-            sizes[tile_loops[-1]] = self.inner_tile
+        last = tile_loops[-1] if tile_loops else None
+        if last is not None and last == st.loop_count(root) - 1:
+            out_dims = st.dim_positions(st.output_maps(root)[0])
+            extent = root.results[0].type.shape[out_dims.index(last)]
+            sizes[last] = max(1, min(self.inner_tile, extent))
         return sizes
 
     def _tile(self, fn: ir.Operation) -> None:
@@ -107,14 +119,15 @@ class TileKernels(Pass):
         tile_loops = list(ir.DenseI64ArrayAttr(root.attributes[TILE_ATTR]))
         if not tile_loops:
             return  # rank 0: a single iteration, nothing to tile
-        producers = [op for op in ops if st.is_structured(op) and op != root][::-1]
+        producers = [op for op in ops if st.is_tileable(op) and op != root][::-1]
         for i, op in enumerate(producers):
             op.attributes[FUSE_ATTR] = ir.IntegerAttr.get(ir.IntegerType.get_signless(64), i)
         sizes = self.tile_sizes(root, tile_loops)
         root.attributes[ROOT_ATTR] = ir.UnitAttr.get()
         if _apply(fn, _TILE.format(attr=ROOT_ATTR, sizes=sizes)):
             for i in range(len(producers)):
-                _apply(fn, _FUSE.format(attr=FUSE_ATTR, index=i))
+                if _apply(fn, _FUSE.format(attr=FUSE_ATTR, index=i)):
+                    _erase_dead(fn)
         for op in st.walk(fn):
             for attr in (FUSE_ATTR, TILE_ATTR, ROOT_ATTR):
                 if attr in op.attributes:
