@@ -79,7 +79,11 @@ CPU_LOOPS = [
 # Loops → LLVM dialect, ready for the ExecutionEngine.
 CPU_LLVM = [
     "convert-scf-to-cf",
-    "func.func(refback-expand-ops-for-llvm, arith-expand)",
+    # bf16 arithmetic runs in f32, and its conversions become integer ops: the JIT has
+    # no compiler-rt (__truncsfbf2).
+    "func.func(refback-expand-ops-for-llvm, "
+    "arith-emulate-unsupported-floats{source-types=bf16 target-type=f32}, "
+    "arith-expand{include-bf16=true})",
     "convert-math-to-llvm",
     "convert-math-to-libm",
     "expand-strided-metadata",

@@ -28,7 +28,8 @@ class Executable:
         self.engine = ExecutionEngine(module, opt_level=opt_level)
         address = self.engine.raw_lookup("_mlir_ciface_" + entry)
         if not address:
-            raise RuntimeError(f"entry function {entry!r} not found in the compiled module")
+            raise RuntimeError(f"entry function {entry!r} could not be linked: the JIT reported "
+                               "unresolved symbols on stderr ('JIT session error')")
         self._fn = _PACKED(address)
         self._layout = ArgumentLayout(ranks)
 

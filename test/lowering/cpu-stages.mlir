@@ -1,7 +1,7 @@
 // The CPU pipelines of lowering/pipelines.py, stage by stage, on linalg on tensors.
 // DEFINE: %{bufferize} = func.func(refback-generalize-tensor-pad, refback-generalize-tensor-concat), mlirfuse-destination-style-abi, eliminate-empty-tensors, one-shot-bufferize{allow-unknown-ops bufferize-function-boundaries function-boundary-type-conversion=fully-dynamic-layout-map}, func.func(tm-tensor-bufferize), refback-mlprogram-bufferize, canonicalize, mlirfuse-drop-destination-results, buffer-deallocation-pipeline
 // DEFINE: %{loops} = func.func(tm-tensor-to-loops, refback-munge-memref-copy, convert-linalg-to-loops, lower-affine)
-// DEFINE: %{llvm} = convert-scf-to-cf, func.func(refback-expand-ops-for-llvm, arith-expand), convert-math-to-llvm, convert-math-to-libm, expand-strided-metadata, convert-bufferization-to-memref, finalize-memref-to-llvm, lower-affine, convert-arith-to-llvm, convert-func-to-llvm, convert-cf-to-llvm, convert-ub-to-llvm, reconcile-unrealized-casts
+// DEFINE: %{llvm} = convert-scf-to-cf, func.func(refback-expand-ops-for-llvm, arith-expand{include-bf16=true}), convert-math-to-llvm, convert-math-to-libm, expand-strided-metadata, convert-bufferization-to-memref, finalize-memref-to-llvm, lower-affine, convert-arith-to-llvm, convert-func-to-llvm, convert-cf-to-llvm, convert-ub-to-llvm, reconcile-unrealized-casts
 // RUN: mlirfuse-opt %s --pass-pipeline="builtin.module(%{bufferize})" | FileCheck %s --check-prefix=BUF
 // RUN: mlirfuse-opt %s --pass-pipeline="builtin.module(%{bufferize}, %{loops}, %{llvm})" | FileCheck %s --check-prefix=LLVM
 

@@ -1,0 +1,130 @@
+"""Fusion: how many kernels each pattern takes, and that fused code matches eager.
+
+Counts are `compiled.stats.kernels` after a call: the loop nests the compiled
+code ran. Row reductions (softmax, log_softmax, layer_norm, rmsnorm) take one
+kernel: every op is computed per row inside one parallel loop.
+"""
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+import mlirfuse
+
+torch.manual_seed(0)
+R, C = 32, 64
+
+
+def gelu_bias(y, bias):
+    x = bias + y
+    return x * 0.5 * (1.0 + torch.tanh(0.79788456 * x * (1 + 0.044715 * x * x)))
+
+
+def chunk3(x):
+    a, b, c = x.chunk(3, 1)
+    return a * b + c
+
+
+def x():
+    return torch.randn(R, C)
+
+
+def row():
+    return torch.randn(C)
+
+
+ONE_KERNEL = {
+    "gelu_bias": (gelu_bias, lambda: (x(), row())),
+    "swish": (lambda x: x * torch.sigmoid(x), lambda: (x(),)),
+    "mish": (lambda x: x.mul(torch.tanh(F.softplus(x))), lambda: (x(),)),
+    "hard_sigmoid": (F.hardsigmoid, lambda: (x(),)),
+    "hard_swish": (lambda x: x * (x + 3.0).clamp(min=0.0, max=6.0).div(6.0), lambda: (x(),)),
+    "hard_mish": (lambda x: 0.5 * x * (x + 2).clamp(min=0, max=2), lambda: (x(),)),
+    "scaleshift_relu": (lambda x, s, b: torch.relu(x * s + b), lambda: (x(), row(), row())),
+    "exp_axpy": (lambda x, y: (x + 0.5 * y).exp(), lambda: (x(), x())),
+    "clamp_add": (lambda a, b: torch.clamp(a + b, 0, 2), lambda: (x(), x())),
+    "type_as": (lambda x, y: (x > 0).type_as(x) * x + y, lambda: (x(), x())),
+    "where_max": (lambda x, y: torch.where(x > y, x, y), lambda: (x(), x())),
+    "lerp_broadcast": (lambda a, b: torch.lerp(a + 1, b, 0.5), lambda: (x(), row())),
+    "chunk": (chunk3, lambda: (torch.randn(R, 3 * C),)),
+    "cat": (lambda x, y: torch.cat([x + y, x * y]), lambda: (x(), x())),
+    "int_chain": (lambda a, b: (a * b + a) & 7,
+                  lambda: (torch.randint(0, 100, (R, C)), torch.randint(0, 100, (R, C)))),
+    # Row reductions: one kernel each (one parallel loop over rows).
+    "softmax": (lambda x: torch.softmax(x, -1), lambda: (x(),)),
+    "log_softmax": (lambda x: torch.log_softmax(x, -1), lambda: (x(),)),
+    "layer_norm": (lambda x, w, b: F.layer_norm(x, (C,), w, b), lambda: (x(), row(), row())),
+    "rmsnorm": (lambda x, w: x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + 1e-6) * w,
+                lambda: (x(), row())),
+}
+
+
+@pytest.mark.parametrize("name", sorted(ONE_KERNEL))
+def test_one_kernel(name):
+    fn, make = ONE_KERNEL[name]
+    args = make()
+    compiled = mlirfuse.compile(fn, args)
+    torch.testing.assert_close(compiled(*args), fn(*args), rtol=1e-5, atol=1e-5)
+    assert compiled.stats.kernels == 1, compiled.ir("kernels")
+
+
+class LSTMCell(torch.nn.Module):
+    def __init__(self, n_in=32, n_hidden=64):
+        super().__init__()
+        self.w_ih = torch.nn.Parameter(torch.randn(4 * n_hidden, n_in) / 8)
+        self.w_hh = torch.nn.Parameter(torch.randn(4 * n_hidden, n_hidden) / 8)
+        self.b_ih = torch.nn.Parameter(torch.randn(4 * n_hidden))
+        self.b_hh = torch.nn.Parameter(torch.randn(4 * n_hidden))
+
+    def forward(self, x, hx, cx):
+        gates = x @ self.w_ih.t() + hx @ self.w_hh.t() + self.b_ih + self.b_hh
+        i, f, g, o = gates.chunk(4, 1)
+        i, f, g, o = torch.sigmoid(i), torch.sigmoid(f), torch.tanh(g), torch.sigmoid(o)
+        cy = f * cx + i * g
+        return o * torch.tanh(cy), cy
+
+
+def test_lstm_cell_is_its_matmuls_plus_one_pointwise_kernel():
+    cell = LSTMCell()
+    args = (torch.randn(8, 32), torch.randn(8, 64), torch.randn(8, 64))
+    compiled = mlirfuse.compile(cell, args)
+    torch.testing.assert_close(compiled(*args), cell(*args), rtol=1e-5, atol=1e-5)
+    assert compiled.stats.kernels == 3  # two matmuls, one fused pointwise kernel
+
+
+def test_matmul_epilogue_fuses():
+    model = torch.nn.Sequential(torch.nn.Linear(64, 32), torch.nn.ReLU()).eval()
+    args = (torch.randn(16, 64),)
+    compiled = mlirfuse.compile(model, args)
+    torch.testing.assert_close(compiled(*args), model(*args))
+    assert compiled.stats.kernels == 1  # weight transpose folds into the matmul's maps
+
+
+@pytest.mark.parametrize("dtype", [torch.int32, torch.int64, torch.bool, torch.float16,
+                                   torch.bfloat16, torch.float64])
+def test_dtype_chains_fuse(dtype):
+    if dtype == torch.bool:
+        fn = lambda a, b: (a & b) | ~a  # noqa: E731
+        args = (torch.rand(R, C) > 0.5, torch.rand(R, C) > 0.5)
+    elif dtype.is_floating_point:
+        fn = lambda a, b: torch.relu(a * b + a) - 0.5 * b  # noqa: E731
+        args = (torch.randn(R, C, dtype=dtype), torch.randn(R, C, dtype=dtype))
+    else:
+        fn = lambda a, b: (a * b + a) // 3 - b  # noqa: E731
+        args = (torch.randint(-50, 50, (R, C), dtype=dtype),
+                torch.randint(1, 50, (R, C), dtype=dtype))
+    compiled = mlirfuse.compile(fn, args)
+    out = compiled(*args)
+    assert out.dtype == dtype
+    tol = {torch.float16: 1e-2, torch.bfloat16: 5e-2}.get(dtype, 1e-6)
+    torch.testing.assert_close(out, fn(*args), rtol=tol, atol=tol)
+    assert compiled.stats.kernels == 1
+
+
+def test_fused_stage_shows_groups():
+    compiled = mlirfuse.compile(lambda x: torch.softmax(x, -1), (x(),))
+    fused = compiled.ir("fused")
+    assert fused.count('"mlirfuse.group"') == 1
+    assert 'kernel = "kernel_0"' in fused
+    guarded = compiled.ir("guarded")
+    assert guarded.count('"mlirfuse.guard"') == 2  # the input and the output
