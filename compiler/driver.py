@@ -50,10 +50,18 @@ def stage_names(target: str = "cpu") -> list[str]:
     return [name for name, _ in STAGES[target]]
 
 
+def stages_for(target: str = "cpu", fuse: bool = True) -> list[tuple[str, list[str]]]:
+    """The (stage, pipeline) list of a target; fuse=False keeps one kernel per linalg op."""
+    if fuse:
+        return STAGES[target]
+    return [(name, pipelines.UNFUSED if name == "fused" else pipe)
+            for name, pipe in STAGES[target]]
+
+
 def run_stages(module: ir.Module, *, target: str = "cpu", start_after: str | None = None,
                stop_after: str | None = None, record: StageRecord | None = None,
                dump_dir: str | None = None, repro_dir: str = "/tmp/mlirfuse-repro",
-               print_ir_after_all: bool = False) -> StageRecord:
+               print_ir_after_all: bool = False, fuse: bool = True) -> StageRecord:
     """Runs the stages of `target` on `module` in place.
 
     Args:
@@ -61,6 +69,7 @@ def run_stages(module: ir.Module, *, target: str = "cpu", start_after: str | Non
       stop_after: stop once this stage has run.
       record: where stage texts go (a new StageRecord if None).
       dump_dir: if set, write <n>-<stage>.mlir files there.
+      fuse: False runs no fusion (one kernel per linalg op): the benchmarks' baseline.
     Returns:
       The StageRecord.
     Raises:
@@ -71,7 +80,7 @@ def run_stages(module: ir.Module, *, target: str = "cpu", start_after: str | Non
     if start_after is not None and start_after not in names:
         raise ValueError(f"unknown stage {start_after!r}; stages: {names}")
     started = start_after is None
-    for i, (name, pipe) in enumerate(STAGES[target]):
+    for i, (name, pipe) in enumerate(stages_for(target, fuse)):
         if not started:
             started = name == start_after
             continue

@@ -29,12 +29,14 @@ class Options:
         specialization: "recompile" (a new one, up to recompile_limit, then
         eager), "eager" (run eager PyTorch), "error" (raise GuardError).
       recompile_limit: the most specializations one compiled function compiles.
+      fuse: False compiles one kernel per linalg op (the baseline fusion is measured against).
     """
 
     device: str | None = None
     opt_level: int = 3
     on_guard_failure: str = "recompile"
     recompile_limit: int = 8
+    fuse: bool = True
     dump_dir: str | None = None
     repro_dir: str = dataclasses.field(
         default_factory=lambda: _env_path(

@@ -82,7 +82,8 @@ def lower(fn: Callable, args: tuple, options: Options, stop_after: str):
     record.texts["raw"] = str(module)
     if stop_after != "raw":
         driver.run_stages(module, stop_after=stop_after, record=record,
-                          dump_dir=options.dump_dir, repro_dir=options.repro_dir)
+                          dump_dir=options.dump_dir, repro_dir=options.repro_dir,
+                          fuse=options.fuse)
     return captured, module, record
 
 
@@ -100,7 +101,8 @@ class Specialization:
         self.captured, module, record = lower(fn, args, options, stop_after="loops")
         self.kernels = count_kernels(module)
         driver.run_stages(module, start_after="loops", record=record,
-                          dump_dir=options.dump_dir, repro_dir=options.repro_dir)
+                          dump_dir=options.dump_dir, repro_dir=options.repro_dir,
+                          fuse=options.fuse)
         self.stages = record.texts
         try:
             examples = graph_inputs(self.captured, args)

@@ -30,6 +30,12 @@ FUSED = [
     "mlirfuse-form-fusion-groups",
 ]
 
+# Without fusion (option fuse=False, the baseline benchmarks compare with): every
+# linalg op stays a kernel of its own.
+UNFUSED = [
+    "func.func(refback-generalize-tensor-pad, refback-generalize-tensor-concat)",
+]
+
 # Fusion groups → guarded entry: results become caller-allocated destinations, and every
 # argument gets a guard stating the sizes and strides the code is specialized for.
 GUARDED = [
