@@ -71,14 +71,17 @@ CPU_BUFFERIZE = [
     # Guards become descriptor checks; kernels run on statically shaped, strided views.
     "mlirfuse-lower-guards",
     "canonicalize",
-    # Per-tile temporaries: out of the loops, onto the stack when small.
-    "func.func(buffer-loop-hoisting, promote-buffers-to-stack{max-alloc-size-in-bytes=65536})",
+    # The CPU runs each kernel's tiles in sequence (one thread, for now). Per-tile
+    # temporaries then move out of the loop (once per call, not per tile) and onto the
+    # stack when small. Never promote inside a loop: allocas there grow the stack per
+    # iteration until it overflows.
+    "func.func(scf-forall-to-for)",
+    "func.func(buffer-loop-hoisting, promote-buffers-to-stack{max-alloc-size-in-bytes=16384})",
     "buffer-deallocation-pipeline",
 ]
 
 # Buffers → scalar loops (the naive CPU code; later issues tile and vectorize).
 CPU_LOOPS = [
-    "func.func(scf-forall-to-for)",
     "func.func(tm-tensor-to-loops, refback-munge-memref-copy, convert-linalg-to-loops, lower-affine)",
 ]
 

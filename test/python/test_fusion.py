@@ -128,3 +128,12 @@ def test_fused_stage_shows_groups():
     assert 'kernel = "kernel_0"' in fused
     guarded = compiled.ir("guarded")
     assert guarded.count('"mlirfuse.guard"') == 2  # the input and the output
+
+
+def test_many_rows_with_per_row_temporaries():
+    # Regression: per-row temporaries promoted to the stack inside the row loop grew the
+    # stack every iteration and crashed the process at 4096 rows of layer_norm.
+    x, w, b = torch.randn(4096, 1024), torch.randn(1024), torch.randn(1024)
+    fn = lambda x, w, b: F.layer_norm(x, (1024,), w, b)  # noqa: E731
+    compiled = mlirfuse.compile(fn, (x, w, b))
+    torch.testing.assert_close(compiled(x, w, b), fn(x, w, b), rtol=1e-4, atol=1e-4)
