@@ -95,10 +95,6 @@ class _Former:
         self.block = fn.regions[0].blocks[0]
         self.group_of: dict = {}
 
-    def member_of(self, op: ir.Operation):
-        top = st.top_level_ancestor(op, self.fn)
-        return self.group_of.get(top) if top is not None else None
-
     def try_add(self, group: _Group, producer: ir.Operation) -> bool:
         tiles = None
         for result in producer.results:
@@ -113,8 +109,14 @@ class _Former:
                 if mapped is None or (tiles is not None and mapped != tiles):
                     return False
                 tiles = mapped
-        if tiles is None or len(self.external_inputs(list(group.tiles) + [producer])) \
-                > dialects.MAX_GROUP_INPUTS:
+        if tiles is None:
+            return False
+        members = set(group.tiles) | {producer}
+        block_order = [o.operation for o in self.block.operations
+                       if o.operation in members]
+        inputs = external_inputs(block_order, self.fn,
+                                 lambda top: top in members)
+        if len(inputs) > dialects.MAX_GROUP_INPUTS:
             return False
         group.tiles[producer] = tiles
         self.group_of[producer] = group
@@ -132,29 +134,6 @@ class _Former:
                             or st.top_level_ancestor(producer, self.fn) != producer:
                         continue
                     changed |= self.try_add(group, producer)
-
-    def external_inputs(self, members: list[ir.Operation]) -> list[ir.Value]:
-        """Values the members use from outside, in first-use order (clonables excluded)."""
-        member_set = set(members)
-        seen, inputs = set(), []
-        for member in self.in_block_order(members):
-            for op in st.walk(member):
-                for value in op.operands:
-                    owner = st.defining_op(value)
-                    if owner is None:
-                        if st.top_level_ancestor(value.owner.owner, self.fn) in member_set:
-                            continue
-                    elif st.top_level_ancestor(owner, self.fn) in member_set \
-                            or owner.name in st.CLONABLE:
-                        continue
-                    if value not in seen:
-                        seen.add(value)
-                        inputs.append(value)
-        return inputs
-
-    def in_block_order(self, members) -> list[ir.Operation]:
-        member_set = set(members)
-        return [o.operation for o in self.block.operations if o.operation in member_set]
 
     def run(self) -> list[_Group]:
         ops = [o.operation for o in self.block.operations]
@@ -193,15 +172,20 @@ def _member(op: ir.Operation, fn: ir.Operation) -> int | None:
     return ir.IntegerAttr(top.attributes[MEMBER_ATTR]).value
 
 
-def _external_inputs(members: list[ir.Operation], fn: ir.Operation, index: int):
-    """Values the tagged members use from outside, in first-use order (clonables excluded)."""
+def external_inputs(members: list[ir.Operation], fn: ir.Operation, is_member) -> list[ir.Value]:
+    """Values the members (in block order) use from outside, in first-use order.
+
+    `is_member(top_level_op)` says whether a top-level op of `fn` is in the group.
+    Clonables (constants, tensor.empty) are not inputs: each group gets a copy.
+    """
     seen, inputs = set(), []
     for member in members:
         for op in st.walk(member):
             for value in op.operands:
                 owner = st.defining_op(value)
-                inside = _member(value.owner.owner if owner is None else owner, fn) == index
-                if inside or (owner is not None and owner.name in st.CLONABLE):
+                top = st.top_level_ancestor(value.owner.owner if owner is None else owner, fn)
+                if (top is not None and is_member(top)) \
+                        or (owner is not None and owner.name in st.CLONABLE):
                     continue
                 if value not in seen:
                     seen.add(value)
@@ -220,7 +204,7 @@ def wrap(fn: ir.Operation, index: int, name: str) -> ir.Operation:
                if MEMBER_ATTR in o.operation.attributes
                and ir.IntegerAttr(o.operation.attributes[MEMBER_ATTR]).value == index]
     root = next(op for op in members if TILE_ATTR in op.attributes)
-    inputs = _external_inputs(members, fn, index)
+    inputs = external_inputs(members, fn, lambda top: _member(top, fn) == index)
     outputs = list(root.results)
     with ir.InsertionPoint(root), root.location:
         op = dialects.group(inputs, [v.type for v in outputs], name).operation
