@@ -79,6 +79,14 @@ def _apply(fn: ir.Operation, body: str) -> bool:
     return True
 
 
+def _has_empty_tensor(ops: list[ir.Operation]) -> bool:
+    for op in ops:
+        for value in list(op.operands) + list(op.results):
+            if isinstance(value.type, ir.RankedTensorType) and 0 in value.type.shape:
+                return True
+    return False
+
+
 def _erase_dead(fn: ir.Operation) -> None:
     """Erases ops on tensors left without uses by a fusion (a fused tensor.pad stays
     behind, and a later fusion must not see it as a user of its producer)."""
@@ -117,8 +125,11 @@ class TileKernels(Pass):
             return
         root = roots[0]
         tile_loops = list(ir.DenseI64ArrayAttr(root.attributes[TILE_ATTR]))
-        if not tile_loops:
-            return  # rank 0: a single iteration, nothing to tile
+        if not tile_loops or _has_empty_tensor(ops):
+            # Rank 0: one iteration. Zero-element tensors: nothing to compute per tile, and
+            # upstream tiling crashes on loops of extent 0 (it is a release build).
+            self._clear(fn)
+            return
         producers = [op for op in ops if st.is_tileable(op) and op != root][::-1]
         for i, op in enumerate(producers):
             op.attributes[FUSE_ATTR] = ir.IntegerAttr.get(ir.IntegerType.get_signless(64), i)
@@ -128,6 +139,10 @@ class TileKernels(Pass):
             for i in range(len(producers)):
                 if _apply(fn, _FUSE.format(attr=FUSE_ATTR, index=i)):
                     _erase_dead(fn)
+        self._clear(fn)
+
+    @staticmethod
+    def _clear(fn: ir.Operation) -> None:
         for op in st.walk(fn):
             for attr in (FUSE_ATTR, TILE_ATTR, ROOT_ATTR):
                 if attr in op.attributes:
