@@ -52,6 +52,18 @@ def dim_positions(amap: ir.AffineMap) -> list[int | None]:
     return [e.position if isinstance(e, ir.AffineDimExpr) else None for e in amap.results]
 
 
+def loop_extent(op: ir.Operation, loop: int) -> int | None:
+    """The static trip count of `loop`, read off a tensor it indexes directly."""
+    values = list(op.results) if op.name == "tensor.pad" else list(op.operands)
+    maps = indexing_maps(op)[-len(values):] if op.name == "tensor.pad" else indexing_maps(op)
+    for value, amap in zip(values, maps):
+        positions = dim_positions(amap)
+        if loop in positions and isinstance(value.type, ir.RankedTensorType):
+            size = value.type.shape[positions.index(loop)]
+            return None if size < 0 else size
+    return None
+
+
 def reduction_loops(op: ir.Operation) -> list[int]:
     used = {p for m in output_maps(op) for p in dim_positions(m) if p is not None}
     return [d for d in range(loop_count(op)) if d not in used]

@@ -113,8 +113,7 @@ class TileKernels(Pass):
             sizes[loop] = 1
         last = tile_loops[-1] if tile_loops else None
         if last is not None and last == st.loop_count(root) - 1:
-            out_dims = st.dim_positions(st.output_maps(root)[0])
-            extent = root.results[0].type.shape[out_dims.index(last)]
+            extent = st.loop_extent(root, last) or self.inner_tile
             sizes[last] = max(1, min(self.inner_tile, extent))
         return sizes
 
@@ -125,9 +124,11 @@ class TileKernels(Pass):
             return
         root = roots[0]
         tile_loops = list(ir.DenseI64ArrayAttr(root.attributes[TILE_ATTR]))
-        if not tile_loops or _has_empty_tensor(ops):
+        if not tile_loops or _has_empty_tensor(ops) or len(root.results) != 1:
             # Rank 0: one iteration. Zero-element tensors: nothing to compute per tile, and
-            # upstream tiling crashes on loops of extent 0 (it is a release build).
+            # upstream tiling crashes on loops of extent 0 (it is a release build). Roots
+            # with several results (argmax: value and index): bufferizing their forall's
+            # shared outputs met read-after-write conflicts; they stay untiled for now.
             self._clear(fn)
             return
         producers = [op for op in ops if st.is_tileable(op) and op != root][::-1]
