@@ -56,19 +56,29 @@ def _tensor_key(t: torch.Tensor) -> tuple:
 
 
 def dispatch_key(args: tuple) -> tuple[tuple, list[torch.Tensor]]:
-    """What a specialization is built for, beyond its guards: structure, constants, tensor types."""
-    if all(type(a) is torch.Tensor for a in args):  # the common case: no pytree walk
-        return (len(args), tuple(_tensor_key(t) for t in args)), list(args)
+    """What a specialization is built for, beyond its guards: structure, constants (and
+    which arguments are the same tensor), each distinct tensor's type."""
+    if all(type(a) is torch.Tensor for a in args) and len({id(a) for a in args}) == len(args):
+        return (len(args), tuple(_tensor_key(t) for t in args)), list(args)  # no pytree walk
     tensors, skeleton, spec = split_args(args)
-    key = (spec, tuple(_hashable(x) for x in skeleton if x is not None),
-           tuple(_tensor_key(t) for t in tensors))
+    key = (spec, tuple(_hashable(x) for x in skeleton), tuple(_tensor_key(t) for t in tensors))
     return key, tensors
+
+
+def _modules_of(fn: Callable) -> list[torch.nn.Module]:
+    """The modules whose train/eval mode the graph depends on."""
+    owner = fn if isinstance(fn, torch.nn.Module) else getattr(fn, "__self__", None)
+    return list(owner.modules()) if isinstance(owner, torch.nn.Module) else []
 
 
 def _key_difference(new: tuple, old: tuple) -> str:
     """Says how a dispatch key differs from the one a specialization was built for."""
-    if len(new) != len(old) or (len(new) == 3 and new[:2] != old[:2]):
-        return "the argument structure or a Python scalar changed"
+    if len(new) != len(old) or (len(new) >= 3 and new[:2] != old[:2]):
+        return "the argument structure, a Python scalar or the aliasing of arguments changed"
+    if isinstance(new[-1], tuple) and new[-1] and isinstance(new[-1][0], bool):
+        if new[-1] != old[-1]:
+            return "a module switched between train() and eval()"
+        new, old = new[:-1], old[:-1]
     names = ("dtype", "shape", "device", "requires_grad")
     for i, (a, b) in enumerate(zip(new[-1], old[-1])):
         for name, x, y in zip(names, a, b):
@@ -93,6 +103,13 @@ class CompiledFunction:
         self._specializations: dict[tuple, list[Specialization]] = {}
         self._last: Specialization | None = None
         self._last_key: tuple | None = None
+        self._modules = _modules_of(fn)
+
+    def _key(self, args: tuple) -> tuple[tuple, list[torch.Tensor]]:
+        key, tensors = dispatch_key(args)
+        if self._modules:  # train() and eval() change the graph (dropout, batch norm)
+            key = key + (tuple(m.training for m in self._modules),)
+        return key, tensors
 
     def _compile(self, key: tuple, args: tuple) -> Specialization:
         for t in split_args(args)[0]:
@@ -107,13 +124,13 @@ class CompiledFunction:
 
     def compile_for(self, *args) -> "CompiledFunction":
         """Compiles a specialization for `args` now, without running it."""
-        key, _ = dispatch_key(args)
+        key, _ = self._key(args)
         if key not in self._specializations:
             self._compile(key, args)
         return self
 
     def __call__(self, *args):
-        key, tensors = dispatch_key(args)
+        key, tensors = self._key(args)
         reason = None
         for spec in self._specializations.get(key, ()):
             status, result = spec(tensors)

@@ -42,10 +42,12 @@ class Input:
 
 @dataclasses.dataclass(frozen=True)
 class Output:
-    """Where a returned tensor comes from: result i of the compiled code, or user input i."""
+    """Where a returned tensor comes from: result `index` of the compiled code, user
+    input `index`, or the module's parameter or buffer at `path` (returned as is)."""
 
-    kind: str  # "result" or "input"
-    index: int
+    kind: str  # "result", "input" or "state"
+    index: int = -1
+    path: str = ""
 
 
 @dataclasses.dataclass
@@ -72,11 +74,31 @@ class Captured:
     module: torch.nn.Module
 
 
+@dataclasses.dataclass(frozen=True)
+class TensorSlot:
+    """A tensor leaf in the argument skeleton: the index of its distinct tensor."""
+
+    index: int
+
+
 def split_args(args: tuple) -> tuple[list[torch.Tensor], list[Any], Any]:
-    """Flattens arguments into (tensor leaves, every leaf with tensors as None, spec)."""
+    """Flattens arguments into (distinct tensors, skeleton, spec).
+
+    The skeleton has every leaf, tensors replaced by TensorSlot(index into the
+    distinct tensors). A tensor passed twice is one graph input, so a write
+    through one alias is seen through the other, as in eager; the slots make
+    the alias pattern part of the dispatch key.
+    """
     leaves, spec = pytree.tree_flatten(args)
-    tensors = [x for x in leaves if isinstance(x, torch.Tensor)]
-    skeleton = [None if isinstance(x, torch.Tensor) else x for x in leaves]
+    tensors, slot_of, skeleton = [], {}, []
+    for x in leaves:
+        if isinstance(x, torch.Tensor):
+            if id(x) not in slot_of:
+                slot_of[id(x)] = len(tensors)
+                tensors.append(x)
+            skeleton.append(TensorSlot(slot_of[id(x)]))
+        else:
+            skeleton.append(x)
     return tensors, skeleton, spec
 
 
@@ -102,8 +124,7 @@ class _Wrapper(torch.nn.Module):
         self.record = _Record()
 
     def forward(self, *tensors):
-        it = iter(tensors)
-        leaves = [next(it) if x is None else x for x in self._skeleton]
+        leaves = [tensors[x.index] if isinstance(x, TensorSlot) else x for x in self._skeleton]
         out = self.fn(*pytree.tree_unflatten(leaves, self._spec))
         out_leaves, self.record.spec = pytree.tree_flatten(out)
         self.record.leaves = [None if isinstance(x, torch.Tensor) else x for x in out_leaves]
@@ -132,14 +153,26 @@ def _strip_own_frames(gm: torch.fx.GraphModule) -> None:
         node.meta["stack_trace"] = "".join(kept) if kept else None
 
 
+def decompositions() -> dict:
+    """torch-mlir's decomposition table, plus ops whose torch-mlir lowering is off.
+
+    aten.gelu(approximate="tanh"): torch-mlir's linalg lowering uses 0.79772 for
+    sqrt(2/pi) (0.79788...), errors of 5e-5; torch's own decomposition is exact.
+    """
+    from torch._decomp import get_decompositions
+    from torch_mlir.extras.fx_decomp_util import get_decomposition_table
+
+    table = dict(get_decomposition_table())
+    table.update(get_decompositions([torch.ops.aten.gelu]))
+    return table
+
+
 def export(fn: Callable, args: tuple) -> tuple[ExportedProgram, _Wrapper]:
     """Runs torch.export on `fn(*args)` with torch-mlir's decompositions.
 
     Raises:
       CompileError (stage "capture") when torch.export cannot trace the callable.
     """
-    from torch_mlir.extras.fx_decomp_util import get_decomposition_table
-
     tensors, skeleton, spec = split_args(args)
     wrapper = _Wrapper(fn, skeleton, spec)
     _anchor_stack_traces(fn)
@@ -148,7 +181,7 @@ def export(fn: Callable, args: tuple) -> tuple[ExportedProgram, _Wrapper]:
             # torch's own deprecation inside export's copies of pytree specs.
             warnings.filterwarnings("ignore", message=".*LeafSpec.*", category=FutureWarning)
             prog = torch.export.export(wrapper, tuple(tensors), strict=False)
-            prog = prog.run_decompositions(get_decomposition_table())
+            prog = prog.run_decompositions(decompositions())
     except Exception as e:  # torch.export raises many types; all mean "cannot capture"
         raise CompileError(f"{type(e).__name__}: {e}", stage="capture") from e
     return prog, wrapper
@@ -198,6 +231,8 @@ def capture(fn: Callable, args: tuple) -> Captured:
                 outputs.append(Output("input", mutated_input_of_node[node].index))
             elif node.op == "placeholder" and inputs[placeholders.index(node)].kind == "user":
                 outputs.append(Output("input", inputs[placeholders.index(node)].index))
+            elif node.op == "placeholder" and inputs[placeholders.index(node)].kind == "state":
+                outputs.append(Output("state", path=inputs[placeholders.index(node)].path))
             else:
                 outputs.append(Output("result", result_index(node)))
         else:
@@ -213,11 +248,21 @@ def capture(fn: Callable, args: tuple) -> Captured:
         val = node.meta.get("val")
         if not isinstance(val, torch.Tensor):
             raise CompileError(f"graph result {node.name} is not a tensor", stage="capture")
+        if any(isinstance(s, torch.SymInt) for s in val.shape):
+            raise CompileError(
+                f"the shape of {node.name} ({node.target}) depends on the data "
+                f"({tuple(val.shape)}); this version compiles static shapes only",
+                stage="capture", op=str(node.target), source=_source_of(node))
         meta.append((tuple(int(s) for s in val.shape), val.dtype))
 
     out_consts = {i: v for i, v in enumerate(wrapper.record.leaves) if v is not None}
     return Captured(gm, inputs, mutations, outputs, meta, wrapper.record.spec, out_consts,
                     wrapper)
+
+
+def _source_of(node: torch.fx.Node) -> str | None:
+    m = re.search(r'File "([^"]+)", line (\d+)', node.meta.get("stack_trace") or "")
+    return f"{m.group(1)}:{m.group(2)}" if m else None
 
 
 def state_getter(path: str) -> Callable[[torch.nn.Module], torch.Tensor]:

@@ -168,5 +168,10 @@ class Specialization:
                 leaves.append(cap.out_consts[i])
                 continue
             out = next(it)
-            leaves.append(outs[out.index] if out.kind == "result" else tensors[out.index])
+            if out.kind == "result":
+                leaves.append(outs[out.index])
+            elif out.kind == "input":
+                leaves.append(tensors[out.index])
+            else:  # a parameter or buffer returned as is: the module's own tensor
+                leaves.append(capture_mod.state_getter(out.path)(cap.module))
         return 0, pytree.tree_unflatten(leaves, cap.out_spec)

@@ -90,7 +90,7 @@ CPU_LLVM = [
     "convert-scf-to-cf",
     # bf16 arithmetic runs in f32, and its conversions become integer ops: the JIT has
     # no compiler-rt (__truncsfbf2).
-    "func.func(refback-expand-ops-for-llvm, "
+    "func.func(refback-expand-ops-for-llvm, math-extend-to-supported-types{target-type=f32}, "
     "arith-emulate-unsupported-floats{source-types=bf16 target-type=f32}, "
     "arith-expand{include-bf16=true})",
     "convert-math-to-llvm",

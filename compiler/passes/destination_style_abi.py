@@ -10,7 +10,8 @@ Rewrites:
     writes into the caller's input tensors;
   * the function gets `llvm.emit_c_interface`, so the runtime calls it with
     pointers to memref descriptors.
-Leaves alone: private functions, and functions already rewritten
+A value returned twice is materialized once and copied into the second
+destination. Leaves alone: private functions, and functions already rewritten
 (`mlirfuse.abi` attribute).
 
 Before:
@@ -72,11 +73,16 @@ class DestinationStyleAbi(Pass):
         block = fn.regions[0].blocks[0]
         ret = list(block.operations)[-1]
         dests = [block.add_argument(t, fn.location) for t in results]
+        done = {}  # value → its first materialized result
         with ir.InsertionPoint(ret), ret.location:
             for i, dest in enumerate(dests):
                 value = ret.operands[i]
+                # A value returned twice (results CSE made equal) is computed into the first
+                # destination and copied from there: one producer cannot write two buffers.
+                source = done.get(value, value)
                 ret.operands[i] = bufferization.MaterializeInDestinationOp(
-                    value.type, value, dest).result
+                    value.type, source, dest).result
+                done.setdefault(value, ret.operands[i])
         fn.attributes["function_type"] = ir.TypeAttr.get(
             ir.FunctionType.get(inputs + results, results))
         fn.attributes["arg_attrs"] = ir.ArrayAttr.get(
