@@ -11,6 +11,7 @@ eager PyTorch, or raise GuardError.
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from typing import Any, Callable
 
 import torch
@@ -32,7 +33,8 @@ class Stats:
       compilations: specializations compiled.
       cache_hits: calls served by a specialization compiled before the call.
       guard_failures: calls whose arguments no compiled specialization accepted.
-      fallbacks: calls run by eager PyTorch instead of compiled code.
+      fallbacks: calls run by eager PyTorch instead of compiled code (a guard policy, or
+        inputs that require grad under grad mode: compiled code is inference only).
       kernels: kernels in the code the last call ran (0 after an eager fallback).
     """
 
@@ -104,6 +106,7 @@ class CompiledFunction:
         self._last: Specialization | None = None
         self._last_key: tuple | None = None
         self._modules = _modules_of(fn)
+        self._warned_autograd = False
 
     def _key(self, args: tuple) -> tuple[tuple, list[torch.Tensor]]:
         key, tensors = dispatch_key(args)
@@ -132,7 +135,10 @@ class CompiledFunction:
     def __call__(self, *args):
         key, tensors = self._key(args)
         reason = None
-        for spec in self._specializations.get(key, ()):
+        candidates = self._specializations.get(key, ())
+        if candidates and candidates[0].needs_autograd(tensors):
+            return self._eager_for_autograd(args)
+        for spec in candidates:
             status, result = spec(tensors)
             if status == 0:
                 self.stats.cache_hits += 1
@@ -154,8 +160,22 @@ class CompiledFunction:
             return self.fn(*args)
         return self._run_new(key, args, tensors)
 
+    def _eager_for_autograd(self, args: tuple):
+        """Inputs that require grad under grad mode: eager, so that backward works."""
+        if not self._warned_autograd:
+            warnings.warn("mlirfuse compiles inference only: inputs or parameters require grad "
+                          "and grad mode is on, so this call runs eager PyTorch (wrap the call "
+                          "in torch.no_grad() or torch.inference_mode() to run compiled code)",
+                          stacklevel=3)
+            self._warned_autograd = True
+        self.stats.fallbacks += 1
+        self.stats.kernels = 0
+        return self.fn(*args)
+
     def _run_new(self, key: tuple, args: tuple, tensors: list[torch.Tensor]):
         spec = self._compile(key, args)
+        if spec.needs_autograd(tensors):
+            return self._eager_for_autograd(args)
         status, result = spec(tensors)
         if status:
             raise RuntimeError(f"mlirfuse: internal error: a new specialization rejected the "

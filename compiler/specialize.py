@@ -126,6 +126,14 @@ class Specialization:
             return f"'{inp.path.removeprefix('fn.')}'"
         return f"constant {index}"
 
+    def needs_autograd(self, tensors: list[torch.Tensor]) -> bool:
+        """Whether eager would record autograd history for these inputs (the compiled code
+        computes forward values only)."""
+        if not torch.is_grad_enabled():
+            return False
+        return any(self._resolve(i, g, tensors).requires_grad
+                   for i, g in zip(self.captured.inputs, self._getters))
+
     def explain(self, status: int, tensors: list[torch.Tensor]) -> str:
         """Says which argument broke its guard, and how, for a failed status."""
         index = status - 1
