@@ -148,19 +148,6 @@ class _Former:
         return groups[::-1]
 
 
-def _inside(op: ir.Operation, container: ir.Operation) -> bool:
-    """Whether `op` is nested in `container` (the container itself is not inside)."""
-    op, container = op.operation, container.operation
-    if op == container:
-        return False
-    while op is not None:
-        if op == container:
-            return True
-        op = op.parent
-        op = op.operation if op is not None else None
-    return False
-
-
 MEMBER_ATTR = "mlirfuse.member"
 
 
@@ -220,18 +207,18 @@ def wrap(fn: ir.Operation, index: int, name: str) -> ir.Operation:
             for value in inner.operands:
                 owner = st.defining_op(value)
                 if owner is not None and owner.name in st.CLONABLE \
-                        and not _inside(owner, op):
+                        and not st.is_nested_in(owner, op):
                     clone = owner.clone(ir.InsertionPoint.at_block_begin(body))
                     for use in list(value.uses):
-                        if _inside(use.owner, op):
+                        if st.is_nested_in(use.owner, op):
                             use.owner.operands[use.operand_number] = clone.results[0]
     for value, arg in zip(inputs, body.arguments):
         for use in list(value.uses):
-            if _inside(use.owner, op):
+            if st.is_nested_in(use.owner, op):
                 use.owner.operands[use.operand_number] = arg
     for value, result in zip(outputs, op.results):
         for use in list(value.uses):
-            if not _inside(use.owner, op):
+            if not st.is_nested_in(use.owner, op):
                 use.owner.operands[use.operand_number] = result
     return op
 

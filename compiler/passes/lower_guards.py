@@ -133,7 +133,7 @@ class LowerGuards(Pass):
             cast = casts[arg.arg_number]
             for use in list(arg.uses):
                 owner = use.owner.operation
-                if owner != cast.owner.operation and _in_region(owner, branch.operation):
+                if owner != cast.owner.operation and st.is_nested_in(owner, branch.operation):
                     owner.operands[use.operand_number] = cast
         with ir.InsertionPoint(ret), ret.location:
             func.ReturnOp([status])
@@ -141,14 +141,3 @@ class LowerGuards(Pass):
         inputs = [a.type for a in block.arguments]
         fn.attributes["function_type"] = ir.TypeAttr.get(ir.FunctionType.get(inputs, [i32]))
 
-
-def _in_region(op: ir.Operation, container: ir.Operation) -> bool:
-    while op is not None:
-        parent = op.parent
-        if parent is None:
-            return False
-        parent = parent.operation
-        if parent == container:
-            return True
-        op = parent
-    return False

@@ -94,6 +94,18 @@ def top_level_ancestor(op: ir.Operation, block_owner: ir.Operation) -> ir.Operat
     return None
 
 
+def is_nested_in(op: ir.Operation, container: ir.Operation) -> bool:
+    """Whether `op` is nested in one of `container`'s regions (the container itself is not)."""
+    op, container = op.operation, container.operation
+    parent = op.parent
+    while parent is not None:
+        parent = parent.operation
+        if parent == container:
+            return True
+        parent = parent.parent
+    return False
+
+
 def walk(op: ir.Operation):
     """`op` and every op nested in it, pre-order."""
     yield op
