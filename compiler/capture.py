@@ -23,6 +23,7 @@ from torch.export import ExportedProgram
 from torch.export.graph_signature import InputKind, OutputKind
 
 from mlirfuse.compiler.errors import CompileError
+from mlirfuse.compiler.narrow_ints import widen_narrow_ints
 
 
 @dataclasses.dataclass(frozen=True)
@@ -192,6 +193,7 @@ def capture(fn: Callable, args: tuple) -> Captured:
     prog, wrapper = export(fn, args)
     gm = prog.graph_module
     _strip_own_frames(gm)
+    widen_narrow_ints(gm)
     sig = prog.graph_signature
     placeholders = [n for n in gm.graph.nodes if n.op == "placeholder"]
 
