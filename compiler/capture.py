@@ -159,13 +159,19 @@ def decompositions() -> dict:
 
     aten.gelu(approximate="tanh"): torch-mlir's linalg lowering uses 0.79772 for
     sqrt(2/pi) (0.79788...), errors of 5e-5; torch's own decomposition is exact.
+    aten.sort.stable: torch-mlir lowers only aten.sort, whose tm_tensor.sort is stable.
     """
     from torch._decomp import get_decompositions
     from torch_mlir.extras.fx_decomp_util import get_decomposition_table
 
     table = dict(get_decomposition_table())
     table.update(get_decompositions([torch.ops.aten.gelu]))
+    table[torch.ops.aten.sort.stable] = _sort_stable
     return table
+
+
+def _sort_stable(self, *, stable=None, dim=-1, descending=False):
+    return torch.ops.aten.sort.default(self, dim, descending)
 
 
 def export(fn: Callable, args: tuple) -> tuple[ExportedProgram, _Wrapper]:
