@@ -59,6 +59,14 @@ def assert_same(actual, expected, *, rtol=None, atol=None, path="result"):
         assert actual == expected, f"{path}: {actual!r} != {expected!r}"
 
 
+@pytest.fixture
+def no_grad():
+    """Runs a test under torch.no_grad(): mlirfuse compiles inference, and a call whose
+    parameters require grad under grad mode runs eager PyTorch (stats.fallbacks)."""
+    with torch.no_grad():
+        yield
+
+
 @pytest.fixture(autouse=True)
 def _seed():
     """Every test starts from the same random state."""

@@ -13,6 +13,9 @@ import mlirfuse
 import models
 from conftest import assert_same
 
+
+pytestmark = pytest.mark.usefixtures("no_grad")  # compiled code runs, not the eager fallback
+
 Pair = collections.namedtuple("Pair", ["low", "high"])
 Stats = collections.namedtuple("Stats", ["mean", "spread", "count"])
 
@@ -20,6 +23,7 @@ Stats = collections.namedtuple("Stats", ["mean", "spread", "count"])
 def compile_and_compare(fn, *args, **kwargs):
     compiled = mlirfuse.compile(fn)
     out = compiled(*args)
+    assert compiled.stats.compilations == 1 and compiled.stats.fallbacks == 0
     assert_same(out, fn(*args), **kwargs)
     return compiled, out
 
@@ -72,12 +76,6 @@ def test_one_tensor_passed_twice():
     assert compiled.stats.compilations == 1
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "wrong results: torch.export dedups identical input tensors (one FakeTensor per real "
-    "tensor), so f(x, x) is traced as f(b, b) (graph reads only the last placeholder); "
-    "api.dispatch_key ignores aliasing, so a later f(x, y) with the same shapes is a cache "
-    "hit and computes f(y, y). Fix: add the alias pattern of the tensor leaves (index of the "
-    "first leaf that `is` the same tensor) to dispatch_key in compiler/api.py"))
 def test_aliased_then_distinct_arguments():
     def f(a, b):
         return a * b + a
@@ -98,12 +96,6 @@ def test_distinct_then_aliased_arguments():
     assert_same(compiled(x, x), f(x, x))
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "stage 'capture': torch.export of a callable that mutates one of two aliased inputs "
-    "fails in aot_stage2_export ('expected compiled_fn to be GraphModule, got function'). "
-    "Fix: capture.split_args should pass a tensor that appears twice as one graph input "
-    "(rebuilding both argument positions from it in _Wrapper.forward), so export sees the "
-    "write through the alias; the alias pattern must then be part of dispatch_key"))
 def test_one_tensor_passed_twice_and_mutated():
     def f(a, b):
         a.add_(b)
@@ -126,13 +118,6 @@ def test_same_value_returned_twice():
     assert out[0] is out[1] and out[2]["again"] is out[0]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "stage 'bufferized', one-shot-bufferize: 'cannot avoid RaW conflict'. Two FX results "
-    "become one SSA value after the torch/linalg pipelines' CSE; "
-    "mlirfuse-destination-style-abi materializes that value into two destinations and "
-    "the producer cannot write in place into both. Fix in "
-    "compiler/passes/destination_style_abi.py: for a value already materialized, "
-    "materialize the earlier materialize_in_destination result (a copy) instead"))
 def test_equal_results_after_cse():
     def f(x, a, b):
         return x * 2, x * 2, a & b, torch.logical_and(a, b)
@@ -158,12 +143,6 @@ def test_results_that_are_inputs_and_constants():
     assert out[0] is x  # an input returned as is is the caller's tensor
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "a parameter or buffer returned as is comes back as a copy (a plain Tensor), not the "
-    "module's own Parameter/buffer as eager returns: capture.capture maps a returned "
-    "placeholder to Output('input') only for user inputs; state placeholders become compiled "
-    "results (copied into a fresh tensor). Fix: an Output kind 'state' (path) resolved with "
-    "state_getter in Specialization.__call__"))
 def test_results_that_are_weights():
     class M(nn.Module):
         def __init__(self):

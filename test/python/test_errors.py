@@ -13,6 +13,9 @@ import mlirfuse
 import models
 
 
+pytestmark = pytest.mark.usefixtures("no_grad")  # compiled code runs, not the eager fallback
+
+
 def _line_of(fn, text: str) -> int:
     """The line number in this file of the line of `fn` containing `text`."""
     lines, start = inspect.getsourcelines(fn)
@@ -96,12 +99,6 @@ def test_failed_compile_leaves_function_usable():
         compiled(models.randn(7))
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "a data-dependent output shape (nonzero, unique, boolean mask) escapes as "
-    "torch's GuardOnDataDependentSymNode from capture.capture (int(s) on an unbacked "
-    "SymInt of the result's meta), not as a CompileError. Fix in compiler/capture.py: "
-    "check `isinstance(s, torch.SymInt)` (or free_unbacked_symbols) on each result's "
-    "shape and raise CompileError(stage='capture') naming the node"))
 @pytest.mark.parametrize("fn", [lambda x: torch.nonzero(x > 0), lambda x: x[x > 0]],
                          ids=["nonzero", "mask"])
 def test_data_dependent_shape_is_a_compile_error(fn):

@@ -15,29 +15,10 @@ import mlirfuse
 import models
 from conftest import assert_same
 
-XFAIL = {
-    "bf16_matmul": pytest.mark.xfail(
-        strict=True,
-        reason="JIT: 'Symbols not found: [ __truncsfbf2 ]' -- arith.truncf f32->bf16 reaches "
-               "LLVM as fptrunc to bfloat, a compiler-rt libcall the process lacks; "
-               "CPU_LLVM runs arith-expand without include-bf16=true"),
-    "gelu_tanh": pytest.mark.xfail(
-        strict=True,
-        reason="torch-mlir's linalg lowering of aten.gelu(approximate='tanh') uses "
-               "sqrt(2/pi) = 0.7977240352174656 (true value 0.7978845608...): errors ~5e-5; "
-               "decompose aten.gelu in capture before import"),
-    "sort_stable": pytest.mark.xfail(
-        strict=True,
-        reason="stage 'torch': torch-mlir has no lowering for aten.sort.stable "
-               "(torch.operator left over); tm_tensor.sort is stable, so capture could "
-               "decompose aten.sort.stable to aten.sort"),
-}
+
+pytestmark = pytest.mark.usefixtures("no_grad")  # compiled code runs, not the eager fallback
 
 CASES = {**models.IMPORT_SPOT_CHECK, **models.MORE}
-
-
-def _params(names):
-    return [pytest.param(n, marks=XFAIL[n]) if n in XFAIL else n for n in names]
 
 
 def _clone(tree):
@@ -50,7 +31,7 @@ def check_against_eager(fn, args):
     before = _clone(args)
     compiled = mlirfuse.compile(fn)
     out = compiled(*args)
-    assert compiled.stats.compilations == 1
+    assert compiled.stats.compilations == 1 and compiled.stats.fallbacks == 0
     assert_same(args, before, path="arguments after the compiled call")
     expected = fn(*args)
     assert_same(out, expected)
@@ -60,13 +41,13 @@ def check_against_eager(fn, args):
     return compiled
 
 
-@pytest.mark.parametrize("name", _params(models.IMPORT_SPOT_CHECK))
+@pytest.mark.parametrize("name", list(models.IMPORT_SPOT_CHECK))
 def test_import_spot_check(name):
     fn, args = models.IMPORT_SPOT_CHECK[name]()
     check_against_eager(fn, args)
 
 
-@pytest.mark.parametrize("name", _params(models.MORE))
+@pytest.mark.parametrize("name", list(models.MORE))
 def test_more_functions(name):
     fn, args = models.MORE[name]()
     check_against_eager(fn, args)
@@ -93,7 +74,7 @@ def test_mlp_dynamic_batch():
     assert_same(compiled(x3), m(x3))
     assert_same(compiled(x7), m(x7))
     assert compiled.stats.compilations == 2
-    assert compiled.stats.cache_hits == 2
+    assert compiled.stats.cache_hits == 2 and compiled.stats.fallbacks == 0
     assert "tensor<7x8xf32>" in compiled.ir("linalg")  # the last call's specialization
 
 
@@ -107,3 +88,20 @@ def test_transformer_block_batch_first_false():
         return layer(x, src_key_padding_mask=mask)
 
     check_against_eager(f, (x, mask))
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "accuracy: a 2**20-element f32 sum is 2.3e-5 off (eager: 7e-9 relative to f64): the "
+    "reduction runs as one sequential f32 accumulator loop (tile-kernels tiles parallel "
+    "loops only; convert-linalg-to-loops then walks the reduction dim serially), so the "
+    "error grows like n*eps. Fix: split reductions into blocked partial sums (e.g. "
+    "transform.structured.tile_reduction_using_for with a fixed inner size, or a "
+    "split-reduction before tiling in compiler/passes/tile_kernels.py), as eager's "
+    "cascade sum does"))
+def test_large_reduction_accuracy():
+    x = torch.rand(1 << 20, generator=torch.Generator().manual_seed(0))
+
+    def f(x):
+        return x.sum(), x.reshape(16, -1).mean(dim=1)
+
+    check_against_eager(f, (x,))
