@@ -160,6 +160,8 @@ def decompositions() -> dict:
     aten.gelu(approximate="tanh"): torch-mlir's linalg lowering uses 0.79772 for
     sqrt(2/pi) (0.79788...), errors of 5e-5; torch's own decomposition is exact.
     aten.sort.stable: torch-mlir lowers only aten.sort, whose tm_tensor.sort is stable.
+    Integer floor division: torch-mlir computes it in f64 (wrong past 2**53); here it
+    is truncating division corrected where the remainder and the divisor differ in sign.
     """
     from torch._decomp import get_decompositions
     from torch_mlir.extras.fx_decomp_util import get_decomposition_table
@@ -167,7 +169,18 @@ def decompositions() -> dict:
     table = dict(get_decomposition_table())
     table.update(get_decompositions([torch.ops.aten.gelu]))
     table[torch.ops.aten.sort.stable] = _sort_stable
+    table[torch.ops.aten.div.Tensor_mode] = _int_floor_div
     return table
+
+
+def _int_floor_div(a, b, *, rounding_mode=None):
+    if rounding_mode != "floor" or a.dtype.is_floating_point or a.dtype == torch.bool \
+            or (isinstance(b, torch.Tensor) and b.dtype.is_floating_point):
+        return NotImplemented  # floats and true/trunc division: torch-mlir's own lowering
+    quotient = torch.ops.aten.div.Tensor_mode(a, b, rounding_mode="trunc")
+    remainder = a - quotient * b
+    inexact = (remainder != 0) & ((remainder < 0) != (b < 0))
+    return quotient - inexact.to(quotient.dtype)
 
 
 def _sort_stable(self, *, stable=None, dim=-1, descending=False):

@@ -113,11 +113,7 @@ DIVISION = [
     torch.int8,
     torch.int16,
     torch.int32,
-    pytest.param(torch.int64, marks=pytest.mark.xfail(strict=True, reason=(
-        "wrong results for |a| > 2**53: torch-mlir lowers integer "
-        "aten.div.Tensor_mode(rounding_mode='floor') as sitofp -> divf f64 -> math.floor -> "
-        "fptosi. Fix: decompose integer floor division in capture as trunc division "
-        "(arith.divsi) minus 1 where the remainder is nonzero and the signs differ"))),
+    torch.int64,  # regression: floor division went through f64, wrong past 2**53
     torch.uint8,
 ]
 
