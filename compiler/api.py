@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import warnings
-from typing import Any, Callable
+from typing import Any, Callable, NamedTuple
 
 import torch
 
@@ -57,14 +57,27 @@ def _tensor_key(t: torch.Tensor) -> tuple:
     return (t.dtype, t.shape, t.device, t.requires_grad)
 
 
-def dispatch_key(args: tuple) -> tuple[tuple, list[torch.Tensor]]:
-    """What a specialization is built for, beyond its guards: structure, constants (and
-    which arguments are the same tensor), each distinct tensor's type."""
+class Key(NamedTuple):
+    """What a specialization is built for, beyond its guards.
+
+    structure: the argument count, or the pytree spec with every non-tensor leaf
+      and which leaves are the same tensor; tensors: each distinct tensor's dtype,
+      shape, device, requires_grad; modes: the train/eval flag of each module.
+    """
+
+    structure: tuple
+    tensors: tuple
+    modes: tuple = ()
+
+
+def dispatch_key(args: tuple, modules=()) -> tuple[Key, list[torch.Tensor]]:
+    """The Key of a call, and its distinct tensors."""
+    modes = tuple(m.training for m in modules)  # train() and eval() change the graph
     if all(type(a) is torch.Tensor for a in args) and len({id(a) for a in args}) == len(args):
-        return (len(args), tuple(_tensor_key(t) for t in args)), list(args)  # no pytree walk
+        return Key((len(args),), tuple(_tensor_key(t) for t in args), modes), list(args)
     tensors, skeleton, spec = split_args(args)
-    key = (spec, tuple(_hashable(x) for x in skeleton), tuple(_tensor_key(t) for t in tensors))
-    return key, tensors
+    structure = (spec, tuple(_hashable(x) for x in skeleton))
+    return Key(structure, tuple(_tensor_key(t) for t in tensors), modes), tensors
 
 
 def _modules_of(fn: Callable) -> list[torch.nn.Module]:
@@ -73,21 +86,19 @@ def _modules_of(fn: Callable) -> list[torch.nn.Module]:
     return list(owner.modules()) if isinstance(owner, torch.nn.Module) else []
 
 
-def _key_difference(new: tuple, old: tuple) -> str:
-    """Says how a dispatch key differs from the one a specialization was built for."""
-    if len(new) != len(old) or (len(new) >= 3 and new[:2] != old[:2]):
+def _key_difference(new: Key, old: Key) -> str:
+    """Says how a call's Key differs from the one a specialization was built for."""
+    if new.structure != old.structure or len(new.tensors) != len(old.tensors):
         return "the argument structure, a Python scalar or the aliasing of arguments changed"
-    if isinstance(new[-1], tuple) and new[-1] and isinstance(new[-1][0], bool):
-        if new[-1] != old[-1]:
-            return "a module switched between train() and eval()"
-        new, old = new[:-1], old[:-1]
+    if new.modes != old.modes:
+        return "a module switched between train() and eval()"
     names = ("dtype", "shape", "device", "requires_grad")
-    for i, (a, b) in enumerate(zip(new[-1], old[-1])):
+    for i, (a, b) in enumerate(zip(new.tensors, old.tensors)):
         for name, x, y in zip(names, a, b):
             if x != y:
                 what = "rank" if name == "shape" and len(x) != len(y) else name
-                return f"tensor argument {i}: {what} {tuple(x) if name == 'shape' else x}, " \
-                       f"compiled for {tuple(y) if name == 'shape' else y}"
+                shown = (tuple(x), tuple(y)) if name == "shape" else (x, y)
+                return f"tensor argument {i}: {what} {shown[0]}, compiled for {shown[1]}"
     return "the arguments changed"
 
 
@@ -102,17 +113,14 @@ class CompiledFunction:
         self.fn = fn
         self.options = options
         self.stats = Stats()
-        self._specializations: dict[tuple, list[Specialization]] = {}
+        self._specializations: dict[Key, list[Specialization]] = {}
         self._last: Specialization | None = None
-        self._last_key: tuple | None = None
+        self._last_key: Key | None = None
         self._modules = _modules_of(fn)
         self._warned_autograd = False
 
-    def _key(self, args: tuple) -> tuple[tuple, list[torch.Tensor]]:
-        key, tensors = dispatch_key(args)
-        if self._modules:  # train() and eval() change the graph (dropout, batch norm)
-            key = key + (tuple(m.training for m in self._modules),)
-        return key, tensors
+    def _key(self, args: tuple) -> tuple[Key, list[torch.Tensor]]:
+        return dispatch_key(args, self._modules)
 
     def _compile(self, key: tuple, args: tuple) -> Specialization:
         for t in split_args(args)[0]:
