@@ -20,7 +20,7 @@ from mlirfuse.compiler.backend import register_backend
 from mlirfuse.compiler.capture import split_args
 from mlirfuse.compiler.errors import CompileError, GuardError
 from mlirfuse.compiler.options import Options
-from mlirfuse.compiler.specialize import Specialization
+from mlirfuse.compiler.specialize import NEEDS_AUTOGRAD, Specialization
 
 register_backend()
 
@@ -143,11 +143,10 @@ class CompiledFunction:
     def __call__(self, *args):
         key, tensors = self._key(args)
         reason = None
-        candidates = self._specializations.get(key, ())
-        if candidates and candidates[0].needs_autograd(tensors):
-            return self._eager_for_autograd(args)
-        for spec in candidates:
+        for spec in self._specializations.get(key, ()):
             status, result = spec(tensors)
+            if status == NEEDS_AUTOGRAD:
+                return self._eager_for_autograd(args)
             if status == 0:
                 self.stats.cache_hits += 1
                 self.stats.kernels = spec.kernels
@@ -182,9 +181,9 @@ class CompiledFunction:
 
     def _run_new(self, key: tuple, args: tuple, tensors: list[torch.Tensor]):
         spec = self._compile(key, args)
-        if spec.needs_autograd(tensors):
-            return self._eager_for_autograd(args)
         status, result = spec(tensors)
+        if status == NEEDS_AUTOGRAD:
+            return self._eager_for_autograd(args)
         if status:
             raise RuntimeError(f"mlirfuse: internal error: a new specialization rejected the "
                                f"arguments it was built for ({spec.explain(status, tensors)})")

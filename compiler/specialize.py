@@ -20,6 +20,9 @@ from mlirfuse.compiler.context import make_context
 from mlirfuse.compiler.options import Options
 from mlirfuse.runtime.engine import Executable
 
+# Status of a call that needs autograd: compiled code is inference only.
+NEEDS_AUTOGRAD = -1
+
 # Ops that are a loop nest of their own at the "loops" stage.
 _LOOP_NESTS = ("scf.for", "scf.parallel", "scf.forall")
 
@@ -116,6 +119,10 @@ class Specialization:
             capture_mod.state_getter(i.path) if i.kind == "state" else None
             for i in self.captured.inputs
         ]
+        self._mutation_getters = [
+            capture_mod.state_getter(t.path) if t.kind == "state" else None
+            for t, _ in self.captured.mutations
+        ]
 
     def describe(self, index: int) -> str:
         """Names graph input `index` for a message."""
@@ -125,14 +132,6 @@ class Specialization:
         if inp.kind == "state":
             return f"'{inp.path.removeprefix('fn.')}'"
         return f"constant {index}"
-
-    def needs_autograd(self, tensors: list[torch.Tensor]) -> bool:
-        """Whether eager would record autograd history for these inputs (the compiled code
-        computes forward values only)."""
-        if not torch.is_grad_enabled():
-            return False
-        return any(self._resolve(i, g, tensors).requires_grad
-                   for i, g in zip(self.captured.inputs, self._getters))
 
     def explain(self, status: int, tensors: list[torch.Tensor]) -> str:
         """Says which argument broke its guard, and how, for a failed status."""
@@ -157,17 +156,20 @@ class Specialization:
 
         Returns:
           (status, result): status 0 and the user's result when the guards held;
-          else 1 + the index of the first graph input that broke its guard, and None.
+          NEEDS_AUTOGRAD when grad mode is on and an input requires grad (the compiled
+          code computes forward values only: the caller runs eager); else 1 + the
+          index of the first graph input that broke its guard; result None then.
         """
         cap = self.captured
         ins = [self._resolve(i, g, tensors) for i, g in zip(cap.inputs, self._getters)]
+        if torch.is_grad_enabled() and any(t.requires_grad for t in ins):
+            return NEEDS_AUTOGRAD, None
         outs = [torch.empty(shape, dtype=dtype) for shape, dtype in cap.result_meta]
         with torch.no_grad():
             status = self.executable(ins + outs)
             if status:
                 return status, None
-            for target, index in cap.mutations:
-                getter = capture_mod.state_getter(target.path) if target.kind == "state" else None
+            for (target, index), getter in zip(cap.mutations, self._mutation_getters):
                 self._resolve(target, getter, tensors).copy_(outs[index])
         it = iter(cap.outputs)
         leaves = []
