@@ -27,6 +27,8 @@ FUSED = [
     # indexing maps; unit dims go (reductions then tile); elementwise chains merge.
     "func.func(linalg-generalize-named-ops, linalg-fold-unit-extent-dims, "
     "linalg-fuse-elementwise-ops, canonicalize, cse)",
+    # Reductions over 64K+ elements: blocked partial sums (accuracy, and a parallel loop).
+    "mlirfuse-split-reductions",
     "mlirfuse-form-fusion-groups",
 ]
 

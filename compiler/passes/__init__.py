@@ -16,6 +16,7 @@ REGISTRY = {
     "mlirfuse-insert-guards": "insert_guards",
     "mlirfuse-lower-guards": "lower_guards",
     "mlirfuse-outline-fusion-groups": "outline_fusion_groups",
+    "mlirfuse-split-reductions": "split_reductions",
     "mlirfuse-tile-kernels": "tile_kernels",
 }
 

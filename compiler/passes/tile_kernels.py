@@ -68,7 +68,7 @@ _FUSE = """
         : (!transform.any_op, !transform.any_op) -> (!transform.any_op, !transform.any_op)"""
 
 
-def _apply(fn: ir.Operation, body: str) -> bool:
+def apply_transform(fn: ir.Operation, body: str) -> bool:
     """Runs a transform sequence on `fn`; False when it fails (the IR is then unchanged)."""
     script = ir.Module.parse(_SEQUENCE.format(body=body))
     sequence = script.body.operations[0]
@@ -136,9 +136,9 @@ class TileKernels(Pass):
             op.attributes[FUSE_ATTR] = ir.IntegerAttr.get(ir.IntegerType.get_signless(64), i)
         sizes = self.tile_sizes(root, tile_loops)
         root.attributes[ROOT_ATTR] = ir.UnitAttr.get()
-        if _apply(fn, _TILE.format(attr=ROOT_ATTR, sizes=sizes)):
+        if apply_transform(fn, _TILE.format(attr=ROOT_ATTR, sizes=sizes)):
             for i in range(len(producers)):
-                if _apply(fn, _FUSE.format(attr=FUSE_ATTR, index=i)):
+                if apply_transform(fn, _FUSE.format(attr=FUSE_ATTR, index=i)):
                     _erase_dead(fn)
         self._clear(fn)
 
