@@ -162,6 +162,11 @@ def _header(meta: dict, opts) -> list[str]:
     ]
 
 
+def _error_row(r: dict, columns: int) -> str:
+    """A workload whose child failed before any system ran: its error across the row."""
+    return f"| {r['name']} | error: {_esc(r['error'])} |" + " |" * (columns - 2)
+
+
 def _speed_table(results: list[dict], opts) -> list[str]:
     lines = [
         "",
@@ -174,7 +179,7 @@ def _speed_table(results: list[dict], opts) -> list[str]:
     for r in results:
         s = r.get("systems", {})
         if "error" in r and not s:
-            lines.append(f"| {r['name']} | error: {_esc(r['error'])} |" + " |" * 8)
+            lines.append(_error_row(r, columns=10))
             continue
         e, i, m = (s.get(k, {}) for k in SYSTEMS[:3])
         copy = r.get("copy", {})
@@ -199,7 +204,7 @@ def _fusion_table(results: list[dict], opts) -> list[str]:
     for r in results:
         s = r.get("systems", {})
         if "error" in r and not s:
-            lines.append(f"| {r['name']} | error: {_esc(r['error'])} |" + " |" * 8)
+            lines.append(_error_row(r, columns=10))
             continue
         i, m, u = (s.get(k, {}) for k in ("inductor", "mlirfuse", "mlirfuse-unfused"))
         lines.append(_row([

@@ -16,12 +16,6 @@ import torch
 WORD = 8
 
 
-def descriptor_words(t: torch.Tensor) -> list[int]:
-    """Returns the descriptor of `t` as a list of 3 + 2*rank integers."""
-    ptr = t.data_ptr()
-    return [ptr, ptr, 0, *t.shape, *t.stride()]
-
-
 class ArgumentLayout:
     """The argument block of packed ExecutionEngine calls for arguments of fixed ranks.
 

@@ -37,6 +37,7 @@ import dataclasses
 from torch_mlir import ir
 from torch_mlir.dialects import bufferization
 
+from mlirfuse.compiler.passes import structured as st
 from mlirfuse.compiler.passes.base import Pass, PassError
 
 MARK = "mlirfuse.abi"
@@ -53,14 +54,12 @@ class DestinationStyleAbi(Pass):
     ARGUMENT = "mlirfuse-destination-style-abi"
 
     def run(self, module: ir.Operation) -> None:
-        for op in module.regions[0].blocks[0].operations:
-            if op.operation.name != "func.func":
-                continue
-            attrs = op.operation.attributes
+        for fn in st.functions(module):
+            attrs = fn.attributes
             if MARK in attrs or "sym_visibility" in attrs and \
                     ir.StringAttr(attrs["sym_visibility"]).value == "private":
                 continue
-            self._rewrite(op.operation)
+            self._rewrite(fn)
 
     def _rewrite(self, fn: ir.Operation) -> None:
         ftype = ir.FunctionType(ir.TypeAttr(fn.attributes["function_type"]).value)

@@ -38,9 +38,8 @@ class DropDestinationResults(Pass):
     ARGUMENT = "mlirfuse-drop-destination-results"
 
     def run(self, module: ir.Operation) -> None:
-        for op in module.regions[0].blocks[0].operations:
-            if op.operation.name == "func.func" and MARK in op.operation.attributes:
-                self._rewrite(op.operation)
+        for fn in st.functions(module, marked=MARK):
+            self._rewrite(fn)
 
     def _rewrite(self, fn: ir.Operation) -> None:
         ftype = ir.FunctionType(ir.TypeAttr(fn.attributes["function_type"]).value)

@@ -231,10 +231,8 @@ class FormFusionGroups(Pass):
 
     def run(self, module: ir.Operation) -> None:
         count = 0
-        for fn in module.regions[0].blocks[0].operations:
-            if fn.operation.name != "func.func":
-                continue
-            groups = _Former(fn.operation).run()
+        for fn in st.functions(module):
+            groups = _Former(fn).run()
             # Tag first (the analysis' handles are keys only until the IR changes), then wrap.
             i64 = ir.IntegerType.get_signless(64)
             plans = [(list(g.tiles), g.root, g.tiles[g.root]) for g in groups]
@@ -243,5 +241,5 @@ class FormFusionGroups(Pass):
                     member.attributes[MEMBER_ATTR] = ir.IntegerAttr.get(i64, index)
                 root.attributes[TILE_ATTR] = ir.DenseI64ArrayAttr.get(root_tiles)
             for index in range(len(groups)):
-                wrap(fn.operation, index, f"kernel_{count}")
+                wrap(fn, index, f"kernel_{count}")
                 count += 1

@@ -31,6 +31,7 @@ import dataclasses
 from torch_mlir import ir
 
 from mlirfuse import dialects
+from mlirfuse.compiler.passes import structured as st
 from mlirfuse.compiler.passes.base import Pass, PassError
 from mlirfuse.compiler.passes.destination_style_abi import MARK
 
@@ -64,10 +65,8 @@ class InsertGuards(Pass):
     ARGUMENT = "mlirfuse-insert-guards"
 
     def run(self, module: ir.Operation) -> None:
-        for op in module.regions[0].blocks[0].operations:
-            fn = op.operation
-            if fn.name == "func.func" and MARK in fn.attributes:
-                self._guard(fn)
+        for fn in st.functions(module, marked=MARK):
+            self._guard(fn)
 
     def _guard(self, fn: ir.Operation) -> None:
         block = fn.regions[0].blocks[0]

@@ -74,10 +74,8 @@ class LowerGuards(Pass):
     ARGUMENT = "mlirfuse-lower-guards"
 
     def run(self, module: ir.Operation) -> None:
-        for op in module.regions[0].blocks[0].operations:
-            fn = op.operation
-            if fn.name == "func.func" and MARK in fn.attributes:
-                self._lower(fn)
+        for fn in st.functions(module, marked=MARK):
+            self._lower(fn)
 
     def _lower(self, fn: ir.Operation) -> None:
         block = fn.regions[0].blocks[0]

@@ -71,8 +71,6 @@ class OutlineFusionGroups(Pass):
 
     def run(self, module: ir.Operation) -> None:
         body = module.regions[0].blocks[0]
-        for fn in [o.operation for o in body.operations]:
-            if fn.name != "func.func":
-                continue
+        for fn in st.functions(module):
             for group in [op for op in st.walk(fn) if op.name == "mlirfuse.group"]:
                 outline(group, body)

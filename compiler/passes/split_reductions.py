@@ -49,9 +49,7 @@ class SplitReductions(Pass):
     block: int = 1024
 
     def run(self, module: ir.Operation) -> None:
-        for fn in [o.operation for o in module.regions[0].blocks[0].operations]:
-            if fn.name != "func.func":
-                continue
+        for fn in st.functions(module):
             for op in [o.operation for o in fn.regions[0].blocks[0].operations]:
                 if op.name == "linalg.generic" and self._splittable(op):
                     self._split(fn, op)

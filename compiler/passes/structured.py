@@ -106,6 +106,14 @@ def is_nested_in(op: ir.Operation, container: ir.Operation) -> bool:
     return False
 
 
+def functions(module: ir.Operation, marked: str | None = None) -> list[ir.Operation]:
+    """The module's func.func ops (a list: passes may add functions while iterating),
+    only those carrying attribute `marked` when given."""
+    return [o.operation for o in module.regions[0].blocks[0].operations
+            if o.operation.name == "func.func"
+            and (marked is None or marked in o.operation.attributes)]
+
+
 def walk(op: ir.Operation):
     """`op` and every op nested in it, pre-order."""
     yield op

@@ -103,9 +103,8 @@ class TileKernels(Pass):
     inner_tile: int = 1024
 
     def run(self, module: ir.Operation) -> None:
-        for fn in [o.operation for o in module.regions[0].blocks[0].operations]:
-            if fn.name == "func.func" and KERNEL_ATTR in fn.attributes:
-                self._tile(fn)
+        for fn in st.functions(module, marked=KERNEL_ATTR):
+            self._tile(fn)
 
     def tile_sizes(self, root: ir.Operation, tile_loops: list[int]) -> list[int]:
         sizes = [0] * st.loop_count(root)

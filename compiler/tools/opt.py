@@ -1,6 +1,7 @@
 """mlirfuse-opt: mlir-opt over torch-mlir's MLIR, with the mlirfuse passes.
 
     mlirfuse-opt [file|-] --pass-pipeline='builtin.module(...)' [-o out]
+                 [--stages fused,guarded,...]   (the compile's own stage pipelines)
                  [--split-input-file] [--mlir-print-ir-after-all]
                  [--dump-pass-pipeline] [--list-passes] [--verify-diagnostics]
 
@@ -25,6 +26,9 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="mlirfuse-opt", description=__doc__.splitlines()[0])
     p.add_argument("input", nargs="?", default="-", help="input file, or - for stdin")
     p.add_argument("--pass-pipeline", default="", help="textual pass pipeline")
+    p.add_argument("--stages", default="",
+                   help="comma-separated CPU stages to run, with the pipelines the compile "
+                        "uses (lowering/pipelines.py): e.g. fused,guarded,kernels,bufferized")
     p.add_argument("-o", dest="output", default="-", help="output file")
     p.add_argument("--split-input-file", action="store_true",
                    help="split the input at '// -----' lines and process each piece")
@@ -65,6 +69,17 @@ def list_passes() -> str:
     return "\n".join(lines)
 
 
+def _stage_pipeline(names: str) -> list[str]:
+    """The concatenated pipelines of the named stages, as the driver runs them."""
+    from mlirfuse.compiler import driver
+
+    stages = dict(driver.stages_for("cpu"))
+    unknown = [n for n in names.split(",") if n not in stages]
+    if unknown:
+        raise ValueError(f"unknown stage(s) {unknown}; stages: {list(stages)}")
+    return [element for n in names.split(",") for element in stages[n]]
+
+
 def _chunks(text: str, split: bool) -> list[tuple[int, str]]:
     """(first line number, text) of each piece of the input."""
     if not split:
@@ -94,8 +109,8 @@ def process(text: str, name: str, args, ctx_factory) -> tuple[str, list[str], bo
         with ctx:
             try:
                 module = ir.Module.parseFile(tmp)
-                if args.pass_pipeline:
-                    pm = pipeline.build(args.pass_pipeline, ctx)
+                if args.pass_pipeline or args.stages:
+                    pm = pipeline.build(args.pass_pipeline or _stage_pipeline(args.stages), ctx)
                     if args.dump_pass_pipeline:
                         print(str(pm), file=sys.stderr)
                     if args.mlir_print_ir_after_all:

@@ -1,24 +1,29 @@
-// The CPU pipelines of lowering/pipelines.py, stage by stage, on linalg on tensors.
-// DEFINE: %{bufferize} = func.func(refback-generalize-tensor-pad, refback-generalize-tensor-concat), mlirfuse-destination-style-abi, eliminate-empty-tensors, one-shot-bufferize{allow-unknown-ops bufferize-function-boundaries function-boundary-type-conversion=fully-dynamic-layout-map}, func.func(tm-tensor-bufferize), refback-mlprogram-bufferize, canonicalize, mlirfuse-drop-destination-results, buffer-deallocation-pipeline
-// DEFINE: %{loops} = func.func(tm-tensor-to-loops, refback-munge-memref-copy, convert-linalg-to-loops, lower-affine)
-// DEFINE: %{llvm} = convert-scf-to-cf, func.func(refback-expand-ops-for-llvm, arith-expand{include-bf16=true}), convert-math-to-llvm, convert-math-to-libm, expand-strided-metadata, convert-bufferization-to-memref, finalize-memref-to-llvm, lower-affine, convert-arith-to-llvm, convert-func-to-llvm, convert-cf-to-llvm, convert-ub-to-llvm, reconcile-unrealized-casts
-// RUN: mlirfuse-opt %s --pass-pipeline="builtin.module(%{bufferize})" | FileCheck %s --check-prefix=BUF
-// RUN: mlirfuse-opt %s --pass-pipeline="builtin.module(%{bufferize}, %{loops}, %{llvm})" | FileCheck %s --check-prefix=LLVM
+// The compile's own CPU stage pipelines (lowering/pipelines.py, run by --stages), on
+// linalg on tensors as torch-mlir emits it.
+// RUN: mlirfuse-opt %s --stages fused,guarded,kernels,bufferized | FileCheck %s --check-prefix=BUF
+// RUN: mlirfuse-opt %s --stages fused,guarded,kernels,bufferized,loops,llvm | FileCheck %s --check-prefix=LLVM
+// RUN: not mlirfuse-opt %s --stages fused,nope 2>&1 | FileCheck %s --check-prefix=BAD
 
 #map = affine_map<(d0, d1) -> (d0, d1)>
 #map1 = affine_map<(d0, d1) -> (d1)>
 
-// The last op writes straight into the caller's output; inputs take any strides.
+// Arguments arrive fully dynamic and are checked; inside the guard the kernel (one
+// loop over rows) writes straight into the caller's output; the status is returned.
 // BUF-LABEL: func.func @main
-// BUF-SAME: (%[[X:arg0]]: memref<4x8xf32, strided<[?, ?], offset: ?>>, %[[B:arg1]]: memref<8xf32, strided<[?], offset: ?>>, %[[OUT:arg2]]: memref<4x8xf32, strided<[?, ?], offset: ?>>)
-// BUF-NOT: -> memref
-// BUF: linalg.generic
-// BUF-SAME: outs(%[[OUT]] :
-// BUF: return{{$}}
+// BUF-SAME: (%[[X:arg0]]: memref<?x?xf32, strided<[?, ?], offset: ?>>, %[[B:arg1]]: memref<?xf32, strided<[?], offset: ?>>, %[[OUT:arg2]]: memref<?x?xf32, strided<[?, ?], offset: ?>>) -> i32
+// BUF: memref.extract_strided_metadata
+// BUF: scf.if
+// BUF: %[[O:.*]] = memref.cast %[[OUT]] {{.*}} to memref<4x8xf32>
+// BUF: scf.for
+// BUF: memref.subview %[[O]]
+// BUF-NOT: memref.copy
+// BUF: return %{{.*}} : i32
 
 // LLVM-LABEL: llvm.func @main
-// LLVM: llvm.func @_mlir_ciface_main(%{{.*}}: !llvm.ptr, %{{.*}}: !llvm.ptr, %{{.*}}: !llvm.ptr)
+// LLVM: llvm.func @_mlir_ciface_main(%{{.*}}: !llvm.ptr, %{{.*}}: !llvm.ptr, %{{.*}}: !llvm.ptr) -> i32
 // LLVM-NOT: unrealized_conversion_cast
+
+// BAD: error: unknown stage(s) ['nope']
 func.func @main(%x: tensor<4x8xf32>, %b: tensor<8xf32>) -> tensor<4x8xf32> {
   %cst = arith.constant 0.000000e+00 : f32
   %0 = tensor.empty() : tensor<4x8xf32>
