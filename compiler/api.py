@@ -123,10 +123,6 @@ class CompiledFunction:
         return dispatch_key(args, self._modules)
 
     def _compile(self, key: tuple, args: tuple) -> Specialization:
-        for t in split_args(args)[0]:
-            if t.device.type != "cpu":
-                raise CompileError(f"tensor on {t.device}: this version compiles for the CPU only",
-                                   stage="capture")
         spec = Specialization(self.fn, args, self.options)
         self._specializations.setdefault(key, []).insert(0, spec)
         self.stats.compilations += 1
@@ -194,7 +190,8 @@ class CompiledFunction:
         """Returns the IR text of the last compiled or called specialization at `stage`.
 
         Stages: "raw" (as imported), "torch", "linalg", "fused", "guarded",
-        "kernels", "bufferized", "loops", "llvm".
+        "kernels", "bufferized", then on the CPU "loops", "llvm", and on CUDA
+        "gpu" (launches and outlined kernels), "ptx" (the PTX text), "llvm".
         """
         if self._last is None:
             raise RuntimeError("nothing compiled yet: call the function or pass example_inputs")

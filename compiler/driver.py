@@ -38,6 +38,26 @@ STAGES = {
     ],
 }
 
+# Stages up to "kernels" are the same for every target.
+_COMMON = STAGES["cpu"][:5]
+
+
+def cuda_stages(chip: str) -> list[tuple[str, list[str]]]:
+    """The CUDA target's stages, for one chip ("sm_90")."""
+    return _COMMON + [
+        ("bufferized", pipelines.GPU_BUFFERIZE),
+        ("gpu", pipelines.GPU_KERNELS),
+        ("ptx", pipelines.gpu_ptx(chip)),
+        ("llvm", pipelines.GPU_HOST_LLVM),
+    ]
+
+
+def target_stages(target: str) -> list[tuple[str, list[str]]]:
+    """`cpu`, or `cuda:<chip>` (e.g. cuda:sm_90)."""
+    if target.startswith("cuda"):
+        return cuda_stages(target.partition(":")[2] or "sm_90")
+    return STAGES[target]
+
 
 @dataclasses.dataclass
 class StageRecord:
@@ -47,15 +67,15 @@ class StageRecord:
 
 
 def stage_names(target: str = "cpu") -> list[str]:
-    return [name for name, _ in STAGES[target]]
+    return [name for name, _ in target_stages(target)]
 
 
 def stages_for(target: str = "cpu", fuse: bool = True) -> list[tuple[str, list[str]]]:
     """The (stage, pipeline) list of a target; fuse=False keeps one kernel per linalg op."""
+    stages = target_stages(target)
     if fuse:
-        return STAGES[target]
-    return [(name, pipelines.UNFUSED if name == "fused" else pipe)
-            for name, pipe in STAGES[target]]
+        return stages
+    return [(name, pipelines.UNFUSED if name == "fused" else pipe) for name, pipe in stages]
 
 
 def run_stages(module: ir.Module, *, target: str = "cpu", start_after: str | None = None,
@@ -87,7 +107,11 @@ def run_stages(module: ir.Module, *, target: str = "cpu", start_after: str | Non
         run_pipeline(module, pipe, stage=name, repro_dir=repro_dir,
                      print_ir_after_all=print_ir_after_all)
         text = str(module)
-        record.texts[name] = text
+        if name == "ptx":  # the stage shows the PTX itself; the module text is the input
+            from mlirfuse.lowering import nvptx  # of the next stage, as for every other stage
+            record.texts["ptx"] = nvptx.binaries_ptx(text)
+        else:
+            record.texts[name] = text
         if dump_dir:
             os.makedirs(dump_dir, exist_ok=True)
             with open(os.path.join(dump_dir, f"{i}-{name}.mlir"), "w") as f:

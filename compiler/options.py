@@ -21,7 +21,8 @@ class Options:
     """Compile options.
 
     Attributes:
-      device: "cpu" (the only target of this version); None follows the arguments.
+      device: "cpu", "cuda" or "cuda:N"; None follows the arguments' device.
+      chip: the NVIDIA GPU architecture to compile for ("sm_90"); None asks the device.
       opt_level: LLVM optimization level given to the ExecutionEngine (0-3).
       dump_dir: if set, every stage's IR is written there as <stage>.mlir.
       repro_dir: where a failing compile saves the IR before the failing pass.
@@ -33,6 +34,7 @@ class Options:
     """
 
     device: str | None = None
+    chip: str | None = None
     opt_level: int = 3
     on_guard_failure: str = "recompile"
     recompile_limit: int = 8
@@ -54,8 +56,15 @@ class Options:
                 f"mlirfuse.compile: unknown option(s) {unknown}; known: {sorted(names)}"
             )
         opts = cls(**kwargs)
-        if opts.device not in (None, "cpu"):
-            raise ValueError(f"mlirfuse: device={opts.device!r} is not supported; use 'cpu'")
+        device = opts.device
+        if device is not None and not (device in ("cpu", "cuda") or (
+                device.startswith("cuda:") and device[5:].isdigit())):
+            raise ValueError(f"mlirfuse: device={device!r} is not supported; use 'cpu', "
+                             "'cuda' or 'cuda:N'")
+        if opts.chip is not None and not (opts.chip.startswith("sm_")
+                                          and opts.chip[3:].rstrip("a").isdigit()):
+            raise ValueError(f"mlirfuse: chip={opts.chip!r} is not an NVIDIA architecture "
+                             "name such as 'sm_90'")
         if opts.on_guard_failure not in ("recompile", "eager", "error"):
             raise ValueError("mlirfuse: on_guard_failure must be 'recompile', 'eager' or 'error', "
                              f"got {opts.on_guard_failure!r}")

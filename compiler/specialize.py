@@ -8,6 +8,7 @@ back in-place mutations, and rebuild the user's result structure.
 
 from __future__ import annotations
 
+import re
 import time
 from typing import Any, Callable
 
@@ -23,8 +24,8 @@ from mlirfuse.runtime.engine import Executable
 # Status of a call that needs autograd: compiled code is inference only.
 NEEDS_AUTOGRAD = -1
 
-# Ops that are a loop nest of their own at the "loops" stage.
-_LOOP_NESTS = ("scf.for", "scf.parallel", "scf.forall")
+# Ops that are a kernel of their own at the "loops" stage (CPU) or the "gpu" stage.
+_LOOP_NESTS = ("scf.for", "scf.parallel", "scf.forall", "gpu.launch_func")
 
 
 def _loop_nests(region) -> int:
@@ -72,7 +73,48 @@ def _attach_example_strides(module, tensors: list[torch.Tensor]) -> None:
             [ir.DenseI64ArrayAttr.get(list(t.stride())) for t in tensors])
 
 
-def lower(fn: Callable, args: tuple, options: Options, stop_after: str):
+def target_device(options: Options, examples: list[tuple[int, torch.Tensor]],
+                  describe: Callable[[int], str]) -> torch.device:
+    """The device to compile for: the option's, else the tensors' (all on one device).
+
+    Args:
+      examples: (graph input index, tensor) of the arguments, parameters and buffers.
+    """
+    if options.device is not None:
+        device = torch.device(options.device)
+        if device.type == "cuda" and device.index is None:
+            device = torch.device("cuda", torch.cuda.current_device())
+    else:
+        devices = {t.device for _, t in examples if t.device.type != "cpu"}
+        if len(devices) > 1:
+            raise capture_mod.CompileError(
+                f"tensors on several devices ({sorted(map(str, devices))}): one compiled "
+                "function runs on one device", stage="capture")
+        device = devices.pop() if devices else torch.device("cpu")
+    if device.type not in ("cpu", "cuda"):
+        raise capture_mod.CompileError(f"tensors on {device}: mlirfuse compiles for the CPU "
+                                       "and NVIDIA GPUs (cuda)", stage="capture")
+    for i, t in examples:
+        if t.device != device:
+            raise capture_mod.CompileError(
+                f"{describe(i)} is on {t.device}, but the code is compiled for {device}",
+                stage="capture")
+    return device
+
+
+def target_name(device: torch.device, options: Options) -> str:
+    """The driver's target for a device: "cpu", or "cuda:<chip>"."""
+    if device.type == "cpu":
+        return "cpu"
+    chip = options.chip
+    if chip is None:
+        major, minor = torch.cuda.get_device_capability(device)
+        chip = f"sm_{major}{minor}"
+    return f"cuda:{chip}"
+
+
+def lower(fn: Callable, args: tuple, options: Options, stop_after: str,
+          target: str = "cpu"):
     """Captures `fn(*args)` and runs the stages up to `stop_after` ("raw" stops after import).
 
     Returns:
@@ -84,10 +126,15 @@ def lower(fn: Callable, args: tuple, options: Options, stop_after: str):
     record = driver.StageRecord()
     record.texts["raw"] = str(module)
     if stop_after != "raw":
-        driver.run_stages(module, stop_after=stop_after, record=record,
+        driver.run_stages(module, target=target, stop_after=stop_after, record=record,
                           dump_dir=options.dump_dir, repro_dir=options.repro_dir,
                           fuse=options.fuse)
     return captured, module, record
+
+
+def _workspace_bytes(text: str) -> int:
+    match = re.search(r"mlirfuse\.workspace = (\d+)", text)
+    return int(match.group(1)) if match else 0
 
 
 class Specialization:
@@ -101,17 +148,40 @@ class Specialization:
 
     def __init__(self, fn: Callable, args: tuple, options: Options):
         start = time.perf_counter()
-        self.captured, module, record = lower(fn, args, options, stop_after="loops")
+        self.captured = capture_mod.capture(fn, args)
+        examples = graph_inputs(self.captured, args)
+        self.device = target_device(
+            options, [(i, t) for i, (t, inp) in enumerate(zip(examples, self.captured.inputs))
+                      if inp.kind != "constant"], self.describe)
+        target = target_name(self.device, options)
+        module = importer.import_graph(self.captured.graph_module, make_context())
+        _attach_example_strides(module, examples)
+        record = driver.StageRecord()
+        record.texts["raw"] = str(module)
+        kernels_stage = "loops" if target == "cpu" else "gpu"
+        driver.run_stages(module, target=target, stop_after=kernels_stage, record=record,
+                          dump_dir=options.dump_dir, repro_dir=options.repro_dir,
+                          fuse=options.fuse)
         self.kernels = count_kernels(module)
-        driver.run_stages(module, start_after="loops", record=record,
+        driver.run_stages(module, target=target, start_after=kernels_stage, record=record,
                           dump_dir=options.dump_dir, repro_dir=options.repro_dir,
                           fuse=options.fuse)
         self.stages = record.texts
+        self.workspace = _workspace_bytes(record.texts.get("gpu", ""))
+        # Constants captured with the graph live where the code runs.
+        self._constants = [i.value.to(self.device) if i.kind == "constant" else None
+                           for i in self.captured.inputs]
         try:
-            examples = graph_inputs(self.captured, args)
             self.expected = [(tuple(t.shape), tuple(t.stride())) for t in examples]
             ranks = [t.dim() for t in examples] + [len(s) for s, _ in self.captured.result_meta]
-            self.executable = Executable(module, ranks, opt_level=options.opt_level)
+            if self.device.type == "cuda":
+                from mlirfuse.runtime.cuda import CudaExecutable
+
+                ranks += [1] if self.workspace else []
+                self.executable = CudaExecutable(module, ranks, self.device.index,
+                                                 opt_level=options.opt_level)
+            else:
+                self.executable = Executable(module, ranks, opt_level=options.opt_level)
         except Exception as e:
             raise capture_mod.CompileError(f"{type(e).__name__}: {e}", stage="jit") from e
         self.compile_seconds = time.perf_counter() - start
@@ -144,12 +214,13 @@ class Specialization:
             return f"{self.describe(index)}: sizes {tuple(got.shape)}, compiled for {shape}"
         return f"{self.describe(index)}: strides {tuple(got.stride())}, compiled for {strides}"
 
-    def _resolve(self, inp: capture_mod.Input, getter, tensors: list[torch.Tensor]):
+    def _resolve(self, inp: capture_mod.Input, getter, tensors: list[torch.Tensor],
+                 constant=None):
         if inp.kind == "user":
             return tensors[inp.index]
         if inp.kind == "state":
             return getter(self.captured.module)
-        return inp.value
+        return inp.value if constant is None else constant
 
     def __call__(self, tensors: list[torch.Tensor]) -> tuple[int, Any]:
         """Runs the compiled code.
@@ -161,12 +232,16 @@ class Specialization:
           index of the first graph input that broke its guard; result None then.
         """
         cap = self.captured
-        ins = [self._resolve(i, g, tensors) for i, g in zip(cap.inputs, self._getters)]
+        ins = [self._resolve(i, g, tensors, c)
+               for i, g, c in zip(cap.inputs, self._getters, self._constants)]
         if torch.is_grad_enabled() and any(t.requires_grad for t in ins):
             return NEEDS_AUTOGRAD, None
-        outs = [torch.empty(shape, dtype=dtype) for shape, dtype in cap.result_meta]
+        device = self.device
+        outs = [torch.empty(shape, dtype=dtype, device=device) for shape, dtype in cap.result_meta]
+        scratch = [torch.empty(self.workspace, dtype=torch.uint8, device=device)] \
+            if self.workspace else []
         with torch.no_grad():
-            status = self.executable(ins + outs)
+            status = self.executable(ins + outs + scratch)
             if status:
                 return status, None
             for (target, index), getter in zip(cap.mutations, self._mutation_getters):

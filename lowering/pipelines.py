@@ -109,6 +109,48 @@ CPU_LLVM = [
 ]
 
 
+# --- The CUDA target (NVIDIA GPUs): the stages after "kernels". ---
+
+# Kernels on tensors → buffers. Unlike the CPU, the kernels' scf.forall loops stay (they
+# become launches), and nothing is hoisted, promoted to the stack or freed: temporaries of
+# a tile become shared memory, the others one workspace (mlirfuse-workspace).
+GPU_BUFFERIZE = CPU_BUFFERIZE[:CPU_BUFFERIZE.index("mlirfuse-lower-guards")] + [
+    # The GPU code generator reads generics only (fills and copies included).
+    "func.func(linalg-generalize-named-ops)",
+    "mlirfuse-lower-guards",
+    # No canonicalize after the guards: folding would put their casts to static types
+    # into the linalg ops, and the code generator needs the static sizes. cse makes a
+    # tile's copy of a result onto itself visibly a no-op.
+    "cse",
+]
+
+# Buffers → gpu.launch per kernel (blocks over tiles, threads within) → outlined kernels.
+GPU_KERNELS = [
+    "mlirfuse-map-to-gpu",
+    # scan, sort and topk run as loops on one GPU thread (correct, slow).
+    "func.func(tm-tensor-to-loops)",
+    "mlirfuse-workspace",
+    "canonicalize",
+    "cse",
+    "gpu-launch-sink-index-computations",
+    "gpu-kernel-outlining",
+]
+
+
+def gpu_ptx(chip: str) -> list[str]:
+    """Kernels → NVVM → PTX (llc, a subprocess) embedded as gpu.binary, for `chip`."""
+    return [
+        f"nvvm-attach-target{{chip={chip}}}",
+        "gpu.module(expand-strided-metadata, lower-affine, convert-scf-to-cf, "
+        "convert-gpu-to-nvvm, canonicalize, cse, reconcile-unrealized-casts)",
+        f"mlirfuse-serialize-ptx{{chip={chip}}}",
+    ]
+
+
+# Host code → LLVM: launches become calls of the mgpu* runtime ABI (runtime/cuda).
+GPU_HOST_LLVM = ["gpu-to-llvm"] + CPU_LLVM
+
+
 def as_text(pipeline: list[str]) -> str:
     """Returns the `--pass-pipeline` text of a pipeline."""
     return "builtin.module(" + ", ".join(pipeline) + ")"

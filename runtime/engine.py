@@ -10,7 +10,7 @@ from torch_mlir.execution_engine import ExecutionEngine
 
 from mlirfuse.runtime.memref import ArgumentLayout
 
-_PACKED = ctypes.CFUNCTYPE(None, ctypes.c_void_p)
+PACKED = ctypes.CFUNCTYPE(None, ctypes.c_void_p)
 
 
 class Executable:
@@ -30,7 +30,7 @@ class Executable:
         if not address:
             raise RuntimeError(f"entry function {entry!r} could not be linked: the JIT reported "
                                "unresolved symbols on stderr ('JIT session error')")
-        self._fn = _PACKED(address)
+        self._fn = PACKED(address)
         self._layout = ArgumentLayout(ranks)
 
     def __call__(self, tensors: list[torch.Tensor]) -> int:

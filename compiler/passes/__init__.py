@@ -15,9 +15,12 @@ REGISTRY = {
     "mlirfuse-form-fusion-groups": "form_fusion_groups",
     "mlirfuse-insert-guards": "insert_guards",
     "mlirfuse-lower-guards": "lower_guards",
+    "mlirfuse-map-to-gpu": "map_to_gpu",
     "mlirfuse-outline-fusion-groups": "outline_fusion_groups",
+    "mlirfuse-serialize-ptx": "serialize_ptx",
     "mlirfuse-split-reductions": "split_reductions",
     "mlirfuse-tile-kernels": "tile_kernels",
+    "mlirfuse-workspace": "workspace",
 }
 
 

@@ -11,6 +11,24 @@ import torch
 # test/python holds `models.py`, imported by the tests as a plain module.
 sys.path.insert(0, os.path.dirname(__file__))
 
+# MLIRFUSE_TEST_DEVICE=cuda runs the whole numerics suite on CUDA tensors: every tensor
+# and module the tests make without naming a device is made there.
+DEVICE = os.environ.get("MLIRFUSE_TEST_DEVICE", "cpu")
+if DEVICE != "cpu":
+    torch.set_default_device(DEVICE)
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "cpu_only(reason): checks CPU code; skipped when "
+                            "MLIRFUSE_TEST_DEVICE names another device")
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        marker = item.get_closest_marker("cpu_only")
+        if marker and DEVICE != "cpu":
+            item.add_marker(pytest.mark.skip(reason=f"CPU only: {marker.args[0]}"))
+
 # Tolerances per dtype, for results that went through the same math as eager but
 # possibly in another order (fused loops, other reduction order, libm vs. SLEEF).
 # f16/bf16 are looser: eager CPU often computes them in f32 and rounds once, the

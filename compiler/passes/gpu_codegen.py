@@ -1,0 +1,319 @@
+"""Scalar GPU code for linalg ops on buffers, spread over the threads of a launch.
+
+Not a pass: mlirfuse-map-to-gpu calls these inside a `gpu.launch` body. Every
+helper emits at the current insertion point and takes the "workers" it may use
+as a linear id and a count (a block's threads, or the whole grid's).
+
+  * `parallel`: the op's iteration space, flattened, strided over the workers
+    (consecutive workers take consecutive elements: coalesced loads along
+    the innermost loop). With one worker it is the op's sequential loop
+    nest, which is also correct for reductions of any kind.
+  * `block_reduce`: a reduction whose body folds each output with one
+    combining op (add, mul, max, min, and, or, xor): each thread folds a
+    strided share of the reduction loops, `gpu.all_reduce` combines the
+    threads' partial values (warp shuffles, then shared memory), and thread 0
+    folds in the output's initial value and stores it.
+  * `copy`: memref.copy, strided over the workers.
+"""
+
+from __future__ import annotations
+
+import math
+
+from torch_mlir import ir
+from torch_mlir.dialects import affine, arith, gpu, memref, scf
+
+from mlirfuse.compiler.passes import structured as st
+
+# Combining op → (gpu.all_reduce operation, identity kind).
+COMBINERS = {
+    "arith.addf": ("add", "zero"), "arith.addi": ("add", "zero"),
+    "arith.mulf": ("mul", "one"), "arith.muli": ("mul", "one"),
+    "arith.maximumf": ("maximumf", "lowest"), "arith.maxnumf": ("maxnumf", "lowest"),
+    "arith.minimumf": ("minimumf", "highest"), "arith.minnumf": ("minnumf", "highest"),
+    "arith.maxsi": ("maxsi", "lowest"), "arith.minsi": ("minsi", "highest"),
+    "arith.maxui": ("maxui", "zero"), "arith.minui": ("minui", "all_ones"),
+    "arith.andi": ("and", "all_ones"), "arith.ori": ("or", "zero"), "arith.xori": ("xor", "zero"),
+}
+_UNSIGNED = ("arith.maxui", "arith.minui", "arith.andi", "arith.ori", "arith.xori")
+
+
+def outputs(op: ir.Operation) -> list[ir.Value]:
+    """The `outs` buffers of a structured op on buffers (it has no results to count)."""
+    return list(op.opview.outputs)
+
+
+def output_maps(op: ir.Operation) -> list[ir.AffineMap]:
+    return st.indexing_maps(op)[-len(outputs(op)):]
+
+
+def reduction_loops(op: ir.Operation) -> list[int]:
+    used = {p for m in output_maps(op) for p in st.dim_positions(m) if p is not None}
+    return [d for d in range(st.loop_count(op)) if d not in used]
+
+
+def index(value: int) -> ir.Value:
+    return arith.ConstantOp(ir.IndexType.get(), value).result
+
+
+def static_extents(op: ir.Operation) -> list[int] | None:
+    """The loop extents of a structured op on buffers, None when one is not static."""
+    maps = st.indexing_maps(op)
+    extents = [None] * st.loop_count(op)
+    for value, amap in zip(op.operands, maps):
+        shape = ir.MemRefType(value.type).shape
+        for size, pos in zip(shape, st.dim_positions(amap)):
+            if pos is not None and size >= 0:
+                extents[pos] = size
+    return None if any(e is None for e in extents) else extents
+
+
+def delinearize(linear: ir.Value, extents: list[int]) -> list[ir.Value]:
+    """Row-major indices of `linear` in a box of `extents` (the last varies fastest)."""
+    out, stride = [], math.prod(extents)
+    for extent in extents:
+        stride //= extent
+        if extent == 1:
+            out.append(index(0))
+            continue
+        q = arith.DivUIOp(linear, index(stride)).result if stride > 1 else linear
+        out.append(arith.RemUIOp(q, index(extent)).result if stride * extent < math.prod(
+            extents) else q)
+    return out
+
+
+def apply_map(amap: ir.AffineMap, loops: list[ir.Value]) -> list[ir.Value]:
+    """The indices an operand is accessed at, for loop indices `loops`."""
+    out = []
+    for expr in amap.results:
+        if isinstance(expr, ir.AffineDimExpr):
+            out.append(loops[expr.position])
+        elif isinstance(expr, ir.AffineConstantExpr):
+            out.append(index(expr.value))
+        else:
+            single = ir.AffineMap.get(amap.n_dims, amap.n_symbols, [expr])
+            out.append(affine.AffineApplyOp(single, loops).result)
+    return out
+
+
+def strided_loop(start: ir.Value, count: int, step: ir.Value, iter_args=()) -> scf.ForOp:
+    """`scf.for %i = start to count step step`; the caller fills the body and yields."""
+    return scf.ForOp(start, index(count), step, list(iter_args))
+
+
+class Body:
+    """Clones a linalg body at loop indices `loops`: block arguments become loads."""
+
+    def __init__(self, op: ir.Operation, loops: list[ir.Value]):
+        self.op, self.loops = op, loops
+        self.block = op.regions[0].blocks[0]
+        self.mapping: list[tuple[ir.Value, ir.Value]] = []
+        maps = st.indexing_maps(op)
+        for operand, amap, arg in zip(op.operands, maps, self.block.arguments):
+            if list(arg.uses):
+                load = memref.LoadOp(operand, apply_map(amap, loops)).result
+                self.mapping.append((arg, load))
+
+    def lookup(self, value: ir.Value) -> ir.Value:
+        for old, new in self.mapping:
+            if old == value:
+                return new
+        return value
+
+    def clone(self, op: ir.Operation, operands: list[ir.Value] | None = None) -> ir.Operation:
+        if op.name == "linalg.index":
+            dim = ir.IntegerAttr(op.attributes["dim"]).value
+            self.mapping.append((op.results[0], self.loops[dim]))
+            return op
+        new = op.clone(ip=ir.InsertionPoint.current)
+        for nested in st.walk(new):
+            for i, value in enumerate(list(nested.operands)):
+                mapped = self.lookup(value)
+                if mapped != value:
+                    nested.operands[i] = mapped
+        for i, value in enumerate(operands or []):
+            new.operands[i] = value
+        for old, fresh in zip(op.results, new.results):
+            self.mapping.append((old, fresh))
+        return new
+
+    def ops(self) -> list[ir.Operation]:
+        return [o.operation for o in self.block.operations][:-1]
+
+    def yielded(self) -> list[ir.Value]:
+        return list(self.block.operations[len(self.block.operations) - 1].operands)
+
+
+def parallel(op: ir.Operation, worker: ir.Value, workers: ir.Value, extents: list[int]) -> None:
+    """Every point of the op's iteration space, strided over the workers."""
+    total = math.prod(extents)
+    if total == 0:
+        return
+    loop = strided_loop(worker, total, workers)
+    with ir.InsertionPoint(loop.body):
+        _store_body(op, delinearize(loop.induction_variable, extents))
+        scf.YieldOp([])
+
+
+def per_point(op: ir.Operation, worker: ir.Value, workers: ir.Value, extents: list[int]) -> None:
+    """Each point of the parallel loops to one worker, which runs the reduction loops in
+    order: any reduction body is right this way (argmax, Welford), none is fast."""
+    reductions = reduction_loops(op)
+    par = [d for d in range(len(extents)) if d not in reductions]
+    par_extents = [extents[d] for d in par]
+    red_extents = [extents[d] for d in reductions]
+    if math.prod(extents) == 0:
+        return
+    outer = strided_loop(worker, math.prod(par_extents), workers)
+    with ir.InsertionPoint(outer.body):
+        par_idx = delinearize(outer.induction_variable, par_extents)
+        inner = strided_loop(index(0), math.prod(red_extents), index(1))
+        with ir.InsertionPoint(inner.body):
+            loops = [None] * len(extents)
+            for d, v in zip(par, par_idx):
+                loops[d] = v
+            for d, v in zip(reductions, delinearize(inner.induction_variable, red_extents)):
+                loops[d] = v
+            _store_body(op, loops)
+            scf.YieldOp([])
+        scf.YieldOp([])
+
+
+def _store_body(op: ir.Operation, loops: list[ir.Value]) -> None:
+    body = Body(op, loops)
+    for inner in body.ops():
+        body.clone(inner)
+    outs = outputs(op)
+    for value, out, amap in zip(body.yielded(), outs, output_maps(op)):
+        memref.StoreOp(body.lookup(value), out, apply_map(amap, loops))
+
+
+def combiners(op: ir.Operation) -> list[ir.Operation] | None:
+    """For each output, the op folding it (`acc = combine(acc, x)`), or None if the
+    body is not of that form (argmax's compare-and-select, a Welford update...)."""
+    block = op.regions[0].blocks[0]
+    n_in = len(op.operands) - len(outputs(op))
+    out_args = list(block.arguments)[n_in:]
+    found = []
+    terminator = block.operations[len(block.operations) - 1]
+    for arg, value in zip(out_args, terminator.operands):
+        owner = st.defining_op(value)
+        uses = list(arg.uses)
+        if owner is None or owner.name not in COMBINERS or len(uses) != 1 \
+                or st.owner_op(uses[0]) != owner:
+            return None
+        found.append(owner)
+    return found
+
+
+def _identity(combiner: ir.Operation, element: ir.Type) -> ir.Value:
+    kind = COMBINERS[combiner.name][1]
+    if isinstance(element, ir.IntegerType):
+        width = element.width
+        value = {"zero": 0, "one": 1, "all_ones": -1,
+                 "lowest": -(1 << (width - 1)), "highest": (1 << (width - 1)) - 1}[kind]
+        if width == 1 and kind in ("lowest", "highest"):
+            value = {"lowest": -1, "highest": 0}[kind] if combiner.name in (
+                "arith.maxsi", "arith.minsi") else value
+        return arith.ConstantOp(element, ir.IntegerAttr.get(element, value)).result
+    value = {"zero": 0.0, "one": 1.0, "lowest": -math.inf, "highest": math.inf}[kind]
+    return arith.ConstantOp(element, ir.FloatAttr.get(element, value)).result
+
+
+def _all_reduce(value: ir.Value, combiner: ir.Operation) -> ir.Value:
+    """gpu.all_reduce over the block; 32 and 64-bit values as they are, narrower ones
+    widened first (warp shuffles move 32-bit words)."""
+    operation = ir.Attribute.parse(f"#gpu<all_reduce_op {COMBINERS[combiner.name][0]}>")
+    kind = value.type
+    wide = kind
+    if isinstance(kind, ir.IntegerType) and kind.width < 32:
+        wide = ir.IntegerType.get_signless(32)
+        extend = arith.ExtUIOp if combiner.name in _UNSIGNED else arith.ExtSIOp
+        value = extend(wide, value).result
+    elif isinstance(kind, (ir.F16Type, ir.BF16Type)):
+        wide = ir.F32Type.get()
+        value = arith.ExtFOp(wide, value).result
+    reduced = gpu.AllReduceOp(value, op=operation, uniform=True).result
+    if wide == kind:
+        return reduced
+    if isinstance(kind, ir.IntegerType):
+        return arith.TruncIOp(kind, reduced).result
+    return arith.TruncFOp(kind, reduced).result
+
+
+def block_reduce(op: ir.Operation, thread: ir.Value, threads: ir.Value, extents: list[int],
+                 folds: list[ir.Operation], points: ir.Value | None = None) -> None:
+    """A reduction whose outputs each fold with one combining op, spread over a block.
+
+    Each point of the parallel loops (all of them in sequence, or only `points`'
+    one when given) is reduced by the whole block.
+    """
+    reductions = reduction_loops(op)
+    par = [d for d in range(len(extents)) if d not in reductions]
+    red_total = math.prod(extents[d] for d in reductions)
+    outs = outputs(op)
+    elements = [ir.MemRefType(o.type).element_type for o in outs]
+    par_extents = [extents[d] for d in par]
+    if points is None:
+        outer = strided_loop(index(0), math.prod(par_extents), index(1))
+        ip, point = ir.InsertionPoint(outer.body), outer.induction_variable
+    else:
+        outer, ip, point = None, ir.InsertionPoint.current, points
+    with ip:
+        par_idx = delinearize(point, par_extents)
+        identities = [_identity(f, e) for f, e in zip(folds, elements)]
+        inner = strided_loop(thread, red_total, threads, identities)
+        with ir.InsertionPoint(inner.body):
+            red_idx = delinearize(inner.induction_variable, [extents[d] for d in reductions])
+            loops = [None] * len(extents)
+            for d, v in zip(par, par_idx):
+                loops[d] = v
+            for d, v in zip(reductions, red_idx):
+                loops[d] = v
+            body = Body(op, loops)
+            out_args = list(body.block.arguments)[len(op.operands) - len(outs):]
+            for inner_op in body.ops():
+                if inner_op in folds:
+                    k = folds.index(inner_op)
+                    acc = inner.inner_iter_args[k]
+                    x = [v for v in inner_op.operands if v != out_args[k]][0]
+                    body.clone(inner_op, [acc, body.lookup(x)])
+                else:
+                    body.clone(inner_op)
+            scf.YieldOp([body.lookup(v) for v in body.yielded()])
+        loops = [None] * len(extents)
+        for d, v in zip(par, par_idx):
+            loops[d] = v
+        zero = index(0)
+        for d in reductions:
+            loops[d] = zero
+        stores = []
+        for k, (out, amap, fold) in enumerate(zip(outs, output_maps(op), folds)):
+            where = apply_map(amap, loops)
+            init = memref.LoadOp(out, where).result  # read before any thread writes it
+            total = _all_reduce(inner.results[k], fold)
+            stores.append((out, where, fold, init, total))
+        first = arith.CmpIOp(arith.CmpIPredicate.eq, thread, zero).result
+        when = scf.IfOp(first)
+        with ir.InsertionPoint(when.then_block):
+            for out, where, fold, init, total in stores:
+                folded = fold.clone(ip=ir.InsertionPoint.current)
+                folded.operands[0], folded.operands[1] = init, total
+                memref.StoreOp(folded.results[0], out, where)
+            scf.YieldOp([])
+        gpu.BarrierOp()  # every thread has read `init` before the next point's writes
+        if outer is not None:
+            scf.YieldOp([])
+
+
+def copy(source: ir.Value, target: ir.Value, worker: ir.Value, workers: ir.Value) -> None:
+    """memref.copy of static shape, strided over the workers."""
+    shape = ir.MemRefType(source.type).shape
+    total = math.prod(shape)
+    if total == 0:
+        return
+    loop = strided_loop(worker, total, workers)
+    with ir.InsertionPoint(loop.body):
+        where = delinearize(loop.induction_variable, list(shape)) if shape else []
+        memref.StoreOp(memref.LoadOp(source, where).result, target, where)
+        scf.YieldOp([])

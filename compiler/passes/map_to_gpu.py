@@ -1,0 +1,307 @@
+"""mlirfuse-map-to-gpu: run every kernel as a `gpu.launch`, its work spread over blocks and threads.
+
+Matches: the entry function (`mlirfuse.abi`) on buffers, after bufferization
+and mlirfuse-lower-guards; ops inside `scf.if` (the guard check) too.
+Rewrites (the scalar code comes from gpu_codegen):
+  * each `scf.forall` (a kernel: one iteration per tile, from
+    mlirfuse-tile-kernels) → a launch of one block per iteration. The tile's
+    ops run in order, each spread over the block's threads, with a barrier
+    between them: parallel ops stride over the threads; reductions that fold
+    with one combining op (sum, max, min...) reduce across the block
+    (`gpu.all_reduce`); other reductions give each thread whole output points.
+    The tile's temporaries (memref.alloc in the loop) become shared memory
+    (workgroup attributions) when they fit in 48 KiB, else slices of one
+    global buffer with a slice per block;
+  * each linalg op outside a forall → a launch of its own: parallel ones over
+    the whole grid, block-reducible reductions one block per output point;
+  * memref.copy → a parallel copy launch (a copy onto itself is dropped);
+  * any other op with memory effects (tm_tensor's scan, sort, topk) → a launch
+    of one thread: correct, slow; the op stays visible in the "gpu" stage.
+Buffer metadata (subviews, casts), constants and allocations stay on the host.
+
+Before:
+  scf.forall (%i) in (64) {
+    %row = memref.subview %x[%i, 0] [1, 1024] [1, 1] ...
+    %m = memref.alloc() : memref<1xf32>
+    linalg.generic {parallel, reduction: max} ins(%row) outs(%m)
+    linalg.generic {parallel, parallel: exp(x - m)} ins(%row, %m) outs(%out_row)
+  }
+After:
+  gpu.launch blocks(%bx, ...) in (64, 1, 1) threads(%tx, ...) in (256, 1, 1)
+      workgroup(%m : memref<1xf32, #gpu.address_space<workgroup>>) {
+    %row = memref.subview %x[%bx, 0] ...
+    %p = scf.for %j = %tx to 1024 step 256 iter_args(%acc = -inf) { max }
+    %r = gpu.all_reduce maximumf %p uniform
+    scf.if (%tx == 0) { memref.store (max of %m's value and %r), %m[0] }
+    gpu.barrier
+    scf.for %j = %tx to 1024 step 256 { ... exp(x - m) ... }
+    gpu.terminator
+  }
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+from torch_mlir import ir
+from torch_mlir.dialects import _gpu_ops_gen as gpu_ops
+from torch_mlir.dialects import arith, gpu, memref, scf
+
+from mlirfuse.compiler.passes import gpu_codegen as cg
+from mlirfuse.compiler.passes import structured as st
+from mlirfuse.compiler.passes.base import Pass, PassError
+from mlirfuse.compiler.passes.destination_style_abi import MARK
+
+# Ops that only compute addresses or scalars: they stay where they are.
+_METADATA = ("memref.subview", "memref.cast", "memref.reinterpret_cast", "memref.view",
+             "memref.extract_strided_metadata", "memref.expand_shape", "memref.collapse_shape",
+             "memref.dim", "memref.alloc", "memref.get_global", "memref.transpose",
+             "memref.assume_alignment", "affine.apply", "func.return", "scf.yield", "ub.poison")
+_SCALAR_DIALECTS = ("arith.", "math.", "index.")
+SHARED_BYTES = 48 * 1024  # static shared memory a block may use without opting in
+MAX_THREADS = 256
+MAX_BLOCKS = 1 << 20
+
+
+def _is_metadata(op: ir.Operation) -> bool:
+    return op.name in _METADATA or op.name.startswith(_SCALAR_DIALECTS)
+
+
+def _threads_for(work: int) -> int:
+    return max(32, min(MAX_THREADS, -(-work // 32) * 32))
+
+
+def _work(op: ir.Operation) -> int:
+    """The elements one op gives a block to spread over its threads."""
+    if op.name == "memref.copy":
+        return math.prod(ir.MemRefType(op.operands[0].type).shape)
+    if not st.is_structured(op):
+        return 1
+    extents = cg.static_extents(op) or [1]
+    reductions = cg.reduction_loops(op)
+    if reductions and cg.combiners(op):
+        return math.prod(extents[d] for d in reductions)
+    return math.prod(extents)
+
+
+def _launch(before: ir.Operation, blocks: int, threads: int,
+            workgroup: list[ir.Type] = ()) -> tuple[ir.Block, list[ir.Value]]:
+    """A gpu.launch of `blocks` x `threads` before `before`; returns its body block (ending
+    in gpu.terminator) and (block id, thread id, workgroup buffers...)."""
+    with ir.InsertionPoint(before), before.location:
+        c = cg.index
+        launch = gpu_ops.LaunchOp(None, [], c(blocks), c(1), c(1), c(threads), c(1), c(1),
+                                  workgroup_attributions=len(workgroup) or None)
+        index = ir.IndexType.get()
+        body = launch.regions[0].blocks.append(*([index] * 12 + list(workgroup)))
+        with ir.InsertionPoint(body):
+            gpu_ops.TerminatorOp()
+    args = list(body.arguments)
+    return body, [args[0], args[3]] + args[12:]
+
+
+def _workgroup_type(alloc: ir.Operation) -> ir.MemRefType:
+    t = ir.MemRefType(alloc.results[0].type)
+    space = ir.Attribute.parse("#gpu.address_space<workgroup>")
+    return ir.MemRefType.get(t.shape, t.element_type, memory_space=space)
+
+
+def _bytes(t: ir.MemRefType) -> int:
+    e = t.element_type
+    width = e.width if isinstance(e, (ir.IntegerType, ir.FloatType)) else 64
+    return math.prod(t.shape) * max(1, width // 8)
+
+
+@dataclasses.dataclass
+class MapToGpu(Pass):
+    """Turns every kernel (scf.forall) and every op touching memory into a gpu.launch."""
+
+    ARGUMENT = "mlirfuse-map-to-gpu"
+
+    def run(self, module: ir.Operation) -> None:
+        module.attributes["gpu.container_module"] = ir.UnitAttr.get()
+        for fn in st.functions(module, marked=MARK):
+            self._region(fn.regions[0])
+
+    def _region(self, region: ir.Region) -> None:
+        for block in region.blocks:
+            for op in [o.operation for o in block.operations]:
+                self._top_level(op)
+
+    def _top_level(self, op: ir.Operation) -> None:
+        with op.location:
+            self._dispatch(op)
+
+    def _dispatch(self, op: ir.Operation) -> None:
+        name = op.name
+        if name == "scf.if":
+            for region in op.regions:
+                self._region(region)
+        elif name == "scf.forall":
+            self._forall(op)
+        elif _is_metadata(op) or name == "memref.dealloc":
+            return
+        elif st.is_structured(op):
+            self._standalone(op)
+        elif name == "memref.copy":
+            if op.operands[0] != op.operands[1]:
+                body, (bx, tx) = _launch(op, 1, MAX_THREADS)
+                with ir.InsertionPoint(body.operations[0]), op.location:
+                    self._copy(op, tx, cg.index(MAX_THREADS))
+            op.erase()
+        else:
+            self._single_thread(op)
+
+    def _single_thread(self, op: ir.Operation) -> None:
+        if any(not isinstance(r.type, ir.MemRefType) for r in op.results) and op.results:
+            raise PassError(f"'{op.name}' computes a value the host needs; the GPU target "
+                            "cannot run it", op.location)
+        body, _ = _launch(op, 1, 1)
+        op.move_before(body.operations[0])
+
+    def _standalone(self, op: ir.Operation) -> None:
+        extents = cg.static_extents(op)
+        if extents is None:
+            raise PassError(f"'{op.name}' has dynamic sizes; the GPU target needs static ones",
+                            op.location)
+        reductions = cg.reduction_loops(op)
+        folds = cg.combiners(op) if reductions else None
+        if folds:
+            points = math.prod(e for d, e in enumerate(extents) if d not in reductions)
+            threads = _threads_for(math.prod(extents[d] for d in reductions))
+            body, (bx, tx) = _launch(op, max(1, min(points, MAX_BLOCKS)), threads)
+            with ir.InsertionPoint(body.operations[0]), op.location:
+                if points <= MAX_BLOCKS:
+                    cg.block_reduce(op, tx, cg.index(threads), extents, folds, points=bx)
+                else:
+                    cg.block_reduce(op, tx, cg.index(threads), extents, folds)
+        else:
+            work = math.prod(extents)
+            threads = _threads_for(work)
+            blocks = max(1, min(-(-work // threads), MAX_BLOCKS))
+            body, (bx, tx) = _launch(op, blocks, threads)
+            with ir.InsertionPoint(body.operations[0]), op.location:
+                worker = arith.AddIOp(arith.MulIOp(bx, cg.index(threads)).result, tx).result
+                if reductions:
+                    cg.per_point(op, worker, cg.index(blocks * threads), extents)
+                else:
+                    cg.parallel(op, worker, cg.index(blocks * threads), extents)
+        op.erase()
+
+    def _forall(self, forall: ir.Operation) -> None:
+        attrs = forall.attributes
+        lbs, ubs, steps = (list(ir.DenseI64ArrayAttr(attrs[k])) for k in
+                           ("staticLowerBound", "staticUpperBound", "staticStep"))
+        dynamic = ir.ShapedType.get_dynamic_size()
+        if dynamic in lbs + ubs + steps or len(forall.operands):
+            raise PassError("a kernel loop with dynamic bounds; the GPU target needs static "
+                            "ones", forall.location)
+        counts = [-(-(u - lb) // s) for lb, u, s in zip(lbs, ubs, steps)]
+        blocks = math.prod(counts)
+        body_ops = [o.operation for o in forall.regions[0].blocks[0].operations][:-1]
+        threads = _threads_for(max([_work(o) for o in body_ops] + [1]))
+        allocs = [o for o in body_ops if o.name == "memref.alloc"]
+        shared = sum(_bytes(ir.MemRefType(a.results[0].type)) for a in allocs) <= SHARED_BYTES
+        wg_types = [_workgroup_type(a) for a in allocs] if shared else []
+        hoisted = [] if shared else self._hoist(allocs, forall, blocks)
+        if blocks == 0:
+            forall.erase()
+            return
+        body, (bx, tx, *wg) = _launch(forall, blocks, threads, wg_types)
+        terminator = body.operations[0]
+        with ir.InsertionPoint(terminator), forall.location:
+            position = cg.delinearize(bx, counts)
+            ivs = []
+            for p, lb, step in zip(position, lbs, steps):
+                v = arith.MulIOp(p, cg.index(step)).result if step != 1 else p
+                ivs.append(arith.AddIOp(v, cg.index(lb)).result if lb else v)
+            if not shared:
+                wg = [self._block_slice(big, bx) for big in hoisted]
+        for op in body_ops:
+            op.move_before(terminator)
+        for iv, value in zip(forall.regions[0].blocks[0].arguments, ivs):
+            iv.replace_all_uses_with(value)
+        for alloc, buffer in zip(allocs, wg):
+            alloc.results[0].replace_all_uses_with(buffer)
+            alloc.erase()
+        forall.erase()
+        self._distribute(body, tx, threads)
+
+    @staticmethod
+    def _hoist(allocs: list[ir.Operation], forall: ir.Operation, blocks: int) -> list[ir.Value]:
+        """Tile temporaries too large for shared memory: one global buffer each, a slice
+        per block (allocated on the host, where mlirfuse-workspace places it)."""
+        out = []
+        for a in allocs:
+            t = ir.MemRefType(a.results[0].type)
+            big = ir.MemRefType.get([blocks] + list(t.shape), t.element_type)
+            with ir.InsertionPoint(forall), forall.location:
+                out.append(memref.AllocOp(big, [], []).result)
+        return out
+
+    @staticmethod
+    def _block_slice(big: ir.Value, bx: ir.Value) -> ir.Value:
+        shape = ir.MemRefType(big.type).shape[1:]
+        t = ir.MemRefType(big.type)
+        strides = [math.prod(shape[i + 1:]) for i in range(len(shape))]
+        dyn = ir.ShapedType.get_dynamic_stride_or_offset()
+        layout = ir.StridedLayoutAttr.get(offset=dyn, strides=strides)
+        view = ir.MemRefType.get(shape, t.element_type, layout=layout)
+        rank = len(shape)
+        return memref.SubViewOp(view, big, [bx], [], [], [dyn] + [0] * rank,
+                                [1] + list(shape), [1] * (rank + 1)).result
+
+    def _distribute(self, body: ir.Block, tx: ir.Value, threads: int) -> None:
+        """Spreads each op of a kernel's tile over the block's threads, barriers between."""
+        ops = [o.operation for o in body.operations][:-1]
+        memory_ops = [o for o in ops if not _is_metadata(o) and o.name != "memref.dealloc"]
+        for op in ops:
+            if op.name == "memref.dealloc":
+                op.erase()
+                continue
+            if _is_metadata(op):
+                continue
+            with ir.InsertionPoint(op), op.location:
+                count = cg.index(threads)
+                if op.name == "memref.copy":
+                    self._copy(op, tx, count)
+                elif st.is_structured(op):
+                    self._tile_op(op, tx, count)
+                else:
+                    self._on_thread_zero(op, tx)
+                if op != memory_ops[-1]:
+                    gpu.BarrierOp()
+            if op.name in ("memref.copy",) or st.is_structured(op):
+                op.erase()
+
+    @staticmethod
+    def _copy(op: ir.Operation, worker: ir.Value, workers: ir.Value) -> None:
+        if op.operands[0] != op.operands[1]:
+            cg.copy(op.operands[0], op.operands[1], worker, workers)
+
+    @staticmethod
+    def _tile_op(op: ir.Operation, tx: ir.Value, threads: ir.Value) -> None:
+        extents = cg.static_extents(op)
+        if extents is None:
+            raise PassError(f"'{op.name}' has dynamic sizes; the GPU target needs static ones",
+                            op.location)
+        reductions = cg.reduction_loops(op)
+        folds = cg.combiners(op) if reductions else None
+        if folds:
+            cg.block_reduce(op, tx, threads, extents, folds)
+        elif reductions:
+            cg.per_point(op, tx, threads, extents)
+        else:
+            cg.parallel(op, tx, threads, extents)
+
+    @staticmethod
+    def _on_thread_zero(op: ir.Operation, tx: ir.Value) -> None:
+        if op.results:
+            raise PassError(f"'{op.name}' inside a kernel computes a value; the GPU target "
+                            "cannot spread it over threads", op.location)
+        first = arith.CmpIOp(arith.CmpIPredicate.eq, tx, cg.index(0)).result
+        when = scf.IfOp(first)
+        with ir.InsertionPoint(when.then_block):
+            done = scf.YieldOp([])
+        op.move_before(done)

@@ -1,0 +1,64 @@
+"""mlirfuse-serialize-ptx: compile each `gpu.module` (already NVVM) to PTX and embed it.
+
+Matches: `gpu.module` ops whose bodies are in the LLVM and NVVM dialects
+(after `convert-gpu-to-nvvm`).
+Rewrites: the body is translated to LLVM IR, compiled by llc to PTX for `chip`
+(lowering/nvptx.py: libdevice linked when needed, results cached on disk), and
+the module is replaced by a `gpu.binary` holding the PTX, which `gpu-to-llvm`
+embeds in the host code (the CUDA driver JIT-compiles it at load).
+
+Before:
+  gpu.module @main_kernel [#nvvm.target<chip = "sm_90">] {
+    llvm.func @main_kernel(...) attributes {gpu.kernel, nvvm.kernel} { ... }
+  }
+After:
+  gpu.binary @main_kernel [#gpu.object<#nvvm.target<chip = "sm_90">, assembly = "...PTX...">]
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from torch_mlir import ir
+from torch_mlir.dialects import llvm
+
+from mlirfuse.compiler.passes.base import Pass, PassError
+from mlirfuse.lowering import nvptx
+
+
+def _escape(text: str) -> str:
+    return "".join(c if c.isprintable() and c not in '"\\' else f"\\{ord(c):02X}"
+                   for c in text)
+
+
+@dataclasses.dataclass
+class SerializePtx(Pass):
+    """Replaces each gpu.module by a gpu.binary of its PTX (llc as a subprocess)."""
+
+    ARGUMENT = "mlirfuse-serialize-ptx"
+    chip: str = "sm_90"
+
+    def run(self, module: ir.Operation) -> None:
+        for op in [o.operation for o in module.regions[0].blocks[0].operations]:
+            if op.name == "gpu.module":
+                self._serialize(op)
+
+    def _serialize(self, gpu_module: ir.Operation) -> None:
+        name = ir.StringAttr(gpu_module.attributes["sym_name"]).value
+        body = "\n".join(str(o) for o in gpu_module.regions[0].blocks[0].operations)
+        device = ir.Module.parse(
+            'module attributes {llvm.target_triple = "nvptx64-nvidia-cuda"} {\n' + body + "\n}")
+        try:
+            llvm_ir = llvm.translate_module_to_llvmir(device.operation)
+        except Exception as e:
+            raise PassError(f"gpu.module @{name} did not translate to LLVM IR: {e}",
+                            gpu_module.location) from e
+        try:
+            ptx = nvptx.to_ptx(llvm_ir, self.chip, name)
+        except nvptx.ToolError as e:
+            raise PassError(f"gpu.module @{name}: {e}", gpu_module.location) from e
+        target = f'#nvvm.target<chip = "{self.chip}">'
+        binary = ir.Operation.parse(
+            f'gpu.binary @{name} [#gpu.object<{target}, assembly = "{_escape(ptx)}">]')
+        ir.InsertionPoint(gpu_module).insert(binary)
+        gpu_module.erase()

@@ -1,0 +1,124 @@
+"""The CUDA runtime library (runtime/cuda/mlirfuse_cuda.c) and executables that use it.
+
+The library is compiled at first use with the system C compiler into
+$MLIRFUSE_CACHE_DIR/runtime (default ~/.cache/mlirfuse/runtime), named by a hash
+of its source, and loaded twice: by ctypes (to set the stream and read errors)
+and by the ExecutionEngine (whose host code calls its mgpu* functions). Both
+loads are the same shared object, so they share its state.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import functools
+import hashlib
+import os
+import subprocess
+
+import torch
+from torch_mlir import ir
+from torch_mlir.execution_engine import ExecutionEngine
+
+from mlirfuse.runtime.engine import PACKED
+from mlirfuse.runtime.memref import ArgumentLayout
+
+SOURCE = os.path.join(os.path.dirname(__file__), "cuda", "mlirfuse_cuda.c")
+
+
+class CudaError(RuntimeError):
+    """A CUDA driver call of compiled code failed; the message names the kernel."""
+
+
+def _cache_dir() -> str:
+    root = os.environ.get("MLIRFUSE_CACHE_DIR") or os.path.join(
+        os.path.expanduser("~"), ".cache", "mlirfuse")
+    return os.path.join(root, "runtime")
+
+
+@functools.cache
+def library_path() -> str:
+    """Builds the runtime library if needed; returns its path."""
+    with open(SOURCE, "rb") as f:
+        digest = hashlib.sha256(f.read()).hexdigest()[:16]
+    path = os.path.join(_cache_dir(), f"libmlirfuse_cuda-{digest}.so")
+    if os.path.exists(path):
+        return path
+    os.makedirs(_cache_dir(), exist_ok=True)
+    partial = f"{path}.{os.getpid()}.tmp"
+    compiler = os.environ.get("CC", "cc")
+    done = subprocess.run([compiler, "-O2", "-shared", "-fPIC", "-o", partial, SOURCE, "-ldl"],
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        raise CudaError(f"building the CUDA runtime library with '{compiler}' failed: "
+                        f"{done.stderr.strip()[:2000]}")
+    os.replace(partial, path)
+    return path
+
+
+@functools.cache
+def library() -> ctypes.CDLL:
+    lib = ctypes.CDLL(library_path())
+    lib.mlirfuse_cuda_init.argtypes = [ctypes.c_int]
+    lib.mlirfuse_cuda_init.restype = ctypes.c_int
+    lib.mlirfuse_begin.argtypes = [ctypes.c_void_p, ctypes.c_int]
+    lib.mlirfuse_begin.restype = None
+    lib.mlirfuse_last_error.restype = ctypes.c_char_p
+    return lib
+
+
+def _errors() -> ctypes.c_int:
+    return ctypes.c_int.in_dll(library(), "mlirfuse_error_count")
+
+
+def last_error() -> str:
+    return library().mlirfuse_last_error().decode(errors="replace")
+
+
+class CudaExecutable:
+    """A JIT-compiled host module whose kernels run on `device`, on torch's current stream.
+
+    Args:
+      module: LLVM-dialect host module with gpu.binary kernels and an
+        `llvm.emit_c_interface` entry returning the guard status.
+      ranks: the rank of each memref argument (inputs, outputs, workspace).
+      device: the CUDA device index.
+    Raises:
+      CudaError if the driver cannot be loaded or a kernel module fails to load.
+    """
+
+    def __init__(self, module: ir.Module, ranks: list[int], device: int, entry: str = "main",
+                 opt_level: int = 3):
+        lib = library()
+        torch.cuda.init()  # torch's primary context exists before ours is made current
+        if lib.mlirfuse_cuda_init(device):
+            raise CudaError(last_error())
+        self.device = device
+        self._errors = _errors()
+        before = self._errors.value
+        self.engine = ExecutionEngine(module, opt_level=opt_level, shared_libs=[library_path()])
+        self.engine.initialize()  # runs the constructors that load the kernels' PTX
+        if self._errors.value != before:
+            raise CudaError(last_error())
+        address = self.engine.raw_lookup("_mlir_ciface_" + entry)
+        if not address:
+            raise CudaError(f"entry function {entry!r} could not be linked")
+        self._fn = PACKED(address)
+        self._layout = ArgumentLayout(ranks)
+        self._begin = lib.mlirfuse_begin
+        self._stream = torch._C._cuda_getCurrentRawStream
+
+    def __call__(self, tensors: list[torch.Tensor]) -> int:
+        """Launches the kernels on the current stream (no synchronization).
+
+        Returns:
+          The guard status (0 when the kernels were launched).
+        Raises:
+          CudaError naming the kernel whose launch failed.
+        """
+        before = self._errors.value
+        self._begin(self._stream(self.device), self.device)
+        block = self._layout.pack(tensors)
+        self._fn(ctypes.addressof(block))
+        if self._errors.value != before:
+            raise CudaError(last_error())
+        return block[self._layout.result] & 0xFFFFFFFF

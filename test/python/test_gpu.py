@@ -1,0 +1,178 @@
+"""The CUDA target: kernels through gpu/nvvm to PTX, run on torch's current stream.
+
+The first tests need no GPU: they compile to the "gpu" and "ptx" stages with
+llc as a subprocess (CI runs them). The others need a CUDA device and skip
+without one. The whole numerics suite also runs on CUDA tensors with
+MLIRFUSE_TEST_DEVICE=cuda (conftest.py makes CUDA the default device).
+"""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+import mlirfuse
+from mlirfuse.compiler import specialize
+from mlirfuse.compiler.options import Options
+from conftest import assert_same
+
+needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(),
+                                reason="needs a CUDA device (none on this machine)")
+
+
+def gelu_bias(y, bias):
+    x = bias + y
+    return x * 0.5 * (1.0 + torch.tanh(0.79788456 * x * (1 + 0.044715 * x * x)))
+
+
+def rmsnorm(x, w):
+    return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + 1e-6) * w
+
+
+def lstm_cell(x, hx, cx, w_ih, w_hh, b_ih, b_hh):
+    gates = x @ w_ih.t() + hx @ w_hh.t() + b_ih + b_hh
+    i, f, g, o = gates.chunk(4, 1)
+    cy = torch.sigmoid(f) * cx + torch.sigmoid(i) * torch.tanh(g)
+    return torch.sigmoid(o) * torch.tanh(cy)
+
+
+R, C = 64, 256
+WORKLOADS = {
+    "gelu_bias": (gelu_bias, lambda d: (torch.randn(R, C, device=d), torch.randn(C, device=d))),
+    "swish": (lambda x: x * torch.sigmoid(x), lambda d: (torch.randn(R, C, device=d),)),
+    "mish": (lambda x: x.mul(torch.tanh(F.softplus(x))), lambda d: (torch.randn(R, C, device=d),)),
+    "hard_swish": (lambda x: x * (x + 3.0).clamp(min=0.0, max=6.0).div(6.0),
+                   lambda d: (torch.randn(R, C, device=d),)),
+    "layer_norm": (lambda x, w, b: F.layer_norm(x, (C,), w, b),
+                   lambda d: (torch.randn(R, C, device=d), torch.randn(C, device=d),
+                              torch.randn(C, device=d))),
+    "rmsnorm": (rmsnorm, lambda d: (torch.randn(R, C, device=d), torch.randn(C, device=d))),
+    "softmax": (lambda x: torch.softmax(x, -1), lambda d: (torch.randn(R, C, device=d),)),
+    "scaleshift_relu": (lambda x, s, b: torch.relu(x * s + b),
+                        lambda d: (torch.randn(R, C, device=d), torch.randn(C, device=d),
+                                   torch.randn(C, device=d))),
+    "lstm_cell": (lstm_cell, lambda d: tuple(torch.randn(*s, device=d) for s in (
+        (8, 32), (8, 32), (8, 32), (128, 32), (128, 32), (128,), (128,)))),
+    "column_sum": (lambda x: x.sum(0) * 2, lambda d: (torch.randn(R, C, device=d),)),
+    "argmax": (lambda x: x.argmax(-1), lambda d: (torch.randn(R, C, device=d),)),
+    "cumsum": (lambda x: torch.cumsum(x, 0) + 1, lambda d: (torch.randn(R, device=d),)),
+}
+
+
+def _stages(fn, args, chip="sm_90"):
+    return specialize.lower(fn, args, Options(), stop_after="ptx", target=f"cuda:{chip}")[2].texts
+
+
+@pytest.mark.parametrize("name", ["softmax", "layer_norm", "gelu_bias", "cumsum"])
+def test_gpu_and_ptx_stages_without_a_gpu(name):
+    """Every kernel is a gpu.launch_func of an outlined gpu.func, compiled to sm_90 PTX."""
+    fn, make = WORKLOADS[name]
+    texts = _stages(fn, make("cpu"))
+    assert "gpu.launch_func" in texts["gpu"] and "gpu.func" in texts["gpu"]
+    assert "scf.forall" not in texts["gpu"]
+    ptx = texts["ptx"]
+    assert ".target sm_90" in ptx and ".entry" in ptx
+    if name in ("softmax", "layer_norm"):  # one block per row, reduced across its threads
+        assert "gpu.all_reduce" in texts["gpu"] and "shfl.sync" in ptx
+    if name in ("softmax", "gelu_bias"):  # libdevice linked and inlined: no calls left
+        assert "__nv_" not in ptx
+
+
+def test_ptx_cache_means_no_llc_in_a_second_process(tmp_path):
+    """PTX is cached on disk by kernel IR, chip and tool versions: a second process
+    compiling the same graph runs llc zero times."""
+    script = (
+        "import json, torch\n"
+        "from mlirfuse.compiler import specialize\n"
+        "from mlirfuse.compiler.options import Options\n"
+        "from mlirfuse.lowering import nvptx\n"
+        "torch.manual_seed(0)\n"
+        "f = lambda x: torch.softmax(x * 2, -1)\n"
+        "specialize.lower(f, (torch.randn(8, 32),), Options(), stop_after='ptx', "
+        "target='cuda:sm_90')\n"
+        "print(json.dumps([nvptx.Counters.llc_runs, nvptx.Counters.cache_hits]))\n")
+    env = dict(os.environ, MLIRFUSE_CACHE_DIR=str(tmp_path))
+    runs = [json.loads(subprocess.run([sys.executable, "-c", script], env=env, check=True,
+                                      capture_output=True, text=True).stdout)
+            for _ in range(2)]
+    assert runs[0][0] >= 1 and runs[0][1] == 0
+    assert runs[1] == [0, runs[0][0]]
+
+
+def test_unknown_device_option_is_an_error():
+    with pytest.raises(ValueError, match="device='tpu'"):
+        mlirfuse.compile(lambda x: x + 1, device="tpu")
+    with pytest.raises(ValueError, match="sm_90"):
+        mlirfuse.compile(lambda x: x + 1, chip="ampere")
+
+
+@needs_cuda
+@pytest.mark.parametrize("name", sorted(WORKLOADS))
+def test_cuda_matches_eager(name, no_grad):
+    fn, make = WORKLOADS[name]
+    args = make("cuda")
+    compiled = mlirfuse.compile(fn)
+    out = compiled(*args)
+    assert_same(out, fn(*args), rtol=1e-4, atol=1e-4)
+    assert compiled.stats.compilations == 1
+    assert "gpu.launch_func" in compiled.ir("gpu")
+    out = compiled(*make("cuda"))  # fresh inputs: the same code, other values
+    assert compiled.stats.compilations == 1
+
+
+@needs_cuda
+def test_cuda_runs_on_the_current_stream(no_grad):
+    """Kernels launch on torch.cuda.current_stream(): results are complete after that
+    stream's work, with nothing synchronized by the compiled code."""
+    fn, make = WORKLOADS["softmax"]
+    x = make("cuda")[0]
+    compiled = mlirfuse.compile(fn)
+    compiled(x)
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):
+        big = torch.randn(4096, 4096, device="cuda")
+        for _ in range(4):
+            big = big @ big / 64  # queue work ahead of the kernel on the side stream
+        out = compiled(x * 1.0)
+        expected = fn(x)
+    side.synchronize()
+    assert_same(out, expected, rtol=1e-5, atol=1e-5)
+
+
+@needs_cuda
+def test_cuda_torch_compile_backend(no_grad):
+    fn, make = WORKLOADS["layer_norm"]
+    args = make("cuda")
+    out = torch.compile(fn, backend="mlirfuse")(*args)
+    assert_same(out, fn(*args), rtol=1e-4, atol=1e-4)
+
+
+@needs_cuda
+def test_cuda_module_with_parameters_and_guards(no_grad):
+    model = torch.nn.Sequential(torch.nn.Linear(32, 64), torch.nn.GELU(),
+                                torch.nn.LayerNorm(64)).cuda().eval()
+    compiled = mlirfuse.compile(model)
+    x = torch.randn(16, 32, device="cuda")
+    assert_same(compiled(x), model(x), rtol=1e-4, atol=1e-4)
+    xt = torch.randn(32, 16, device="cuda").t()  # other strides: the guard fails
+    assert_same(compiled(xt), model(xt), rtol=1e-4, atol=1e-4)
+    assert compiled.stats.guard_failures == 1 and compiled.stats.compilations == 2
+
+
+@needs_cuda
+def test_cuda_bad_ptx_is_an_exception_not_a_crash(no_grad):
+    """PTX for a chip the device cannot run fails to load: a CompileError at 'jit'."""
+    compiled = mlirfuse.compile(lambda x: x * 2, chip="sm_100a")
+    with pytest.raises(mlirfuse.CompileError, match="cuModuleLoadData"):
+        compiled(torch.randn(8, device="cuda"))
+
+
+@needs_cuda
+def test_cuda_tensors_on_the_cpu_device_option_is_an_error():
+    with pytest.raises(mlirfuse.CompileError, match="compiled for cpu"):
+        mlirfuse.compile(lambda x: x + 1, device="cpu")(torch.randn(4, device="cuda"))
