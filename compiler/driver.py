@@ -44,7 +44,10 @@ _COMMON = STAGES["cpu"][:5]
 
 def cuda_stages(chip: str) -> list[tuple[str, list[str]]]:
     """The CUDA target's stages, for one chip ("sm_90")."""
-    return _COMMON + [
+    fused = [e if e != "mlirfuse-form-fusion-groups" else
+             "mlirfuse-form-fusion-groups{library-contractions=true}" for e in pipelines.FUSED]
+    common = [(name, fused if name == "fused" else pipe) for name, pipe in _COMMON]
+    return common + [
         ("bufferized", pipelines.GPU_BUFFERIZE),
         ("gpu", pipelines.GPU_KERNELS),
         ("ptx", pipelines.gpu_ptx(chip)),

@@ -142,7 +142,9 @@ def gpu_ptx(chip: str) -> list[str]:
     return [
         f"nvvm-attach-target{{chip={chip}}}",
         "gpu.module(expand-strided-metadata, lower-affine, convert-scf-to-cf, "
-        "convert-gpu-to-nvvm, canonicalize, cse, reconcile-unrealized-casts)",
+        # What NVVM's lowering leaves (integer abs...) goes to LLVM intrinsics.
+        "convert-gpu-to-nvvm, convert-math-to-llvm, canonicalize, cse, "
+        "reconcile-unrealized-casts)",
         f"mlirfuse-serialize-ptx{{chip={chip}}}",
     ]
 

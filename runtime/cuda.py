@@ -63,7 +63,28 @@ def library() -> ctypes.CDLL:
     lib.mlirfuse_begin.argtypes = [ctypes.c_void_p, ctypes.c_int]
     lib.mlirfuse_begin.restype = None
     lib.mlirfuse_last_error.restype = ctypes.c_char_p
+    lib.mlirfuse_cublas_open.argtypes = [ctypes.c_char_p]
+    lib.mlirfuse_cublas_open.restype = ctypes.c_int
     return lib
+
+
+@functools.cache
+def cublas_path() -> str:
+    """The libcublas torch uses: made loaded by asking torch for its handle, then found
+    among the process's mappings (the same library: one copy in the process)."""
+    torch.cuda.current_blas_handle()
+    with open("/proc/self/maps") as f:
+        for line in f:
+            path = line.split()[-1]
+            if os.path.basename(path).startswith("libcublas.so"):
+                return path
+    raise CudaError("torch's libcublas is not loaded in this process: cuBLAS calls need it")
+
+
+def open_cublas() -> None:
+    """Makes the runtime's mlirfuse_gemm usable (cuBLAS opened once per process)."""
+    if library().mlirfuse_cublas_open(cublas_path().encode()):
+        raise CudaError(last_error())
 
 
 def _errors() -> ctypes.c_int:
@@ -72,6 +93,12 @@ def _errors() -> ctypes.c_int:
 
 def last_error() -> str:
     return library().mlirfuse_last_error().decode(errors="replace")
+
+
+def _declares(module: ir.Module, name: str) -> bool:
+    return any("sym_name" in op.operation.attributes
+               and ir.StringAttr(op.operation.attributes["sym_name"]).value == name
+               for op in module.body.operations)
 
 
 class CudaExecutable:
@@ -93,6 +120,8 @@ class CudaExecutable:
         if lib.mlirfuse_cuda_init(device):
             raise CudaError(last_error())
         self.device = device
+        if _declares(module, "mlirfuse_gemm"):
+            open_cublas()
         self._errors = _errors()
         before = self._errors.value
         self.engine = ExecutionEngine(module, opt_level=opt_level, shared_libs=[library_path()])

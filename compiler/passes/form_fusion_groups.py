@@ -24,6 +24,11 @@ the innermost loop of an all-parallel root (rows), its only loop at rank 1.
 Groups hold at most MAX_GROUP_INPUTS inputs and only the root's results leave
 a group. Constants and `tensor.empty` are cloned into each group that uses them.
 
+Option `library-contractions` (the GPU target): contractions (matmuls) are never
+fused into a consumer and stay untiled, with only their accumulator's fill, so
+the code generator can make them library calls (cuBLAS); their elementwise
+epilogues form kernels of their own.
+
 Rewrites: each group's ops move into an isolated `mlirfuse.group` placed where
 the root was; its operands are the values the ops use from outside, its results
 the root's results. The tile loops are recorded on the root as
@@ -90,12 +95,15 @@ def _producer_tiles(consumer_tiles: list[int], operand_map: ir.AffineMap,
 class _Former:
     """Forms the groups of one function body."""
 
-    def __init__(self, fn: ir.Operation):
+    def __init__(self, fn: ir.Operation, library_contractions: bool = False):
         self.fn = fn
+        self.library_contractions = library_contractions
         self.block = fn.regions[0].blocks[0]
         self.group_of: dict = {}
 
     def try_add(self, group: _Group, producer: ir.Operation) -> bool:
+        if self.library_contractions and st.is_contraction(producer):
+            return False  # a library call of its own; its epilogue is another kernel
         tiles = None
         for result in producer.results:
             for use in result.uses:
@@ -135,13 +143,33 @@ class _Former:
                         continue
                     changed |= self.try_add(group, producer)
 
+    def own_fills(self) -> None:
+        """Gives each contraction its own copy of a shared accumulator fill (cse merged
+        them), so the fill joins the contraction's group and the library call can drop it.
+        Each copy is tagged with its contraction's number, so that cse keeps it apart."""
+        i64 = ir.IntegerType.get_signless(64)
+        for number, op in enumerate(o.operation for o in self.block.operations):
+            if not st.is_contraction(op):
+                continue
+            fill = st.defining_op(op.operands[2])
+            if fill is None or fill.name != "linalg.generic" or len(fill.operands) != 1 \
+                    or len(list(fill.results[0].uses)) < 2:
+                continue
+            clone = fill.clone(ir.InsertionPoint(op))
+            clone.attributes["mlirfuse.fill_of"] = ir.IntegerAttr.get(i64, number)
+            op.operands[2] = clone.results[0]
+
     def run(self) -> list[_Group]:
+        if self.library_contractions:
+            self.own_fills()
         ops = [o.operation for o in self.block.operations]
         groups = []
         for op in reversed(ops):
             if op in self.group_of or not st.is_tileable(op):
                 continue
-            group = _Group(root=op, tiles={op: root_tile_loops(op)})
+            tiles = [] if self.library_contractions and st.is_contraction(op) \
+                else root_tile_loops(op)  # an untiled contraction becomes a library call
+            group = _Group(root=op, tiles={op: tiles})
             self.group_of[op] = group
             self.grow(group)
             groups.append(group)
@@ -228,11 +256,12 @@ class FormFusionGroups(Pass):
     """Groups linalg ops into kernels: one isolated mlirfuse.group per kernel."""
 
     ARGUMENT = "mlirfuse-form-fusion-groups"
+    library_contractions: bool = False
 
     def run(self, module: ir.Operation) -> None:
         count = 0
         for fn in st.functions(module):
-            groups = _Former(fn).run()
+            groups = _Former(fn, self.library_contractions).run()
             # Tag first (the analysis' handles are keys only until the IR changes), then wrap.
             i64 = ir.IntegerType.get_signless(64)
             plans = [(list(g.tiles), g.root, g.tiles[g.root]) for g in groups]

@@ -61,6 +61,8 @@ def static_extents(op: ir.Operation) -> list[int] | None:
     maps = st.indexing_maps(op)
     extents = [None] * st.loop_count(op)
     for value, amap in zip(op.operands, maps):
+        if not isinstance(value.type, ir.MemRefType):
+            continue  # a scalar operand
         shape = ir.MemRefType(value.type).shape
         for size, pos in zip(shape, st.dim_positions(amap)):
             if pos is not None and size >= 0:
@@ -101,6 +103,35 @@ def strided_loop(start: ir.Value, count: int, step: ir.Value, iter_args=()) -> s
     return scf.ForOp(start, index(count), step, list(iter_args))
 
 
+def _small_constant(value: ir.Value) -> int | None:
+    """The value of an integer constant in [-8, 8], else None."""
+    owner = st.defining_op(value)
+    if owner is None or owner.name != "arith.constant":
+        return None
+    attr = owner.attributes["value"]
+    if not isinstance(attr, ir.IntegerAttr) or not -8 <= ir.IntegerAttr(attr).value <= 8:
+        return None
+    return ir.IntegerAttr(attr).value
+
+
+def power(base: ir.Value, n: int) -> ir.Value:
+    """base**n for a small integer n, by repeated squaring (x.pow(2) is one multiply:
+    math.fpowi would become a libdevice call, or no code at all on NVPTX)."""
+    if n < 0:
+        one = arith.ConstantOp(base.type, ir.FloatAttr.get(base.type, 1.0)).result
+        return arith.DivFOp(one, power(base, -n)).result
+    if n == 0:
+        return arith.ConstantOp(base.type, ir.FloatAttr.get(base.type, 1.0)).result
+    result, square = None, base
+    while n:
+        if n & 1:
+            result = square if result is None else arith.MulFOp(result, square).result
+        n >>= 1
+        if n:
+            square = arith.MulFOp(square, square).result
+    return result
+
+
 class Body:
     """Clones a linalg body at loop indices `loops`: block arguments become loads."""
 
@@ -110,9 +141,11 @@ class Body:
         self.mapping: list[tuple[ir.Value, ir.Value]] = []
         maps = st.indexing_maps(op)
         for operand, amap, arg in zip(op.operands, maps, self.block.arguments):
-            if list(arg.uses):
-                load = memref.LoadOp(operand, apply_map(amap, loops)).result
-                self.mapping.append((arg, load))
+            if not list(arg.uses):
+                continue
+            if isinstance(operand.type, ir.MemRefType):
+                operand = memref.LoadOp(operand, apply_map(amap, loops)).result
+            self.mapping.append((arg, operand))
 
     def lookup(self, value: ir.Value) -> ir.Value:
         for old, new in self.mapping:
@@ -121,6 +154,10 @@ class Body:
         return value
 
     def clone(self, op: ir.Operation, operands: list[ir.Value] | None = None) -> ir.Operation:
+        if op.name == "math.fpowi" and _small_constant(op.operands[1]) is not None:
+            base = self.lookup(op.operands[0])
+            self.mapping.append((op.results[0], power(base, _small_constant(op.operands[1]))))
+            return op
         if op.name == "linalg.index":
             dim = ir.IntegerAttr(op.attributes["dim"]).value
             self.mapping.append((op.results[0], self.loops[dim]))

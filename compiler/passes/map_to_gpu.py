@@ -14,6 +14,8 @@ Rewrites (the scalar code comes from gpu_codegen):
     global buffer with a slice per block;
   * each linalg op outside a forall → a launch of its own: parallel ones over
     the whole grid, block-reducible reductions one block per output point;
+    contractions cuBLAS can take → a call of the runtime's cuBLAS gemm
+    (gpu_library), which overwrites its output when a zero fill came right before;
   * memref.copy → a parallel copy launch (a copy onto itself is dropped);
   * any other op with memory effects (tm_tensor's scan, sort, topk) → a launch
     of one thread: correct, slow; the op stays visible in the "gpu" stage.
@@ -49,6 +51,7 @@ from torch_mlir.dialects import _gpu_ops_gen as gpu_ops
 from torch_mlir.dialects import arith, gpu, memref, scf
 
 from mlirfuse.compiler.passes import gpu_codegen as cg
+from mlirfuse.compiler.passes import gpu_library
 from mlirfuse.compiler.passes import structured as st
 from mlirfuse.compiler.passes.base import Pass, PassError
 from mlirfuse.compiler.passes.destination_style_abi import MARK
@@ -57,11 +60,12 @@ from mlirfuse.compiler.passes.destination_style_abi import MARK
 _METADATA = ("memref.subview", "memref.cast", "memref.reinterpret_cast", "memref.view",
              "memref.extract_strided_metadata", "memref.expand_shape", "memref.collapse_shape",
              "memref.dim", "memref.alloc", "memref.get_global", "memref.transpose",
-             "memref.assume_alignment", "affine.apply", "func.return", "scf.yield", "ub.poison")
-_SCALAR_DIALECTS = ("arith.", "math.", "index.")
+             "memref.assume_alignment", "func.return", "scf.yield", "ub.poison")
+_SCALAR_DIALECTS = ("arith.", "math.", "index.", "affine.")
 SHARED_BYTES = 48 * 1024  # static shared memory a block may use without opting in
 MAX_THREADS = 256
 MAX_BLOCKS = 1 << 20
+_OVERWRITE = "mlirfuse.overwrite"
 
 
 def _is_metadata(op: ir.Operation) -> bool:
@@ -113,6 +117,30 @@ def _bytes(t: ir.MemRefType) -> int:
     return math.prod(t.shape) * max(1, width // 8)
 
 
+_VIEWS = ("memref.subview", "memref.cast", "memref.expand_shape", "memref.collapse_shape")
+
+
+def _retype_views(buffer: ir.Value) -> None:
+    """Views of a tile temporary that now lives elsewhere (shared memory, or a slice of a
+    global buffer at an offset known only per block) take its memory space and offset."""
+    base = ir.MemRefType(buffer.type)
+    dynamic_offset = base.get_strides_and_offset()[1] == ir.ShapedType.get_dynamic_stride_or_offset()
+    for use in list(buffer.uses):
+        owner = st.owner_op(use)
+        if owner.name not in _VIEWS:
+            continue
+        for result in owner.results:
+            t = ir.MemRefType(result.type)
+            layout = t.layout
+            if dynamic_offset:
+                strides, _ = t.get_strides_and_offset()
+                layout = ir.StridedLayoutAttr.get(
+                    offset=ir.ShapedType.get_dynamic_stride_or_offset(), strides=strides)
+            result.set_type(ir.MemRefType.get(t.shape, t.element_type, layout=layout,
+                                              memory_space=base.memory_space))
+            _retype_views(result)
+
+
 @dataclasses.dataclass
 class MapToGpu(Pass):
     """Turns every kernel (scf.forall) and every op touching memory into a gpu.launch."""
@@ -121,13 +149,22 @@ class MapToGpu(Pass):
 
     def run(self, module: ir.Operation) -> None:
         module.attributes["gpu.container_module"] = ir.UnitAttr.get()
+        self._module_body = module.regions[0].blocks[0]
         for fn in st.functions(module, marked=MARK):
             self._region(fn.regions[0])
 
     def _region(self, region: ir.Region) -> None:
         for block in region.blocks:
-            for op in [o.operation for o in block.operations]:
-                self._top_level(op)
+            ops = [o.operation for o in block.operations]
+            for i, op in enumerate(ops):
+                # A zero fill right before a cuBLAS contraction: the gemm overwrites.
+                if i and gpu_library.supported(op) and gpu_library.zero_fill_of(op, ops[i - 1]):
+                    op.attributes[_OVERWRITE] = ir.UnitAttr.get()
+                    ops[i - 1].erase()
+                    ops[i - 1] = None
+            for op in ops:
+                if op is not None:
+                    self._top_level(op)
 
     def _top_level(self, op: ir.Operation) -> None:
         with op.location:
@@ -161,6 +198,10 @@ class MapToGpu(Pass):
         op.move_before(body.operations[0])
 
     def _standalone(self, op: ir.Operation) -> None:
+        if st.is_contraction(op) and gpu_library.gemm(op, self._module_body,
+                                                      accumulate=_OVERWRITE not in op.attributes):
+            op.erase()
+            return
         extents = cg.static_extents(op)
         if extents is None:
             raise PassError(f"'{op.name}' has dynamic sizes; the GPU target needs static ones",
@@ -225,6 +266,7 @@ class MapToGpu(Pass):
         for alloc, buffer in zip(allocs, wg):
             alloc.results[0].replace_all_uses_with(buffer)
             alloc.erase()
+            _retype_views(buffer)
         forall.erase()
         self._distribute(body, tx, threads)
 

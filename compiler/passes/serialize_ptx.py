@@ -22,6 +22,7 @@ import dataclasses
 from torch_mlir import ir
 from torch_mlir.dialects import llvm
 
+from mlirfuse.compiler.passes import structured as st
 from mlirfuse.compiler.passes.base import Pass, PassError
 from mlirfuse.lowering import nvptx
 
@@ -45,6 +46,11 @@ class SerializePtx(Pass):
 
     def _serialize(self, gpu_module: ir.Operation) -> None:
         name = ir.StringAttr(gpu_module.attributes["sym_name"]).value
+        for op in st.walk(gpu_module):
+            if op is not gpu_module and not op.name.startswith(("llvm.", "nvvm.")):
+                # Translating an op that is not LLVM or NVVM crashes the process.
+                raise PassError(f"gpu.module @{name}: '{op.name}' was not lowered to NVVM "
+                                "(the GPU target does not support it yet)", op.location)
         body = "\n".join(str(o) for o in gpu_module.regions[0].blocks[0].operations)
         device = ir.Module.parse(
             'module attributes {llvm.target_triple = "nvptx64-nvidia-cuda"} {\n' + body + "\n}")

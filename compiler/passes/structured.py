@@ -69,6 +69,31 @@ def reduction_loops(op: ir.Operation) -> list[int]:
     return [d for d in range(loop_count(op)) if d not in used]
 
 
+def is_contraction(op: ir.Operation) -> bool:
+    """A generic computing out += a * b (matmul, batch matmul, their transposes): two
+    inputs, one output, at least one reduction loop, every map a projection."""
+    if op.name != "linalg.generic" or len(op.regions[0].blocks[0].arguments) != 3:
+        return False
+    maps = indexing_maps(op)
+    if not reduction_loops_of(maps, 1) or any(None in dim_positions(m) for m in maps):
+        return False
+    block = op.regions[0].blocks[0]
+    body = [o.operation for o in block.operations]
+    if len(body) != 3 or body[0].name not in ("arith.mulf", "arith.muli") \
+            or body[1].name not in ("arith.addf", "arith.addi"):
+        return False
+    a, b, out = block.arguments
+    mul, add = body[0], body[1]
+    return set(mul.operands) == {a, b} and set(add.operands) == {out, mul.results[0]} \
+        and list(body[2].operands) == [add.results[0]]
+
+
+def reduction_loops_of(maps: list[ir.AffineMap], outputs: int) -> list[int]:
+    """The loops that index no output, for maps [inputs..., outputs...]."""
+    used = {p for m in maps[len(maps) - outputs:] for p in dim_positions(m) if p is not None}
+    return [d for d in range(maps[0].n_dims) if d not in used] if maps else []
+
+
 def defining_op(value: ir.Value) -> ir.Operation | None:
     """The op defining `value` (as ir.Operation, never an OpView), None for block arguments."""
     owner = value.owner

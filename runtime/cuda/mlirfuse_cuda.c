@@ -11,7 +11,9 @@
  *     error message, not a crash);
  *   - never aborts: a failed CUDA call is recorded with the kernel's name, counted in
  *     mlirfuse_error_count, and reported by Python as an exception after the call.
- *   - caches kernel lookups (mgpuModuleGetFunction runs before every launch).
+ *   - caches kernel lookups (mgpuModuleGetFunction runs before every launch);
+ *   - runs contractions through cuBLAS (mlirfuse_gemm), the libcublas that torch ships
+ *     (its path given by Python), one handle per device, on the same stream.
  */
 #include <dlfcn.h>
 #include <stdint.h>
@@ -187,4 +189,93 @@ void mgpuLaunchKernel(void *function, intptr_t gx, intptr_t gy, intptr_t gz, int
   CUresult r = p_cuLaunchKernel((CUfunction)function, gx, gy, gz, bx, by, bz, smem,
                                 (CUstream)stream, params, extra);
   if (r) fail("cuLaunchKernel", kernel_name(function), r);
+}
+
+/* ---- cuBLAS: contractions (compiler/passes/gpu_library.py emits the calls). ---- */
+
+typedef void *cublasHandle_t;
+static int (*p_cublasCreate)(cublasHandle_t *);
+static int (*p_cublasSetStream)(cublasHandle_t, CUstream);
+static int (*p_cublasGemmStridedBatchedEx)(
+    cublasHandle_t, int, int, int, int, int, const void *, const void *, int, int, long long,
+    const void *, int, int, long long, const void *, void *, int, int, long long, int, int, int);
+static cublasHandle_t handles[64];
+static int cublas_loaded = 0;
+
+/* Opens libcublas at `path`; 0 on success. */
+int mlirfuse_cublas_open(const char *path) {
+  if (cublas_loaded) return cublas_loaded < 0;
+  void *lib = dlopen(path, RTLD_NOW | RTLD_GLOBAL);
+  if (!lib) {
+    snprintf(last_error, sizeof last_error, "cuBLAS (%s) could not be opened: %s", path, dlerror());
+    cublas_loaded = -1;
+    return 1;
+  }
+  *(void **)(&p_cublasCreate) = dlsym(lib, "cublasCreate_v2");
+  *(void **)(&p_cublasSetStream) = dlsym(lib, "cublasSetStream_v2");
+  *(void **)(&p_cublasGemmStridedBatchedEx) = dlsym(lib, "cublasGemmStridedBatchedEx");
+  if (!p_cublasCreate || !p_cublasSetStream || !p_cublasGemmStridedBatchedEx) {
+    snprintf(last_error, sizeof last_error, "%s lacks cublasGemmStridedBatchedEx", path);
+    cublas_loaded = -1;
+    return 1;
+  }
+  cublas_loaded = 1;
+  return 0;
+}
+
+static void gemm_fail(const char *what, int status) {
+  snprintf(last_error, sizeof last_error, "%s failed for a contraction (cuBLAS status %d)",
+           what, status);
+  __atomic_add_fetch(&mlirfuse_error_count, 1, __ATOMIC_SEQ_CST);
+}
+
+/* The operand cuBLAS (column-major) sees for a row-major rows x cols matrix with strides
+   (row, col): op N with ld = row when col is unit, op T with ld = col when row is. */
+static void operand(int64_t rows, int64_t cols, int64_t row, int64_t col, int *op, int *ld) {
+  if (col == 1 || cols == 1) { *op = 0; *ld = (int)(row > cols ? row : cols); }
+  else { *op = 1; *ld = (int)(col > rows ? col : rows); }
+  if (rows == 1 && col != 1) { *op = 1; *ld = (int)(col > 1 ? col : 1); }
+  if (*ld < 1) *ld = 1;
+}
+
+/* C[b] (+)= A[b] @ B[b]: A is m x k, B k x n, C m x n (row-major views with the given
+   strides; offsets in elements). dtype: 0 f32, 1 f16, 2 bf16, 3 f64. */
+void mlirfuse_gemm(int32_t dtype, int64_t batch, int64_t m, int64_t n, int64_t k,
+                   int64_t a, int64_t a_off, int64_t a_b, int64_t a_m, int64_t a_k,
+                   int64_t b, int64_t b_off, int64_t b_b, int64_t b_k, int64_t b_n,
+                   int64_t c, int64_t c_off, int64_t c_b, int64_t c_m, int64_t c_n,
+                   int32_t accumulate) {
+  static const int types[] = {0 /* CUDA_R_32F */, 2 /* 16F */, 14 /* 16BF */, 1 /* 64F */};
+  static const int sizes[] = {4, 2, 2, 8};
+  (void)c_n;
+  if (cublas_loaded <= 0) { gemm_fail("cuBLAS (not loaded)", -1); return; }
+  CUcontext ctx = 0;
+  int device = -1;
+  p_cuCtxGetCurrent(&ctx);
+  for (int i = 0; i < 64; i++) if (contexts[i] && contexts[i] == ctx) device = i;
+  if (device < 0) { gemm_fail("cuBLAS (no mlirfuse context current)", -1); return; }
+  if (!handles[device]) {
+    int status = p_cublasCreate(&handles[device]);
+    if (status) { gemm_fail("cublasCreate", status); return; }
+  }
+  cublasHandle_t h = handles[device];
+  int status = p_cublasSetStream(h, current_stream);
+  if (status) { gemm_fail("cublasSetStream", status); return; }
+  int size = sizes[dtype], type = types[dtype];
+  const char *pa = (const char *)a + a_off * size, *pb = (const char *)b + b_off * size;
+  char *pc = (char *)c + c_off * size;
+  /* Row-major C = A B is column-major C^T = B^T A^T: cuBLAS computes (n x m) = (n x k)(k x m). */
+  int op_b, ld_b, op_a, ld_a;
+  operand(k, n, b_k, b_n, &op_b, &ld_b);
+  operand(m, k, a_m, a_k, &op_a, &ld_a);
+  int ld_c = (int)(c_m > n ? c_m : n);
+  float alpha32 = 1.0f, beta32 = accumulate ? 1.0f : 0.0f;
+  double alpha64 = 1.0, beta64 = accumulate ? 1.0 : 0.0;
+  int f64 = dtype == 3;
+  status = p_cublasGemmStridedBatchedEx(
+      h, op_b, op_a, (int)n, (int)m, (int)k, f64 ? (void *)&alpha64 : (void *)&alpha32,
+      pb, type, ld_b, b_b, pa, type, ld_a, a_b, f64 ? (void *)&beta64 : (void *)&beta32,
+      pc, type, ld_c, c_b, (int)batch, f64 ? 70 /* COMPUTE_64F */ : 68 /* COMPUTE_32F */,
+      -1 /* CUBLAS_GEMM_DEFAULT */);
+  if (status) gemm_fail("cublasGemmStridedBatchedEx", status);
 }

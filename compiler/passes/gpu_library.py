@@ -1,0 +1,135 @@
+"""Contractions on the GPU as cuBLAS calls (through the runtime's `mlirfuse_gemm`).
+
+Not a pass: mlirfuse-map-to-gpu calls `gemm` for each contraction outside a
+kernel loop. A contraction C[b, m, n] (+)= A[b, m, k] * B[b, k, n] on buffers
+whose strides are static, with unit stride along k or m in A, along n or k in
+B and along n in C (transposes are cuBLAS flags, not copies), becomes
+
+  func.call @mlirfuse_gemm(dtype, batch, m, n, k, A: ptr, offset, strides..., B..., C...,
+                           accumulate)
+
+The runtime calls cublasGemmStridedBatchedEx on the current stream, with
+float32 accumulation (float64 for double), no TF32: PyTorch's default.
+Anything else (integer matmuls, other layouts) stays a generated kernel.
+"""
+
+from __future__ import annotations
+
+from torch_mlir import ir
+from torch_mlir.dialects import arith, func, memref
+
+from mlirfuse.compiler.passes import gpu_codegen as cg
+from mlirfuse.compiler.passes import structured as st
+
+CALLEE = "mlirfuse_gemm"
+DTYPES = {"f32": 0, "f16": 1, "bf16": 2, "f64": 3}
+
+
+def _plan(op: ir.Operation):
+    """(dtype code, batch, m, n, k, [(value, (batch, row, col) strides)] for A, B, C), or
+    None when cuBLAS cannot take the layout."""
+    a, b, c = op.operands
+    types = [ir.MemRefType(v.type) for v in (a, b, c)]
+    element = str(types[2].element_type)
+    if element not in DTYPES or any(str(t.element_type) != element for t in types):
+        return None
+    extents = cg.static_extents(op)
+    maps = st.indexing_maps(op)
+    dims = [st.dim_positions(m) for m in maps]
+    ka = st.reduction_loops_of(maps, 1)
+    if extents is None or len(ka) != 1:
+        return None
+    k = ka[0]
+    sa, sb, sc = set(dims[0]), set(dims[1]), set(dims[2])
+    batch = sorted(sa & sb & sc)
+    ms = sorted((sa & sc) - sb)
+    ns = sorted((sb & sc) - sa)
+    if len(batch) > 1 or len(ms) != 1 or len(ns) != 1 or sc != set(batch + ms + ns) \
+            or sa != set(batch + ms + [k]) or sb != set(batch + ns + [k]):
+        return None
+    m, n = ms[0], ns[0]
+    strides = []
+    for t, positions in zip(types, dims):
+        st_, _ = t.get_strides_and_offset()
+        if any(x == ir.ShapedType.get_dynamic_stride_or_offset() for x in st_):
+            return None
+        of = {p: s for p, s in zip(positions, st_)}
+        strides.append(of)
+    (sa_, sb_, sc_) = strides
+    bsz = extents[batch[0]] if batch else 1
+
+    def stride(table, loop):
+        return table.get(loop, 0) if loop is not None else 0
+
+    lb = batch[0] if batch else None
+    plan_a = (stride(sa_, lb), sa_[m], sa_[k])
+    plan_b = (stride(sb_, lb), sb_[k], sb_[n])
+    plan_c = (stride(sc_, lb), sc_[m], sc_[n])
+    size = dict(m=extents[m], n=extents[n], k=extents[k])
+    # cuBLAS needs a unit stride in each operand (or a dimension of size 1).
+    if not (plan_c[2] == 1 or size["n"] == 1):
+        return None
+    if not (plan_a[2] == 1 or plan_a[1] == 1 or size["m"] == 1 or size["k"] == 1):
+        return None
+    if not (plan_b[2] == 1 or plan_b[1] == 1 or size["n"] == 1 or size["k"] == 1):
+        return None
+    return (DTYPES[element], bsz, size["m"], size["n"], size["k"],
+            [(a, plan_a), (b, plan_b), (c, plan_c)])
+
+
+def supported(op: ir.Operation) -> bool:
+    """Whether contraction `op` can be a cuBLAS call."""
+    return st.is_contraction(op) and _plan(op) is not None
+
+
+def _declare(module_body: ir.Block, arg_types: list[ir.Type]) -> None:
+    for op in module_body.operations:
+        if op.operation.name == "func.func" and \
+                ir.StringAttr(op.operation.attributes["sym_name"]).value == CALLEE:
+            return
+    with ir.InsertionPoint.at_block_begin(module_body):
+        func.FuncOp(CALLEE, (arg_types, []), visibility="private")
+
+
+def gemm(op: ir.Operation, module_body: ir.Block, accumulate: bool) -> bool:
+    """Emits the cuBLAS call for contraction `op` before it; False (nothing emitted)
+    when its types or layouts are not cuBLAS's."""
+    plan = _plan(op)
+    if plan is None:
+        return False
+    dtype, batch, m, n, k, operands = plan
+    i32, i64 = ir.IntegerType.get_signless(32), ir.IntegerType.get_signless(64)
+
+    def const(t, v):
+        return arith.ConstantOp(t, v).result
+
+    with ir.InsertionPoint(op), op.location:
+        args = [const(i32, dtype)] + [const(i64, v) for v in (batch, m, n, k)]
+        for value, strides in operands:
+            meta = memref.ExtractStridedMetadataOp(value)
+            pointer = memref.ExtractAlignedPointerAsIndexOp(meta.results[0]).result
+            args.append(arith.IndexCastOp(i64, pointer).result)
+            args.append(arith.IndexCastOp(i64, meta.results[1]).result)
+            args += [const(i64, s) for s in strides]
+        args.append(const(i32, int(accumulate)))
+        _declare(module_body, [a.type for a in args])
+        func.CallOp([], ir.FlatSymbolRefAttr.get(CALLEE), args)
+    return True
+
+
+def zero_fill_of(op: ir.Operation, previous: ir.Operation | None) -> bool:
+    """Whether `previous` fills the contraction's output with zeros (then the gemm
+    overwrites instead of accumulating, and the fill goes)."""
+    if previous is None or previous.name != "linalg.generic" or len(previous.operands) != 1 \
+            or previous.operands[0] != op.operands[2]:
+        return False
+    body = [o.operation for o in previous.regions[0].blocks[0].operations]
+    if len(body) != 1:
+        return False
+    owner = st.defining_op(body[0].operands[0]) if body[0].operands else None
+    if owner is None or owner.name != "arith.constant":
+        return False
+    value = owner.attributes["value"]
+    if isinstance(value, ir.FloatAttr):
+        return ir.FloatAttr(value).value == 0.0
+    return isinstance(value, ir.IntegerAttr) and ir.IntegerAttr(value).value == 0

@@ -1,0 +1,25 @@
+#!/bin/bash
+# Runs the GPU test suites on the device machine (../shared/device/README.md): after
+# .devpack/a was unpacked to /tmp/site by a first call, a second call carrying
+# .devpack/b runs this. Logs go to $OUT (or /tmp/mlirfuse-gpu-logs).
+OUT=${OUT:-/tmp/mlirfuse-gpu-logs}
+mkdir -p "$OUT" /tmp/llvm
+[ -x /tmp/llvm/bin/llc ] || tar xJf .devpack/b/llvm.tar.xz -C /tmp/llvm
+export PYTHONPATH=/tmp/site LLC=/tmp/llvm/bin/llc MLIRFUSE_CACHE_DIR=${MLIRFUSE_CACHE_DIR:-/tmp/mlirfuse-cache}
+python3 -m pip install -q --no-deps --no-build-isolation -e . > "$OUT/pip.log" 2>&1 || tail -5 "$OUT/pip.log"
+nvidia-smi --query-gpu=name,clocks.sm,clocks.mem --format=csv,noheader
+echo "== test_gpu.py"
+timeout ${GPU_TIMEOUT:-200} python3 -m pytest -q -p no:cacheprovider test/python/test_gpu.py > "$OUT/gpu.log" 2>&1
+tail -${TAIL:-25} "$OUT/gpu.log"
+if [ -z "$ONLY_GPU" ]; then
+  echo "== the numerics suite on CUDA tensors"
+  MLIRFUSE_TEST_DEVICE=cuda timeout ${SUITE_TIMEOUT:-300} python3 -m pytest -q -p no:cacheprovider \
+    test/python --ignore=test/python/test_gpu.py > "$OUT/suite.log" 2>&1
+  grep -E "^(FAILED|ERROR)" "$OUT/suite.log" | cut -c1-200 | head -40
+  tail -3 "$OUT/suite.log"
+fi
+if [ -n "$BENCH" ]; then
+  echo "== bench/gpu.py"
+  timeout ${BENCH_TIMEOUT:-400} python3 bench/gpu.py --out "$OUT/bench.json" > "$OUT/bench.log" 2>&1
+  tail -16 "$OUT/bench.log"
+fi
