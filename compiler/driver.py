@@ -42,23 +42,28 @@ STAGES = {
 _COMMON = STAGES["cpu"][:5]
 
 
-def cuda_stages(chip: str) -> list[tuple[str, list[str]]]:
-    """The CUDA target's stages, for one chip ("sm_90")."""
+def cuda_stages(chip: str, vector_bytes: int = 16) -> list[tuple[str, list[str]]]:
+    """The CUDA target's stages, for one chip ("sm_90"); vector_bytes=0 when the
+    arguments are not 16-byte aligned (no vector loads)."""
     fused = [e if e != "mlirfuse-form-fusion-groups" else
              "mlirfuse-form-fusion-groups{library-contractions=true}" for e in pipelines.FUSED]
     common = [(name, fused if name == "fused" else pipe) for name, pipe in _COMMON]
     return common + [
         ("bufferized", pipelines.GPU_BUFFERIZE),
-        ("gpu", pipelines.GPU_KERNELS),
+        ("gpu", [e if e != "mlirfuse-map-to-gpu" else
+                 f"mlirfuse-map-to-gpu{{vector-bytes={vector_bytes}}}"
+                 for e in pipelines.GPU_KERNELS]),
         ("ptx", pipelines.gpu_ptx(chip)),
         ("llvm", pipelines.GPU_HOST_LLVM),
     ]
 
 
 def target_stages(target: str) -> list[tuple[str, list[str]]]:
-    """`cpu`, or `cuda:<chip>` (e.g. cuda:sm_90)."""
+    """`cpu`, or `cuda:<chip>` (e.g. cuda:sm_90), `cuda:<chip>:unaligned`."""
     if target.startswith("cuda"):
-        return cuda_stages(target.partition(":")[2] or "sm_90")
+        parts = target.split(":")
+        chip = parts[1] if len(parts) > 1 and parts[1] else "sm_90"
+        return cuda_stages(chip, 0 if parts[2:] == ["unaligned"] else 16)
     return STAGES[target]
 
 

@@ -21,6 +21,8 @@ from mlirfuse.compiler.context import make_context
 from mlirfuse.compiler.options import Options
 from mlirfuse.runtime.engine import Executable
 
+ALIGN = 16  # bytes of the GPU code's vector loads and stores
+
 # Status of a call that needs autograd: compiled code is inference only.
 NEEDS_AUTOGRAD = -1
 
@@ -154,6 +156,12 @@ class Specialization:
             options, [(i, t) for i, (t, inp) in enumerate(zip(examples, self.captured.inputs))
                       if inp.kind != "constant"], self.describe)
         target = target_name(self.device, options)
+        # GPU code uses 16-byte vector loads when the arguments are that aligned; a call
+        # whose tensors are not then fails its guard (and compiles without them).
+        self.aligned = self.device.type == "cuda" and all(
+            t.data_ptr() % ALIGN == 0 for t in examples)
+        if self.device.type == "cuda" and not self.aligned:
+            target += ":unaligned"
         module = importer.import_graph(self.captured.graph_module, make_context())
         _attach_example_strides(module, examples)
         record = driver.StageRecord()
@@ -210,6 +218,8 @@ class Specialization:
             return f"output {index - len(self.expected)} broke its guard"
         got = self._resolve(self.captured.inputs[index], self._getters[index], tensors)
         shape, strides = self.expected[index]
+        if self.aligned and got.data_ptr() % ALIGN:
+            return f"{self.describe(index)}: data not {ALIGN}-byte aligned, compiled for aligned data"
         if tuple(got.shape) != shape:
             return f"{self.describe(index)}: sizes {tuple(got.shape)}, compiled for {shape}"
         return f"{self.describe(index)}: strides {tuple(got.stride())}, compiled for {strides}"
@@ -236,6 +246,10 @@ class Specialization:
                for i, g, c in zip(cap.inputs, self._getters, self._constants)]
         if torch.is_grad_enabled() and any(t.requires_grad for t in ins):
             return NEEDS_AUTOGRAD, None
+        if self.aligned:
+            for i, t in enumerate(ins):
+                if t.data_ptr() % ALIGN:
+                    return i + 1, None
         device = self.device
         outs = [torch.empty(shape, dtype=dtype, device=device) for shape, dtype in cap.result_meta]
         scratch = [torch.empty(self.workspace, dtype=torch.uint8, device=device)] \

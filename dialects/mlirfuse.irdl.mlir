@@ -54,4 +54,13 @@ irdl.dialect @mlirfuse {
     irdl.operands(argument: %tensor)
     irdl.attributes {"arg" = %index, "sizes" = %sizes, "strides" = %strides}
   }
+
+  // A value that elementwise fusion must not look through: set on the inputs of
+  // contractions (mlirfuse-shield-contractions) so that a producer's computation is
+  // not copied into the contraction's body, where it would run once per multiply-add.
+  irdl.operation @shield {
+    %t = irdl.any
+    irdl.operands(input: %t)
+    irdl.results(output: %t)
+  }
 }

@@ -25,8 +25,11 @@ FUSED = [
     "func.func(refback-generalize-tensor-concat)",
     # Named ops become generics, so transposes and broadcasts fold into their consumers'
     # indexing maps; unit dims go (reductions then tile); elementwise chains merge.
-    "func.func(linalg-generalize-named-ops, linalg-fold-unit-extent-dims, "
-    "linalg-fuse-elementwise-ops, canonicalize, cse)",
+    "func.func(linalg-generalize-named-ops)",
+    # ...but computations stay out of contractions (once per element, not per multiply-add).
+    "mlirfuse-shield-contractions",
+    "func.func(linalg-fold-unit-extent-dims, linalg-fuse-elementwise-ops, canonicalize, cse)",
+    "mlirfuse-shield-contractions{remove=true}",
     # Reductions over 64K+ elements: blocked partial sums (accuracy, and a parallel loop).
     "mlirfuse-split-reductions",
     "mlirfuse-form-fusion-groups",
@@ -142,6 +145,7 @@ def gpu_ptx(chip: str) -> list[str]:
     return [
         f"nvvm-attach-target{{chip={chip}}}",
         "gpu.module(expand-strided-metadata, lower-affine, convert-scf-to-cf, "
+        "convert-vector-to-llvm, "
         # What NVVM's lowering leaves (integer abs...) goes to LLVM intrinsics.
         "convert-gpu-to-nvvm, convert-math-to-llvm, canonicalize, cse, "
         "reconcile-unrealized-casts)",

@@ -18,6 +18,7 @@ REGISTRY = {
     "mlirfuse-map-to-gpu": "map_to_gpu",
     "mlirfuse-outline-fusion-groups": "outline_fusion_groups",
     "mlirfuse-serialize-ptx": "serialize_ptx",
+    "mlirfuse-shield-contractions": "shield_contractions",
     "mlirfuse-split-reductions": "split_reductions",
     "mlirfuse-tile-kernels": "tile_kernels",
     "mlirfuse-workspace": "workspace",

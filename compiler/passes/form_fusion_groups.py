@@ -104,6 +104,9 @@ class _Former:
     def try_add(self, group: _Group, producer: ir.Operation) -> bool:
         if self.library_contractions and st.is_contraction(producer):
             return False  # a library call of its own; its epilogue is another kernel
+        if self.library_contractions and st.is_contraction(group.root) and not (
+                len(producer.operands) == 1 and group.root.operands[2] == producer.results[0]):
+            return False  # only the accumulator's fill joins a library call
         tiles = None
         for result in producer.results:
             for use in result.uses:

@@ -37,35 +37,48 @@ def _plan(op: ir.Operation):
     maps = st.indexing_maps(op)
     dims = [st.dim_positions(m) for m in maps]
     ka = st.reduction_loops_of(maps, 1)
-    if extents is None or len(ka) != 1:
+    if extents is None or not ka:
         return None
-    k = ka[0]
     sa, sb, sc = set(dims[0]), set(dims[1]), set(dims[2])
+    ks = sorted(ka)
     batch = sorted(sa & sb & sc)
     ms = sorted((sa & sc) - sb)
     ns = sorted((sb & sc) - sa)
-    if len(batch) > 1 or len(ms) != 1 or len(ns) != 1 or sc != set(batch + ms + ns) \
-            or sa != set(batch + ms + [k]) or sb != set(batch + ns + [k]):
+    if not ms or not ns or sc != set(batch + ms + ns) or sa != set(batch + ms + ks) \
+            or sb != set(batch + ns + ks):
         return None
-    m, n = ms[0], ns[0]
     strides = []
     for t, positions in zip(types, dims):
         st_, _ = t.get_strides_and_offset()
         if any(x == ir.ShapedType.get_dynamic_stride_or_offset() for x in st_):
             return None
-        of = {p: s for p, s in zip(positions, st_)}
-        strides.append(of)
-    (sa_, sb_, sc_) = strides
-    bsz = extents[batch[0]] if batch else 1
+        strides.append({p: s for p, s in zip(positions, st_)})
+    sa_, sb_, sc_ = strides
+    # Several loops of one role (batch x heads, batch x rows) are one when they nest like
+    # a row-major array in every operand that has them; else cuBLAS cannot take them.
+    groups = []
+    for loops, order, tables in ((batch, sc_, strides), (ms, sc_, (sa_, sc_)),
+                                 (ns, sc_, (sb_, sc_)), (ks, sa_, (sa_, sb_))):
+        if not loops:
+            groups.append((1, None))
+            continue
+        loops = sorted(loops, key=lambda d: -order[d])
+        for outer, inner in zip(loops, loops[1:]):
+            if any(t[outer] != t[inner] * extents[inner] for t in tables):
+                return None
+        size = 1
+        for d in loops:
+            size *= extents[d]
+        groups.append((size, loops[-1]))
+    (bsz, lb), (msz, m), (nsz, n), (ksz, k) = groups
 
     def stride(table, loop):
         return table.get(loop, 0) if loop is not None else 0
 
-    lb = batch[0] if batch else None
     plan_a = (stride(sa_, lb), sa_[m], sa_[k])
     plan_b = (stride(sb_, lb), sb_[k], sb_[n])
     plan_c = (stride(sc_, lb), sc_[m], sc_[n])
-    size = dict(m=extents[m], n=extents[n], k=extents[k])
+    size = dict(m=msz, n=nsz, k=ksz)
     # cuBLAS needs a unit stride in each operand (or a dimension of size 1).
     if not (plan_c[2] == 1 or size["n"] == 1):
         return None

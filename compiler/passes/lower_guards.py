@@ -12,7 +12,7 @@ Rewrites:
     into an i32 status: 0 when all hold, else 1 + the index of the first
     argument that breaks its guard;
   * the rest of the body moves into `scf.if (status == 0)`, where each argument
-    is `memref.cast` back to the type bufferization gave it: the static sizes
+    is viewed (`memref.reinterpret_cast`) as the type bufferization gave it: the static sizes
     and strides the code was built for (`bufferization.buffer_layout`, set by
     mlirfuse-insert-guards);
   * the function returns the status. A failed guard never runs a kernel.
@@ -30,7 +30,8 @@ After:
     %base, %offset, %size, %stride = memref.extract_strided_metadata %x
     ... %status = arith.select %ok, %c0, %c1 : i32 ...
     scf.if %ok0 {
-      %x4 = memref.cast %x : memref<?xf32, strided<[?], offset: ?>> to memref<4xf32>
+      %x4 = memref.reinterpret_cast %x to offset: [0], sizes: [4], strides: [1]
+          : memref<?xf32, strided<[?], offset: ?>> to memref<4xf32>
       ...kernels on %x4...
     }
     return %status : i32
@@ -55,6 +56,19 @@ def _dynamic_type(t: ir.MemRefType) -> ir.MemRefType:
     layout = ir.StridedLayoutAttr.get(offset=ir.ShapedType.get_dynamic_stride_or_offset(),
                                       strides=[ir.ShapedType.get_dynamic_stride_or_offset()] * rank)
     return ir.MemRefType.get([dyn] * rank, t.element_type, layout=layout)
+
+
+def _static_view(static: ir.MemRefType, arg: ir.Value) -> ir.Value:
+    """The argument as the static type the code was built for. A reinterpret_cast, not a
+    memref.cast: canonicalization folds casts into their users (linalg ops, vector
+    loads), which then see the dynamic type again (and a vector load becomes invalid).
+    The runtime passes every descriptor with offset 0 (allocated = aligned = data)."""
+    strides, offset = static.get_strides_and_offset()
+    dynamic = ir.ShapedType.get_dynamic_stride_or_offset()
+    if dynamic in strides or offset != 0:  # (zero-element tensors): a cast then
+        return memref.CastOp(static, arg).result
+    return memref.ReinterpretCastOp(static, arg, [], [], [], [0], list(static.shape),
+                                    strides).result
 
 
 def _guarded_argument(guard: ir.Operation) -> ir.BlockArgument:
@@ -124,7 +138,7 @@ class LowerGuards(Pass):
         with ir.InsertionPoint(terminator), fn.location:
             casts = {}
             for arg, *_ in checks:
-                casts[arg.arg_number] = memref.CastOp(static_types[arg.arg_number], arg).result
+                casts[arg.arg_number] = _static_view(static_types[arg.arg_number], arg)
         for op in body_ops:
             op.move_before(terminator)
         for arg, *_ in checks:

@@ -146,6 +146,9 @@ class MapToGpu(Pass):
     """Turns every kernel (scf.forall) and every op touching memory into a gpu.launch."""
 
     ARGUMENT = "mlirfuse-map-to-gpu"
+    # Bytes of the vector loads and stores of parallel ops (0: scalar accesses only). The
+    # entry's arguments must then be that aligned (the runtime checks it per call).
+    vector_bytes: int = 16
 
     def run(self, module: ir.Operation) -> None:
         module.attributes["gpu.container_module"] = ir.UnitAttr.get()
@@ -213,10 +216,9 @@ class MapToGpu(Pass):
             threads = _threads_for(math.prod(extents[d] for d in reductions))
             body, (bx, tx) = _launch(op, max(1, min(points, MAX_BLOCKS)), threads)
             with ir.InsertionPoint(body.operations[0]), op.location:
-                if points <= MAX_BLOCKS:
-                    cg.block_reduce(op, tx, cg.index(threads), extents, folds, points=bx)
-                else:
-                    cg.block_reduce(op, tx, cg.index(threads), extents, folds)
+                cg.block_reduce(op, tx, cg.index(threads), extents, folds,
+                                points=bx if points <= MAX_BLOCKS else None,
+                                vector_bytes=self.vector_bytes)
         else:
             work = math.prod(extents)
             threads = _threads_for(work)
@@ -227,7 +229,8 @@ class MapToGpu(Pass):
                 if reductions:
                     cg.per_point(op, worker, cg.index(blocks * threads), extents)
                 else:
-                    cg.parallel(op, worker, cg.index(blocks * threads), extents)
+                    cg.parallel(op, worker, cg.index(blocks * threads), extents,
+                                self.vector_bytes)
         op.erase()
 
     def _forall(self, forall: ir.Operation) -> None:
@@ -322,8 +325,7 @@ class MapToGpu(Pass):
         if op.operands[0] != op.operands[1]:
             cg.copy(op.operands[0], op.operands[1], worker, workers)
 
-    @staticmethod
-    def _tile_op(op: ir.Operation, tx: ir.Value, threads: ir.Value) -> None:
+    def _tile_op(self, op: ir.Operation, tx: ir.Value, threads: ir.Value) -> None:
         extents = cg.static_extents(op)
         if extents is None:
             raise PassError(f"'{op.name}' has dynamic sizes; the GPU target needs static ones",
@@ -331,11 +333,11 @@ class MapToGpu(Pass):
         reductions = cg.reduction_loops(op)
         folds = cg.combiners(op) if reductions else None
         if folds:
-            cg.block_reduce(op, tx, threads, extents, folds)
+            cg.block_reduce(op, tx, threads, extents, folds, vector_bytes=self.vector_bytes)
         elif reductions:
             cg.per_point(op, tx, threads, extents)
         else:
-            cg.parallel(op, tx, threads, extents)
+            cg.parallel(op, tx, threads, extents, self.vector_bytes)
 
     @staticmethod
     def _on_thread_zero(op: ir.Operation, tx: ir.Value) -> None:

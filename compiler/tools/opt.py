@@ -2,6 +2,7 @@
 
     mlirfuse-opt [file|-] --pass-pipeline='builtin.module(...)' [-o out]
                  [--stages fused,guarded,...]   (the compile's own stage pipelines)
+                 [--target cuda:sm_90]          (the target of --stages)
                  [--split-input-file] [--mlir-print-ir-after-all]
                  [--dump-pass-pipeline] [--list-passes] [--verify-diagnostics]
 
@@ -27,8 +28,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("input", nargs="?", default="-", help="input file, or - for stdin")
     p.add_argument("--pass-pipeline", default="", help="textual pass pipeline")
     p.add_argument("--stages", default="",
-                   help="comma-separated CPU stages to run, with the pipelines the compile "
-                        "uses (lowering/pipelines.py): e.g. fused,guarded,kernels,bufferized")
+                   help="comma-separated stages to run, with the pipelines the compile "
+                        "uses (lowering/pipelines.py): e.g. fused,guarded,kernels,bufferized; "
+                        "a last stage 'ptx' prints the PTX")
+    p.add_argument("--target", default="cpu",
+                   help="the target of --stages: cpu (default) or cuda:<chip> (cuda:sm_90)")
     p.add_argument("-o", dest="output", default="-", help="output file")
     p.add_argument("--split-input-file", action="store_true",
                    help="split the input at '// -----' lines and process each piece")
@@ -69,11 +73,11 @@ def list_passes() -> str:
     return "\n".join(lines)
 
 
-def _stage_pipeline(names: str) -> list[str]:
+def _stage_pipeline(names: str, target: str = "cpu") -> list[str]:
     """The concatenated pipelines of the named stages, as the driver runs them."""
     from mlirfuse.compiler import driver
 
-    stages = dict(driver.stages_for("cpu"))
+    stages = dict(driver.stages_for(target))
     unknown = [n for n in names.split(",") if n not in stages]
     if unknown:
         raise ValueError(f"unknown stage(s) {unknown}; stages: {list(stages)}")
@@ -110,13 +114,18 @@ def process(text: str, name: str, args, ctx_factory) -> tuple[str, list[str], bo
             try:
                 module = ir.Module.parseFile(tmp)
                 if args.pass_pipeline or args.stages:
-                    pm = pipeline.build(args.pass_pipeline or _stage_pipeline(args.stages), ctx)
+                    pm = pipeline.build(args.pass_pipeline
+                                        or _stage_pipeline(args.stages, args.target), ctx)
                     if args.dump_pass_pipeline:
                         print(str(pm), file=sys.stderr)
                     if args.mlir_print_ir_after_all:
                         pm.enable_ir_printing(print_after_all=True)
                     pm.run(module.operation)
                 out = module.operation.get_asm(enable_debug_info=args.mlir_print_debuginfo)
+                if args.stages.split(",")[-1] == "ptx":
+                    from mlirfuse.lowering import nvptx
+
+                    out = nvptx.binaries_ptx(out)
                 ok, diags = True, []
             except ir.MLIRError as e:
                 out, ok = "", False

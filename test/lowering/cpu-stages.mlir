@@ -13,7 +13,7 @@
 // BUF-SAME: (%[[X:arg0]]: memref<?x?xf32, strided<[?, ?], offset: ?>>, %[[B:arg1]]: memref<?xf32, strided<[?], offset: ?>>, %[[OUT:arg2]]: memref<?x?xf32, strided<[?, ?], offset: ?>>) -> i32
 // BUF: memref.extract_strided_metadata
 // BUF: scf.if
-// BUF: %[[O:.*]] = memref.cast %[[OUT]] {{.*}} to memref<4x8xf32>
+// BUF: %[[O:.*]] = memref.reinterpret_cast %[[OUT]] to offset: [0], sizes: [4, 8], strides: [8, 1]
 // BUF: scf.for
 // BUF: memref.subview %[[O]]
 // BUF-NOT: memref.copy

@@ -13,8 +13,8 @@
 // CHECK: %[[STATUS:.*]] = arith.select %{{.*}}, %{{.*}}, %[[C1]] : i32
 // CHECK: %[[OK:.*]] = arith.cmpi eq, %[[STATUS]], %[[C0]] : i32
 // CHECK: scf.if %[[OK]] {
-// CHECK: %[[SA:.*]] = memref.cast %[[A]] : memref<?x?xf32, strided<[?, ?], offset: ?>> to memref<4x8xf32, strided<[1, 4]>>
-// CHECK: %[[SO:.*]] = memref.cast %[[O]] : memref<?x?xf32, strided<[?, ?], offset: ?>> to memref<4x8xf32>
+// CHECK: %[[SA:.*]] = memref.reinterpret_cast %[[A]] to offset: [0], sizes: [4, 8], strides: [1, 4] : memref<?x?xf32, strided<[?, ?], offset: ?>> to memref<4x8xf32, strided<[1, 4]>>
+// CHECK: %[[SO:.*]] = memref.reinterpret_cast %[[O]] to offset: [0], sizes: [4, 8], strides: [8, 1] : memref<?x?xf32, strided<[?, ?], offset: ?>> to memref<4x8xf32>
 // CHECK: memref.copy %[[SA]], %[[SO]]
 // CHECK: }
 // CHECK: return %[[STATUS]] : i32

@@ -17,7 +17,7 @@ import torch.nn.functional as F
 
 
 def _g(seed=0):
-    return torch.Generator().manual_seed(seed)
+    return torch.Generator(torch.get_default_device()).manual_seed(seed)
 
 
 def randn(*shape, dtype=torch.float32, seed=0):

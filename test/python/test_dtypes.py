@@ -34,7 +34,7 @@ def _ints(dtype, shape, seed=0):
     """Integers over the whole range of `dtype` (int64: of int32, products then fit)."""
     info = torch.iinfo(dtype if dtype != torch.int64 else torch.int32)
     x = torch.randint(info.min, info.max + 1, shape,
-                      generator=torch.Generator().manual_seed(seed), dtype=torch.int64)
+                      generator=torch.Generator(torch.get_default_device()).manual_seed(seed), dtype=torch.int64)
     return x.to(dtype)
 
 
@@ -56,7 +56,7 @@ def float_ops(a, b):
 
 @pytest.mark.parametrize("dtype", FLOATS, ids=str)
 def test_float_dtype(dtype):
-    gen = torch.Generator().manual_seed(1)
+    gen = torch.Generator(torch.get_default_device()).manual_seed(1)
     a = torch.randn(4, 6, generator=gen).to(dtype)
     b = torch.randn(4, 6, generator=gen).to(dtype)
     out = _run(float_ops, a, b)
@@ -122,7 +122,7 @@ DIVISION = [
 def test_integer_division(dtype):
     info = torch.iinfo(dtype)
     low, high = max(info.min, -(2**62)), min(info.max, 2**62)
-    gen = torch.Generator().manual_seed(4)
+    gen = torch.Generator(torch.get_default_device()).manual_seed(4)
     a = torch.randint(low, high, (6, 8), generator=gen, dtype=torch.int64).to(dtype)
     b = torch.randint(low, high, (6, 8), generator=gen, dtype=torch.int64).to(dtype)
     b[:, :4] = torch.tensor([3, 7, 2, 100]).to(dtype)  # small divisors too
@@ -194,7 +194,7 @@ def bool_ops(a, b, x):
 
 
 def test_bool_dtype():
-    gen = torch.Generator().manual_seed(3)
+    gen = torch.Generator(torch.get_default_device()).manual_seed(3)
     a = torch.rand(4, 5, generator=gen) > 0.5
     b = torch.rand(4, 5, generator=gen) > 0.3
     x = torch.randn(4, 5, generator=gen)

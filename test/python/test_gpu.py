@@ -176,3 +176,39 @@ def test_cuda_bad_ptx_is_an_exception_not_a_crash(no_grad):
 def test_cuda_tensors_on_the_cpu_device_option_is_an_error():
     with pytest.raises(mlirfuse.CompileError, match="compiled for cpu"):
         mlirfuse.compile(lambda x: x + 1, device="cpu")(torch.randn(4, device="cuda"))
+
+
+@needs_cuda
+def test_cuda_misaligned_argument_recompiles_without_vector_loads(no_grad):
+    """Code built for 16-byte aligned tensors (vector loads) is not run on a view that is
+    not: its guard fails, and the new specialization uses scalar accesses."""
+    fn = WORKLOADS["swish"][0]
+    compiled = mlirfuse.compile(fn)
+    x = torch.randn(64, 257, device="cuda")
+    aligned = x[:, :256]
+    assert_same(compiled(aligned), fn(aligned), rtol=1e-5, atol=1e-5)
+    assert "ld.global.v4" in compiled.ir("ptx")
+    shifted = torch.randn(64 * 256 + 1, device="cuda")[1:].view(64, 256)
+    assert_same(compiled(shifted), fn(shifted), rtol=1e-5, atol=1e-5)
+    assert compiled.stats.guard_failures == 1 and compiled.stats.compilations == 2
+    assert "ld.global.v4" not in compiled.ir("ptx")
+
+
+@needs_cuda
+@pytest.mark.parametrize("name", ["mlp", "attention"])
+def test_cuda_contractions_are_cublas_calls(name, no_grad):
+    """Matmuls (transposed, batched over several loops) become cuBLAS calls, their
+    epilogues kernels of their own; nothing of a producer is fused into them."""
+    if name == "mlp":
+        model = torch.nn.Sequential(torch.nn.Linear(64, 256), torch.nn.GELU(),
+                                    torch.nn.Linear(256, 64)).cuda().eval()
+        args = (torch.randn(32, 64, device="cuda"),)
+        calls = 2
+    else:
+        def model(q, k, v):
+            return torch.softmax(q @ k.transpose(-1, -2) * 0.125, -1) @ v
+        args = tuple(torch.randn(2, 4, 32, 16, device="cuda") for _ in range(3))
+        calls = 2
+    compiled = mlirfuse.compile(model)
+    assert_same(compiled(*args), model(*args), rtol=1e-4, atol=1e-4)
+    assert compiled.ir("gpu").count("call @mlirfuse_gemm") == calls

@@ -93,7 +93,7 @@ def test_transformer_block_batch_first_false():
 # Regression: one sequential f32 accumulator over 2**20 elements was 2.3e-5 off;
 # mlirfuse-split-reductions makes it blocked partial sums.
 def test_large_reduction_accuracy():
-    x = torch.rand(1 << 20, generator=torch.Generator().manual_seed(0))
+    x = torch.rand(1 << 20, generator=torch.Generator(torch.get_default_device()).manual_seed(0))
 
     def f(x):
         return x.sum(), x.reshape(16, -1).mean(dim=1)

@@ -1,0 +1,70 @@
+"""mlirfuse-shield-contractions: keep elementwise fusion out of contractions.
+
+`linalg-fuse-elementwise-ops` fuses a producer into any generic consumer,
+reductions included: a GELU feeding a matmul became part of the matmul's body
+and ran once per multiply-add (K times per element), and the contraction was no
+longer one a library can take.
+
+Matches: contractions (`out += a * b` generics, structured.is_contraction).
+Rewrites: each input produced by a linalg op that computes (its body is more
+than a `linalg.yield` of an input: transposes and broadcasts still fold into the
+contraction's indexing maps), directly or through reshapes, goes through `mlirfuse.shield`, which fusion does
+not look through. With `remove=true`, every shield is replaced by its input.
+
+Before:
+  %g = linalg.generic {gelu} ins(%x) ...
+  %m = linalg.generic {mul, add} ins(%g, %w) outs(%acc) ...
+After:
+  %g = linalg.generic {gelu} ins(%x) ...
+  %s = "mlirfuse.shield"(%g) : (tensor<...>) -> tensor<...>
+  %m = linalg.generic {mul, add} ins(%s, %w) outs(%acc) ...
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from torch_mlir import ir
+
+from mlirfuse.compiler.passes import structured as st
+from mlirfuse.compiler.passes.base import Pass
+
+
+_RESHAPES = ("tensor.expand_shape", "tensor.collapse_shape", "tensor.cast")
+
+
+def _computes(op: ir.Operation) -> bool:
+    if not st.is_structured(op):
+        return False
+    if op.name != "linalg.generic":
+        return True
+    body = [o.operation for o in op.regions[0].blocks[0].operations]
+    return len(body) > 1
+
+
+@dataclasses.dataclass
+class ShieldContractions(Pass):
+    """Puts mlirfuse.shield between contractions and the producers that compute."""
+
+    ARGUMENT = "mlirfuse-shield-contractions"
+    remove: bool = False
+
+    def run(self, module: ir.Operation) -> None:
+        for fn in st.functions(module):
+            if self.remove:
+                for op in [o for o in st.walk(fn) if o.name == "mlirfuse.shield"]:
+                    op.results[0].replace_all_uses_with(op.operands[0])
+                    op.erase()
+                continue
+            for op in [o for o in st.walk(fn) if st.is_contraction(o)]:
+                for i in range(2):
+                    producer = st.defining_op(op.operands[i])
+                    while producer is not None and producer.name in _RESHAPES:
+                        producer = st.defining_op(producer.operands[0])  # fusion looks through
+                    if producer is None or not _computes(producer):
+                        continue
+                    value = op.operands[i]
+                    with ir.InsertionPoint(op), op.location:
+                        shield = ir.Operation.create("mlirfuse.shield", results=[value.type],
+                                                     operands=[value])
+                    op.operands[i] = shield.results[0]

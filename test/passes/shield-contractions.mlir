@@ -1,0 +1,37 @@
+// RUN: mlirfuse-opt %s --pass-pipeline='builtin.module(mlirfuse-shield-contractions, func.func(linalg-fuse-elementwise-ops))' | FileCheck %s
+// RUN: mlirfuse-opt %s --pass-pipeline='builtin.module(mlirfuse-shield-contractions, func.func(linalg-fuse-elementwise-ops), mlirfuse-shield-contractions{remove=true})' | FileCheck %s --check-prefix=REMOVED
+
+#id = affine_map<(d0, d1) -> (d0, d1)>
+#a = affine_map<(d0, d1, d2) -> (d0, d2)>
+#b = affine_map<(d0, d1, d2) -> (d2, d1)>
+#c = affine_map<(d0, d1, d2) -> (d0, d1)>
+
+// The tanh stays a generic of its own: fused into the matmul it would run once per
+// multiply-add. The matmul's body stays mul + add.
+// CHECK-LABEL: func.func @tanh_then_matmul
+// CHECK: %[[T:.*]] = linalg.generic {{.*}}iterator_types = ["parallel", "parallel"]
+// CHECK: math.tanh
+// CHECK: %[[S:.*]] = "mlirfuse.shield"(%[[T]])
+// CHECK: linalg.generic {{.*}} ins(%[[S]], %{{.*}} :
+// CHECK-NEXT: ^bb0
+// CHECK-NEXT: arith.mulf
+// CHECK-NEXT: arith.addf
+// CHECK-NEXT: linalg.yield
+// REMOVED-NOT: mlirfuse.shield
+// REMOVED: math.tanh
+// REMOVED: linalg.generic
+func.func @tanh_then_matmul(%x: tensor<4x8xf32>, %w: tensor<8x16xf32>, %acc: tensor<4x16xf32>) -> tensor<4x16xf32> {
+  %e = tensor.empty() : tensor<4x8xf32>
+  %t = linalg.generic {indexing_maps = [#id, #id], iterator_types = ["parallel", "parallel"]} ins(%x : tensor<4x8xf32>) outs(%e : tensor<4x8xf32>) {
+  ^bb0(%in: f32, %out: f32):
+    %0 = math.tanh %in : f32
+    linalg.yield %0 : f32
+  } -> tensor<4x8xf32>
+  %m = linalg.generic {indexing_maps = [#a, #b, #c], iterator_types = ["parallel", "parallel", "reduction"]} ins(%t, %w : tensor<4x8xf32>, tensor<8x16xf32>) outs(%acc : tensor<4x16xf32>) {
+  ^bb0(%in: f32, %in_0: f32, %out: f32):
+    %0 = arith.mulf %in, %in_0 : f32
+    %1 = arith.addf %out, %0 : f32
+    linalg.yield %1 : f32
+  } -> tensor<4x16xf32>
+  return %m : tensor<4x16xf32>
+}
