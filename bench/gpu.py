@@ -3,6 +3,8 @@
 Run on the device machine (test/run_gpu.sh sets up torch-mlir and llc there):
 
     python3 bench/gpu.py [--out results.json] [--only name,name] [--compile-only]
+    python3 bench/gpu.py --only NAME --append rows.jsonl   (one process per workload)
+    python3 bench/gpu.py --table rows.jsonl
 
 Per workload, in one process: every system's result is checked against eager
 (relative L2 error); times are medians of `triton.testing.do_bench` (CUDA events,
@@ -130,12 +132,21 @@ def main() -> None:
     parser.add_argument("--out", default=None)
     parser.add_argument("--only", default=None)
     parser.add_argument("--compile-only", action="store_true")
+    parser.add_argument("--append", default=None, help="also append each row (JSON) here")
+    parser.add_argument("--table", default=None, help="only print the table of a --append file")
     args = parser.parse_args()
+    if args.table:
+        with open(args.table) as f:
+            print(table([json.loads(line) for line in f if line.strip()]))
+        return
     names = args.only.split(",") if args.only else NAMES
     rows = []
     for name in names:
         rows.append(run(name, args.compile_only))
         print(json.dumps(rows[-1]), flush=True)
+        if args.append:
+            with open(args.append, "a") as f:
+                f.write(json.dumps(rows[-1]) + "\n")
     print(f"device: {torch.cuda.get_device_name()}, torch {torch.__version__}")
     print(table(rows))
     if args.out:

@@ -9,17 +9,21 @@ export PYTHONPATH=/tmp/site LLC=/tmp/llvm/bin/llc MLIRFUSE_CACHE_DIR=${MLIRFUSE_
 python3 -m pip install -q --no-deps --no-build-isolation -e . > "$OUT/pip.log" 2>&1 || tail -5 "$OUT/pip.log"
 nvidia-smi --query-gpu=name,clocks.sm,clocks.mem --format=csv,noheader
 echo "== test_gpu.py"
-timeout ${GPU_TIMEOUT:-200} python3 -m pytest -q -p no:cacheprovider test/python/test_gpu.py > "$OUT/gpu.log" 2>&1
+timeout ${GPU_TIMEOUT:-200} python3 -m pytest -o addopts= -q -rfE -p no:cacheprovider test/python/test_gpu.py > "$OUT/gpu.log" 2>&1
 tail -${TAIL:-25} "$OUT/gpu.log"
 if [ -z "$ONLY_GPU" ]; then
   echo "== the numerics suite on CUDA tensors"
-  MLIRFUSE_TEST_DEVICE=cuda timeout ${SUITE_TIMEOUT:-300} python3 -m pytest -q -p no:cacheprovider \
+  MLIRFUSE_TEST_DEVICE=cuda timeout ${SUITE_TIMEOUT:-400} python3 -m pytest -o addopts= -q -rfE -p no:cacheprovider \
     test/python --ignore=test/python/test_gpu.py > "$OUT/suite.log" 2>&1
   grep -E "^(FAILED|ERROR)" "$OUT/suite.log" | cut -c1-200 | head -40
   tail -3 "$OUT/suite.log"
 fi
 if [ -n "$BENCH" ]; then
-  echo "== bench/gpu.py"
-  timeout ${BENCH_TIMEOUT:-400} python3 bench/gpu.py --out "$OUT/bench.json" > "$OUT/bench.log" 2>&1
-  tail -16 "$OUT/bench.log"
+  echo "== bench/gpu.py, one process per workload (a crash costs one row)"
+  rm -f "$OUT/bench.jsonl"
+  for name in ${BENCH_NAMES:-gelu_bias swish mish hard_swish layer_norm rmsnorm softmax scaleshift_relu lstm_cell mlp transformer}; do
+    timeout ${BENCH_TIMEOUT:-120} python3 bench/gpu.py --only $name --append "$OUT/bench.jsonl" >> "$OUT/bench.log" 2>&1 \
+      || echo "$name: exit $?" | tee -a "$OUT/bench.log"
+  done
+  python3 bench/gpu.py --table "$OUT/bench.jsonl"
 fi
