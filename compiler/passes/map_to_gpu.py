@@ -153,8 +153,13 @@ class MapToGpu(Pass):
     def run(self, module: ir.Operation) -> None:
         module.attributes["gpu.container_module"] = ir.UnitAttr.get()
         self._module_body = module.regions[0].blocks[0]
-        for fn in st.functions(module, marked=MARK):
-            self._region(fn.regions[0])
+        try:
+            for fn in st.functions(module, marked=MARK):
+                self._region(fn.regions[0])
+        finally:
+            # No IR handle may outlive the run: the pass object outlives the module's
+            # context, and a handle freed after it crashes the process later.
+            self._module_body = None
 
     def _region(self, region: ir.Region) -> None:
         for block in region.blocks:
