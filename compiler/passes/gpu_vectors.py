@@ -1,0 +1,168 @@
+"""Vector loads and stores for the GPU code generator (gpu_codegen): 16-byte accesses.
+
+Not a pass. A parallel op whose innermost loop is contiguous in every operand that
+varies along it takes chunks of consecutive points per thread: one vector load per
+such operand (`ld.global.v4.f32` for f32), the body once per point, one vector
+store per output. Reductions over that loop read their chunks the same way. A
+vector access needs its address aligned to its size: `aligned` proves it from
+how the buffer was made (entry arguments are checked per call by the runtime).
+"""
+
+from __future__ import annotations
+
+import math
+
+from torch_mlir import ir
+from torch_mlir.dialects import arith, memref, scf, vector
+
+from mlirfuse.compiler.passes import gpu_codegen as cg
+from mlirfuse.compiler.passes import structured as st
+
+
+def _bytes_of(element: ir.Type) -> int | None:
+    if isinstance(element, (ir.IntegerType, ir.FloatType)) and element.width >= 8:
+        return element.width // 8
+    return None
+
+
+def aligned(value: ir.Value, nbytes: int) -> bool:
+    """Whether the first element of buffer `value` is `nbytes`-aligned: entry arguments
+    are (the runtime checks it per call), views keep it when their offsets do."""
+    owner = st.defining_op(value)
+    if owner is None:  # an entry argument; a launch's workgroup buffer is not assumed
+        return value.owner.owner.operation.name == "func.func"
+    if owner.name in ("memref.cast", "memref.expand_shape", "memref.collapse_shape"):
+        return aligned(owner.operands[0], nbytes)
+    if owner.name == "memref.alloc":  # a host temporary: placed 256-aligned in the workspace
+        return nbytes <= 256
+    if owner.name == "memref.reinterpret_cast":  # the guards' view of an argument
+        return list(ir.DenseI64ArrayAttr(owner.attributes["static_offsets"])) == [0] \
+            and aligned(owner.operands[0], nbytes)
+    if owner.name == "memref.view":
+        offset = st.defining_op(owner.operands[1])
+        return offset is not None and offset.name == "arith.constant" and \
+            ir.IntegerAttr(offset.attributes["value"]).value % nbytes == 0
+    if owner.name == "memref.subview":
+        source = ir.MemRefType(owner.operands[0].type)
+        element = _bytes_of(source.element_type)
+        strides, offset = source.get_strides_and_offset()
+        dynamic = ir.ShapedType.get_dynamic_stride_or_offset()
+        if element is None or dynamic in strides or not aligned(owner.operands[0], nbytes):
+            return False
+        offsets = list(ir.DenseI64ArrayAttr(owner.attributes["static_offsets"]))
+        for off, stride in zip(offsets, strides):
+            step = stride * element * (1 if off == dynamic else off)
+            if step % nbytes:
+                return False
+        return True
+    return False
+
+
+def vector_width(op: ir.Operation, extents: list[int], vector_bytes: int,
+                  reduction: bool = False) -> int:
+    """The points per chunk along the innermost loop (1: no vectors). For a reduction
+    over that loop, its outputs do not vary along it."""
+    last = len(extents) - 1
+    if last < 0:
+        return 1
+    widths = []
+    contiguous = 0
+    for value, amap in zip(op.operands, st.indexing_maps(op)):
+        if not isinstance(value.type, ir.MemRefType):
+            continue
+        positions = st.dim_positions(amap)
+        uses_last = any(last in _dims_of(e) for e in amap.results)
+        if not uses_last:
+            continue
+        t = ir.MemRefType(value.type)
+        element = _bytes_of(t.element_type)
+        strides, _ = t.get_strides_and_offset()
+        if element is None or positions[-1:] != [last] or strides[-1] != 1:
+            return 1
+        widths.append(element)
+        contiguous += 1
+    if not widths or (not reduction and any(last not in st.dim_positions(m)
+                                            for m in cg.output_maps(op))):
+        return 1
+    width = vector_bytes // max(widths)
+    if width < 2 or extents[last] % width:
+        return 1
+    for value, amap in zip(op.operands, st.indexing_maps(op)):
+        if isinstance(value.type, ir.MemRefType) and last in st.dim_positions(amap):
+            element = _bytes_of(ir.MemRefType(value.type).element_type)
+            if not aligned(value, width * element):
+                return 1
+    return width
+
+
+def _dims_of(expr: ir.AffineExpr) -> set[int]:
+    if isinstance(expr, ir.AffineDimExpr):
+        return {expr.position}
+    if isinstance(expr, ir.AffineBinaryExpr):
+        return _dims_of(expr.lhs) | _dims_of(expr.rhs)
+    return set()
+
+
+def load_lanes(op: ir.Operation, first: list[ir.Value], width: int,
+               skip: int = 0) -> list[list[tuple[ir.Value, ir.Value]]]:
+    """Per lane of a chunk starting at loop indices `first`: (block argument, value) of
+    each used operand but the last `skip`; one vector load per operand that varies
+    along the innermost loop, one scalar load for the others."""
+    last = len(first) - 1
+    block = op.regions[0].blocks[0]
+    lanes = [[] for _ in range(width)]
+    operands = list(zip(op.operands, st.indexing_maps(op), block.arguments))
+    for value, amap, arg in operands[:len(operands) - skip]:
+        if not list(arg.uses):
+            continue
+        if not isinstance(value.type, ir.MemRefType):
+            for lane in lanes:
+                lane.append((arg, value))
+            continue
+        where = cg.apply_map(amap, first)
+        t = ir.MemRefType(value.type)
+        if last in st.dim_positions(amap):
+            nbytes = width * _bytes_of(t.element_type)
+            vec = vector.LoadOp(ir.VectorType.get([width], t.element_type), value, where,
+                                alignment=nbytes).result
+            for i, lane in enumerate(lanes):
+                lane.append((arg, vector.ExtractOp(vec, [], [i]).result))
+        else:
+            scalar = memref.LoadOp(value, where).result
+            for lane in lanes:
+                lane.append((arg, scalar))
+    return lanes
+
+
+def lane_body(op: ir.Operation, loops: list[ir.Value], lane) -> "cg.Body":
+    body = cg.Body.__new__(cg.Body)
+    body.op, body.loops, body.block = op, loops, op.regions[0].blocks[0]
+    body.mapping = list(lane)
+    return body
+
+
+def parallel_vectors(op: ir.Operation, worker: ir.Value, workers: ir.Value,
+                      extents: list[int], width: int) -> None:
+    last = len(extents) - 1
+    chunks = extents[:-1] + [extents[-1] // width]
+    loop = cg.strided_loop(worker, math.prod(chunks), workers)
+    maps = st.indexing_maps(op)
+    block = op.regions[0].blocks[0]
+    with ir.InsertionPoint(loop.body):
+        position = cg.delinearize(loop.induction_variable, chunks)
+        first = position[:-1] + [arith.MulIOp(position[-1], cg.index(width)).result]
+        lanes = load_lanes(op, first, width)
+        results = []
+        for i, lane in enumerate(lanes):
+            loops = first[:-1] + [arith.AddIOp(first[-1], cg.index(i)).result if i else first[-1]]
+            body = lane_body(op, loops, lane)
+            for inner in body.ops():
+                body.clone(inner)
+            results.append([body.lookup(v) for v in body.yielded()])
+        for k, (out, amap) in enumerate(zip(cg.outputs(op), cg.output_maps(op))):
+            t = ir.MemRefType(out.type)
+            vec = vector.FromElementsOp(ir.VectorType.get([width], t.element_type),
+                                        [r[k] for r in results]).result
+            vector.StoreOp(vec, out, cg.apply_map(amap, first),
+                           alignment=width * _bytes_of(t.element_type))
+        scf.YieldOp([])
