@@ -37,13 +37,9 @@ NAMES = ["gelu_bias", "swish", "mish", "hard_swish", "layer_norm", "rmsnorm", "s
 MEMORY_BOUND = NAMES[:8]
 
 
-def _leaves(out):
-    return [out] if isinstance(out, torch.Tensor) else [t for o in out for t in _leaves(o)]
-
-
 def rel_error(out, ref) -> float:
     worst = 0.0
-    for a, b in zip(_leaves(out), _leaves(ref)):
+    for a, b in zip(workloads._leaves(out), workloads._leaves(ref)):
         a, b = a.double(), b.double()
         if not torch.isfinite(a).all() and not torch.equal(a.isnan(), b.isnan()):
             return float("nan")

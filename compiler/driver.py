@@ -38,21 +38,14 @@ STAGES = {
     ],
 }
 
-# Stages up to "kernels" are the same for every target.
-_COMMON = STAGES["cpu"][:5]
-
-
 def cuda_stages(chip: str, vector_bytes: int = 16) -> list[tuple[str, list[str]]]:
     """The CUDA target's stages, for one chip ("sm_90"); vector_bytes=0 when the
-    arguments are not 16-byte aligned (no vector loads)."""
-    fused = [e if e != "mlirfuse-form-fusion-groups" else
-             "mlirfuse-form-fusion-groups{library-contractions=true}" for e in pipelines.FUSED]
-    common = [(name, fused if name == "fused" else pipe) for name, pipe in _COMMON]
+    arguments are not 16-byte aligned (no vector loads, no alignment guard)."""
+    common = [(name, pipelines.fused(library_contractions=True) if name == "fused" else pipe)
+              for name, pipe in STAGES["cpu"][:5]]  # torch ... kernels
     return common + [
-        ("bufferized", pipelines.GPU_BUFFERIZE),
-        ("gpu", [e if e != "mlirfuse-map-to-gpu" else
-                 f"mlirfuse-map-to-gpu{{vector-bytes={vector_bytes}}}"
-                 for e in pipelines.GPU_KERNELS]),
+        ("bufferized", pipelines.gpu_bufferize(alignment=vector_bytes)),
+        ("gpu", pipelines.gpu_kernels(vector_bytes)),
         ("ptx", pipelines.gpu_ptx(chip)),
         ("llvm", pipelines.GPU_HOST_LLVM),
     ]

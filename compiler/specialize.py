@@ -123,15 +123,27 @@ def lower(fn: Callable, args: tuple, options: Options, stop_after: str,
       (Captured, the module at that stage, the StageRecord of stage texts).
     """
     captured = capture_mod.capture(fn, args)
+    module, record = lower_captured(captured, graph_inputs(captured, args), options,
+                                    stop_after, target)
+    return captured, module, record
+
+
+def lower_captured(captured: capture_mod.Captured, examples: list[torch.Tensor],
+                   options: Options, stop_after: str, target: str = "cpu"):
+    """Imports a captured graph and runs the stages up to `stop_after`.
+
+    Returns:
+      (the module at that stage, the StageRecord of stage texts).
+    """
     module = importer.import_graph(captured.graph_module, make_context())
-    _attach_example_strides(module, graph_inputs(captured, args))
+    _attach_example_strides(module, examples)
     record = driver.StageRecord()
     record.texts["raw"] = str(module)
     if stop_after != "raw":
         driver.run_stages(module, target=target, stop_after=stop_after, record=record,
                           dump_dir=options.dump_dir, repro_dir=options.repro_dir,
                           fuse=options.fuse)
-    return captured, module, record
+    return module, record
 
 
 def _workspace_bytes(text: str) -> int:
@@ -156,20 +168,14 @@ class Specialization:
             options, [(i, t) for i, (t, inp) in enumerate(zip(examples, self.captured.inputs))
                       if inp.kind != "constant"], self.describe)
         target = target_name(self.device, options)
-        # GPU code uses 16-byte vector loads when the arguments are that aligned; a call
-        # whose tensors are not then fails its guard (and compiles without them).
+        # GPU code uses 16-byte vector loads when the arguments are that aligned; its guards
+        # check it, so a call whose tensors are not fails them (and compiles without).
         self.aligned = self.device.type == "cuda" and all(
             t.data_ptr() % ALIGN == 0 for t in examples)
         if self.device.type == "cuda" and not self.aligned:
             target += ":unaligned"
-        module = importer.import_graph(self.captured.graph_module, make_context())
-        _attach_example_strides(module, examples)
-        record = driver.StageRecord()
-        record.texts["raw"] = str(module)
         kernels_stage = "loops" if target == "cpu" else "gpu"
-        driver.run_stages(module, target=target, stop_after=kernels_stage, record=record,
-                          dump_dir=options.dump_dir, repro_dir=options.repro_dir,
-                          fuse=options.fuse)
+        module, record = lower_captured(self.captured, examples, options, kernels_stage, target)
         self.kernels = count_kernels(module)
         driver.run_stages(module, target=target, start_after=kernels_stage, record=record,
                           dump_dir=options.dump_dir, repro_dir=options.repro_dir,
@@ -246,10 +252,6 @@ class Specialization:
                for i, g, c in zip(cap.inputs, self._getters, self._constants)]
         if torch.is_grad_enabled() and any(t.requires_grad for t in ins):
             return NEEDS_AUTOGRAD, None
-        if self.aligned:
-            for i, t in enumerate(ins):
-                if t.data_ptr() % ALIGN:
-                    return i + 1, None
         device = self.device
         outs = [torch.empty(shape, dtype=dtype, device=device) for shape, dtype in cap.result_meta]
         scratch = [torch.empty(self.workspace, dtype=torch.uint8, device=device)] \

@@ -17,23 +17,30 @@ LINALG = [
 ]
 
 # linalg on tensors → fusion groups: the kernels, each an isolated mlirfuse.group.
-FUSED = [
-    # torch's pads become fills and insert_slices; concatenations become one select
-    # over zero-padded pieces (fusible); any concat left becomes insert_slices.
-    "func.func(refback-generalize-tensor-pad)",
-    "mlirfuse-concat-to-select",
-    "func.func(refback-generalize-tensor-concat)",
-    # Named ops become generics, so transposes and broadcasts fold into their consumers'
-    # indexing maps; unit dims go (reductions then tile); elementwise chains merge.
-    "func.func(linalg-generalize-named-ops)",
-    # ...but computations stay out of contractions (once per element, not per multiply-add).
-    "mlirfuse-shield-contractions",
-    "func.func(linalg-fold-unit-extent-dims, linalg-fuse-elementwise-ops, canonicalize, cse)",
-    "mlirfuse-shield-contractions{remove=true}",
-    # Reductions over 64K+ elements: blocked partial sums (accuracy, and a parallel loop).
-    "mlirfuse-split-reductions",
-    "mlirfuse-form-fusion-groups",
-]
+def fused(library_contractions: bool = False) -> list[str]:
+    """linalg on tensors → fusion groups; with library_contractions (the GPU target) matmuls
+    stay out of groups, for cuBLAS."""
+    return [
+        # torch's pads become fills and insert_slices; concatenations become one select
+        # over zero-padded pieces (fusible); any concat left becomes insert_slices.
+        "func.func(refback-generalize-tensor-pad)",
+        "mlirfuse-concat-to-select",
+        "func.func(refback-generalize-tensor-concat)",
+        # Named ops become generics, so transposes and broadcasts fold into their consumers'
+        # indexing maps; unit dims go (reductions then tile); elementwise chains merge.
+        "func.func(linalg-generalize-named-ops)",
+        # ...but computations stay out of contractions (once per element, not per multiply-add).
+        "mlirfuse-shield-contractions",
+        "func.func(linalg-fold-unit-extent-dims, linalg-fuse-elementwise-ops, canonicalize, cse)",
+        "mlirfuse-shield-contractions{remove=true}",
+        # Reductions over 64K+ elements: blocked partial sums (accuracy, and a parallel loop).
+        "mlirfuse-split-reductions",
+        "mlirfuse-form-fusion-groups" + (
+            "{library-contractions=true}" if library_contractions else ""),
+    ]
+
+
+FUSED = fused()
 
 # Without fusion (option fuse=False, the baseline benchmarks compare with): every
 # linalg op stays a kernel of its own.
@@ -117,27 +124,33 @@ CPU_LLVM = [
 # Kernels on tensors → buffers. Unlike the CPU, the kernels' scf.forall loops stay (they
 # become launches), and nothing is hoisted, promoted to the stack or freed: temporaries of
 # a tile become shared memory, the others one workspace (mlirfuse-workspace).
-GPU_BUFFERIZE = CPU_BUFFERIZE[:CPU_BUFFERIZE.index("mlirfuse-lower-guards")] + [
-    # The GPU code generator reads generics only (fills and copies included).
-    "func.func(linalg-generalize-named-ops)",
-    "mlirfuse-lower-guards",
-    # No canonicalize after the guards: folding would put their casts to static types
-    # into the linalg ops, and the code generator needs the static sizes. cse makes a
-    # tile's copy of a result onto itself visibly a no-op.
-    "cse",
-]
+def gpu_bufferize(alignment: int) -> list[str]:
+    """Kernels on tensors → buffers for the GPU; guards also check `alignment` bytes."""
+    return CPU_BUFFERIZE[:CPU_BUFFERIZE.index("mlirfuse-lower-guards")] + [
+        # The GPU code generator reads generics only (fills and copies included).
+        "func.func(linalg-generalize-named-ops)",
+        f"mlirfuse-lower-guards{{alignment={alignment}}}",
+        # No canonicalize after the guards: folding would put their casts to static types
+        # into the linalg ops, and the code generator needs the static sizes. cse makes a
+        # tile's copy of a result onto itself visibly a no-op.
+        "cse",
+    ]
+
 
 # Buffers → gpu.launch per kernel (blocks over tiles, threads within) → outlined kernels.
-GPU_KERNELS = [
-    "mlirfuse-map-to-gpu",
-    # scan, sort and topk run as loops on one GPU thread (correct, slow).
-    "func.func(tm-tensor-to-loops)",
-    "mlirfuse-workspace",
-    "canonicalize",
-    "cse",
-    "gpu-launch-sink-index-computations",
-    "gpu-kernel-outlining",
-]
+def gpu_kernels(vector_bytes: int) -> list[str]:
+    """Buffers → a gpu.launch per kernel (blocks over tiles, threads within) → outlined
+    kernels; loads and stores of `vector_bytes` (0: scalar)."""
+    return [
+        f"mlirfuse-map-to-gpu{{vector-bytes={vector_bytes}}}",
+        # scan, sort and topk run as loops on one GPU thread (correct, slow).
+        "func.func(tm-tensor-to-loops)",
+        "mlirfuse-workspace",
+        "canonicalize",
+        "cse",
+        "gpu-launch-sink-index-computations",
+        "gpu-kernel-outlining",
+    ]
 
 
 def gpu_ptx(chip: str) -> list[str]:

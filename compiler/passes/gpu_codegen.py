@@ -201,6 +201,15 @@ def parallel(op: ir.Operation, worker: ir.Value, workers: ir.Value, extents: lis
         scf.YieldOp([])
 
 
+def _loop_indices(count: int, *placed: tuple[list[int], list[ir.Value]]) -> list[ir.Value]:
+    """The indices of all `count` loops from (loops, their indices) pieces."""
+    loops = [None] * count
+    for positions, values in placed:
+        for d, v in zip(positions, values):
+            loops[d] = v
+    return loops
+
+
 def per_point(op: ir.Operation, worker: ir.Value, workers: ir.Value, extents: list[int]) -> None:
     """Each point of the parallel loops to one worker, which runs the reduction loops in
     order: any reduction body is right this way (argmax, Welford), none is fast."""
@@ -215,12 +224,8 @@ def per_point(op: ir.Operation, worker: ir.Value, workers: ir.Value, extents: li
         par_idx = delinearize(outer.induction_variable, par_extents)
         inner = strided_loop(index(0), math.prod(red_extents), index(1))
         with ir.InsertionPoint(inner.body):
-            loops = [None] * len(extents)
-            for d, v in zip(par, par_idx):
-                loops[d] = v
-            for d, v in zip(reductions, delinearize(inner.induction_variable, red_extents)):
-                loops[d] = v
-            _store_body(op, loops)
+            red_idx = delinearize(inner.induction_variable, red_extents)
+            _store_body(op, _loop_indices(len(extents), (par, par_idx), (reductions, red_idx)))
             scf.YieldOp([])
         scf.YieldOp([])
 
@@ -258,9 +263,6 @@ def _identity(combiner: ir.Operation, element: ir.Type) -> ir.Value:
         width = element.width
         value = {"zero": 0, "one": 1, "all_ones": -1,
                  "lowest": -(1 << (width - 1)), "highest": (1 << (width - 1)) - 1}[kind]
-        if width == 1 and kind in ("lowest", "highest"):
-            value = {"lowest": -1, "highest": 0}[kind] if combiner.name in (
-                "arith.maxsi", "arith.minsi") else value
         return arith.ConstantOp(element, ir.IntegerAttr.get(element, value)).result
     value = {"zero": 0.0, "one": 1.0, "lowest": -math.inf, "highest": math.inf}[kind]
     return arith.ConstantOp(element, ir.FloatAttr.get(element, value)).result
@@ -320,11 +322,7 @@ def block_reduce(op: ir.Operation, thread: ir.Value, threads: ir.Value, extents:
                                   + [extents[reductions[-1]] // width])
             if width > 1:
                 red_idx[-1] = arith.MulIOp(red_idx[-1], index(width)).result
-            loops = [None] * len(extents)
-            for d, v in zip(par, par_idx):
-                loops[d] = v
-            for d, v in zip(reductions, red_idx):
-                loops[d] = v
+            loops = _loop_indices(len(extents), (par, par_idx), (reductions, red_idx))
             lanes = gv.load_lanes(op, loops, width, skip=len(outs)) if width > 1 else [None]
             accs = list(inner.inner_iter_args)
             for i, lane in enumerate(lanes):
@@ -343,12 +341,8 @@ def block_reduce(op: ir.Operation, thread: ir.Value, threads: ir.Value, extents:
                     else:
                         body.clone(inner_op)
             scf.YieldOp(accs)
-        loops = [None] * len(extents)
-        for d, v in zip(par, par_idx):
-            loops[d] = v
         zero = index(0)
-        for d in reductions:
-            loops[d] = zero
+        loops = _loop_indices(len(extents), (par, par_idx), (reductions, [zero] * len(reductions)))
         stores = []
         for k, (out, amap, fold) in enumerate(zip(outs, output_maps(op), folds)):
             where = apply_map(amap, loops)

@@ -20,9 +20,10 @@ from mlirfuse.compiler.passes import structured as st
 
 
 def _bytes_of(element: ir.Type) -> int | None:
-    if isinstance(element, (ir.IntegerType, ir.FloatType)) and element.width >= 8:
-        return element.width // 8
-    return None
+    """Bytes per element of a vectorizable type (None for i1: no vectors of it)."""
+    if isinstance(element, ir.IntegerType) and element.width < 8:
+        return None
+    return st.element_bytes(element)
 
 
 def aligned(value: ir.Value, nbytes: int) -> bool:

@@ -10,7 +10,8 @@ Rewrites:
   * at the top, the sizes and strides in each descriptor are compared with the
     guard's (strides only for dimensions of size > 1, none for empty tensors)
     into an i32 status: 0 when all hold, else 1 + the index of the first
-    argument that breaks its guard;
+    argument that breaks its guard (with option `alignment`, its data pointer must
+    also be a multiple of that many bytes);
   * the rest of the body moves into `scf.if (status == 0)`, where each argument
     is viewed (`memref.reinterpret_cast`) as the type bufferization gave it: the static sizes
     and strides the code was built for (`bufferization.buffer_layout`, set by
@@ -86,6 +87,9 @@ class LowerGuards(Pass):
     """Guards become descriptor checks returning a status; kernels run only when it is 0."""
 
     ARGUMENT = "mlirfuse-lower-guards"
+    # Bytes every argument's data must be aligned to (0: any); the GPU target's vector
+    # loads and stores need 16.
+    alignment: int = 0
 
     def run(self, module: ir.Operation) -> None:
         for fn in st.functions(module, marked=MARK):
@@ -123,6 +127,10 @@ class LowerGuards(Pass):
                 pairs = list(zip(got_sizes, sizes))
                 if all(s != 0 for s in sizes):
                     pairs += [(g, s) for g, s, n in zip(got_strides, strides, sizes) if n > 1]
+                if self.alignment:  # code with vector accesses needs aligned data
+                    pointer = memref.ExtractAlignedPointerAsIndexOp(arg).result
+                    pairs.append((arith.RemUIOp(pointer, arith.ConstantOp(
+                        index, self.alignment).result).result, 0))
                 for got, want in pairs:
                     want_v = arith.ConstantOp(index, want).result
                     eq = arith.CmpIOp(arith.CmpIPredicate.eq, got, want_v).result

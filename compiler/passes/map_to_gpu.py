@@ -60,6 +60,7 @@ from mlirfuse.compiler.passes.destination_style_abi import MARK
 _METADATA = ("memref.subview", "memref.cast", "memref.reinterpret_cast", "memref.view",
              "memref.extract_strided_metadata", "memref.expand_shape", "memref.collapse_shape",
              "memref.dim", "memref.alloc", "memref.get_global", "memref.transpose",
+             "memref.extract_aligned_pointer_as_index",
              "memref.assume_alignment", "func.return", "scf.yield", "ub.poison")
 _SCALAR_DIALECTS = ("arith.", "math.", "index.", "affine.")
 SHARED_BYTES = 48 * 1024  # static shared memory a block may use without opting in
@@ -76,15 +77,24 @@ def _threads_for(work: int) -> int:
     return max(32, min(MAX_THREADS, -(-work // 32) * 32))
 
 
+def _classify(op: ir.Operation):
+    """(static loop extents, reduction loops, combining ops or None) of a structured op."""
+    extents = cg.static_extents(op)
+    if extents is None:
+        raise PassError(f"'{op.name}' has dynamic sizes; the GPU target needs static ones",
+                        op.location)
+    reductions = cg.reduction_loops(op)
+    return extents, reductions, cg.combiners(op) if reductions else None
+
+
 def _work(op: ir.Operation) -> int:
     """The elements one op gives a block to spread over its threads."""
     if op.name == "memref.copy":
         return math.prod(ir.MemRefType(op.operands[0].type).shape)
     if not st.is_structured(op):
         return 1
-    extents = cg.static_extents(op) or [1]
-    reductions = cg.reduction_loops(op)
-    if reductions and cg.combiners(op):
+    extents, reductions, folds = _classify(op)
+    if folds:
         return math.prod(extents[d] for d in reductions)
     return math.prod(extents)
 
@@ -112,9 +122,7 @@ def _workgroup_type(alloc: ir.Operation) -> ir.MemRefType:
 
 
 def _bytes(t: ir.MemRefType) -> int:
-    e = t.element_type
-    width = e.width if isinstance(e, (ir.IntegerType, ir.FloatType)) else 64
-    return math.prod(t.shape) * max(1, width // 8)
+    return math.prod(t.shape) * st.element_bytes(t.element_type)
 
 
 _VIEWS = ("memref.subview", "memref.cast", "memref.expand_shape", "memref.collapse_shape")
@@ -210,12 +218,7 @@ class MapToGpu(Pass):
                                                       accumulate=_OVERWRITE not in op.attributes):
             op.erase()
             return
-        extents = cg.static_extents(op)
-        if extents is None:
-            raise PassError(f"'{op.name}' has dynamic sizes; the GPU target needs static ones",
-                            op.location)
-        reductions = cg.reduction_loops(op)
-        folds = cg.combiners(op) if reductions else None
+        extents, reductions, folds = _classify(op)
         if folds:
             points = math.prod(e for d, e in enumerate(extents) if d not in reductions)
             threads = _threads_for(math.prod(extents[d] for d in reductions))
@@ -331,12 +334,7 @@ class MapToGpu(Pass):
             cg.copy(op.operands[0], op.operands[1], worker, workers)
 
     def _tile_op(self, op: ir.Operation, tx: ir.Value, threads: ir.Value) -> None:
-        extents = cg.static_extents(op)
-        if extents is None:
-            raise PassError(f"'{op.name}' has dynamic sizes; the GPU target needs static ones",
-                            op.location)
-        reductions = cg.reduction_loops(op)
-        folds = cg.combiners(op) if reductions else None
+        extents, reductions, folds = _classify(op)
         if folds:
             cg.block_reduce(op, tx, threads, extents, folds, vector_bytes=self.vector_bytes)
         elif reductions:

@@ -94,6 +94,13 @@ def reduction_loops_of(maps: list[ir.AffineMap], outputs: int) -> list[int]:
     return [d for d in range(maps[0].n_dims) if d not in used] if maps else []
 
 
+def element_bytes(element: ir.Type) -> int:
+    """Bytes one element takes in a buffer (i1 one byte, index eight)."""
+    if isinstance(element, (ir.IntegerType, ir.FloatType)):
+        return max(1, element.width // 8)
+    return 8
+
+
 def defining_op(value: ir.Value) -> ir.Operation | None:
     """The op defining `value` (as ir.Operation, never an OpView), None for block arguments."""
     owner = value.owner

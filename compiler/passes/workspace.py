@@ -52,12 +52,6 @@ def _host_allocs(op: ir.Operation) -> list[ir.Operation]:
     return found
 
 
-def element_bytes(element: ir.Type) -> int:
-    if isinstance(element, (ir.IntegerType, ir.FloatType)):
-        return max(1, element.width // 8)
-    return 8  # index
-
-
 @dataclasses.dataclass
 class Workspace(Pass):
     """Turns the entry function's host allocations into views of one workspace argument."""
@@ -97,6 +91,6 @@ class Workspace(Pass):
                     st.owner_op(use).erase()
             alloc.results[0].replace_all_uses_with(view)
             alloc.erase()
-            size = math.prod(t.shape) * element_bytes(t.element_type)
+            size = math.prod(t.shape) * st.element_bytes(t.element_type)
             offset += -(-size // ALIGN) * ALIGN
         fn.attributes[ATTR] = ir.IntegerAttr.get(ir.IntegerType.get_signless(64), offset)

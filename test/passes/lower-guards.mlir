@@ -1,4 +1,12 @@
 // RUN: mlirfuse-opt %s --pass-pipeline='builtin.module(mlirfuse-lower-guards, canonicalize)' | FileCheck %s
+// RUN: mlirfuse-opt %s --pass-pipeline='builtin.module(mlirfuse-lower-guards{alignment=16})' | FileCheck %s --check-prefix=ALIGN
+
+// With `alignment` (the GPU target's vector accesses), each data pointer is checked too.
+// ALIGN-LABEL: func.func @main
+// ALIGN: %[[P:.*]] = memref.extract_aligned_pointer_as_index %arg1
+// ALIGN: %[[R:.*]] = arith.remui %[[P]], %c16 : index
+// ALIGN: arith.cmpi eq, %[[R]], %c0{{.*}} : index
+// ALIGN: scf.if
 
 // Arguments become fully dynamic memrefs; sizes and strides of each descriptor are
 // compared with the guard's; the body runs under scf.if on the status, on casts to
