@@ -12,11 +12,14 @@ echo "== test_gpu.py"
 timeout ${GPU_TIMEOUT:-200} python3 -m pytest -o addopts= -q -rfE -p no:cacheprovider test/python/test_gpu.py > "$OUT/gpu.log" 2>&1
 tail -${TAIL:-25} "$OUT/gpu.log"
 if [ -z "$ONLY_GPU" ]; then
-  echo "== the numerics suite on CUDA tensors"
-  MLIRFUSE_TEST_DEVICE=cuda timeout ${SUITE_TIMEOUT:-400} python3 -m pytest -o addopts= -q -rfE -p no:cacheprovider \
-    test/python --ignore=test/python/test_gpu.py > "$OUT/suite.log" 2>&1
-  grep -E "^(FAILED|ERROR)" "$OUT/suite.log" | cut -c1-200 | head -40
-  tail -3 "$OUT/suite.log"
+  echo "== the numerics suite on CUDA tensors, one process per file (a crash costs one file)"
+  for f in test/python/test_*.py; do
+    [ "$f" = test/python/test_gpu.py ] && continue
+    MLIRFUSE_TEST_DEVICE=cuda timeout ${SUITE_TIMEOUT:-300} python3 -m pytest -o addopts= -q -rfE \
+      -p no:cacheprovider "$f" > "$OUT/suite-$(basename $f .py).log" 2>&1
+    echo "$f: exit $? $(tail -1 "$OUT/suite-$(basename $f .py).log" | cut -c1-120)"
+    grep -E "^(FAILED|ERROR)" "$OUT/suite-$(basename $f .py).log" | cut -c1-160 | head -8
+  done
 fi
 if [ -n "$BENCH" ]; then
   echo "== bench/gpu.py, one process per workload (a crash costs one row)"
