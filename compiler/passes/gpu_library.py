@@ -79,6 +79,12 @@ def _plan(op: ir.Operation):
     plan_b = (stride(sb_, lb), sb_[k], sb_[n])
     plan_c = (stride(sc_, lb), sc_[m], sc_[n])
     size = dict(m=msz, n=nsz, k=ksz)
+    # A broadcast operand (stride 0 along a dimension of size > 1) is no matrix cuBLAS
+    # reads: its leading dimension would be 0. (It computed wrong results.)
+    for (_, row, col), rows, cols in ((plan_a, msz, ksz), (plan_b, ksz, nsz),
+                                      (plan_c, msz, nsz)):
+        if (row == 0 and rows > 1) or (col == 0 and cols > 1):
+            return None
     # cuBLAS needs a unit stride in each operand (or a dimension of size 1).
     if not (plan_c[2] == 1 or size["n"] == 1):
         return None

@@ -211,3 +211,15 @@ def test_cuda_contractions_are_cublas_calls(name, no_grad):
     compiled = mlirfuse.compile(model)
     assert_same(compiled(*args), model(*args), rtol=1e-4, atol=1e-4)
     assert compiled.ir("gpu").count("call @mlirfuse_gemm") == calls
+
+
+def test_broadcast_operand_is_no_cublas_call_without_a_gpu():
+    """A matmul operand with stride 0 (an expanded tensor) cannot be a cuBLAS matrix (its
+    leading dimension would be 0: the H100 computed wrong results); the contraction
+    stays a generated kernel. The same matmul on contiguous data is a cuBLAS call."""
+    def f(x):
+        return x.t() @ (x * 2)
+
+    expanded = torch.randn(1, 8).expand(6, 8)
+    assert "call @mlirfuse_gemm" not in _stages(f, (expanded,))["gpu"]
+    assert "call @mlirfuse_gemm" in _stages(f, (expanded.contiguous(),))["gpu"]
