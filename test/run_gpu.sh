@@ -13,7 +13,7 @@ timeout ${GPU_TIMEOUT:-200} python3 -m pytest -o addopts= -q -rfE -p no:cachepro
 tail -${TAIL:-25} "$OUT/gpu.log"
 if [ -z "$ONLY_GPU" ]; then
   echo "== the numerics suite on CUDA tensors, one process per file (a crash costs one file)"
-  for f in test/python/test_*.py; do
+  for f in ${SUITE_FILES:-test/python/test_*.py}; do
     [ "$f" = test/python/test_gpu.py ] && continue
     MLIRFUSE_TEST_DEVICE=cuda timeout ${SUITE_TIMEOUT:-300} python3 -m pytest -o addopts= -q -rfE \
       -p no:cacheprovider "$f" > "$OUT/suite-$(basename $f .py).log" 2>&1
