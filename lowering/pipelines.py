@@ -29,6 +29,8 @@ def fused(library_contractions: bool = False) -> list[str]:
         # Named ops become generics, so transposes and broadcasts fold into their consumers'
         # indexing maps; unit dims go (reductions then tile); elementwise chains merge.
         "func.func(linalg-generalize-named-ops)",
+        # a + x @ w: the contraction accumulates into a (no elementwise pass over the sum).
+        "mlirfuse-fold-accumulation",
         # ...but computations stay out of contractions (once per element, not per multiply-add).
         "mlirfuse-shield-contractions",
         "func.func(linalg-fold-unit-extent-dims, linalg-fuse-elementwise-ops, canonicalize, cse)",
