@@ -23,6 +23,7 @@ import math
 from torch_mlir import ir
 from torch_mlir.dialects import affine, arith, gpu, memref, scf
 
+from mlirfuse.compiler.passes import gpu_registers as rg
 from mlirfuse.compiler.passes import gpu_vectors as gv
 from mlirfuse.compiler.passes import structured as st
 
@@ -99,11 +100,6 @@ def apply_map(amap: ir.AffineMap, loops: list[ir.Value]) -> list[ir.Value]:
     return out
 
 
-def strided_loop(start: ir.Value, count: int, step: ir.Value, iter_args=()) -> scf.ForOp:
-    """`scf.for %i = start to count step step`; the caller fills the body and yields."""
-    return scf.ForOp(start, index(count), step, list(iter_args))
-
-
 def _small_constant(value: ir.Value) -> int | None:
     """The value of an integer constant in [-8, 8], else None."""
     owner = st.defining_op(value)
@@ -145,7 +141,7 @@ class Body:
             if not list(arg.uses):
                 continue
             if isinstance(operand.type, ir.MemRefType):
-                operand = memref.LoadOp(operand, apply_map(amap, loops)).result
+                operand = rg.current().load(operand, apply_map(amap, loops))
             self.mapping.append((arg, operand))
 
     def lookup(self, value: ir.Value) -> ir.Value:
@@ -164,6 +160,7 @@ class Body:
             self.mapping.append((op.results[0], self.loops[dim]))
             return op
         new = op.clone(ip=ir.InsertionPoint.current)
+        rg.current().cloned(new)
         for nested in st.walk(new):
             for i, value in enumerate(list(nested.operands)):
                 mapped = self.lookup(value)
@@ -192,13 +189,44 @@ def parallel(op: ir.Operation, worker: ir.Value, workers: ir.Value, extents: lis
     total = math.prod(extents)
     if total == 0:
         return
-    width = gv.vector_width(op, extents, vector_bytes) if vector_bytes else 1
+    width = gv.chunk_width(op, extents, vector_bytes)
     if width > 1:
         return gv.parallel_vectors(op, worker, workers, extents, width)
-    loop = strided_loop(worker, total, workers)
-    with ir.InsertionPoint(loop.body):
-        _store_body(op, delinearize(loop.induction_variable, extents))
-        scf.YieldOp([])
+
+    def point(i, _):
+        _store_body(op, delinearize(i, extents))
+        return []
+    rg.for_each(worker, total, workers, point)
+    value = _uniform(op)
+    if value is not None and total <= rg.UNROLL:  # a fill of an accumulator: all know it
+        (out,), (amap,) = outputs(op), output_maps(op)
+        for k in range(total):
+            at = [index(i) for i in _unflatten(k, extents)]
+            rg.current().know(out, apply_map(amap, at), value)
+
+
+def _unflatten(k: int, extents: list[int]) -> list[int]:
+    out = []
+    for extent in reversed(extents):
+        out.append(k % extent)
+        k //= extent
+    return out[::-1]
+
+
+def _uniform(op: ir.Operation) -> ir.Value | None:
+    """The value a one-output op yields at every point when it does not depend on the
+    point (a fill's), else None."""
+    block = op.regions[0].blocks[0]
+    yielded = list(block.operations[len(block.operations) - 1].operands)
+    if len(yielded) != 1:
+        return None
+    value = yielded[0]
+    if isinstance(value.owner, ir.Block):
+        if value.owner != block:
+            return value
+        operand = op.operands[ir.BlockArgument(value).arg_number]
+        return None if isinstance(operand.type, ir.MemRefType) else operand
+    return None if value.owner.operation.parent == op else value
 
 
 def _loop_indices(count: int, *placed: tuple[list[int], list[ir.Value]]) -> list[ir.Value]:
@@ -219,15 +247,17 @@ def per_point(op: ir.Operation, worker: ir.Value, workers: ir.Value, extents: li
     red_extents = [extents[d] for d in reductions]
     if math.prod(extents) == 0:
         return
-    outer = strided_loop(worker, math.prod(par_extents), workers)
-    with ir.InsertionPoint(outer.body):
-        par_idx = delinearize(outer.induction_variable, par_extents)
-        inner = strided_loop(index(0), math.prod(red_extents), index(1))
-        with ir.InsertionPoint(inner.body):
-            red_idx = delinearize(inner.induction_variable, red_extents)
+
+    def point(i, _):
+        par_idx = delinearize(i, par_extents)
+
+        def step(j, _):
+            red_idx = delinearize(j, red_extents)
             _store_body(op, _loop_indices(len(extents), (par, par_idx), (reductions, red_idx)))
-            scf.YieldOp([])
-        scf.YieldOp([])
+            return []
+        rg.for_each(index(0), math.prod(red_extents), index(1), step)
+        return []
+    rg.for_each(worker, math.prod(par_extents), workers, point)
 
 
 def _store_body(op: ir.Operation, loops: list[ir.Value]) -> None:
@@ -236,7 +266,7 @@ def _store_body(op: ir.Operation, loops: list[ir.Value]) -> None:
         body.clone(inner)
     outs = outputs(op)
     for value, out, amap in zip(body.yielded(), outs, output_maps(op)):
-        memref.StoreOp(body.lookup(value), out, apply_map(amap, loops))
+        rg.current().store(body.lookup(value), out, apply_map(amap, loops))
 
 
 def combiners(op: ir.Operation) -> list[ir.Operation] | None:
@@ -295,7 +325,8 @@ def block_reduce(op: ir.Operation, thread: ir.Value, threads: ir.Value, extents:
     """A reduction whose outputs each fold with one combining op, spread over a block.
 
     Each point of the parallel loops (all of them in sequence, or only `points`'
-    one when given) is reduced by the whole block.
+    one when given) is reduced by the whole block. Every thread ends with the
+    folded outputs (gpu.all_reduce is uniform); thread 0 stores them.
     """
     reductions = reduction_loops(op)
     par = [d for d in range(len(extents)) if d not in reductions]
@@ -303,63 +334,64 @@ def block_reduce(op: ir.Operation, thread: ir.Value, threads: ir.Value, extents:
     outs = outputs(op)
     elements = [ir.MemRefType(o.type).element_type for o in outs]
     par_extents = [extents[d] for d in par]
-    if points is None:
-        outer = strided_loop(index(0), math.prod(par_extents), index(1))
-        ip, point = ir.InsertionPoint(outer.body), outer.induction_variable
-    else:
-        outer, ip, point = None, ir.InsertionPoint.current, points
-    with ip:
+    width = gv.chunk_width(op, extents, vector_bytes, reductions)
+    out_args = list(op.regions[0].blocks[0].arguments)[len(op.operands) - len(outs):]
+
+    def chunk(par_idx, i, accs):
+        """Folds the chunk at reduction position `i` into the thread's partial values."""
+        red_idx = delinearize(i, [extents[d] for d in reductions[:-1]]
+                              + [extents[reductions[-1]] // width])
+        if width > 1:
+            red_idx[-1] = arith.MulIOp(red_idx[-1], index(width)).result
+        loops = _loop_indices(len(extents), (par, par_idx), (reductions, red_idx))
+        lanes = gv.load_lanes(op, loops, width, skip=len(outs)) if width > 1 else [None]
+        accs = list(accs)
+        for k, lane in enumerate(lanes):
+            if lane is None:
+                body = Body(op, loops)
+            else:
+                at = loops[:-1] + [arith.AddIOp(loops[-1], index(k)).result if k
+                                   else loops[-1]]
+                body = gv.lane_body(op, at, lane)
+            for inner_op in body.ops():
+                if inner_op in folds:
+                    n = folds.index(inner_op)
+                    x = [v for v in inner_op.operands if v != out_args[n]][0]
+                    accs[n] = body.clone(inner_op, [accs[n], body.lookup(x)]).results[0]
+                else:
+                    body.clone(inner_op)
+        return accs
+
+    def reduce_point(point, _):
         par_idx = delinearize(point, par_extents)
         identities = [_identity(f, e) for f, e in zip(folds, elements)]
-        last = len(extents) - 1
-        width = gv.vector_width(op, extents, vector_bytes, reduction=True) \
-            if vector_bytes and reductions == [last] else 1
-        inner = strided_loop(thread, red_total // width, threads, identities)
-        out_args = list(op.regions[0].blocks[0].arguments)[len(op.operands) - len(outs):]
-        with ir.InsertionPoint(inner.body):
-            red_idx = delinearize(inner.induction_variable,
-                                  [extents[d] for d in reductions[:-1]]
-                                  + [extents[reductions[-1]] // width])
-            if width > 1:
-                red_idx[-1] = arith.MulIOp(red_idx[-1], index(width)).result
-            loops = _loop_indices(len(extents), (par, par_idx), (reductions, red_idx))
-            lanes = gv.load_lanes(op, loops, width, skip=len(outs)) if width > 1 else [None]
-            accs = list(inner.inner_iter_args)
-            for i, lane in enumerate(lanes):
-                if lane is None:
-                    body = Body(op, loops)
-                else:
-                    at = loops[:-1] + [arith.AddIOp(loops[-1], index(i)).result if i
-                                       else loops[-1]]
-                    body = gv.lane_body(op, at, lane)
-                for inner_op in body.ops():
-                    if inner_op in folds:
-                        k = folds.index(inner_op)
-                        x = [v for v in inner_op.operands if v != out_args[k]][0]
-                        new = body.clone(inner_op, [accs[k], body.lookup(x)])
-                        accs[k] = new.results[0]
-                    else:
-                        body.clone(inner_op)
-            scf.YieldOp(accs)
+        partial = rg.for_each(thread, red_total // width, threads,
+                              lambda i, accs: chunk(par_idx, i, accs), identities)
         zero = index(0)
         loops = _loop_indices(len(extents), (par, par_idx), (reductions, [zero] * len(reductions)))
-        stores = []
-        for k, (out, amap, fold) in enumerate(zip(outs, output_maps(op), folds)):
+        results = []
+        for out, amap, fold, value in zip(outs, output_maps(op), folds, partial):
             where = apply_map(amap, loops)
-            init = memref.LoadOp(out, where).result  # read before any thread writes it
-            total = _all_reduce(inner.results[k], fold)
-            stores.append((out, where, fold, init, total))
+            init = rg.current().load(out, where)  # read before any thread writes it
+            total = _all_reduce(value, fold)
+            folded = fold.clone(ip=ir.InsertionPoint.current)
+            folded.operands[0], folded.operands[1] = init, total
+            results.append((out, where, folded.results[0]))
         first = arith.CmpIOp(arith.CmpIPredicate.eq, thread, zero).result
         when = scf.IfOp(first)
         with ir.InsertionPoint(when.then_block):
-            for out, where, fold, init, total in stores:
-                folded = fold.clone(ip=ir.InsertionPoint.current)
-                folded.operands[0], folded.operands[1] = init, total
-                memref.StoreOp(folded.results[0], out, where)
+            for out, where, value in results:
+                memref.StoreOp(value, out, where)
             scf.YieldOp([])
+        for out, where, value in results:
+            rg.current().know(out, where, value)
         gpu.BarrierOp()  # every thread has read `init` before the next point's writes
-        if outer is not None:
-            scf.YieldOp([])
+        return []
+
+    if points is None:
+        rg.for_each(index(0), math.prod(par_extents), index(1), reduce_point)
+    else:
+        reduce_point(points, [])
 
 
 def copy(source: ir.Value, target: ir.Value, worker: ir.Value, workers: ir.Value) -> None:
@@ -368,8 +400,14 @@ def copy(source: ir.Value, target: ir.Value, worker: ir.Value, workers: ir.Value
     total = math.prod(shape)
     if total == 0:
         return
-    loop = strided_loop(worker, total, workers)
-    with ir.InsertionPoint(loop.body):
-        where = delinearize(loop.induction_variable, list(shape)) if shape else []
-        memref.StoreOp(memref.LoadOp(source, where).result, target, where)
-        scf.YieldOp([])
+    registers = rg.current()
+
+    def element(i, _):
+        where = delinearize(i, list(shape)) if shape else []
+        registers.store(registers.load(source, where), target, where)
+        return []
+    rg.for_each(worker, total, workers, element)
+    if total <= rg.UNROLL:  # a small buffer (an accumulator's initial value): all know it
+        for k in range(total):
+            where = [index(i) for i in _unflatten(k, list(shape))]
+            registers.know(target, where, registers.load(source, where))

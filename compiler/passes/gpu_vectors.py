@@ -16,6 +16,7 @@ from torch_mlir import ir
 from torch_mlir.dialects import arith, memref, scf, vector
 
 from mlirfuse.compiler.passes import gpu_codegen as cg
+from mlirfuse.compiler.passes import gpu_registers as rg
 from mlirfuse.compiler.passes import structured as st
 
 
@@ -96,6 +97,18 @@ def vector_width(op: ir.Operation, extents: list[int], vector_bytes: int,
     return width
 
 
+def chunk_width(op: ir.Operation, extents: list[int], vector_bytes: int,
+                reductions: list[int] = ()) -> int:
+    """The points a thread takes per chunk: of a parallel op, or of a reduction over the
+    innermost loop only (1: scalar code)."""
+    if not vector_bytes:
+        return 1
+    if reductions:
+        return vector_width(op, extents, vector_bytes, reduction=True) \
+            if list(reductions) == [len(extents) - 1] else 1
+    return vector_width(op, extents, vector_bytes)
+
+
 def _dims_of(expr: ir.AffineExpr) -> set[int]:
     if isinstance(expr, ir.AffineDimExpr):
         return {expr.position}
@@ -124,12 +137,12 @@ def load_lanes(op: ir.Operation, first: list[ir.Value], width: int,
         t = ir.MemRefType(value.type)
         if last in st.dim_positions(amap):
             nbytes = width * _bytes_of(t.element_type)
-            vec = vector.LoadOp(ir.VectorType.get([width], t.element_type), value, where,
-                                alignment=nbytes).result
+            vec = rg.current().load_vector(ir.VectorType.get([width], t.element_type),
+                                           value, where, nbytes)
             for i, lane in enumerate(lanes):
                 lane.append((arg, vector.ExtractOp(vec, [], [i]).result))
         else:
-            scalar = memref.LoadOp(value, where).result
+            scalar = rg.current().load(value, where)
             for lane in lanes:
                 lane.append((arg, scalar))
     return lanes
@@ -144,13 +157,10 @@ def lane_body(op: ir.Operation, loops: list[ir.Value], lane) -> "cg.Body":
 
 def parallel_vectors(op: ir.Operation, worker: ir.Value, workers: ir.Value,
                       extents: list[int], width: int) -> None:
-    last = len(extents) - 1
     chunks = extents[:-1] + [extents[-1] // width]
-    loop = cg.strided_loop(worker, math.prod(chunks), workers)
-    maps = st.indexing_maps(op)
-    block = op.regions[0].blocks[0]
-    with ir.InsertionPoint(loop.body):
-        position = cg.delinearize(loop.induction_variable, chunks)
+
+    def chunk(index, _):
+        position = cg.delinearize(index, chunks)
         first = position[:-1] + [arith.MulIOp(position[-1], cg.index(width)).result]
         lanes = load_lanes(op, first, width)
         results = []
@@ -164,6 +174,7 @@ def parallel_vectors(op: ir.Operation, worker: ir.Value, workers: ir.Value,
             t = ir.MemRefType(out.type)
             vec = vector.FromElementsOp(ir.VectorType.get([width], t.element_type),
                                         [r[k] for r in results]).result
-            vector.StoreOp(vec, out, cg.apply_map(amap, first),
-                           alignment=width * _bytes_of(t.element_type))
-        scf.YieldOp([])
+            rg.current().store_vector(vec, out, cg.apply_map(amap, first),
+                                      width * _bytes_of(t.element_type))
+        return []
+    rg.for_each(worker, math.prod(chunks), workers, chunk)

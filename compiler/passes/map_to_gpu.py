@@ -52,6 +52,8 @@ from torch_mlir.dialects import arith, gpu, memref, scf
 
 from mlirfuse.compiler.passes import gpu_codegen as cg
 from mlirfuse.compiler.passes import gpu_library
+from mlirfuse.compiler.passes import gpu_registers as rg
+from mlirfuse.compiler.passes import gpu_vectors as gv
 from mlirfuse.compiler.passes import structured as st
 from mlirfuse.compiler.passes.base import Pass, PassError
 from mlirfuse.compiler.passes.destination_style_abi import MARK
@@ -87,16 +89,20 @@ def _classify(op: ir.Operation):
     return extents, reductions, cg.combiners(op) if reductions else None
 
 
-def _work(op: ir.Operation) -> int:
-    """The elements one op gives a block to spread over its threads."""
+def _work(op: ir.Operation, vector_bytes: int) -> int:
+    """The pieces (elements, or vectors of them) one op gives a block to spread over its
+    threads."""
     if op.name == "memref.copy":
         return math.prod(ir.MemRefType(op.operands[0].type).shape)
     if not st.is_structured(op):
         return 1
     extents, reductions, folds = _classify(op)
     if folds:
-        return math.prod(extents[d] for d in reductions)
-    return math.prod(extents)
+        return math.prod(extents[d] for d in reductions) // gv.chunk_width(
+            op, extents, vector_bytes, reductions)
+    if reductions:
+        return math.prod(extents)
+    return math.prod(extents) // gv.chunk_width(op, extents, vector_bytes)
 
 
 def _launch(before: ir.Operation, blocks: int, threads: int,
@@ -200,7 +206,7 @@ class MapToGpu(Pass):
         elif name == "memref.copy":
             if op.operands[0] != op.operands[1]:
                 body, (bx, tx) = _launch(op, 1, MAX_THREADS)
-                with ir.InsertionPoint(body.operations[0]), op.location:
+                with ir.InsertionPoint(body.operations[0]), op.location, rg.holding(body):
                     self._copy(op, tx, cg.index(MAX_THREADS))
             op.erase()
         else:
@@ -223,7 +229,7 @@ class MapToGpu(Pass):
             points = math.prod(e for d, e in enumerate(extents) if d not in reductions)
             threads = _threads_for(math.prod(extents[d] for d in reductions))
             body, (bx, tx) = _launch(op, max(1, min(points, MAX_BLOCKS)), threads)
-            with ir.InsertionPoint(body.operations[0]), op.location:
+            with ir.InsertionPoint(body.operations[0]), op.location, rg.holding(body):
                 cg.block_reduce(op, tx, cg.index(threads), extents, folds,
                                 points=bx if points <= MAX_BLOCKS else None,
                                 vector_bytes=self.vector_bytes)
@@ -232,7 +238,7 @@ class MapToGpu(Pass):
             threads = _threads_for(work)
             blocks = max(1, min(-(-work // threads), MAX_BLOCKS))
             body, (bx, tx) = _launch(op, blocks, threads)
-            with ir.InsertionPoint(body.operations[0]), op.location:
+            with ir.InsertionPoint(body.operations[0]), op.location, rg.holding(body):
                 worker = arith.AddIOp(arith.MulIOp(bx, cg.index(threads)).result, tx).result
                 if reductions:
                     cg.per_point(op, worker, cg.index(blocks * threads), extents)
@@ -240,6 +246,7 @@ class MapToGpu(Pass):
                     cg.parallel(op, worker, cg.index(blocks * threads), extents,
                                 self.vector_bytes)
         op.erase()
+        rg.drop_idle_barriers(body)
 
     def _forall(self, forall: ir.Operation) -> None:
         attrs = forall.attributes
@@ -252,7 +259,7 @@ class MapToGpu(Pass):
         counts = [-(-(u - lb) // s) for lb, u, s in zip(lbs, ubs, steps)]
         blocks = math.prod(counts)
         body_ops = [o.operation for o in forall.regions[0].blocks[0].operations][:-1]
-        threads = _threads_for(max([_work(o) for o in body_ops] + [1]))
+        threads = _threads_for(max([_work(o, self.vector_bytes) for o in body_ops] + [1]))
         allocs = [o for o in body_ops if o.name == "memref.alloc"]
         shared = sum(_bytes(ir.MemRefType(a.results[0].type)) for a in allocs) <= SHARED_BYTES
         wg_types = [_workgroup_type(a) for a in allocs] if shared else []
@@ -280,6 +287,9 @@ class MapToGpu(Pass):
             _retype_views(buffer)
         forall.erase()
         self._distribute(body, tx, threads)
+        for buffer in wg if shared else []:
+            rg.drop_unread(buffer)
+        rg.drop_idle_barriers(body)
 
     @staticmethod
     def _hoist(allocs: list[ir.Operation], forall: ir.Operation, blocks: int) -> list[ir.Value]:
@@ -309,24 +319,28 @@ class MapToGpu(Pass):
         """Spreads each op of a kernel's tile over the block's threads, barriers between."""
         ops = [o.operation for o in body.operations][:-1]
         memory_ops = [o for o in ops if not _is_metadata(o) and o.name != "memref.dealloc"]
-        for op in ops:
-            if op.name == "memref.dealloc":
-                op.erase()
-                continue
-            if _is_metadata(op):
-                continue
-            with ir.InsertionPoint(op), op.location:
-                count = cg.index(threads)
-                if op.name == "memref.copy":
-                    self._copy(op, tx, count)
-                elif st.is_structured(op):
-                    self._tile_op(op, tx, count)
-                else:
-                    self._on_thread_zero(op, tx)
-                if op != memory_ops[-1]:
-                    gpu.BarrierOp()
-            if op.name in ("memref.copy",) or st.is_structured(op):
-                op.erase()
+        with rg.holding(body) as registers:
+            for op in ops:
+                if op.name == "memref.dealloc":
+                    op.erase()
+                    continue
+                if _is_metadata(op):
+                    continue
+                with ir.InsertionPoint(op), op.location:
+                    count = cg.index(threads)
+                    if op.name == "memref.copy":
+                        with registers.writes([op.operands[1]]):
+                            self._copy(op, tx, count)
+                    elif st.is_structured(op):
+                        with registers.writes(cg.outputs(op)):
+                            self._tile_op(op, tx, count)
+                    else:
+                        registers.forget()
+                        self._on_thread_zero(op, tx)
+                    if op != memory_ops[-1]:
+                        gpu.BarrierOp()
+                if op.name == "memref.copy" or st.is_structured(op):
+                    op.erase()
 
     @staticmethod
     def _copy(op: ir.Operation, worker: ir.Value, workers: ir.Value) -> None:

@@ -1,0 +1,93 @@
+// RUN: mlirfuse-opt %s --pass-pipeline='builtin.module(mlirfuse-map-to-gpu{vector-bytes=16}, canonicalize, cse)' | FileCheck %s
+
+#row = affine_map<(d0, d1) -> (d0, d1)>
+#red = affine_map<(d0, d1) -> (d0)>
+#one = affine_map<(d0) -> (d0)>
+#t = affine_map<(d0, d1) -> (d1, d0)>
+
+// Softmax over rows of 256, one block of 64 threads per row: each thread loads its
+// 4 elements once (one vector load) and keeps them in registers through max, exp,
+// sum and divide; exp's store to the output is dead (the divide overwrites it), the
+// accumulators live in registers (no shared memory traffic), and only the barriers
+// around gpu.all_reduce's own shared memory remain.
+// CHECK-LABEL: func.func @softmax
+// CHECK: gpu.launch blocks({{.*}}) in ({{.*}} = %c4{{.*}}) threads({{.*}}) in ({{.*}} = %c64
+// CHECK-COUNT-1: vector.load
+// CHECK-NOT: vector.load
+// CHECK-NOT: memref.load
+// CHECK: gpu.all_reduce maximumf
+// CHECK-NOT: memref.load
+// CHECK: math.exp
+// CHECK-NOT: vector.store
+// CHECK: gpu.all_reduce add
+// CHECK-NOT: memref.load
+// CHECK: arith.divf
+// CHECK: vector.store
+// CHECK-NOT: vector.store
+// CHECK: gpu.terminator
+func.func @softmax(%x: memref<4x256xf32>, %y: memref<4x256xf32>) attributes {mlirfuse.abi} {
+  %ninf = arith.constant 0xFF800000 : f32
+  %zero = arith.constant 0.000000e+00 : f32
+  scf.forall (%i) in (4) {
+    %row = memref.subview %x[%i, 0] [1, 256] [1, 1] : memref<4x256xf32> to memref<1x256xf32, strided<[256, 1], offset: ?>>
+    %out = memref.subview %y[%i, 0] [1, 256] [1, 1] : memref<4x256xf32> to memref<1x256xf32, strided<[256, 1], offset: ?>>
+    %m = memref.alloc() : memref<1xf32>
+    linalg.generic {indexing_maps = [#one], iterator_types = ["parallel"]} outs(%m : memref<1xf32>) {
+    ^bb0(%o: f32):
+      linalg.yield %ninf : f32
+    }
+    linalg.generic {indexing_maps = [#row, #red], iterator_types = ["parallel", "reduction"]} ins(%row : memref<1x256xf32, strided<[256, 1], offset: ?>>) outs(%m : memref<1xf32>) {
+    ^bb0(%a: f32, %o: f32):
+      %0 = arith.maximumf %a, %o : f32
+      linalg.yield %0 : f32
+    }
+    linalg.generic {indexing_maps = [#row, #red, #row], iterator_types = ["parallel", "parallel"]} ins(%row, %m : memref<1x256xf32, strided<[256, 1], offset: ?>>, memref<1xf32>) outs(%out : memref<1x256xf32, strided<[256, 1], offset: ?>>) {
+    ^bb0(%a: f32, %b: f32, %o: f32):
+      %0 = arith.subf %a, %b : f32
+      %1 = math.exp %0 : f32
+      linalg.yield %1 : f32
+    }
+    %s = memref.alloc() : memref<1xf32>
+    linalg.generic {indexing_maps = [#one], iterator_types = ["parallel"]} outs(%s : memref<1xf32>) {
+    ^bb0(%o: f32):
+      linalg.yield %zero : f32
+    }
+    linalg.generic {indexing_maps = [#row, #red], iterator_types = ["parallel", "reduction"]} ins(%out : memref<1x256xf32, strided<[256, 1], offset: ?>>) outs(%s : memref<1xf32>) {
+    ^bb0(%a: f32, %o: f32):
+      %0 = arith.addf %a, %o : f32
+      linalg.yield %0 : f32
+    }
+    linalg.generic {indexing_maps = [#row, #red, #row], iterator_types = ["parallel", "parallel"]} ins(%out, %s : memref<1x256xf32, strided<[256, 1], offset: ?>>, memref<1xf32>) outs(%out : memref<1x256xf32, strided<[256, 1], offset: ?>>) {
+    ^bb0(%a: f32, %b: f32, %o: f32):
+      %0 = arith.divf %a, %b : f32
+      linalg.yield %0 : f32
+    }
+  }
+  return
+}
+
+// A tile written by one op and read transposed by the next: another thread wrote
+// what each thread reads, so the read is a load after a barrier, not a register.
+// CHECK-LABEL: func.func @transposed_reuse
+// CHECK: gpu.launch
+// CHECK: math.exp
+// CHECK: memref.store {{.*}} #gpu.address_space<workgroup>
+// CHECK: gpu.barrier
+// CHECK: memref.load {{.*}} #gpu.address_space<workgroup>
+func.func @transposed_reuse(%x: memref<2x16x16xf32>, %y: memref<2x16x16xf32>) attributes {mlirfuse.abi} {
+  scf.forall (%i) in (2) {
+    %in = memref.subview %x[%i, 0, 0] [1, 16, 16] [1, 1, 1] : memref<2x16x16xf32> to memref<16x16xf32, strided<[16, 1], offset: ?>>
+    %out = memref.subview %y[%i, 0, 0] [1, 16, 16] [1, 1, 1] : memref<2x16x16xf32> to memref<16x16xf32, strided<[16, 1], offset: ?>>
+    %t = memref.alloc() : memref<16x16xf32>
+    linalg.generic {indexing_maps = [#row, #row], iterator_types = ["parallel", "parallel"]} ins(%in : memref<16x16xf32, strided<[16, 1], offset: ?>>) outs(%t : memref<16x16xf32>) {
+    ^bb0(%a: f32, %o: f32):
+      %0 = math.exp %a : f32
+      linalg.yield %0 : f32
+    }
+    linalg.generic {indexing_maps = [#t, #row], iterator_types = ["parallel", "parallel"]} ins(%t : memref<16x16xf32>) outs(%out : memref<16x16xf32, strided<[16, 1], offset: ?>>) {
+    ^bb0(%a: f32, %o: f32):
+      linalg.yield %a : f32
+    }
+  }
+  return
+}
