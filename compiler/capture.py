@@ -207,11 +207,27 @@ def export(fn: Callable, args: tuple) -> tuple[ExportedProgram, _Wrapper]:
     return prog, wrapper
 
 
+def _devices_to_cpu(gm: torch.fx.GraphModule) -> None:
+    """Tensors the graph creates (torch.zeros, empty, arange...) name the device the
+    arguments were on; torch-mlir lowers only the CPU's (`empty.memory_format` on a
+    cuda device fails to legalize). Where the code runs is the target's business, so
+    every device argument becomes the CPU."""
+    changed = False
+    for node in gm.graph.nodes:
+        device = node.kwargs.get("device") if node.op == "call_function" else None
+        if isinstance(device, torch.device) and device.type != "cpu":
+            node.update_kwarg("device", torch.device("cpu"))
+            changed = True
+    if changed:
+        gm.recompile()
+
+
 def capture(fn: Callable, args: tuple) -> Captured:
     """Captures `fn(*args)` as a functional graph plus its calling convention."""
     prog, wrapper = export(fn, args)
     gm = prog.graph_module
     _strip_own_frames(gm)
+    _devices_to_cpu(gm)
     widen_narrow_ints(gm)
     sig = prog.graph_signature
     placeholders = [n for n in gm.graph.nodes if n.op == "placeholder"]

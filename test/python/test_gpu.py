@@ -223,3 +223,20 @@ def test_broadcast_operand_is_no_cublas_call_without_a_gpu():
     expanded = torch.randn(1, 8).expand(6, 8)
     assert "call @mlirfuse_gemm" not in _stages(f, (expanded,))["gpu"]
     assert "call @mlirfuse_gemm" in _stages(f, (expanded.contiguous(),))["gpu"]
+
+
+@needs_cuda
+def test_cuda_compiled_functions_are_freed_without_a_crash(no_grad):
+    """Dropping compiled functions unloads their kernel modules; compiling and running
+    more afterwards still works (the numerics suite crashed in a later compile when the
+    garbage collector freed an earlier executable)."""
+    import gc
+
+    x = torch.randn(64, 256, device="cuda")
+    for k in range(12):
+        fn = (lambda t, k=k: torch.softmax(t * (k + 1), -1) + k)
+        compiled = mlirfuse.compile(fn, (x,))
+        torch.testing.assert_close(compiled(x), fn(x))
+        del compiled
+        gc.collect()
+    torch.cuda.synchronize()

@@ -74,5 +74,6 @@ def test_bad_policy_is_rejected():
 
 def test_guard_checks_run_in_compiled_code():
     compiled = mlirfuse.compile(lambda a: a + 1, (torch.randn(4, 8),))
-    llvm = compiled.ir("loops")
+    # The host code's last stage before LLVM: "loops" on the CPU, "gpu" for CUDA.
+    llvm = compiled.ir("gpu" if torch.get_default_device().type == "cuda" else "loops")
     assert "memref.extract_strided_metadata" in llvm and "scf.if" in llvm
