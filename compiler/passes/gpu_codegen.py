@@ -197,36 +197,12 @@ def parallel(op: ir.Operation, worker: ir.Value, workers: ir.Value, extents: lis
         _store_body(op, delinearize(i, extents))
         return []
     rg.for_each(worker, total, workers, point)
-    value = _uniform(op)
+    value = rg.uniform_value(op)
     if value is not None and total <= rg.UNROLL:  # a fill of an accumulator: all know it
         (out,), (amap,) = outputs(op), output_maps(op)
         for k in range(total):
-            at = [index(i) for i in _unflatten(k, extents)]
+            at = [index(i) for i in rg.unflatten(k, extents)]
             rg.current().know(out, apply_map(amap, at), value)
-
-
-def _unflatten(k: int, extents: list[int]) -> list[int]:
-    out = []
-    for extent in reversed(extents):
-        out.append(k % extent)
-        k //= extent
-    return out[::-1]
-
-
-def _uniform(op: ir.Operation) -> ir.Value | None:
-    """The value a one-output op yields at every point when it does not depend on the
-    point (a fill's), else None."""
-    block = op.regions[0].blocks[0]
-    yielded = list(block.operations[len(block.operations) - 1].operands)
-    if len(yielded) != 1:
-        return None
-    value = yielded[0]
-    if isinstance(value.owner, ir.Block):
-        if value.owner != block:
-            return value
-        operand = op.operands[ir.BlockArgument(value).arg_number]
-        return None if isinstance(operand.type, ir.MemRefType) else operand
-    return None if value.owner.operation.parent == op else value
 
 
 def _loop_indices(count: int, *placed: tuple[list[int], list[ir.Value]]) -> list[ir.Value]:
@@ -409,5 +385,5 @@ def copy(source: ir.Value, target: ir.Value, worker: ir.Value, workers: ir.Value
     rg.for_each(worker, total, workers, element)
     if total <= rg.UNROLL:  # a small buffer (an accumulator's initial value): all know it
         for k in range(total):
-            where = [index(i) for i in _unflatten(k, list(shape))]
+            where = [index(i) for i in rg.unflatten(k, list(shape))]
             registers.know(target, where, registers.load(source, where))

@@ -259,6 +259,31 @@ def drop_idle_barriers(block: ir.Block) -> None:
             before = before or busy[i]
 
 
+def unflatten(k: int, extents: list[int]) -> list[int]:
+    """Row-major indices of the `k`-th point of a box of `extents`."""
+    out = []
+    for extent in reversed(extents):
+        out.append(k % extent)
+        k //= extent
+    return out[::-1]
+
+
+def uniform_value(op: ir.Operation) -> ir.Value | None:
+    """The value a one-output op yields at every point when it does not depend on the
+    point (a fill's), else None."""
+    block = op.regions[0].blocks[0]
+    yielded = list(block.operations[len(block.operations) - 1].operands)
+    if len(yielded) != 1:
+        return None
+    value = yielded[0]
+    if isinstance(value.owner, ir.Block):
+        if value.owner != block:
+            return value
+        operand = op.operands[ir.BlockArgument(value).arg_number]
+        return None if isinstance(operand.type, ir.MemRefType) else operand
+    return None if value.owner.operation.parent == op else value
+
+
 def _constant(value: ir.Value) -> int | None:
     owner = st.defining_op(value)
     if owner is None or owner.name != "arith.constant":

@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 
 from torch_mlir import ir
-from torch_mlir.dialects import arith, memref, scf, vector
+from torch_mlir.dialects import arith, vector
 
 from mlirfuse.compiler.passes import gpu_codegen as cg
 from mlirfuse.compiler.passes import gpu_registers as rg
