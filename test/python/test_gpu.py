@@ -227,9 +227,10 @@ def test_broadcast_operand_is_no_cublas_call_without_a_gpu():
 
 @needs_cuda
 def test_cuda_compiled_functions_are_freed_without_a_crash(no_grad):
-    """Dropping compiled functions unloads their kernel modules; compiling and running
-    more afterwards still works (the numerics suite crashed in a later compile when the
-    garbage collector freed an earlier executable)."""
+    """Dropping compiled functions unloads their kernel modules (the JIT's destructors
+    call the runtime's mgpuModuleUnload); compiling and running more afterwards works.
+    (Written while chasing the CUDA suite's crash in test_dtypes; that crash happens
+    with the garbage collector off too, so it has another cause, still open.)"""
     import gc
 
     x = torch.randn(64, 256, device="cuda")
