@@ -8,9 +8,10 @@ first's result (cuBLAS: beta = 1).
 
 Matches: an elementwise `linalg.generic` whose body is exactly `a + b` of its two
 inputs (identity maps, one output), where `b` is the result of a contraction
-(structured.is_contraction) initialized by a zero fill and used only here, and
-`a` is a result of an op in the function used only here (so bufferization can
-accumulate in its buffer; an argument's would need a copy first: no gain).
+(structured.is_contraction) initialized by a zero fill (structured.fills_zero)
+and used only here, and `a` is a result of an op in the function used only here
+(so bufferization can accumulate in its buffer; an argument's would need a copy
+first: no gain).
 Runs on linalg on tensors after `linalg-generalize-named-ops`, before
 elementwise fusion merges the add into its consumers.
 
@@ -34,37 +35,6 @@ from torch_mlir import ir
 
 from mlirfuse.compiler.passes import structured as st
 from mlirfuse.compiler.passes.base import Pass
-
-
-def _is_zero(value: ir.Value) -> bool:
-    owner = st.defining_op(value)
-    if owner is None or owner.name != "arith.constant":
-        return False
-    attr = owner.attributes["value"]
-    if isinstance(attr, ir.FloatAttr):
-        return ir.FloatAttr(attr).value == 0.0
-    return isinstance(attr, ir.IntegerAttr) and ir.IntegerAttr(attr).value == 0
-
-
-def is_zero_fill(value: ir.Value) -> bool:
-    """Whether tensor `value` is made by a fill with zeros (linalg.fill, or its
-    generalized generic yielding a zero scalar)."""
-    owner = st.defining_op(value)
-    if owner is None or owner.name not in ("linalg.fill", "linalg.generic"):
-        return False
-    block = owner.regions[0].blocks[0]
-    body = [o.operation for o in block.operations]
-    if len(body) != 1 or len(body[0].operands) != 1:
-        return False
-    yielded = body[0].operands[0]
-    if isinstance(yielded.owner, ir.Block) and yielded.owner == block:
-        number = ir.BlockArgument(yielded).arg_number
-        if number >= len(owner.operands) - st.num_dps_inits(owner):
-            return False  # yields its own init
-        yielded = owner.operands[number]
-        if isinstance(yielded.type, ir.ShapedType):
-            return False
-    return _is_zero(yielded)
 
 
 def _is_sum(op: ir.Operation) -> bool:
@@ -93,7 +63,7 @@ def _accumulator(op: ir.Operation, product: ir.Value, other: ir.Value) -> bool:
     """Whether `product` can accumulate into `other` in place of the sum `op`."""
     contraction = st.defining_op(product)
     if contraction is None or not st.is_contraction(contraction) \
-            or not is_zero_fill(contraction.operands[2]) or not _only_use_is(product, op):
+            or not st.fills_zero(st.defining_op(contraction.operands[2])) or not _only_use_is(product, op):
         return False
     producer = st.defining_op(other)
     return producer is not None and producer.parent == op.parent == contraction.parent \

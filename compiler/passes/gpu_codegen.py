@@ -102,13 +102,8 @@ def apply_map(amap: ir.AffineMap, loops: list[ir.Value]) -> list[ir.Value]:
 
 def _small_constant(value: ir.Value) -> int | None:
     """The value of an integer constant in [-8, 8], else None."""
-    owner = st.defining_op(value)
-    if owner is None or owner.name != "arith.constant":
-        return None
-    attr = owner.attributes["value"]
-    if not isinstance(attr, ir.IntegerAttr) or not -8 <= ir.IntegerAttr(attr).value <= 8:
-        return None
-    return ir.IntegerAttr(attr).value
+    n = st.constant_value(value)
+    return n if isinstance(n, int) and -8 <= n <= 8 else None
 
 
 def power(base: ir.Value, n: int) -> ir.Value:
@@ -197,11 +192,10 @@ def parallel(op: ir.Operation, worker: ir.Value, workers: ir.Value, extents: lis
         _store_body(op, delinearize(i, extents))
         return []
     rg.for_each(worker, total, workers, point)
-    value = rg.uniform_value(op)
+    value = st.uniform_value(op)
     if value is not None and total <= rg.UNROLL:  # a fill of an accumulator: all know it
         (out,), (amap,) = outputs(op), output_maps(op)
-        for k in range(total):
-            at = [index(i) for i in rg.unflatten(k, extents)]
+        for at in rg.constant_points(extents):
             rg.current().know(out, apply_map(amap, at), value)
 
 
@@ -384,6 +378,5 @@ def copy(source: ir.Value, target: ir.Value, worker: ir.Value, workers: ir.Value
         return []
     rg.for_each(worker, total, workers, element)
     if total <= rg.UNROLL:  # a small buffer (an accumulator's initial value): all know it
-        for k in range(total):
-            where = [index(i) for i in rg.unflatten(k, list(shape))]
+        for where in rg.constant_points(list(shape)):
             registers.know(target, where, registers.load(source, where))

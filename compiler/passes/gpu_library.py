@@ -139,16 +139,5 @@ def gemm(op: ir.Operation, module_body: ir.Block, accumulate: bool) -> bool:
 def zero_fill_of(op: ir.Operation, previous: ir.Operation | None) -> bool:
     """Whether `previous` fills the contraction's output with zeros (then the gemm
     overwrites instead of accumulating, and the fill goes)."""
-    if previous is None or previous.name != "linalg.generic" or len(previous.operands) != 1 \
-            or previous.operands[0] != op.operands[2]:
-        return False
-    body = [o.operation for o in previous.regions[0].blocks[0].operations]
-    if len(body) != 1:
-        return False
-    owner = st.defining_op(body[0].operands[0]) if body[0].operands else None
-    if owner is None or owner.name != "arith.constant":
-        return False
-    value = owner.attributes["value"]
-    if isinstance(value, ir.FloatAttr):
-        return ir.FloatAttr(value).value == 0.0
-    return isinstance(value, ir.IntegerAttr) and ir.IntegerAttr(value).value == 0
+    return previous is not None and st.fills_zero(previous) \
+        and previous.operands[len(previous.operands) - 1] == op.operands[2]

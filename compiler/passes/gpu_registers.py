@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import itertools
 
 from torch_mlir import ir
 from torch_mlir.dialects import arith, memref, scf, vector
@@ -259,43 +260,18 @@ def drop_idle_barriers(block: ir.Block) -> None:
             before = before or busy[i]
 
 
-def unflatten(k: int, extents: list[int]) -> list[int]:
-    """Row-major indices of the `k`-th point of a box of `extents`."""
-    out = []
-    for extent in reversed(extents):
-        out.append(k % extent)
-        k //= extent
-    return out[::-1]
-
-
-def uniform_value(op: ir.Operation) -> ir.Value | None:
-    """The value a one-output op yields at every point when it does not depend on the
-    point (a fill's), else None."""
-    block = op.regions[0].blocks[0]
-    yielded = list(block.operations[len(block.operations) - 1].operands)
-    if len(yielded) != 1:
-        return None
-    value = yielded[0]
-    if isinstance(value.owner, ir.Block):
-        if value.owner != block:
-            return value
-        operand = op.operands[ir.BlockArgument(value).arg_number]
-        return None if isinstance(operand.type, ir.MemRefType) else operand
-    return None if value.owner.operation.parent == op else value
-
-
-def _constant(value: ir.Value) -> int | None:
-    owner = st.defining_op(value)
-    if owner is None or owner.name != "arith.constant":
-        return None
-    return ir.IntegerAttr(owner.attributes["value"]).value
+def constant_points(extents: list[int]) -> list[list[ir.Value]]:
+    """Every point of a (small) box of `extents`, row-major, as index constants."""
+    index = ir.IndexType.get()
+    return [[arith.ConstantOp(index, i).result for i in point]
+            for point in itertools.product(*(range(e) for e in extents))]
 
 
 def for_each(start: ir.Value, count: int, step: ir.Value, body, iter_args=()) -> list[ir.Value]:
     """Runs `body(i, carried) -> carried` for i = start, start + step, ... below `count`,
     where `start` is a worker's id in [0, step): unrolled when `step` is a constant
     dividing `count` at most UNROLL times, else an scf.for. Returns the carried values."""
-    steps = _constant(step)
+    steps = st.constant_value(step)
     if steps and count % steps == 0 and count // steps <= UNROLL:
         carried = list(iter_args)
         for j in range(count // steps):

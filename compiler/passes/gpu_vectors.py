@@ -41,9 +41,8 @@ def aligned(value: ir.Value, nbytes: int) -> bool:
         return list(ir.DenseI64ArrayAttr(owner.attributes["static_offsets"])) == [0] \
             and aligned(owner.operands[0], nbytes)
     if owner.name == "memref.view":
-        offset = st.defining_op(owner.operands[1])
-        return offset is not None and offset.name == "arith.constant" and \
-            ir.IntegerAttr(offset.attributes["value"]).value % nbytes == 0
+        offset = st.constant_value(owner.operands[1])
+        return isinstance(offset, int) and offset % nbytes == 0
     if owner.name == "memref.subview":
         source = ir.MemRefType(owner.operands[0].type)
         element = _bytes_of(source.element_type)

@@ -107,6 +107,45 @@ def defining_op(value: ir.Value) -> ir.Operation | None:
     return None if isinstance(owner, ir.Block) else owner.operation
 
 
+def constant_value(value: ir.Value) -> int | float | None:
+    """The value of a scalar `arith.constant` (int, or float), None for anything else."""
+    owner = defining_op(value)
+    if owner is None or owner.name != "arith.constant":
+        return None
+    attr = owner.attributes["value"]
+    if isinstance(attr, ir.IntegerAttr):
+        return ir.IntegerAttr(attr).value
+    if isinstance(attr, ir.FloatAttr):
+        return ir.FloatAttr(attr).value
+    return None
+
+
+def uniform_value(op: ir.Operation) -> ir.Value | None:
+    """The value a one-output linalg op yields at every point when it does not depend on
+    the point (a fill's: a scalar operand, or a value from outside its body), else None."""
+    block = op.regions[0].blocks[0]
+    yielded = list(block.operations[len(block.operations) - 1].operands)
+    if len(yielded) != 1:
+        return None
+    value = yielded[0]
+    if isinstance(value.owner, ir.Block):
+        if value.owner != block:
+            return value
+        operand = op.operands[ir.BlockArgument(value).arg_number]
+        return None if isinstance(operand.type, ir.ShapedType) else operand
+    return None if value.owner.operation.parent == op else value
+
+
+def fills_zero(op: ir.Operation | None) -> bool:
+    """Whether `op` fills its one output with zeros (linalg.fill, or its generalized
+    generic; on tensors or buffers)."""
+    if op is None or op.name not in ("linalg.fill", "linalg.generic") \
+            or len(op.opview.outputs) != 1:
+        return False
+    value = uniform_value(op)
+    return value is not None and constant_value(value) == 0
+
+
 def owner_op(use) -> ir.Operation:
     """The op of a use (OpOperand), as ir.Operation."""
     return use.owner.operation
