@@ -22,9 +22,11 @@ def fused(library_contractions: bool = False) -> list[str]:
     stay out of groups, for cuBLAS."""
     return [
         # torch's pads become fills and insert_slices; concatenations become one select
-        # over zero-padded pieces (fusible); any concat left becomes insert_slices.
+        # over zero-padded pieces (fusible on the CPU; on the GPU a piece's tile would be
+        # computed under an scf.if, so there each piece is its own kernel writing its
+        # slice of the result); any concat left becomes insert_slices.
         "func.func(refback-generalize-tensor-pad)",
-        "mlirfuse-concat-to-select",
+        *([] if library_contractions else ["mlirfuse-concat-to-select"]),
         "func.func(refback-generalize-tensor-concat)",
         # Named ops become generics, so transposes and broadcasts fold into their consumers'
         # indexing maps; unit dims go (reductions then tile); elementwise chains merge.

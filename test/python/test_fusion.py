@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 
 import mlirfuse
+from conftest import DEVICE
 
 torch.manual_seed(0)
 R, C = 32, 64
@@ -58,6 +59,11 @@ ONE_KERNEL = {
                 lambda: (x(), row())),
 }
 
+# On the GPU a concatenation is a kernel per piece writing its slice of the result (a
+# piece's tile under one select would need an scf.if inside the kernel); the first
+# piece still goes through a temporary and a copy (one-shot bufferization's choice).
+GPU_KERNELS = {"cat": 3}
+
 
 @pytest.mark.parametrize("name", sorted(ONE_KERNEL))
 def test_one_kernel(name):
@@ -65,7 +71,8 @@ def test_one_kernel(name):
     args = make()
     compiled = mlirfuse.compile(fn, args)
     torch.testing.assert_close(compiled(*args), fn(*args), rtol=1e-5, atol=1e-5)
-    assert compiled.stats.kernels == 1, compiled.ir("kernels")
+    assert compiled.stats.kernels == GPU_KERNELS.get(name, 1) if DEVICE == "cuda" else 1, \
+        compiled.ir("kernels")
 
 
 class LSTMCell(torch.nn.Module):

@@ -60,6 +60,10 @@ WORKLOADS = {
     "column_sum": (lambda x: x.sum(0) * 2, lambda d: (torch.randn(R, C, device=d),)),
     "argmax": (lambda x: x.argmax(-1), lambda d: (torch.randn(R, C, device=d),)),
     "cumsum": (lambda x: torch.cumsum(x, 0) + 1, lambda d: (torch.randn(R, device=d),)),
+    # Regression: the CPU's fused concatenation (pads under a select) put an scf.if
+    # yielding buffers into the kernel, which the GPU mapping cannot spread over threads.
+    "cat": (lambda x, y: torch.cat([x + y, x * y]),
+            lambda d: (torch.randn(R, C, device=d), torch.randn(R, C, device=d))),
 }
 
 
@@ -67,7 +71,7 @@ def _stages(fn, args, chip="sm_90"):
     return specialize.lower(fn, args, Options(), stop_after="ptx", target=f"cuda:{chip}")[2].texts
 
 
-@pytest.mark.parametrize("name", ["softmax", "layer_norm", "gelu_bias", "cumsum"])
+@pytest.mark.parametrize("name", ["softmax", "layer_norm", "gelu_bias", "cumsum", "cat"])
 def test_gpu_and_ptx_stages_without_a_gpu(name):
     """Every kernel is a gpu.launch_func of an outlined gpu.func, compiled to sm_90 PTX."""
     fn, make = WORKLOADS[name]
