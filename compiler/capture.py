@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import operator
 import re
+import types
 import warnings
 from typing import Any, Callable
 
@@ -132,15 +133,27 @@ class _Wrapper(torch.nn.Module):
         return tuple(x for x in out_leaves if isinstance(x, torch.Tensor))
 
 
-def _anchor_stack_traces(fn: Callable) -> None:
+def _anchor_stack_traces(fn: Callable) -> Callable:
     """Makes export record the frames of a plain function, not only of `forward` methods.
 
     Export keeps only frames named "forward" in node stack traces unless the
     code is registered as an anchor; the user's function is where its ops come from.
+    Torch versions without anchors (2.11) get a copy of the function whose code is
+    named "forward" (same file, same lines): the function to trace is returned.
     """
     register = getattr(torch.fx.proxy, "_register_stack_trace_anchor", None)
-    if register is not None and not isinstance(fn, torch.nn.Module):
+    if isinstance(fn, torch.nn.Module):
+        return fn
+    if register is not None:
         register(getattr(fn, "__func__", fn))
+        return fn
+    func = getattr(fn, "__func__", fn)
+    if not isinstance(func, types.FunctionType):
+        return fn
+    renamed = types.FunctionType(func.__code__.replace(co_name="forward"), func.__globals__,
+                                 func.__name__, func.__defaults__, func.__closure__)
+    renamed.__kwdefaults__ = func.__kwdefaults__
+    return types.MethodType(renamed, fn.__self__) if hasattr(fn, "__func__") else renamed
 
 
 def _strip_own_frames(gm: torch.fx.GraphModule) -> None:
@@ -194,8 +207,7 @@ def export(fn: Callable, args: tuple) -> tuple[ExportedProgram, _Wrapper]:
       CompileError (stage "capture") when torch.export cannot trace the callable.
     """
     tensors, skeleton, spec = split_args(args)
-    wrapper = _Wrapper(fn, skeleton, spec)
-    _anchor_stack_traces(fn)
+    wrapper = _Wrapper(_anchor_stack_traces(fn), skeleton, spec)
     try:
         with warnings.catch_warnings():
             # torch's own deprecation inside export's copies of pytree specs.

@@ -71,6 +71,21 @@ def test_unsupported_op_at_torch_stage(tmp_path):
     assert os.path.exists(e.repro_path)
 
 
+def test_source_line_without_stack_trace_anchors(tmp_path, monkeypatch):
+    """torch 2.11 (the GPU machine's) has no stack-trace anchors and keeps only frames
+    named "forward": a plain function's line must still be found."""
+    monkeypatch.delattr(torch.fx.proxy, "_register_stack_trace_anchor", raising=False)
+    monkeypatch.setattr(torch.fx.proxy, "_STACK_TRACE_ANCHORS", set(), raising=False)
+
+    def unanchored(x):
+        return torch.special.bessel_j0(x) + 1
+
+    line = _line_of(unanchored, "bessel_j0")
+    with pytest.raises(mlirfuse.CompileError) as info:
+        mlirfuse.compile(unanchored, repro_dir=str(tmp_path))(models.randn(4))
+    assert info.value.source == f"{__file__}:{line}"
+
+
 def test_capture_error_is_a_compile_error():
     def f(x):
         return x.reshape(3, -1) @ torch.ones(5, 2)  # shapes do not match
