@@ -11,6 +11,7 @@ extra outputs (DESIGN.md, item 8).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import operator
 import re
@@ -175,6 +176,7 @@ def decompositions() -> dict:
     aten.sort.stable: torch-mlir lowers only aten.sort, whose tm_tensor.sort is stable.
     Integer floor division: torch-mlir computes it in f64 (wrong past 2**53); here it
     is truncating division corrected where the remainder and the divisor differ in sign.
+    aten._thnn_fused_lstm_cell: nn.LSTMCell's kernel on CUDA; the cell's pointwise math.
     """
     from torch._decomp import get_decompositions
     from torch_mlir.extras.fx_decomp_util import get_decomposition_table
@@ -183,7 +185,35 @@ def decompositions() -> dict:
     table.update(get_decompositions([torch.ops.aten.gelu]))
     table[torch.ops.aten.sort.stable] = _sort_stable
     table[torch.ops.aten.div.Tensor_mode] = _int_floor_div
+    table[torch.ops.aten._thnn_fused_lstm_cell.default] = _fused_lstm_cell
     return table
+
+
+def _fused_lstm_cell(input_gates, hidden_gates, cx, input_bias=None, hidden_bias=None):
+    gates = input_gates + hidden_gates
+    if input_bias is not None:
+        gates = gates + input_bias + hidden_bias
+    i, f, g, o = gates.chunk(4, 1)
+    cy = torch.sigmoid(f) * cx + torch.sigmoid(i) * torch.tanh(g)
+    hy = torch.sigmoid(o) * torch.tanh(cy)
+    return hy, cy, gates  # the workspace (backward's) is never read: inference graphs
+
+
+@contextlib.contextmanager
+def _portable_kernels():
+    """Traces the device-independent forms of ops that pick a fused kernel by device:
+    attention through SDPA's math backend (on CUDA it would be the efficient or flash
+    kernel, which torch-mlir does not lower) and nn.MultiheadAttention without its
+    fast path (a single _native_multi_head_attention op under no_grad)."""
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    fastpath = torch.backends.mha.get_fastpath_enabled()
+    torch.backends.mha.set_fastpath_enabled(False)
+    try:
+        with sdpa_kernel([SDPBackend.MATH]):
+            yield
+    finally:
+        torch.backends.mha.set_fastpath_enabled(fastpath)
 
 
 def _int_floor_div(a, b, *, rounding_mode=None):
@@ -209,7 +239,7 @@ def export(fn: Callable, args: tuple) -> tuple[ExportedProgram, _Wrapper]:
     tensors, skeleton, spec = split_args(args)
     wrapper = _Wrapper(_anchor_stack_traces(fn), skeleton, spec)
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), _portable_kernels():
             # torch's own deprecation inside export's copies of pytree specs.
             warnings.filterwarnings("ignore", message=".*LeafSpec.*", category=FutureWarning)
             prog = torch.export.export(wrapper, tuple(tensors), strict=False)

@@ -90,6 +90,23 @@ def test_transformer_block_batch_first_false():
     check_against_eager(f, (x, mask))
 
 
+def test_cuda_fused_lstm_cell_kernel_decomposes():
+    """nn.LSTMCell on CUDA traces to aten._thnn_fused_lstm_cell, a CUDA kernel that
+    torch-mlir does not lower (here called directly: export needs only its meta
+    function); it becomes the cell's pointwise math."""
+    def f(ig, hg, cx, ib, hb):
+        hy, cy, _ = torch.ops.aten._thnn_fused_lstm_cell(ig, hg, cx, ib, hb)
+        return hy, cy
+
+    ig, hg, cx = models.randn(3, 32, seed=1), models.randn(3, 32, seed=2), models.randn(3, 8)
+    ib, hb = models.randn(32, seed=3), models.randn(32, seed=4)
+    hy, cy = mlirfuse.compile(f)(ig, hg, cx, ib, hb)
+    i, f_, g, o = (ig + hg + ib + hb).chunk(4, 1)
+    expected_cy = torch.sigmoid(f_) * cx + torch.sigmoid(i) * torch.tanh(g)
+    torch.testing.assert_close(cy, expected_cy)
+    torch.testing.assert_close(hy, torch.sigmoid(o) * torch.tanh(expected_cy))
+
+
 # Regression: one sequential f32 accumulator over 2**20 elements was 2.3e-5 off;
 # mlirfuse-split-reductions makes it blocked partial sums.
 def test_large_reduction_accuracy():
