@@ -101,6 +101,15 @@ def _declares(module: ir.Module, name: str) -> bool:
                for op in module.body.operations)
 
 
+# Engines holding GPU code live as long as the process. Destroying one (its destructors
+# unload the kernel modules, then the JIT frees its code) corrupted the heap on the H200
+# machine: a later compile crashed or aborted in its first IR walk (test_dtypes and
+# test_models on CUDA tensors, every run), and keeping the engines alive made the same
+# runs pass, with or without cuBLAS. Which part of the teardown is at fault is not known
+# yet; the cost is each specialization's JIT code and kernel module, kept until exit.
+_ENGINES: list = []
+
+
 class CudaExecutable:
     """A JIT-compiled host module whose kernels run on `device`, on torch's current stream.
 
@@ -125,6 +134,7 @@ class CudaExecutable:
         self._errors = _errors()
         before = self._errors.value
         self.engine = ExecutionEngine(module, opt_level=opt_level, shared_libs=[library_path()])
+        _ENGINES.append(self.engine)
         self.engine.initialize()  # runs the constructors that load the kernels' PTX
         if self._errors.value != before:
             raise CudaError(last_error())
