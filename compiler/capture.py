@@ -177,16 +177,36 @@ def decompositions() -> dict:
     Integer floor division: torch-mlir computes it in f64 (wrong past 2**53); here it
     is truncating division corrected where the remainder and the divisor differ in sign.
     aten._thnn_fused_lstm_cell: nn.LSTMCell's kernel on CUDA; the cell's pointwise math.
+    aten.var_mean (layer_norm's): torch-mlir computes it in f64, a slow f64 row per tile on
+    GPUs (and no vectors on the CPU); here it is two passes in f32 (f16/bf16 widened).
     """
     from torch._decomp import get_decompositions
     from torch_mlir.extras.fx_decomp_util import get_decomposition_table
 
     table = dict(get_decomposition_table())
     table.update(get_decompositions([torch.ops.aten.gelu]))
+    table[torch.ops.aten.var_mean.correction] = _var_mean
     table[torch.ops.aten.sort.stable] = _sort_stable
     table[torch.ops.aten.div.Tensor_mode] = _int_floor_div
     table[torch.ops.aten._thnn_fused_lstm_cell.default] = _fused_lstm_cell
     return table
+
+
+def _var_mean(x, dim=None, *, correction=None, keepdim=False):
+    if not x.dtype.is_floating_point or x.dtype == torch.float64:
+        return NotImplemented
+    dims = list(range(x.dim())) if dim is None else [dim] if isinstance(dim, int) else list(dim)
+    count = 1
+    for d in dims:
+        count *= x.shape[d]
+    wide = x.to(torch.float32)
+    mean = wide.mean(dims, keepdim=True)
+    centered = wide - mean
+    var = (centered * centered).sum(dims, keepdim=keepdim) / max(
+        0, count - (1 if correction is None else correction))
+    if not keepdim:
+        mean = mean.squeeze(dims)
+    return var.to(x.dtype), mean.to(x.dtype)
 
 
 def _fused_lstm_cell(input_gates, hidden_gates, cx, input_bias=None, hidden_bias=None):

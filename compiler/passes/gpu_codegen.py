@@ -268,35 +268,50 @@ def _identity(combiner: ir.Operation, element: ir.Type) -> ir.Value:
     return arith.ConstantOp(element, ir.FloatAttr.get(element, value)).result
 
 
-def _all_reduce(value: ir.Value, combiner: ir.Operation) -> ir.Value:
-    """gpu.all_reduce over the block; 32 and 64-bit values as they are, narrower ones
-    widened first (warp shuffles move 32-bit words)."""
-    operation = ir.Attribute.parse(f"#gpu<all_reduce_op {COMBINERS[combiner.name][0]}>")
+def _widened(value: ir.Value, combiner: ir.Operation):
+    """`value` widened to 32 bits when narrower (shuffles move 32-bit words), and the
+    function that narrows a result back."""
     kind = value.type
-    wide = kind
     if isinstance(kind, ir.IntegerType) and kind.width < 32:
         wide = ir.IntegerType.get_signless(32)
         extend = arith.ExtUIOp if combiner.name in _UNSIGNED else arith.ExtSIOp
-        value = extend(wide, value).result
-    elif isinstance(kind, (ir.F16Type, ir.BF16Type)):
-        wide = ir.F32Type.get()
-        value = arith.ExtFOp(wide, value).result
-    reduced = gpu.AllReduceOp(value, op=operation, uniform=True).result
-    if wide == kind:
-        return reduced
-    if isinstance(kind, ir.IntegerType):
-        return arith.TruncIOp(kind, reduced).result
-    return arith.TruncFOp(kind, reduced).result
+        return extend(wide, value).result, lambda r: arith.TruncIOp(kind, r).result
+    if isinstance(kind, (ir.F16Type, ir.BF16Type)):
+        return arith.ExtFOp(ir.F32Type.get(), value).result, \
+            lambda r: arith.TruncFOp(kind, r).result
+    return value, lambda r: r
+
+
+def _all_reduce(value: ir.Value, combiner: ir.Operation) -> ir.Value:
+    """gpu.all_reduce over the block (narrow values widened first)."""
+    operation = ir.Attribute.parse(f"#gpu<all_reduce_op {COMBINERS[combiner.name][0]}>")
+    wide, narrow = _widened(value, combiner)
+    return narrow(gpu.AllReduceOp(wide, op=operation, uniform=True).result)
+
+
+def _warp_reduce(value: ir.Value, combiner: ir.Operation) -> ir.Value:
+    """A butterfly over the 32 lanes of a warp (gpu.shuffle xor, no shared memory, no
+    barrier): every lane ends with the warp's total."""
+    wide, narrow = _widened(value, combiner)
+    i32 = ir.IntegerType.get_signless(32)
+    width = arith.ConstantOp(i32, 32).result
+    for offset in (16, 8, 4, 2, 1):
+        other = gpu.ShuffleOp(wide, arith.ConstantOp(i32, offset).result, width,
+                              gpu.ShuffleMode.XOR).results[0]
+        wide = ir.Operation.create(combiner.name, results=[wide.type],
+                                   operands=[wide, other]).results[0]
+    return narrow(wide)
 
 
 def block_reduce(op: ir.Operation, thread: ir.Value, threads: ir.Value, extents: list[int],
                  folds: list[ir.Operation], points: ir.Value | None = None,
-                 vector_bytes: int = 0) -> None:
-    """A reduction whose outputs each fold with one combining op, spread over a block.
+                 vector_bytes: int = 0, warp: bool = False) -> None:
+    """A reduction whose outputs each fold with one combining op, spread over a block
+    (or over the 32 lanes of a warp, `thread` being the lane, when `warp`).
 
     Each point of the parallel loops (all of them in sequence, or only `points`'
-    one when given) is reduced by the whole block. Every thread ends with the
-    folded outputs (gpu.all_reduce is uniform); thread 0 stores them.
+    one when given) is reduced by the whole block (warp). Every thread ends with the
+    folded outputs (gpu.all_reduce is uniform); thread (lane) 0 stores them.
     """
     reductions = reduction_loops(op)
     par = [d for d in range(len(extents)) if d not in reductions]
@@ -343,7 +358,7 @@ def block_reduce(op: ir.Operation, thread: ir.Value, threads: ir.Value, extents:
         for out, amap, fold, value in zip(outs, output_maps(op), folds, partial):
             where = apply_map(amap, loops)
             init = rg.current().load(out, where)  # read before any thread writes it
-            total = _all_reduce(value, fold)
+            total = (_warp_reduce if warp else _all_reduce)(value, fold)
             folded = fold.clone(ip=ir.InsertionPoint.current)
             folded.operands[0], folded.operands[1] = init, total
             results.append((out, where, folded.results[0]))

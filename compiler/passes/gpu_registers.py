@@ -231,33 +231,55 @@ def drop_unread(buffer: ir.Value) -> None:
         store.erase()
 
 
-def _touches_memory(op: ir.Operation) -> bool:
-    """Whether an op (or one nested in it) accesses a buffer; views only compute addresses."""
-    return any(n.name not in _VIEWS and n.name != "memref.extract_strided_metadata"
-               and any(isinstance(v.type, ir.MemRefType) for v in n.operands)
-               for n in st.walk(op))
+_LOADS = ("memref.load", "vector.load")
+_STORES = ("memref.store", "vector.store")
+
+
+def _accesses(ops: list[ir.Operation]) -> tuple[set, set]:
+    """The buffers (roots) that ops, and ops nested in them, read and write; an op with
+    a buffer operand that is neither a load nor a store reads and writes it. Views only
+    compute addresses."""
+    reads, writes = set(), set()
+    for op in ops:
+        for n in st.walk(op):
+            if n.name in _VIEWS or n.name == "memref.extract_strided_metadata":
+                continue
+            buffers = [(i, v) for i, v in enumerate(n.operands)
+                       if isinstance(v.type, ir.MemRefType)]
+            for i, v in buffers:
+                if n.name in _LOADS:
+                    reads.add(root(v))
+                elif n.name in _STORES and i == 1:
+                    writes.add(root(v))
+                else:
+                    reads.add(root(v))
+                    writes.add(root(v))
+    return reads, writes
 
 
 def drop_idle_barriers(block: ir.Block) -> None:
-    """Erases the barriers of a launch body that order no memory accesses: with none
-    since the barrier before, or none until the barrier after (forwarding through
-    registers leaves many of them)."""
+    """Erases the barriers of a launch body that order no conflicting accesses: no
+    buffer written on one side of the barrier (since the last barrier kept) and read or
+    written on the other (up to the next barrier). Forwarding through registers leaves
+    many such barriers; so do reductions whose results no other thread reads. Distinct
+    buffers do not alias: kernel arguments are distinct tensors, temporaries distinct
+    allocations."""
     segments = [[]]
     for op in [o.operation for o in block.operations]:
         if op.name == "gpu.barrier":
             segments.append([op])
         else:
             segments[-1].append(op)
-    busy = [any(_touches_memory(o) for o in seg if o.name != "gpu.barrier") for seg in segments]
+    access = [_accesses([o for o in seg if o.name != "gpu.barrier"]) for seg in segments]
     # Segment i + 1 starts with the barrier between segments i and i + 1.
-    before = busy[0]
+    reads, writes = access[0]
     for i in range(1, len(segments)):
-        barrier = segments[i][0]
-        if before and busy[i]:
-            before = busy[i]
+        after_reads, after_writes = access[i]
+        if writes & (after_reads | after_writes) or reads & after_writes:
+            reads, writes = set(after_reads), set(after_writes)
         else:
-            barrier.erase()
-            before = before or busy[i]
+            segments[i][0].erase()
+            reads, writes = reads | after_reads, writes | after_writes
 
 
 def constant_points(extents: list[int]) -> list[list[ir.Value]]:

@@ -92,8 +92,9 @@ def _classify(op: ir.Operation):
 def _work(op: ir.Operation, vector_bytes: int) -> int:
     """The pieces (elements, or vectors of them) one op gives a block to spread over its
     threads."""
-    if op.name == "memref.copy":
-        return math.prod(ir.MemRefType(op.operands[0].type).shape)
+    if op.name == "memref.copy":  # a copy onto itself is dropped
+        same = op.operands[0] == op.operands[1]
+        return 0 if same else math.prod(ir.MemRefType(op.operands[0].type).shape)
     if not st.is_structured(op):
         return 1
     extents, reductions, folds = _classify(op)
@@ -121,10 +122,12 @@ def _launch(before: ir.Operation, blocks: int, threads: int,
     return body, [args[0], args[3]] + args[12:]
 
 
-def _workgroup_type(alloc: ir.Operation) -> ir.MemRefType:
+def _workgroup_type(alloc: ir.Operation, tiles: int = 1) -> ir.MemRefType:
+    """Shared memory for a tile temporary; with several tiles per block, one each."""
     t = ir.MemRefType(alloc.results[0].type)
     space = ir.Attribute.parse("#gpu.address_space<workgroup>")
-    return ir.MemRefType.get(t.shape, t.element_type, memory_space=space)
+    shape = ([tiles] if tiles > 1 else []) + list(t.shape)
+    return ir.MemRefType.get(shape, t.element_type, memory_space=space)
 
 
 def _bytes(t: ir.MemRefType) -> int:
@@ -257,26 +260,35 @@ class MapToGpu(Pass):
             raise PassError("a kernel loop with dynamic bounds; the GPU target needs static "
                             "ones", forall.location)
         counts = [-(-(u - lb) // s) for lb, u, s in zip(lbs, ubs, steps)]
-        blocks = math.prod(counts)
+        tiles = math.prod(counts)
         body_ops = [o.operation for o in forall.regions[0].blocks[0].operations][:-1]
-        threads = _threads_for(max([_work(o, self.vector_bytes) for o in body_ops] + [1]))
         allocs = [o for o in body_ops if o.name == "memref.alloc"]
-        shared = sum(_bytes(ir.MemRefType(a.results[0].type)) for a in allocs) <= SHARED_BYTES
-        wg_types = [_workgroup_type(a) for a in allocs] if shared else []
-        hoisted = [] if shared else self._hoist(allocs, forall, blocks)
-        if blocks == 0:
+        per_tile = sum(_bytes(ir.MemRefType(a.results[0].type)) for a in allocs)
+        warps = self._warps_per_block(body_ops, tiles, per_tile)
+        threads = 32 * warps if warps > 1 else _threads_for(
+            max([_work(o, self.vector_bytes) for o in body_ops] + [1]))
+        shared = per_tile * warps <= SHARED_BYTES
+        wg_types = [_workgroup_type(a, warps) for a in allocs] if shared else []
+        hoisted = [] if shared else self._hoist(allocs, forall, tiles)
+        if tiles == 0:
             forall.erase()
             return
-        body, (bx, tx, *wg) = _launch(forall, blocks, threads, wg_types)
+        body, (bx, tx, *wg) = _launch(forall, tiles // warps, threads, wg_types)
         terminator = body.operations[0]
         with ir.InsertionPoint(terminator), forall.location:
-            position = cg.delinearize(bx, counts)
+            tile, worker = bx, tx
+            if warps > 1:  # a tile per warp: warp w of block b runs tile b * warps + w
+                warp = arith.DivUIOp(tx, cg.index(32)).result
+                worker = arith.RemUIOp(tx, cg.index(32)).result
+                tile = arith.AddIOp(arith.MulIOp(bx, cg.index(warps)).result, warp).result
+                wg = [self._block_slice(buffer, warp) for buffer in wg]
+            position = cg.delinearize(tile, counts)
             ivs = []
             for p, lb, step in zip(position, lbs, steps):
                 v = arith.MulIOp(p, cg.index(step)).result if step != 1 else p
                 ivs.append(arith.AddIOp(v, cg.index(lb)).result if lb else v)
             if not shared:
-                wg = [self._block_slice(big, bx) for big in hoisted]
+                wg = [self._block_slice(big, tile) for big in hoisted]
         for op in body_ops:
             op.move_before(terminator)
         for iv, value in zip(forall.regions[0].blocks[0].arguments, ivs):
@@ -286,10 +298,25 @@ class MapToGpu(Pass):
             alloc.erase()
             _retype_views(buffer)
         forall.erase()
-        self._distribute(body, tx, threads)
+        self._distribute(body, worker, 32 if warps > 1 else threads, warp=warps > 1)
         for buffer in wg if shared else []:
             rg.drop_unread(buffer)
         rg.drop_idle_barriers(body)
+
+    def _warps_per_block(self, body_ops: list[ir.Operation], tiles: int,
+                         tile_bytes: int) -> int:
+        """Tiles a block runs at once, one per warp: 8 (256 threads) for row reductions
+        whose every op gives each lane at most 8 pieces of work (a 1024-wide f32 row:
+        8 vectors a lane, all in registers; shuffles reduce it, no shared memory, no
+        barrier), when the tile count divides and the temporaries fit; else 1."""
+        warps = MAX_THREADS // 32
+        memory_ops = [o for o in body_ops if not _is_metadata(o) and o.name != "memref.dealloc"]
+        reduces = any(st.is_structured(o) and _classify(o)[2] for o in memory_ops)
+        fits = all((st.is_structured(o) or o.name == "memref.copy")
+                   and _work(o, self.vector_bytes) <= 32 * rg.UNROLL for o in memory_ops)
+        if reduces and fits and tiles % warps == 0 and tile_bytes * warps <= SHARED_BYTES:
+            return warps
+        return 1
 
     @staticmethod
     def _hoist(allocs: list[ir.Operation], forall: ir.Operation, blocks: int) -> list[ir.Value]:
@@ -310,13 +337,16 @@ class MapToGpu(Pass):
         strides = [math.prod(shape[i + 1:]) for i in range(len(shape))]
         dyn = ir.ShapedType.get_dynamic_stride_or_offset()
         layout = ir.StridedLayoutAttr.get(offset=dyn, strides=strides)
-        view = ir.MemRefType.get(shape, t.element_type, layout=layout)
+        view = ir.MemRefType.get(shape, t.element_type, layout=layout,
+                                 memory_space=t.memory_space)
         rank = len(shape)
         return memref.SubViewOp(view, big, [bx], [], [], [dyn] + [0] * rank,
                                 [1] + list(shape), [1] * (rank + 1)).result
 
-    def _distribute(self, body: ir.Block, tx: ir.Value, threads: int) -> None:
-        """Spreads each op of a kernel's tile over the block's threads, barriers between."""
+    def _distribute(self, body: ir.Block, tx: ir.Value, threads: int,
+                    warp: bool = False) -> None:
+        """Spreads each op of a kernel's tile over the block's threads (the lanes of a
+        warp when `warp`, `tx` being the lane), barriers between."""
         ops = [o.operation for o in body.operations][:-1]
         memory_ops = [o for o in ops if not _is_metadata(o) and o.name != "memref.dealloc"]
         with rg.holding(body) as registers:
@@ -333,7 +363,7 @@ class MapToGpu(Pass):
                             self._copy(op, tx, count)
                     elif st.is_structured(op):
                         with registers.writes(cg.outputs(op)):
-                            self._tile_op(op, tx, count)
+                            self._tile_op(op, tx, count, warp)
                     else:
                         registers.forget()
                         self._on_thread_zero(op, tx)
@@ -347,10 +377,12 @@ class MapToGpu(Pass):
         if op.operands[0] != op.operands[1]:
             cg.copy(op.operands[0], op.operands[1], worker, workers)
 
-    def _tile_op(self, op: ir.Operation, tx: ir.Value, threads: ir.Value) -> None:
+    def _tile_op(self, op: ir.Operation, tx: ir.Value, threads: ir.Value,
+                 warp: bool = False) -> None:
         extents, reductions, folds = _classify(op)
         if folds:
-            cg.block_reduce(op, tx, threads, extents, folds, vector_bytes=self.vector_bytes)
+            cg.block_reduce(op, tx, threads, extents, folds, vector_bytes=self.vector_bytes,
+                            warp=warp)
         elif reductions:
             cg.per_point(op, tx, threads, extents)
         else:

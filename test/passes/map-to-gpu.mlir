@@ -1,4 +1,5 @@
 // RUN: mlirfuse-opt %s --pass-pipeline='builtin.module(mlirfuse-map-to-gpu{vector-bytes=16}, canonicalize, cse)' | FileCheck %s
+// RUN: mlirfuse-opt %s --pass-pipeline='builtin.module(mlirfuse-map-to-gpu{vector-bytes=16}, canonicalize, cse)' | FileCheck %s --check-prefix=WARP
 
 #row = affine_map<(d0, d1) -> (d0, d1)>
 #red = affine_map<(d0, d1) -> (d0)>
@@ -31,6 +32,69 @@ func.func @softmax(%x: memref<4x256xf32>, %y: memref<4x256xf32>) attributes {mli
   scf.forall (%i) in (4) {
     %row = memref.subview %x[%i, 0] [1, 256] [1, 1] : memref<4x256xf32> to memref<1x256xf32, strided<[256, 1], offset: ?>>
     %out = memref.subview %y[%i, 0] [1, 256] [1, 1] : memref<4x256xf32> to memref<1x256xf32, strided<[256, 1], offset: ?>>
+    %m = memref.alloc() : memref<1xf32>
+    linalg.generic {indexing_maps = [#one], iterator_types = ["parallel"]} outs(%m : memref<1xf32>) {
+    ^bb0(%o: f32):
+      linalg.yield %ninf : f32
+    }
+    linalg.generic {indexing_maps = [#row, #red], iterator_types = ["parallel", "reduction"]} ins(%row : memref<1x256xf32, strided<[256, 1], offset: ?>>) outs(%m : memref<1xf32>) {
+    ^bb0(%a: f32, %o: f32):
+      %0 = arith.maximumf %a, %o : f32
+      linalg.yield %0 : f32
+    }
+    linalg.generic {indexing_maps = [#row, #red, #row], iterator_types = ["parallel", "parallel"]} ins(%row, %m : memref<1x256xf32, strided<[256, 1], offset: ?>>, memref<1xf32>) outs(%out : memref<1x256xf32, strided<[256, 1], offset: ?>>) {
+    ^bb0(%a: f32, %b: f32, %o: f32):
+      %0 = arith.subf %a, %b : f32
+      %1 = math.exp %0 : f32
+      linalg.yield %1 : f32
+    }
+    %s = memref.alloc() : memref<1xf32>
+    linalg.generic {indexing_maps = [#one], iterator_types = ["parallel"]} outs(%s : memref<1xf32>) {
+    ^bb0(%o: f32):
+      linalg.yield %zero : f32
+    }
+    linalg.generic {indexing_maps = [#row, #red], iterator_types = ["parallel", "reduction"]} ins(%out : memref<1x256xf32, strided<[256, 1], offset: ?>>) outs(%s : memref<1xf32>) {
+    ^bb0(%a: f32, %o: f32):
+      %0 = arith.addf %a, %o : f32
+      linalg.yield %0 : f32
+    }
+    linalg.generic {indexing_maps = [#row, #red, #row], iterator_types = ["parallel", "parallel"]} ins(%out, %s : memref<1x256xf32, strided<[256, 1], offset: ?>>, memref<1xf32>) outs(%out : memref<1x256xf32, strided<[256, 1], offset: ?>>) {
+    ^bb0(%a: f32, %b: f32, %o: f32):
+      %0 = arith.divf %a, %b : f32
+      linalg.yield %0 : f32
+    }
+  }
+  return
+}
+
+// Sixteen rows: a row per warp, eight per block of 256 threads. Each lane holds two
+// vectors of its row; reductions are warp shuffles (no gpu.all_reduce, no shared
+// memory read); no barrier is left, as no thread reads what another wrote.
+// CHECK-LABEL: func.func @softmax_warps
+// CHECK: gpu.launch blocks({{.*}}) in ({{.*}} = %c2{{.*}}) threads({{.*}}) in ({{.*}} = %c256
+// CHECK-SAME: workgroup({{.*}} : memref<8x1xf32, #gpu.address_space<workgroup>>
+// CHECK-COUNT-2: vector.load
+// CHECK-NOT: vector.load
+// CHECK-COUNT-5: gpu.shuffle xor
+// CHECK: math.exp
+// CHECK-COUNT-5: gpu.shuffle xor
+// CHECK: arith.divf
+// CHECK: vector.store
+// CHECK: arith.divf
+// CHECK: vector.store
+// CHECK-NOT: vector.store
+// CHECK: gpu.terminator
+// WARP-LABEL: func.func @softmax_warps
+// WARP-NOT: gpu.all_reduce
+// WARP-NOT: gpu.barrier
+// WARP-NOT: memref.load
+// WARP: gpu.terminator
+func.func @softmax_warps(%x: memref<16x256xf32>, %y: memref<16x256xf32>) attributes {mlirfuse.abi} {
+  %ninf = arith.constant 0xFF800000 : f32
+  %zero = arith.constant 0.000000e+00 : f32
+  scf.forall (%i) in (16) {
+    %row = memref.subview %x[%i, 0] [1, 256] [1, 1] : memref<16x256xf32> to memref<1x256xf32, strided<[256, 1], offset: ?>>
+    %out = memref.subview %y[%i, 0] [1, 256] [1, 1] : memref<16x256xf32> to memref<1x256xf32, strided<[256, 1], offset: ?>>
     %m = memref.alloc() : memref<1xf32>
     linalg.generic {indexing_maps = [#one], iterator_types = ["parallel"]} outs(%m : memref<1xf32>) {
     ^bb0(%o: f32):

@@ -80,8 +80,9 @@ def test_gpu_and_ptx_stages_without_a_gpu(name):
     assert "scf.forall" not in texts["gpu"]
     ptx = texts["ptx"]
     assert ".target sm_90" in ptx and ".entry" in ptx
-    if name in ("softmax", "layer_norm"):  # one block per row, reduced across its threads
-        assert "gpu.all_reduce" in texts["gpu"] and "shfl.sync" in ptx
+    if name in ("softmax", "layer_norm"):  # a row per warp, reduced with warp shuffles
+        assert "gpu.shuffle xor" in texts["gpu"] and "gpu.all_reduce" not in texts["gpu"]
+        assert "shfl.sync" in ptx and "bar.sync" not in ptx
     if name in ("softmax", "gelu_bias"):  # libdevice linked and inlined: no calls left
         assert "__nv_" not in ptx
 
