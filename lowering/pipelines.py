@@ -91,19 +91,18 @@ CPU_BUFFERIZE = [
     # temporaries then move out of the loop (once per call, not per tile) and onto the
     # stack when small. Never promote inside a loop: allocas there grow the stack per
     # iteration until it overflows.
-    "func.func(scf-forall-to-for)",
-    "func.func(buffer-loop-hoisting, promote-buffers-to-stack{max-alloc-size-in-bytes=16384})",
+    "func.func(scf-forall-to-parallel)",
     "buffer-deallocation-pipeline",
 ]
 
 # Buffers → scalar loops (the naive CPU code; later issues tile and vectorize).
 CPU_LOOPS = [
     "func.func(tm-tensor-to-loops, refback-munge-memref-copy, convert-linalg-to-loops, lower-affine)",
+    "convert-scf-to-openmp",
 ]
 
 # Loops → LLVM dialect, ready for the ExecutionEngine.
 CPU_LLVM = [
-    "convert-scf-to-cf",
     # bf16 arithmetic runs in f32, and its conversions become integer ops: the JIT has
     # no compiler-rt (__truncsfbf2).
     "func.func(refback-expand-ops-for-llvm, math-extend-to-supported-types{target-type=f32}, "
@@ -113,12 +112,16 @@ CPU_LLVM = [
     "convert-math-to-libm",
     "expand-strided-metadata",
     "convert-bufferization-to-memref",
+    # Before scf-to-cf: the OpenMP loops' bodies are memref.alloca_scopes, which must
+    # hold one block.
     "finalize-memref-to-llvm",
+    "convert-scf-to-cf",
     "lower-affine",
     "convert-arith-to-llvm",
     "convert-func-to-llvm",
     "convert-cf-to-llvm",
     "convert-ub-to-llvm",
+    "convert-openmp-to-llvm",
     "reconcile-unrealized-casts",
 ]
 

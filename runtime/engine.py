@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ctypes
+import functools
 
 import torch
 from torch_mlir import ir
@@ -11,6 +12,18 @@ from torch_mlir.execution_engine import ExecutionEngine
 from mlirfuse.runtime.memref import ArgumentLayout
 
 PACKED = ctypes.CFUNCTYPE(None, ctypes.c_void_p)
+
+
+@functools.cache
+def openmp_library() -> str:
+    """The path of libiomp5.so from the intel-openmp wheel (installed under the
+    environment's lib/)."""
+    from importlib import metadata
+
+    for f in metadata.files("intel-openmp") or []:
+        if f.name == "libiomp5.so":
+            return str(f.locate())
+    raise RuntimeError("intel-openmp's libiomp5.so is not installed")
 
 
 class Executable:
@@ -25,7 +38,8 @@ class Executable:
 
     def __init__(self, module: ir.Module, ranks: list[int], entry: str = "main",
                  opt_level: int = 3):
-        self.engine = ExecutionEngine(module, opt_level=opt_level)
+        self.engine = ExecutionEngine(module, opt_level=opt_level,
+                                      shared_libs=[openmp_library()])
         address = self.engine.raw_lookup("_mlir_ciface_" + entry)
         if not address:
             raise RuntimeError(f"entry function {entry!r} could not be linked: the JIT reported "
