@@ -27,7 +27,7 @@ ALIGN = 16  # bytes of the GPU code's vector loads and stores
 NEEDS_AUTOGRAD = -1
 
 # Ops that are a kernel of their own at the "loops" stage (CPU) or the "gpu" stage.
-_LOOP_NESTS = ("scf.for", "scf.parallel", "scf.forall", "gpu.launch_func")
+_LOOP_NESTS = ("scf.for", "scf.parallel", "scf.forall", "omp.parallel", "gpu.launch_func")
 
 
 def _loop_nests(region) -> int:

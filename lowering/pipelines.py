@@ -87,15 +87,14 @@ CPU_BUFFERIZE = [
     # Guards become descriptor checks; kernels run on statically shaped, strided views.
     "mlirfuse-lower-guards",
     "canonicalize",
-    # The CPU runs each kernel's tiles in sequence (one thread, for now). Per-tile
-    # temporaries then move out of the loop (once per call, not per tile) and onto the
-    # stack when small. Never promote inside a loop: allocas there grow the stack per
-    # iteration until it overflows.
+    # A kernel's tiles run on OpenMP threads (convert-scf-to-openmp, in CPU_LOOPS). Per-tile
+    # temporaries stay inside the loop, one per tile (a thread's own), on the heap: never
+    # promote inside a loop, allocas there grow the stack per iteration until it overflows.
     "func.func(scf-forall-to-parallel)",
     "buffer-deallocation-pipeline",
 ]
 
-# Buffers → scalar loops (the naive CPU code; later issues tile and vectorize).
+# Buffers → loops; the kernels' parallel loops → OpenMP (omp.parallel + omp.wsloop).
 CPU_LOOPS = [
     "func.func(tm-tensor-to-loops, refback-munge-memref-copy, convert-linalg-to-loops, lower-affine)",
     "convert-scf-to-openmp",
@@ -105,7 +104,10 @@ CPU_LOOPS = [
 CPU_LLVM = [
     # bf16 arithmetic runs in f32, and its conversions become integer ops: the JIT has
     # no compiler-rt (__truncsfbf2).
-    "func.func(refback-expand-ops-for-llvm, math-extend-to-supported-types{target-type=f32}, "
+    "func.func(math-extend-to-supported-types{target-type=f32})",
+    # f32 exp, log, log1p, tanh as arithmetic: no libm call per element, and vectorizable.
+    "mlirfuse-expand-math",
+    "func.func(refback-expand-ops-for-llvm, "
     "arith-emulate-unsupported-floats{source-types=bf16 target-type=f32}, "
     "arith-expand{include-bf16=true})",
     "convert-math-to-llvm",

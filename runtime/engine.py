@@ -26,6 +26,24 @@ def openmp_library() -> str:
     raise RuntimeError("intel-openmp's libiomp5.so is not installed")
 
 
+@functools.cache
+def _openmp() -> ctypes.CDLL:
+    lib = ctypes.CDLL(openmp_library())  # the same object the ExecutionEngine loads
+    lib.omp_set_num_threads.argtypes = [ctypes.c_int]
+    return lib
+
+
+_threads = [0]
+
+
+def use_torch_threads() -> None:
+    """Kernels run on as many OpenMP threads as torch uses (torch.get_num_threads())."""
+    n = torch.get_num_threads()
+    if n != _threads[0]:
+        _openmp().omp_set_num_threads(n)
+        _threads[0] = n
+
+
 class Executable:
     """A JIT-compiled module whose entry takes input and output memrefs and returns an i32.
 
@@ -54,6 +72,7 @@ class Executable:
           The guard status: 0 when the kernels ran, else 1 + the index of the
           first argument whose sizes or strides the code was not built for.
         """
+        use_torch_threads()
         block = self._layout.pack(tensors)
         self._fn(ctypes.addressof(block))
         return block[self._layout.result] & 0xFFFFFFFF

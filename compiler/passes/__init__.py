@@ -12,6 +12,7 @@ REGISTRY = {
     "mlirfuse-concat-to-select": "concat_to_select",
     "mlirfuse-destination-style-abi": "destination_style_abi",
     "mlirfuse-drop-destination-results": "drop_destination_results",
+    "mlirfuse-expand-math": "expand_math",
     "mlirfuse-fold-accumulation": "fold_accumulation",
     "mlirfuse-form-fusion-groups": "form_fusion_groups",
     "mlirfuse-insert-guards": "insert_guards",

@@ -8,18 +8,21 @@
 #map1 = affine_map<(d0, d1) -> (d1)>
 
 // Arguments arrive fully dynamic and are checked; inside the guard the kernel (one
-// loop over rows) writes straight into the caller's output; the status is returned.
+// parallel loop over rows, later OpenMP's) writes straight into the caller's output;
+// the status is returned.
 // BUF-LABEL: func.func @main
 // BUF-SAME: (%[[X:arg0]]: memref<?x?xf32, strided<[?, ?], offset: ?>>, %[[B:arg1]]: memref<?xf32, strided<[?], offset: ?>>, %[[OUT:arg2]]: memref<?x?xf32, strided<[?, ?], offset: ?>>) -> i32
 // BUF: memref.extract_strided_metadata
 // BUF: scf.if
 // BUF: %[[O:.*]] = memref.reinterpret_cast %[[OUT]] to offset: [0], sizes: [4, 8], strides: [8, 1]
-// BUF: scf.for
+// BUF: scf.parallel
 // BUF: memref.subview %[[O]]
 // BUF-NOT: memref.copy
 // BUF: return %{{.*}} : i32
 
 // LLVM-LABEL: llvm.func @main
+// LLVM: omp.parallel
+// LLVM: omp.wsloop
 // LLVM: llvm.func @_mlir_ciface_main(%{{.*}}: !llvm.ptr, %{{.*}}: !llvm.ptr, %{{.*}}: !llvm.ptr) -> i32
 // LLVM-NOT: unrealized_conversion_cast
 

@@ -283,3 +283,22 @@ def test_bound_method_and_closure():
         lin.bias.fill_(3.0)  # a bound method's module weights are runtime arguments too
     assert_same(compiled(x), h.double(x))
     assert compiled.stats.compilations == 1
+
+
+@pytest.mark.cpu_only("the CPU kernels' OpenMP threads")
+def test_cpu_kernels_run_on_as_many_threads_as_torch(no_grad):
+    import ctypes
+
+    from mlirfuse.runtime import engine
+
+    omp = engine._openmp()
+    omp.omp_get_max_threads.restype = ctypes.c_int
+    compiled = mlirfuse.compile(lambda x: x * 2)
+    before = torch.get_num_threads()
+    try:
+        for n in (1, 3):
+            torch.set_num_threads(n)
+            compiled(torch.ones(64))
+            assert omp.omp_get_max_threads() == n
+    finally:
+        torch.set_num_threads(before)

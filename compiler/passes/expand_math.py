@@ -1,0 +1,167 @@
+"""mlirfuse-expand-math: f32 exp, log, log1p and tanh as arithmetic, for the CPU.
+
+Matches: `math.exp`, `math.log`, `math.log1p`, `math.tanh` on f32 or vectors of f32.
+Rewrites: each into range reduction, a polynomial and exponent bit arithmetic
+(Cephes' single-precision approximations, about 1-2 ulp), with selects for the
+special values (NaN propagates, exp(-inf) = 0, exp(inf) = inf, log(0) = -inf,
+log(x < 0) = NaN). Without this the CPU code calls libm's expf per element: one
+call per lane even in vector code, and a call in a loop keeps LLVM from
+vectorizing it. With it, exp-heavy kernels (softmax, swish, gelu, mish) are
+straight-line arithmetic that vectorizes. exp flushes results below 2e-38 to zero.
+Leaves alone: other types (f64 keeps libm), other math ops.
+
+Before:
+  %y = math.exp %x : vector<8xf32>
+After:
+  %c = arith.minimumf (arith.maximumf %x, -86.9), 88.72...   // clamp
+  %n = math.floor (%c * log2(e) + 0.5)
+  %r = %c - %n * ln2_hi - %n * ln2_lo
+  %p = 1 + %r + %r^2 * P(%r)                                  // degree 5
+  %y = %p * bitcast((fptosi %n + 126) << 23) * 2.0            // * 2^n
+  ... selects for x < -86.9 (0) and x > 88.72 (inf)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+from torch_mlir import ir
+from torch_mlir.dialects import arith
+from torch_mlir.dialects import math as math_d
+
+from mlirfuse.compiler.passes import structured as st
+from mlirfuse.compiler.passes.base import Pass
+
+_EXP_P = [1.9875691500e-4, 1.3981999507e-3, 8.3334519073e-3, 4.1665795894e-2,
+          1.6666665459e-1, 5.0000001201e-1]
+_LOG_P = [7.0376836292e-2, -1.1514610310e-1, 1.1676998740e-1, -1.2420140846e-1,
+          1.4249322787e-1, -1.6668057665e-1, 2.0000714765e-1, -2.4999993993e-1,
+          3.3333331174e-1]
+_TANH_P = [-5.70498872745e-3, 2.06390887954e-2, -5.37397155531e-2, 1.33314422036e-1,
+           -3.33332819422e-1]
+_LN2_HI, _LN2_LO = 0.693359375, -2.12194440e-4
+_EXP_LO, _EXP_HI = -86.9, 88.72283935546875
+
+
+class _Builder:
+    """Arithmetic on f32 or vector<...xf32> values of one type, at the insertion point."""
+
+    def __init__(self, t: ir.Type):
+        self.t = t
+        shape = ir.VectorType(t).shape if isinstance(t, ir.VectorType) else None
+        i32 = ir.IntegerType.get_signless(32)
+        i1 = ir.IntegerType.get_signless(1)
+        self.int_t = ir.VectorType.get(shape, i32) if shape else i32
+        self.bool_t = ir.VectorType.get(shape, i1) if shape else i1
+
+    def f(self, value: float) -> ir.Value:
+        return self._const(self.t, ir.FloatAttr.get(ir.F32Type.get(), value))
+
+    def i(self, value: int) -> ir.Value:
+        return self._const(self.int_t, ir.IntegerAttr.get(ir.IntegerType.get_signless(32),
+                                                          value))
+
+    @staticmethod
+    def _const(t: ir.Type, scalar: ir.Attribute) -> ir.Value:
+        attr = ir.DenseElementsAttr.get_splat(t, scalar) if isinstance(t, ir.VectorType) \
+            else scalar
+        return arith.ConstantOp(t, attr).result
+
+    def poly(self, x: ir.Value, coefficients: list[float]) -> ir.Value:
+        """Horner's rule, highest degree first."""
+        acc = self.f(coefficients[0])
+        for c in coefficients[1:]:
+            acc = math_d.FmaOp(acc, x, self.f(c)).result
+        return acc
+
+    def cmp(self, predicate, a: ir.Value, b: ir.Value) -> ir.Value:
+        return arith.CmpFOp(predicate, a, b).result
+
+    def select(self, cond: ir.Value, a: ir.Value, b: ir.Value) -> ir.Value:
+        return arith.SelectOp(cond, a, b).result
+
+
+def _exp(b: _Builder, x: ir.Value) -> ir.Value:
+    clamped = arith.MinimumFOp(arith.MaximumFOp(x, b.f(_EXP_LO)).result, b.f(_EXP_HI)).result
+    n = math_d.FloorOp(math_d.FmaOp(clamped, b.f(math.log2(math.e)), b.f(0.5)).result).result
+    r = math_d.FmaOp(n, b.f(-_LN2_HI), clamped).result
+    r = math_d.FmaOp(n, b.f(-_LN2_LO), r).result
+    r2 = arith.MulFOp(r, r).result
+    p = arith.AddFOp(math_d.FmaOp(r2, b.poly(r, _EXP_P), r).result, b.f(1.0)).result
+    # 2^n as (2^(n-1)) * 2, so that n = 128 (x up to ln(FLT_MAX)) stays finite.
+    bits = arith.ShLIOp(arith.AddIOp(arith.FPToSIOp(b.int_t, n).result, b.i(126)).result,
+                        b.i(23)).result
+    scale = arith.BitcastOp(b.t, bits).result
+    y = arith.MulFOp(arith.MulFOp(p, scale).result, b.f(2.0)).result
+    y = b.select(b.cmp(arith.CmpFPredicate.OLT, x, b.f(_EXP_LO)), b.f(0.0), y)
+    return b.select(b.cmp(arith.CmpFPredicate.OGT, x, b.f(_EXP_HI)), b.f(math.inf), y)
+
+
+def _log(b: _Builder, x: ir.Value) -> ir.Value:
+    # Subnormal inputs: scaled by 2^23 first, the exponent corrected after.
+    tiny = b.cmp(arith.CmpFPredicate.OLT, x, b.f(1.1754943508222875e-38))
+    scaled = b.select(tiny, arith.MulFOp(x, b.f(8388608.0)).result, x)
+    bits = arith.BitcastOp(b.int_t, scaled).result
+    exponent = arith.SubIOp(arith.AndIOp(arith.ShRUIOp(bits, b.i(23)).result,
+                                         b.i(0xFF)).result, b.i(126)).result
+    e = arith.SIToFPOp(b.t, exponent).result
+    e = b.select(tiny, arith.SubFOp(e, b.f(23.0)).result, e)
+    m = arith.BitcastOp(b.t, arith.OrIOp(arith.AndIOp(bits, b.i(0x007FFFFF)).result,
+                                         b.i(0x3F000000)).result).result  # [0.5, 1)
+    low = b.cmp(arith.CmpFPredicate.OLT, m, b.f(0.707106781186547524))
+    e = b.select(low, arith.SubFOp(e, b.f(1.0)).result, e)
+    m = arith.SubFOp(b.select(low, arith.AddFOp(m, m).result, m), b.f(1.0)).result
+    z = arith.MulFOp(m, m).result
+    y = arith.MulFOp(arith.MulFOp(b.poly(m, _LOG_P), m).result, z).result
+    y = math_d.FmaOp(e, b.f(_LN2_LO), y).result
+    y = math_d.FmaOp(z, b.f(-0.5), y).result
+    y = math_d.FmaOp(e, b.f(_LN2_HI), arith.AddFOp(m, y).result).result
+    y = b.select(b.cmp(arith.CmpFPredicate.OEQ, x, b.f(math.inf)), x, y)
+    y = b.select(b.cmp(arith.CmpFPredicate.OEQ, x, b.f(0.0)), b.f(-math.inf), y)
+    # x < 0 and NaN: NaN (unordered-or-less-than is true for both).
+    return b.select(b.cmp(arith.CmpFPredicate.ULT, x, b.f(0.0)), b.f(math.nan), y)
+
+
+def _log1p(b: _Builder, x: ir.Value) -> ir.Value:
+    # log(u) * x / (u - 1) with u = 1 + x corrects the rounding of 1 + x.
+    u = arith.AddFOp(x, b.f(1.0)).result
+    y = arith.MulFOp(_log(b, u), arith.DivFOp(x, arith.SubFOp(u, b.f(1.0)).result).result).result
+    y = b.select(b.cmp(arith.CmpFPredicate.OEQ, u, b.f(math.inf)), u, y)
+    return b.select(b.cmp(arith.CmpFPredicate.OEQ, u, b.f(1.0)), x, y)
+
+
+def _tanh(b: _Builder, x: ir.Value) -> ir.Value:
+    ax = math_d.AbsFOp(x).result
+    z = arith.MulFOp(x, x).result
+    small = math_d.FmaOp(arith.MulFOp(b.poly(z, _TANH_P), z).result, x, x).result
+    # 1 - 2 / (exp(2|x|) + 1), signed like x.
+    e = _exp(b, arith.AddFOp(ax, ax).result)
+    large = arith.SubFOp(b.f(1.0), arith.DivFOp(b.f(2.0), arith.AddFOp(e, b.f(1.0)).result)
+                         .result).result
+    large = math_d.CopySignOp(large, x).result
+    return b.select(b.cmp(arith.CmpFPredicate.OLT, ax, b.f(0.625)), small, large)
+
+
+_EXPANSIONS = {"math.exp": _exp, "math.log": _log, "math.log1p": _log1p, "math.tanh": _tanh}
+
+
+def _is_f32(t: ir.Type) -> bool:
+    element = ir.VectorType(t).element_type if isinstance(t, ir.VectorType) else t
+    return isinstance(element, ir.F32Type)
+
+
+@dataclasses.dataclass
+class ExpandMath(Pass):
+    """Expands f32 exp, log, log1p and tanh into arithmetic (no libm calls)."""
+
+    ARGUMENT = "mlirfuse-expand-math"
+
+    def run(self, module: ir.Operation) -> None:
+        ops = [op for op in st.walk(module)
+               if op.name in _EXPANSIONS and _is_f32(op.results[0].type)]
+        for op in ops:
+            with ir.InsertionPoint(op), op.location:
+                value = _EXPANSIONS[op.name](_Builder(op.results[0].type), op.operands[0])
+            op.results[0].replace_all_uses_with(value)
+            op.erase()

@@ -1,0 +1,38 @@
+// RUN: mlirfuse-opt %s --pass-pipeline='builtin.module(mlirfuse-expand-math)' | FileCheck %s
+
+// exp on a vector of f32: clamp, 2^n from exponent bits, a polynomial; no math.exp left.
+// CHECK-LABEL: func.func @exp_vector
+// CHECK-NOT: math.exp
+// CHECK: arith.maximumf {{.*}} : vector<8xf32>
+// CHECK: math.floor {{.*}} : vector<8xf32>
+// CHECK: math.fma
+// CHECK: arith.shli {{.*}} : vector<8xi32>
+// CHECK: arith.bitcast {{.*}} : vector<8xi32> to vector<8xf32>
+// CHECK: arith.select
+// CHECK-NOT: math.exp
+// CHECK: return
+func.func @exp_vector(%x: vector<8xf32>) -> vector<8xf32> {
+  %y = math.exp %x : vector<8xf32>
+  return %y : vector<8xf32>
+}
+
+// log1p, tanh and log on scalars: the same arithmetic, no libm call.
+// CHECK-LABEL: func.func @scalars
+// CHECK-NOT: math.log1p
+// CHECK-NOT: math.tanh
+// CHECK-NOT: math.log
+// CHECK: return
+func.func @scalars(%x: f32) -> (f32, f32, f32) {
+  %a = math.log1p %x : f32
+  %b = math.tanh %x : f32
+  %c = math.log %x : f32
+  return %a, %b, %c : f32, f32, f32
+}
+
+// f64 keeps libm's (the approximations are single precision).
+// CHECK-LABEL: func.func @f64_untouched
+// CHECK: math.exp {{.*}} : f64
+func.func @f64_untouched(%x: f64) -> f64 {
+  %y = math.exp %x : f64
+  return %y : f64
+}
