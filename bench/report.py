@@ -129,7 +129,7 @@ def _header(meta: dict, opts) -> list[str]:
         + (" (plus uncommitted changes)" if meta["dirty"] else "")
         + (" — **the compiler's code changed while this ran** (other engineers commit and edit "
            "concurrently), so workloads may have run different versions" if meta["tree_changed"] else ""),
-        f"- threads: torch {meta['threads']} (eager, inductor); mlirfuse code runs on 1 thread (naive lowering)",
+        f"- threads: torch {meta['threads']} (eager, inductor); mlirfuse kernels run on OpenMP threads, as many as torch uses",
         f"- device {opts.device}, rows scale {opts.rows_scale}"
         + (", **--quick** (few calls, not for comparison)" if opts.quick else ""),
         f"- command: `{meta['command']}`, wall time {meta['wall_s'] / 60:.1f} min",
