@@ -96,6 +96,9 @@ CPU_BUFFERIZE = [
 
 # Buffers → loops; the kernels' parallel loops → OpenMP (omp.parallel + omp.wsloop).
 CPU_LOOPS = [
+    # Elementwise ops: vector code (transfers to 1-D, unrolled); the rest: scalar loops.
+    "mlirfuse-vectorize-kernels",
+    "func.func(convert-vector-to-scf{full-unroll=true})",
     "func.func(tm-tensor-to-loops, refback-munge-memref-copy, convert-linalg-to-loops, lower-affine)",
     "convert-scf-to-openmp",
 ]
@@ -114,6 +117,7 @@ CPU_LLVM = [
     "convert-math-to-libm",
     "expand-strided-metadata",
     "convert-bufferization-to-memref",
+    "convert-vector-to-llvm",
     # Before scf-to-cf: the OpenMP loops' bodies are memref.alloca_scopes, which must
     # hold one block.
     "finalize-memref-to-llvm",

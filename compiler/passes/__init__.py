@@ -23,6 +23,7 @@ REGISTRY = {
     "mlirfuse-shield-contractions": "shield_contractions",
     "mlirfuse-split-reductions": "split_reductions",
     "mlirfuse-tile-kernels": "tile_kernels",
+    "mlirfuse-vectorize-kernels": "vectorize_kernels",
     "mlirfuse-workspace": "workspace",
 }
 

@@ -20,9 +20,16 @@
 // BUF-NOT: memref.copy
 // BUF: return %{{.*}} : i32
 
+// The rows run on OpenMP threads; each row of 8 is one AVX2 vector: loaded, added,
+// clamped at zero and stored as vector<8xf32>.
 // LLVM-LABEL: llvm.func @main
 // LLVM: omp.parallel
 // LLVM: omp.wsloop
+// LLVM: llvm.load {{.*}} -> vector<8xf32>
+// LLVM: llvm.load {{.*}} -> vector<8xf32>
+// LLVM: llvm.fadd {{.*}} : vector<8xf32>
+// LLVM: llvm.intr.maximum({{.*}}) : (vector<8xf32>, vector<8xf32>) -> vector<8xf32>
+// LLVM: llvm.store {{.*}} : vector<8xf32>, !llvm.ptr
 // LLVM: llvm.func @_mlir_ciface_main(%{{.*}}: !llvm.ptr, %{{.*}}: !llvm.ptr, %{{.*}}: !llvm.ptr) -> i32
 // LLVM-NOT: unrealized_conversion_cast
 

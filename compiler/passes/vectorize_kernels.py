@@ -1,0 +1,125 @@
+"""mlirfuse-vectorize-kernels: elementwise ops of CPU kernels become vector code.
+
+Matches: `linalg.generic` on buffers (after bufferization) whose loops are all
+parallel with static extents, whose innermost extent is a multiple of the vector
+width, and whose operands each either run along the innermost loop contiguously
+(it is their last index and their last stride is 1) or do not use it (a
+broadcast).
+Rewrites: tiles the innermost loop by `width` elements (two 256-bit registers:
+16 f32 lanes on AVX2, when the extent allows; else one) and every other loop by 1
+(`scf.for`), and vectorizes the tile (transform dialect: `tile_using_for`,
+`structured.vectorize`): `vector.transfer_read`/`transfer_write` and arith and
+math ops on vectors, which LLVM keeps as SIMD instructions (f32 exp, log, tanh
+are arithmetic by then: mlirfuse-expand-math).
+Leaves alone: reductions, dynamic shapes, strided or transposed operands, extents
+that are not a multiple of the width, i1 buffers (bytes in memory, bits in a
+vector); a tile the vectorizer rejects stays scalar.
+
+Before:
+  linalg.generic {parallel, parallel} ins(%x : memref<1x1024xf32, strided<[1024, 1], ...>>)
+      outs(%y : ...) { exp(x) * x }
+After:
+  scf.for %i = 0 to 1 step 1 {
+    scf.for %j = 0 to 1024 step 16 {
+      %v = vector.transfer_read %x[%i, %j] : ..., vector<1x16xf32>
+      %e = math.exp %v : vector<1x16xf32> ...
+      vector.transfer_write %r, %y[%i, %j] : vector<1x16xf32>, ...
+    }
+  }
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from torch_mlir import ir
+
+from mlirfuse.compiler.passes import structured as st
+from mlirfuse.compiler.passes.base import Pass
+from mlirfuse.compiler.passes.gpu_codegen import static_extents
+from mlirfuse.compiler.passes.tile_kernels import apply_transform
+
+MARK = "mlirfuse.vectorize"
+REGISTER_BYTES = 32  # AVX2
+
+_VECTORIZE = """
+    %op = transform.structured.match attributes {{{attr}}} in %fn
+        : (!transform.any_op) -> !transform.any_op
+    %tiled, %loops:{count} = transform.structured.tile_using_for %op tile_sizes [{sizes}]
+        : (!transform.any_op) -> (!transform.any_op{loop_types})
+    transform.structured.vectorize %tiled : !transform.any_op"""
+
+
+def _width(op: ir.Operation, extents: list[int]) -> int | None:
+    """Elements per vector step for `op`, or None when it does not qualify."""
+    sizes = set()
+    for value in op.operands:
+        t = value.type
+        if not isinstance(t, ir.MemRefType):
+            return None
+        element = t.element_type
+        size = st.element_bytes(element)
+        # i1 is a byte per element in memory but a bit per lane in a vector load.
+        if not size or (isinstance(element, ir.IntegerType) and element.width % 8):
+            return None
+        sizes.add(size)
+    lanes = REGISTER_BYTES // max(sizes)
+    last = extents[-1]
+    for width in (2 * lanes, lanes):
+        if last % width == 0:
+            return width
+    return None
+
+
+def _contiguous(op: ir.Operation, rank: int) -> bool:
+    """Every operand reads the innermost loop at its last, unit-stride index, or not at all."""
+    maps = [ir.AffineMapAttr(a).value for a in op.attributes["indexing_maps"]]
+    for value, amap in zip(op.operands, maps):
+        results = [str(r) for r in amap.results]
+        inner = f"d{rank - 1}"
+        if inner not in results:
+            continue
+        if results[-1] != inner:
+            return False
+        strides, _ = ir.MemRefType(value.type).get_strides_and_offset()
+        if strides and strides[-1] != 1:
+            return False
+    return True
+
+
+def _candidate(op: ir.Operation) -> int | None:
+    """The vector width for an elementwise generic that qualifies, else None."""
+    if op.name != "linalg.generic":
+        return None
+    if any("parallel" not in str(k) for k in op.attributes["iterator_types"]):
+        return None
+    if not all(isinstance(v.type, ir.MemRefType) and v.type.has_static_shape
+               for v in op.operands):
+        return None
+    extents = static_extents(op)
+    if not extents or not _contiguous(op, len(extents)):
+        return None
+    return _width(op, extents)
+
+
+@dataclasses.dataclass
+class VectorizeKernels(Pass):
+    """Tiles and vectorizes the elementwise linalg ops of CPU kernels (buffers)."""
+
+    ARGUMENT = "mlirfuse-vectorize-kernels"
+
+    def run(self, module: ir.Operation) -> None:
+        for fn in st.functions(module):
+            ops = [op for op in st.walk(fn) if op.name == "linalg.generic"]
+            for op in ops:
+                width = _candidate(op)
+                if width is None:
+                    continue
+                rank = len(op.attributes["iterator_types"])
+                op.attributes[MARK] = ir.UnitAttr.get()
+                sizes = ", ".join(["1"] * (rank - 1) + [str(width)])
+                body = _VECTORIZE.format(attr=MARK, count=rank, sizes=sizes,
+                                         loop_types=", !transform.any_op" * rank)
+                apply_transform(fn, body)
+                for tagged in [o for o in st.walk(fn) if MARK in o.attributes]:
+                    del tagged.attributes[MARK]
