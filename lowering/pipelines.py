@@ -73,6 +73,8 @@ KERNELS = [
 
 # Kernels on tensors → buffers, in the runtime's calling convention.
 CPU_BUFFERIZE = [
+    # Row reductions accumulate in 16 lanes (an elementwise loop body, vectorized later).
+    "mlirfuse-reduce-in-lanes",
     # Let producers of a result write straight into its destination buffer.
     "eliminate-empty-tensors",
     # Arguments take any strides (transposed, sliced tensors are passed as they are).
@@ -139,7 +141,8 @@ CPU_LLVM = [
 # a tile become shared memory, the others one workspace (mlirfuse-workspace).
 def gpu_bufferize(alignment: int) -> list[str]:
     """Kernels on tensors → buffers for the GPU; guards also check `alignment` bytes."""
-    return CPU_BUFFERIZE[:CPU_BUFFERIZE.index("mlirfuse-lower-guards")] + [
+    common = CPU_BUFFERIZE[CPU_BUFFERIZE.index("eliminate-empty-tensors"):]
+    return common[:common.index("mlirfuse-lower-guards")] + [
         # The GPU code generator reads generics only (fills and copies included).
         "func.func(linalg-generalize-named-ops)",
         f"mlirfuse-lower-guards{{alignment={alignment}}}",

@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import ctypes
 import functools
-import hashlib
 import os
-import subprocess
 
 import torch
 from torch_mlir import ir
 from torch_mlir.execution_engine import ExecutionEngine
 
+from mlirfuse.runtime import native
 from mlirfuse.runtime.engine import PACKED
 from mlirfuse.runtime.memref import ArgumentLayout
 
@@ -29,30 +28,13 @@ class CudaError(RuntimeError):
     """A CUDA driver call of compiled code failed; the message names the kernel."""
 
 
-def _cache_dir() -> str:
-    root = os.environ.get("MLIRFUSE_CACHE_DIR") or os.path.join(
-        os.path.expanduser("~"), ".cache", "mlirfuse")
-    return os.path.join(root, "runtime")
-
-
 @functools.cache
 def library_path() -> str:
     """Builds the runtime library if needed; returns its path."""
-    with open(SOURCE, "rb") as f:
-        digest = hashlib.sha256(f.read()).hexdigest()[:16]
-    path = os.path.join(_cache_dir(), f"libmlirfuse_cuda-{digest}.so")
-    if os.path.exists(path):
-        return path
-    os.makedirs(_cache_dir(), exist_ok=True)
-    partial = f"{path}.{os.getpid()}.tmp"
-    compiler = os.environ.get("CC", "cc")
-    done = subprocess.run([compiler, "-O2", "-shared", "-fPIC", "-o", partial, SOURCE, "-ldl"],
-                          capture_output=True, text=True)
-    if done.returncode != 0:
-        raise CudaError(f"building the CUDA runtime library with '{compiler}' failed: "
-                        f"{done.stderr.strip()[:2000]}")
-    os.replace(partial, path)
-    return path
+    try:
+        return native.build(SOURCE, "mlirfuse_cuda")
+    except native.BuildError as e:
+        raise CudaError(str(e)) from None
 
 
 @functools.cache

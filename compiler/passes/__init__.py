@@ -19,6 +19,7 @@ REGISTRY = {
     "mlirfuse-lower-guards": "lower_guards",
     "mlirfuse-map-to-gpu": "map_to_gpu",
     "mlirfuse-outline-fusion-groups": "outline_fusion_groups",
+    "mlirfuse-reduce-in-lanes": "reduce_in_lanes",
     "mlirfuse-serialize-ptx": "serialize_ptx",
     "mlirfuse-shield-contractions": "shield_contractions",
     "mlirfuse-split-reductions": "split_reductions",

@@ -1,6 +1,8 @@
 """mlirfuse-expand-math: f32 exp, log, log1p and tanh as arithmetic, for the CPU.
 
-Matches: `math.exp`, `math.log`, `math.log1p`, `math.tanh` on f32 or vectors of f32.
+Matches: `math.exp`, `math.log`, `math.log1p`, `math.tanh` on f32 or vectors of f32;
+`math.fpowi` by a constant of at most 8 (x ** 2: products; LLVM's powi takes no
+vector exponent).
 Rewrites: each into range reduction, a polynomial and exponent bit arithmetic
 (Cephes' single-precision approximations, about 1-2 ulp), with selects for the
 special values (NaN propagates, exp(-inf) = 0, exp(inf) = inf, log(0) = -inf,
@@ -56,7 +58,9 @@ class _Builder:
         self.bool_t = ir.VectorType.get(shape, i1) if shape else i1
 
     def f(self, value: float) -> ir.Value:
-        return self._const(self.t, ir.FloatAttr.get(ir.F32Type.get(), value))
+        element = ir.VectorType(self.t).element_type if isinstance(self.t, ir.VectorType) \
+            else self.t
+        return self._const(self.t, ir.FloatAttr.get(element, value))
 
     def i(self, value: int) -> ir.Value:
         return self._const(self.int_t, ir.IntegerAttr.get(ir.IntegerType.get_signless(32),
@@ -143,6 +147,37 @@ def _tanh(b: _Builder, x: ir.Value) -> ir.Value:
     return b.select(b.cmp(arith.CmpFPredicate.OLT, ax, b.f(0.625)), small, large)
 
 
+def _small_power(op: ir.Operation) -> int | None:
+    """The exponent of a math.fpowi when it is a constant (or a broadcast constant) of at
+    most 8 in magnitude."""
+    value = op.operands[1]
+    owner = st.defining_op(value)
+    if owner is not None and owner.name == "vector.broadcast":
+        owner = st.defining_op(owner.operands[0])
+    if owner is None or owner.name != "arith.constant":
+        return None
+    attr = owner.attributes["value"]
+    if isinstance(attr, ir.DenseElementsAttr):
+        if not attr.is_splat:
+            return None
+        attr = attr.get_splat_value()
+    n = ir.IntegerAttr(attr).value
+    return n if abs(n) <= 8 else None
+
+
+def _fpowi(b: _Builder, x: ir.Value, n: int) -> ir.Value:
+    """x ** n by squaring (n a small constant): exact products, as eager's pow(x, 2)."""
+    result, base, k = None, x, abs(n)
+    while k:
+        if k & 1:
+            result = base if result is None else arith.MulFOp(result, base).result
+        k >>= 1
+        if k:
+            base = arith.MulFOp(base, base).result
+    result = b.f(1.0) if result is None else result
+    return arith.DivFOp(b.f(1.0), result).result if n < 0 else result
+
+
 _EXPANSIONS = {"math.exp": _exp, "math.log": _log, "math.log1p": _log1p, "math.tanh": _tanh}
 
 
@@ -159,9 +194,14 @@ class ExpandMath(Pass):
 
     def run(self, module: ir.Operation) -> None:
         ops = [op for op in st.walk(module)
-               if op.name in _EXPANSIONS and _is_f32(op.results[0].type)]
+               if (op.name in _EXPANSIONS and _is_f32(op.results[0].type))
+               or (op.name == "math.fpowi" and _small_power(op) is not None)]
         for op in ops:
             with ir.InsertionPoint(op), op.location:
-                value = _EXPANSIONS[op.name](_Builder(op.results[0].type), op.operands[0])
+                b = _Builder(op.results[0].type)
+                if op.name == "math.fpowi":  # any float type: only products
+                    value = _fpowi(b, op.operands[0], _small_power(op))
+                else:
+                    value = _EXPANSIONS[op.name](b, op.operands[0])
             op.results[0].replace_all_uses_with(value)
             op.erase()

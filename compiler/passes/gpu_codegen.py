@@ -59,13 +59,14 @@ def index(value: int) -> ir.Value:
 
 
 def static_extents(op: ir.Operation) -> list[int] | None:
-    """The loop extents of a structured op on buffers, None when one is not static."""
+    """The loop extents of a structured op (on buffers or tensors), None when one is not
+    static."""
     maps = st.indexing_maps(op)
     extents = [None] * st.loop_count(op)
     for value, amap in zip(op.operands, maps):
-        if not isinstance(value.type, ir.MemRefType):
+        if not isinstance(value.type, (ir.MemRefType, ir.RankedTensorType)):
             continue  # a scalar operand
-        shape = ir.MemRefType(value.type).shape
+        shape = ir.ShapedType(value.type).shape
         for size, pos in zip(shape, st.dim_positions(amap)):
             if pos is not None and size >= 0:
                 extents[pos] = size

@@ -36,3 +36,16 @@ func.func @f64_untouched(%x: f64) -> f64 {
   %y = math.exp %x : f64
   return %y : f64
 }
+
+// x ** 2 (rmsnorm's, on vectors after vectorization): a product; LLVM's powi takes no
+// vector exponent.
+// CHECK-LABEL: func.func @square_vector
+// CHECK-NOT: math.fpowi
+// CHECK: %[[SQ:.*]] = arith.mulf %arg0, %arg0 : vector<16xf32>
+// CHECK: return %[[SQ]]
+func.func @square_vector(%x: vector<16xf32>) -> vector<16xf32> {
+  %c2 = arith.constant 2 : i64
+  %n = vector.broadcast %c2 : i64 to vector<16xi64>
+  %y = math.fpowi %x, %n : vector<16xf32>, vector<16xi64>
+  return %y : vector<16xf32>
+}

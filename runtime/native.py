@@ -1,0 +1,45 @@
+"""mlirfuse's own C runtime libraries, built at first use with the system C compiler.
+
+Each library is one C file under runtime/, compiled into $MLIRFUSE_CACHE_DIR/runtime
+(default ~/.cache/mlirfuse/runtime) under a name holding a hash of its source, so a
+changed source builds anew and concurrent processes never see a half-written file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+
+
+class BuildError(RuntimeError):
+    """The C compiler failed on a runtime library."""
+
+
+def cache_dir() -> str:
+    root = os.environ.get("MLIRFUSE_CACHE_DIR") or os.path.join(
+        os.path.expanduser("~"), ".cache", "mlirfuse")
+    return os.path.join(root, "runtime")
+
+
+def build(source: str, name: str) -> str:
+    """Builds `source` into lib<name>-<hash>.so if not built yet; returns its path.
+
+    Raises:
+      BuildError with the compiler's message.
+    """
+    with open(source, "rb") as f:
+        digest = hashlib.sha256(f.read()).hexdigest()[:16]
+    path = os.path.join(cache_dir(), f"lib{name}-{digest}.so")
+    if os.path.exists(path):
+        return path
+    os.makedirs(cache_dir(), exist_ok=True)
+    partial = f"{path}.{os.getpid()}.tmp"
+    compiler = os.environ.get("CC", "cc")
+    done = subprocess.run([compiler, "-O2", "-shared", "-fPIC", "-o", partial, source, "-ldl"],
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        raise BuildError(f"building {os.path.basename(source)} with '{compiler}' failed: "
+                         f"{done.stderr.strip()[:2000]}")
+    os.replace(partial, path)
+    return path

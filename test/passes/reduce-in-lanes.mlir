@@ -1,0 +1,46 @@
+// RUN: mlirfuse-opt %s --pass-pipeline='builtin.module(mlirfuse-reduce-in-lanes)' | FileCheck %s
+
+#row = affine_map<(d0, d1) -> (d0, d1)>
+#red = affine_map<(d0, d1) -> (d0)>
+
+// A row sum of 1024: 16 partial sums filled with 0, a loop over the row in steps of
+// 16 whose body is elementwise, one final reduce of the 16 partials.
+// CHECK-LABEL: func.func @row_sum
+// CHECK: linalg.fill {{.*}} -> tensor<1x16xf32>
+// CHECK: scf.for {{.*}} step %c16
+// CHECK: linalg.generic {{.*}} iterator_types = ["parallel", "parallel"]
+// CHECK: arith.addf
+// CHECK: linalg.reduce
+// CHECK-SAME: dimensions = [1]
+func.func @row_sum(%x: tensor<1x1024xf32>, %init: tensor<1xf32>) -> tensor<1xf32> {
+  %0 = linalg.generic {indexing_maps = [#row, #red], iterator_types = ["parallel", "reduction"]} ins(%x : tensor<1x1024xf32>) outs(%init : tensor<1xf32>) {
+  ^bb0(%a: f32, %o: f32):
+    %1 = arith.addf %a, %o : f32
+    linalg.yield %1 : f32
+  } -> tensor<1xf32>
+  return %0 : tensor<1xf32>
+}
+
+// argmax (two outputs, no single combiner each) and rows that are not a multiple of
+// 16 stay as they are.
+// CHECK-LABEL: func.func @left_alone
+// CHECK-NOT: scf.for
+// CHECK-COUNT-2: linalg.generic
+// CHECK-NOT: scf.for
+func.func @left_alone(%x: tensor<1x1024xf32>, %m: tensor<1xf32>, %i: tensor<1xi64>, %y: tensor<1x24xf32>, %s: tensor<1xf32>) -> (tensor<1xf32>, tensor<1xi64>, tensor<1xf32>) {
+  %0:2 = linalg.generic {indexing_maps = [#row, #red, #red], iterator_types = ["parallel", "reduction"]} ins(%x : tensor<1x1024xf32>) outs(%m, %i : tensor<1xf32>, tensor<1xi64>) {
+  ^bb0(%a: f32, %o: f32, %oi: i64):
+    %k = linalg.index 1 : index
+    %ki = arith.index_cast %k : index to i64
+    %gt = arith.cmpf ogt, %a, %o : f32
+    %v = arith.select %gt, %a, %o : f32
+    %j = arith.select %gt, %ki, %oi : i64
+    linalg.yield %v, %j : f32, i64
+  } -> (tensor<1xf32>, tensor<1xi64>)
+  %1 = linalg.generic {indexing_maps = [#row, #red], iterator_types = ["parallel", "reduction"]} ins(%y : tensor<1x24xf32>) outs(%s : tensor<1xf32>) {
+  ^bb0(%a: f32, %o: f32):
+    %2 = arith.addf %a, %o : f32
+    linalg.yield %2 : f32
+  } -> tensor<1xf32>
+  return %0#0, %0#1, %1 : tensor<1xf32>, tensor<1xi64>, tensor<1xf32>
+}
