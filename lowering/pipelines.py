@@ -71,10 +71,8 @@ KERNELS = [
     "cse",
 ]
 
-# Kernels on tensors → buffers, in the runtime's calling convention.
-CPU_BUFFERIZE = [
-    # Row reductions accumulate in 16 lanes (an elementwise loop body, vectorized later).
-    "mlirfuse-reduce-in-lanes",
+# Kernels on tensors → buffers, in the runtime's calling convention (CPU and GPU).
+BUFFERIZE = [
     # Let producers of a result write straight into its destination buffer.
     "eliminate-empty-tensors",
     # Arguments take any strides (transposed, sliced tensors are passed as they are).
@@ -86,6 +84,12 @@ CPU_BUFFERIZE = [
     "canonicalize",
     # The entry function returned its destinations; it now returns nothing.
     "mlirfuse-drop-destination-results",
+]
+
+CPU_BUFFERIZE = [
+    # Row reductions accumulate in 16 lanes (an elementwise loop body, vectorized later).
+    "mlirfuse-reduce-in-lanes",
+    *BUFFERIZE,
     # Guards become descriptor checks; kernels run on statically shaped, strided views.
     "mlirfuse-lower-guards",
     "canonicalize",
@@ -141,8 +145,7 @@ CPU_LLVM = [
 # a tile become shared memory, the others one workspace (mlirfuse-workspace).
 def gpu_bufferize(alignment: int) -> list[str]:
     """Kernels on tensors → buffers for the GPU; guards also check `alignment` bytes."""
-    common = CPU_BUFFERIZE[CPU_BUFFERIZE.index("eliminate-empty-tensors"):]
-    return common[:common.index("mlirfuse-lower-guards")] + [
+    return BUFFERIZE + [
         # The GPU code generator reads generics only (fills and copies included).
         "func.func(linalg-generalize-named-ops)",
         f"mlirfuse-lower-guards{{alignment={alignment}}}",

@@ -58,24 +58,16 @@ class _Builder:
         self.t = t
         shape = ir.VectorType(t).shape if isinstance(t, ir.VectorType) else None
         i32 = ir.IntegerType.get_signless(32)
-        i1 = ir.IntegerType.get_signless(1)
         self.int_t = ir.VectorType.get(shape, i32) if shape else i32
-        self.bool_t = ir.VectorType.get(shape, i1) if shape else i1
 
     def f(self, value: float) -> ir.Value:
-        element = ir.VectorType(self.t).element_type if isinstance(self.t, ir.VectorType) \
-            else self.t
-        return self._const(self.t, ir.FloatAttr.get(element, value))
+        return st.float_constant(self.t, value)
 
     def i(self, value: int) -> ir.Value:
-        return self._const(self.int_t, ir.IntegerAttr.get(ir.IntegerType.get_signless(32),
-                                                          value))
-
-    @staticmethod
-    def _const(t: ir.Type, scalar: ir.Attribute) -> ir.Value:
-        attr = ir.DenseElementsAttr.get_splat(t, scalar) if isinstance(t, ir.VectorType) \
-            else scalar
-        return arith.ConstantOp(t, attr).result
+        scalar = ir.IntegerAttr.get(ir.IntegerType.get_signless(32), value)
+        attr = ir.DenseElementsAttr.get_splat(self.int_t, scalar) \
+            if isinstance(self.int_t, ir.VectorType) else scalar
+        return arith.ConstantOp(self.int_t, attr).result
 
     def poly(self, x: ir.Value, coefficients: list[float]) -> ir.Value:
         """Horner's rule, highest degree first."""
@@ -152,37 +144,6 @@ def _tanh(b: _Builder, x: ir.Value) -> ir.Value:
     return b.select(b.cmp(arith.CmpFPredicate.OLT, math_d.AbsFOp(x).result, b.f(0.0004)), x, y)
 
 
-def _small_power(op: ir.Operation) -> int | None:
-    """The exponent of a math.fpowi when it is a constant (or a broadcast constant) of at
-    most 8 in magnitude."""
-    value = op.operands[1]
-    owner = st.defining_op(value)
-    if owner is not None and owner.name == "vector.broadcast":
-        owner = st.defining_op(owner.operands[0])
-    if owner is None or owner.name != "arith.constant":
-        return None
-    attr = owner.attributes["value"]
-    if isinstance(attr, ir.DenseElementsAttr):
-        if not attr.is_splat:
-            return None
-        attr = attr.get_splat_value()
-    n = ir.IntegerAttr(attr).value
-    return n if abs(n) <= 8 else None
-
-
-def _fpowi(b: _Builder, x: ir.Value, n: int) -> ir.Value:
-    """x ** n by squaring (n a small constant): exact products, as eager's pow(x, 2)."""
-    result, base, k = None, x, abs(n)
-    while k:
-        if k & 1:
-            result = base if result is None else arith.MulFOp(result, base).result
-        k >>= 1
-        if k:
-            base = arith.MulFOp(base, base).result
-    result = b.f(1.0) if result is None else result
-    return arith.DivFOp(b.f(1.0), result).result if n < 0 else result
-
-
 _EXPANSIONS = {"math.exp": _exp, "math.log": _log, "math.log1p": _log1p, "math.tanh": _tanh}
 
 
@@ -200,13 +161,12 @@ class ExpandMath(Pass):
     def run(self, module: ir.Operation) -> None:
         ops = [op for op in st.walk(module)
                if (op.name in _EXPANSIONS and _is_f32(op.results[0].type))
-               or (op.name == "math.fpowi" and _small_power(op) is not None)]
+               or (op.name == "math.fpowi" and st.small_constant(op.operands[1]) is not None)]
         for op in ops:
             with ir.InsertionPoint(op), op.location:
-                b = _Builder(op.results[0].type)
                 if op.name == "math.fpowi":  # any float type: only products
-                    value = _fpowi(b, op.operands[0], _small_power(op))
+                    value = st.power(op.operands[0], st.small_constant(op.operands[1]))
                 else:
-                    value = _EXPANSIONS[op.name](b, op.operands[0])
+                    value = _EXPANSIONS[op.name](_Builder(op.results[0].type), op.operands[0])
             op.results[0].replace_all_uses_with(value)
             op.erase()

@@ -27,16 +27,6 @@ from mlirfuse.compiler.passes import gpu_registers as rg
 from mlirfuse.compiler.passes import gpu_vectors as gv
 from mlirfuse.compiler.passes import structured as st
 
-# Combining op → (gpu.all_reduce operation, identity kind).
-COMBINERS = {
-    "arith.addf": ("add", "zero"), "arith.addi": ("add", "zero"),
-    "arith.mulf": ("mul", "one"), "arith.muli": ("mul", "one"),
-    "arith.maximumf": ("maximumf", "lowest"), "arith.maxnumf": ("maxnumf", "lowest"),
-    "arith.minimumf": ("minimumf", "highest"), "arith.minnumf": ("minnumf", "highest"),
-    "arith.maxsi": ("maxsi", "lowest"), "arith.minsi": ("minsi", "highest"),
-    "arith.maxui": ("maxui", "zero"), "arith.minui": ("minui", "all_ones"),
-    "arith.andi": ("and", "all_ones"), "arith.ori": ("or", "zero"), "arith.xori": ("xor", "zero"),
-}
 _UNSIGNED = ("arith.maxui", "arith.minui", "arith.andi", "arith.ori", "arith.xori")
 
 
@@ -56,21 +46,6 @@ def reduction_loops(op: ir.Operation) -> list[int]:
 
 def index(value: int) -> ir.Value:
     return arith.ConstantOp(ir.IndexType.get(), value).result
-
-
-def static_extents(op: ir.Operation) -> list[int] | None:
-    """The loop extents of a structured op (on buffers or tensors), None when one is not
-    static."""
-    maps = st.indexing_maps(op)
-    extents = [None] * st.loop_count(op)
-    for value, amap in zip(op.operands, maps):
-        if not isinstance(value.type, (ir.MemRefType, ir.RankedTensorType)):
-            continue  # a scalar operand
-        shape = ir.ShapedType(value.type).shape
-        for size, pos in zip(shape, st.dim_positions(amap)):
-            if pos is not None and size >= 0:
-                extents[pos] = size
-    return None if any(e is None for e in extents) else extents
 
 
 def delinearize(linear: ir.Value, extents: list[int]) -> list[ir.Value]:
@@ -101,30 +76,6 @@ def apply_map(amap: ir.AffineMap, loops: list[ir.Value]) -> list[ir.Value]:
     return out
 
 
-def _small_constant(value: ir.Value) -> int | None:
-    """The value of an integer constant in [-8, 8], else None."""
-    n = st.constant_value(value)
-    return n if isinstance(n, int) and -8 <= n <= 8 else None
-
-
-def power(base: ir.Value, n: int) -> ir.Value:
-    """base**n for a small integer n, by repeated squaring (x.pow(2) is one multiply:
-    math.fpowi would become a libdevice call, or no code at all on NVPTX)."""
-    if n < 0:
-        one = arith.ConstantOp(base.type, ir.FloatAttr.get(base.type, 1.0)).result
-        return arith.DivFOp(one, power(base, -n)).result
-    if n == 0:
-        return arith.ConstantOp(base.type, ir.FloatAttr.get(base.type, 1.0)).result
-    result, square = None, base
-    while n:
-        if n & 1:
-            result = square if result is None else arith.MulFOp(result, square).result
-        n >>= 1
-        if n:
-            square = arith.MulFOp(square, square).result
-    return result
-
-
 class Body:
     """Clones a linalg body at loop indices `loops`: block arguments become loads."""
 
@@ -147,9 +98,9 @@ class Body:
         return value
 
     def clone(self, op: ir.Operation, operands: list[ir.Value] | None = None) -> ir.Operation:
-        if op.name == "math.fpowi" and _small_constant(op.operands[1]) is not None:
+        if op.name == "math.fpowi" and st.small_constant(op.operands[1]) is not None:
             base = self.lookup(op.operands[0])
-            self.mapping.append((op.results[0], power(base, _small_constant(op.operands[1]))))
+            self.mapping.append((op.results[0], st.power(base, st.small_constant(op.operands[1]))))
             return op
         if op.name == "linalg.index":
             dim = ir.IntegerAttr(op.attributes["dim"]).value
@@ -240,26 +191,8 @@ def _store_body(op: ir.Operation, loops: list[ir.Value]) -> None:
         rg.current().store(body.lookup(value), out, apply_map(amap, loops))
 
 
-def combiners(op: ir.Operation) -> list[ir.Operation] | None:
-    """For each output, the op folding it (`acc = combine(acc, x)`), or None if the
-    body is not of that form (argmax's compare-and-select, a Welford update...)."""
-    block = op.regions[0].blocks[0]
-    n_in = len(op.operands) - len(outputs(op))
-    out_args = list(block.arguments)[n_in:]
-    found = []
-    terminator = block.operations[len(block.operations) - 1]
-    for arg, value in zip(out_args, terminator.operands):
-        owner = st.defining_op(value)
-        uses = list(arg.uses)
-        if owner is None or owner.name not in COMBINERS or len(uses) != 1 \
-                or st.owner_op(uses[0]) != owner:
-            return None
-        found.append(owner)
-    return found
-
-
 def _identity(combiner: ir.Operation, element: ir.Type) -> ir.Value:
-    kind = COMBINERS[combiner.name][1]
+    kind = st.COMBINERS[combiner.name][1]
     if isinstance(element, ir.IntegerType):
         width = element.width
         value = {"zero": 0, "one": 1, "all_ones": -1,
@@ -285,7 +218,7 @@ def _widened(value: ir.Value, combiner: ir.Operation):
 
 def _all_reduce(value: ir.Value, combiner: ir.Operation) -> ir.Value:
     """gpu.all_reduce over the block (narrow values widened first)."""
-    operation = ir.Attribute.parse(f"#gpu<all_reduce_op {COMBINERS[combiner.name][0]}>")
+    operation = ir.Attribute.parse(f"#gpu<all_reduce_op {st.COMBINERS[combiner.name][0]}>")
     wide, narrow = _widened(value, combiner)
     return narrow(gpu.AllReduceOp(wide, op=operation, uniform=True).result)
 

@@ -33,7 +33,7 @@ def _plan(op: ir.Operation):
     element = str(types[2].element_type)
     if element not in DTYPES or any(str(t.element_type) != element for t in types):
         return None
-    extents = cg.static_extents(op)
+    extents = st.static_extents(op)
     maps = st.indexing_maps(op)
     dims = [st.dim_positions(m) for m in maps]
     ka = st.reduction_loops_of(maps, 1)

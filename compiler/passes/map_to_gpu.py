@@ -81,12 +81,12 @@ def _threads_for(work: int) -> int:
 
 def _classify(op: ir.Operation):
     """(static loop extents, reduction loops, combining ops or None) of a structured op."""
-    extents = cg.static_extents(op)
+    extents = st.static_extents(op)
     if extents is None:
         raise PassError(f"'{op.name}' has dynamic sizes; the GPU target needs static ones",
                         op.location)
     reductions = cg.reduction_loops(op)
-    return extents, reductions, cg.combiners(op) if reductions else None
+    return extents, reductions, st.combiners(op) if reductions else None
 
 
 def _work(op: ir.Operation, vector_bytes: int) -> int:

@@ -34,7 +34,6 @@ from torch_mlir import ir
 
 from mlirfuse.compiler.passes import structured as st
 from mlirfuse.compiler.passes.base import Pass
-from mlirfuse.compiler.passes.gpu_codegen import combiners, static_extents
 from mlirfuse.compiler.passes.tile_kernels import apply_transform
 
 MARK = "mlirfuse.reduce_in_lanes"
@@ -61,9 +60,9 @@ def _candidate(op: ir.Operation) -> bool:
     if any(isinstance(v.type.element_type, ir.IntegerType) and v.type.element_type.width % 8
            for v in op.operands):
         return False
-    extents = static_extents(op)
+    extents = st.static_extents(op)
     return bool(extents) and extents[-1] % LANES == 0 and extents[-1] > LANES \
-        and combiners(op) is not None
+        and st.combiners(op) is not None
 
 
 @dataclasses.dataclass

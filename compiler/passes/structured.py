@@ -1,4 +1,5 @@
-"""Views of linalg structured ops for the fusion passes: loops, maps, producers, users.
+"""Views of linalg structured ops for the passes: loops, maps, producers, users, the
+combining ops of reductions; and the constants and powers several passes build.
 
 Not a pass. For a linalg op, loop d is a reduction loop exactly when it appears
 in no output indexing map; everything else is parallel.
@@ -7,10 +8,21 @@ in no output indexing map; everything else is parallel.
 from __future__ import annotations
 
 from torch_mlir import ir
-from torch_mlir.dialects import linalg
+from torch_mlir.dialects import arith, linalg
 
 # Ops that are free to clone into a kernel: they compute nothing per element.
 CLONABLE = ("arith.constant", "tensor.empty")
+
+# Combining op → (gpu.all_reduce operation, identity kind).
+COMBINERS = {
+    "arith.addf": ("add", "zero"), "arith.addi": ("add", "zero"),
+    "arith.mulf": ("mul", "one"), "arith.muli": ("mul", "one"),
+    "arith.maximumf": ("maximumf", "lowest"), "arith.maxnumf": ("maxnumf", "lowest"),
+    "arith.minimumf": ("minimumf", "highest"), "arith.minnumf": ("minnumf", "highest"),
+    "arith.maxsi": ("maxsi", "lowest"), "arith.minsi": ("minsi", "highest"),
+    "arith.maxui": ("maxui", "zero"), "arith.minui": ("minui", "all_ones"),
+    "arith.andi": ("and", "all_ones"), "arith.ori": ("or", "zero"), "arith.xori": ("xor", "zero"),
+}
 
 
 def is_structured(op: ir.Operation) -> bool:
@@ -108,11 +120,16 @@ def defining_op(value: ir.Value) -> ir.Operation | None:
 
 
 def constant_value(value: ir.Value) -> int | float | None:
-    """The value of a scalar `arith.constant` (int, or float), None for anything else."""
+    """The value of a scalar `arith.constant` (int, or float), or of a splat vector one or a
+    vector.broadcast of one; None for anything else."""
     owner = defining_op(value)
+    if owner is not None and owner.name == "vector.broadcast":
+        owner = defining_op(owner.operands[0])
     if owner is None or owner.name != "arith.constant":
         return None
     attr = owner.attributes["value"]
+    if isinstance(attr, ir.DenseElementsAttr) and attr.is_splat:
+        attr = attr.get_splat_value()
     if isinstance(attr, ir.IntegerAttr):
         return ir.IntegerAttr(attr).value
     if isinstance(attr, ir.FloatAttr):
@@ -192,3 +209,68 @@ def walk(op: ir.Operation):
         for block in region.blocks:
             for child in block.operations:
                 yield from walk(child.operation)
+
+
+def static_extents(op: ir.Operation) -> list[int] | None:
+    """The loop extents of a structured op (on buffers or tensors), None when one is not
+    static."""
+    maps = indexing_maps(op)
+    extents = [None] * loop_count(op)
+    for value, amap in zip(op.operands, maps):
+        if not isinstance(value.type, (ir.MemRefType, ir.RankedTensorType)):
+            continue  # a scalar operand
+        shape = ir.ShapedType(value.type).shape
+        for size, pos in zip(shape, dim_positions(amap)):
+            if pos is not None and size >= 0:
+                extents[pos] = size
+    return None if any(e is None for e in extents) else extents
+
+
+def combiners(op: ir.Operation) -> list[ir.Operation] | None:
+    """For each output, the op folding it (`acc = combine(acc, x)`), or None if the
+    body is not of that form (argmax's compare-and-select, a Welford update...)."""
+    block = op.regions[0].blocks[0]
+    n_in = len(op.operands) - len(op.opview.outputs)
+    out_args = list(block.arguments)[n_in:]
+    found = []
+    terminator = block.operations[len(block.operations) - 1]
+    for arg, value in zip(out_args, terminator.operands):
+        owner = defining_op(value)
+        uses = list(arg.uses)
+        if owner is None or owner.name not in COMBINERS or len(uses) != 1 \
+                or owner_op(uses[0]) != owner:
+            return None
+        found.append(owner)
+    return found
+
+
+def small_constant(value: ir.Value) -> int | None:
+    """The value of an integer constant in [-8, 8], else None."""
+    n = constant_value(value)
+    return n if isinstance(n, int) and -8 <= n <= 8 else None
+
+
+def float_constant(t: ir.Type, value: float) -> ir.Value:
+    """An arith.constant of float type `t`, or of a vector of floats (splat)."""
+    if isinstance(t, ir.VectorType):
+        scalar = ir.FloatAttr.get(ir.VectorType(t).element_type, value)
+        return arith.ConstantOp(t, ir.DenseElementsAttr.get_splat(t, scalar)).result
+    return arith.ConstantOp(t, ir.FloatAttr.get(t, value)).result
+
+
+def power(base: ir.Value, n: int) -> ir.Value:
+    """base**n (a float or a vector of floats) for a small integer n, by repeated squaring:
+    x.pow(2) is one multiply, where math.fpowi would be a libdevice call on NVPTX and has
+    no vector form in LLVM (powi takes a scalar exponent)."""
+    if n < 0:
+        return arith.DivFOp(float_constant(base.type, 1.0), power(base, -n)).result
+    if n == 0:
+        return float_constant(base.type, 1.0)
+    result, square = None, base
+    while n:
+        if n & 1:
+            result = square if result is None else arith.MulFOp(result, square).result
+        n >>= 1
+        if n:
+            square = arith.MulFOp(square, square).result
+    return result

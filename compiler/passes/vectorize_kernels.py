@@ -36,7 +36,6 @@ from torch_mlir import ir
 
 from mlirfuse.compiler.passes import structured as st
 from mlirfuse.compiler.passes.base import Pass
-from mlirfuse.compiler.passes.gpu_codegen import static_extents
 from mlirfuse.compiler.passes.tile_kernels import apply_transform
 
 MARK = "mlirfuse.vectorize"
@@ -73,16 +72,15 @@ def _width(op: ir.Operation, extents: list[int]) -> int | None:
 
 def _contiguous(op: ir.Operation, rank: int) -> bool:
     """Every operand reads the innermost loop at its last, unit-stride index, or not at all."""
-    maps = [ir.AffineMapAttr(a).value for a in op.attributes["indexing_maps"]]
-    for value, amap in zip(op.operands, maps):
-        results = [str(r) for r in amap.results]
-        inner = f"d{rank - 1}"
-        if inner not in results:
+    inner = rank - 1
+    for value, amap in zip(op.operands, st.indexing_maps(op)):
+        positions = st.dim_positions(amap)
+        if inner not in positions:
             continue
-        if results[-1] != inner:
+        if positions[-1] != inner:
             return False
         strides, _ = ir.MemRefType(value.type).get_strides_and_offset()
-        if strides and strides[-1] != 1:
+        if strides[-1] != 1:
             return False
     return True
 
@@ -96,7 +94,7 @@ def _candidate(op: ir.Operation) -> int | None:
     if not all(isinstance(v.type, ir.MemRefType) and v.type.has_static_shape
                for v in op.operands):
         return None
-    extents = static_extents(op)
+    extents = st.static_extents(op)
     if not extents or not _contiguous(op, len(extents)):
         return None
     return _width(op, extents)

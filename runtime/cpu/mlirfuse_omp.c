@@ -14,7 +14,6 @@
 #include <dlfcn.h>
 #include <stdarg.h>
 #include <stdint.h>
-#include <stdio.h>
 
 typedef struct ident ident_t;
 typedef void (*microtask_t)(int32_t *, int32_t *, ...);
