@@ -17,16 +17,17 @@ LINALG = [
 ]
 
 # linalg on tensors → fusion groups: the kernels, each an isolated mlirfuse.group.
-def fused(library_contractions: bool = False) -> list[str]:
-    """linalg on tensors → fusion groups; with library_contractions (the GPU target) matmuls
-    stay out of groups, for cuBLAS."""
+def fused(library_contractions: bool = True, concat_as_select: bool = True) -> list[str]:
+    """linalg on tensors → fusion groups; with library_contractions matmuls stay out of
+    groups, for the BLAS (MKL, cuBLAS: mlirfuse-library-gemm); concat_as_select=False (the
+    GPU) keeps concatenations as a kernel per piece."""
     return [
         # torch's pads become fills and insert_slices; concatenations become one select
         # over zero-padded pieces (fusible on the CPU; on the GPU a piece's tile would be
         # computed under an scf.if, so there each piece is its own kernel writing its
         # slice of the result); any concat left becomes insert_slices.
         "func.func(refback-generalize-tensor-pad)",
-        *([] if library_contractions else ["mlirfuse-concat-to-select"]),
+        *(["mlirfuse-concat-to-select"] if concat_as_select else []),
         "func.func(refback-generalize-tensor-concat)",
         # Named ops become generics, so transposes and broadcasts fold into their consumers'
         # indexing maps; unit dims go (reductions then tile); elementwise chains merge.
@@ -92,6 +93,8 @@ CPU_BUFFERIZE = [
     *BUFFERIZE,
     # Guards become descriptor checks; kernels run on statically shaped, strided views.
     "mlirfuse-lower-guards",
+    # Matmuls on those static views: MKL calls (before canonicalize folds the views' casts).
+    "mlirfuse-library-gemm",
     "canonicalize",
     # A kernel's tiles run on OpenMP threads (convert-scf-to-openmp, in CPU_LOOPS). Per-tile
     # temporaries stay inside the loop, one per tile (a thread's own), on the heap: never
@@ -161,6 +164,8 @@ def gpu_kernels(vector_bytes: int) -> list[str]:
     """Buffers → a gpu.launch per kernel (blocks over tiles, threads within) → outlined
     kernels; loads and stores of `vector_bytes` (0: scalar)."""
     return [
+        # Matmuls become cuBLAS calls on the host; the rest, launches.
+        "mlirfuse-library-gemm{target=cuda}",
         f"mlirfuse-map-to-gpu{{vector-bytes={vector_bytes}}}",
         # scan, sort and topk run as loops on one GPU thread (correct, slow).
         "func.func(tm-tensor-to-loops)",

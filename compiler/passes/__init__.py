@@ -16,6 +16,7 @@ REGISTRY = {
     "mlirfuse-fold-accumulation": "fold_accumulation",
     "mlirfuse-form-fusion-groups": "form_fusion_groups",
     "mlirfuse-insert-guards": "insert_guards",
+    "mlirfuse-library-gemm": "library_gemm",
     "mlirfuse-lower-guards": "lower_guards",
     "mlirfuse-map-to-gpu": "map_to_gpu",
     "mlirfuse-outline-fusion-groups": "outline_fusion_groups",

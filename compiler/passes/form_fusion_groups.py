@@ -24,10 +24,10 @@ the innermost loop of an all-parallel root (rows), its only loop at rank 1.
 Groups hold at most MAX_GROUP_INPUTS inputs and only the root's results leave
 a group. Constants and `tensor.empty` are cloned into each group that uses them.
 
-Option `library-contractions` (the GPU target): contractions (matmuls) are never
-fused into a consumer and stay untiled, with only their accumulator's fill, so
-the code generator can make them library calls (cuBLAS); their elementwise
-epilogues form kernels of their own.
+Option `library-contractions` (the default pipelines, CPU and GPU): contractions
+(matmuls) are never fused into a consumer and stay untiled, with only their
+accumulator's fill, so mlirfuse-library-gemm can make them BLAS calls (MKL,
+cuBLAS); their elementwise epilogues form kernels of their own.
 
 Rewrites: each group's ops move into an isolated `mlirfuse.group` placed where
 the root was; its operands are the values the ops use from outside, its results

@@ -13,9 +13,8 @@ Rewrites (the scalar code comes from gpu_codegen):
     (workgroup attributions) when they fit in 48 KiB, else slices of one
     global buffer with a slice per block;
   * each linalg op outside a forall → a launch of its own: parallel ones over
-    the whole grid, block-reducible reductions one block per output point;
-    contractions cuBLAS can take → a call of the runtime's cuBLAS gemm
-    (gpu_library), which overwrites its output when a zero fill came right before;
+    the whole grid, block-reducible reductions one block per output point
+    (contractions cuBLAS can take are calls by then: mlirfuse-library-gemm);
   * memref.copy → a parallel copy launch (a copy onto itself is dropped);
   * any other op with memory effects (tm_tensor's scan, sort, topk) → a launch
     of one thread: correct, slow; the op stays visible in the "gpu" stage.
@@ -51,7 +50,6 @@ from torch_mlir.dialects import _gpu_ops_gen as gpu_ops
 from torch_mlir.dialects import arith, gpu, memref, scf
 
 from mlirfuse.compiler.passes import gpu_codegen as cg
-from mlirfuse.compiler.passes import gpu_library
 from mlirfuse.compiler.passes import gpu_registers as rg
 from mlirfuse.compiler.passes import gpu_vectors as gv
 from mlirfuse.compiler.passes import structured as st
@@ -68,7 +66,6 @@ _SCALAR_DIALECTS = ("arith.", "math.", "index.", "affine.")
 SHARED_BYTES = 48 * 1024  # static shared memory a block may use without opting in
 MAX_THREADS = 256
 MAX_BLOCKS = 1 << 20
-_OVERWRITE = "mlirfuse.overwrite"
 
 
 def _is_metadata(op: ir.Operation) -> bool:
@@ -169,27 +166,13 @@ class MapToGpu(Pass):
 
     def run(self, module: ir.Operation) -> None:
         module.attributes["gpu.container_module"] = ir.UnitAttr.get()
-        self._module_body = module.regions[0].blocks[0]
-        try:
-            for fn in st.functions(module, marked=MARK):
-                self._region(fn.regions[0])
-        finally:
-            # No IR handle may outlive the run: the pass object outlives the module's
-            # context, and a handle freed after it crashes the process later.
-            self._module_body = None
+        for fn in st.functions(module, marked=MARK):
+            self._region(fn.regions[0])
 
     def _region(self, region: ir.Region) -> None:
         for block in region.blocks:
-            ops = [o.operation for o in block.operations]
-            for i, op in enumerate(ops):
-                # A zero fill right before a cuBLAS contraction: the gemm overwrites.
-                if i and gpu_library.supported(op) and gpu_library.zero_fill_of(op, ops[i - 1]):
-                    op.attributes[_OVERWRITE] = ir.UnitAttr.get()
-                    ops[i - 1].erase()
-                    ops[i - 1] = None
-            for op in ops:
-                if op is not None:
-                    self._top_level(op)
+            for op in [o.operation for o in block.operations]:
+                self._top_level(op)
 
     def _top_level(self, op: ir.Operation) -> None:
         with op.location:
@@ -202,8 +185,8 @@ class MapToGpu(Pass):
                 self._region(region)
         elif name == "scf.forall":
             self._forall(op)
-        elif _is_metadata(op) or name == "memref.dealloc":
-            return
+        elif _is_metadata(op) or name in ("memref.dealloc", "func.call"):
+            return  # host work (a call: the runtime's cuBLAS gemm)
         elif st.is_structured(op):
             self._standalone(op)
         elif name == "memref.copy":
@@ -223,10 +206,6 @@ class MapToGpu(Pass):
         op.move_before(body.operations[0])
 
     def _standalone(self, op: ir.Operation) -> None:
-        if st.is_contraction(op) and gpu_library.gemm(op, self._module_body,
-                                                      accumulate=_OVERWRITE not in op.attributes):
-            op.erase()
-            return
         extents, reductions, folds = _classify(op)
         if folds:
             points = math.prod(e for d, e in enumerate(extents) if d not in reductions)

@@ -11,7 +11,7 @@ partials at the end. The body is what mlirfuse-vectorize-kernels makes vector
 code: one dependency chain per lane instead of one per row (a scalar sum waits
 on its previous add at every element). Summation order changes as it does for
 eager's own vectorized reductions.
-Leaves alone: reductions over several loops or not innermost, dynamic or
+Leaves alone: contractions (matmuls), reductions over several loops or not innermost, dynamic or
 indivisible extents, i1, reductions without a single combiner per output
 (argmax); an op the transform rejects stays as it was.
 
@@ -49,7 +49,9 @@ _SPLIT = """
 
 
 def _candidate(op: ir.Operation) -> bool:
-    if op.name != "linalg.generic":
+    # Contractions are the BLAS's (mlirfuse-library-gemm), or their own loop nests:
+    # partials of a matmul are an [m, n, lanes] temporary, lanes times its output.
+    if op.name != "linalg.generic" or st.is_contraction(op):
         return False
     kinds = [str(k) for k in op.attributes["iterator_types"]]
     if [i for i, k in enumerate(kinds) if "reduction" in k] != [len(kinds) - 1]:

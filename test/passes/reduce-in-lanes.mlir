@@ -44,3 +44,23 @@ func.func @left_alone(%x: tensor<1x1024xf32>, %m: tensor<1xf32>, %i: tensor<1xi6
   } -> tensor<1xf32>
   return %0#0, %0#1, %1 : tensor<1xf32>, tensor<1xi64>, tensor<1xf32>
 }
+
+// A matmul (a contraction) stays one op: its partials would be a 64x512x16 temporary,
+// sixteen times its output (the BLAS takes it: mlirfuse-library-gemm).
+#a = affine_map<(d0, d1, d2) -> (d0, d2)>
+#b = affine_map<(d0, d1, d2) -> (d1, d2)>
+#c = affine_map<(d0, d1, d2) -> (d0, d1)>
+// CHECK-LABEL: func.func @matmul_left_alone
+// CHECK-NOT: linalg.fill
+// CHECK-NOT: scf.for
+// CHECK: linalg.generic {{.*}} iterator_types = ["parallel", "parallel", "reduction"]
+// CHECK-NOT: linalg.reduce
+func.func @matmul_left_alone(%x: tensor<64x512xf32>, %w: tensor<512x512xf32>, %acc: tensor<64x512xf32>) -> tensor<64x512xf32> {
+  %0 = linalg.generic {indexing_maps = [#a, #b, #c], iterator_types = ["parallel", "parallel", "reduction"]} ins(%x, %w : tensor<64x512xf32>, tensor<512x512xf32>) outs(%acc : tensor<64x512xf32>) {
+  ^bb0(%p: f32, %q: f32, %o: f32):
+    %1 = arith.mulf %p, %q : f32
+    %2 = arith.addf %o, %1 : f32
+    linalg.yield %2 : f32
+  } -> tensor<64x512xf32>
+  return %0 : tensor<64x512xf32>
+}

@@ -1,0 +1,195 @@
+"""mlirfuse-library-gemm: contractions become calls of a vendor GEMM (MKL on the CPU, cuBLAS).
+
+Matches: linalg contractions at the top level of the entry function (`mlirfuse.abi`)
+on buffers, after mlirfuse-lower-guards (ops inside the guard's `scf.if` too): a
+contraction C[b, m, n] (+)= A[b, m, k] * B[b, k, n] whose strides are static, with
+unit stride along k or m in A, along n or k in B and along n in C (transposes are
+BLAS flags, not copies), of a type the target's library takes (CPU: f32, f64; CUDA:
+f32, f16, bf16, f64). mlirfuse-form-fusion-groups{library-contractions} left them
+untiled, outside every kernel.
+Rewrites: each into
+
+  func.call @<callee>(dtype, batch, m, n, k, A: ptr, offset, strides..., B..., C...,
+                      accumulate)
+
+where the callee is the runtime's: `mlirfuse_cpu_gemm` (runtime/cpu/mlirfuse_blas.c:
+sgemm_/dgemm_ of the MKL inside torch, on torch's threads) or `mlirfuse_gemm`
+(runtime/cuda: cublasGemmStridedBatchedEx on the current stream, float32 accumulation,
+no TF32: PyTorch's defaults). A zero fill of C right before the contraction goes: the
+call overwrites instead of accumulating. Anything else (integer matmuls, other layouts)
+stays a linalg op (generated code).
+
+Before:
+  linalg.fill ins(%zero) outs(%c : memref<64x512xf32, strided<[512, 1]>>)
+  linalg.generic {parallel, parallel, reduction} ins(%a, %w_t) outs(%c) { mulf, addf }
+After:
+  func.call @mlirfuse_cpu_gemm(%f32, %c1, %c64, %c512, %c512, %pa, %offa, ..., %c0_i32)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from torch_mlir import ir
+from torch_mlir.dialects import arith, func, memref
+
+from mlirfuse.compiler.passes import structured as st
+from mlirfuse.compiler.passes.base import Pass, PassError
+from mlirfuse.compiler.passes.destination_style_abi import MARK
+
+# The runtime entry point and the element types (with their codes) per target.
+CALLEES = {"cpu": "mlirfuse_cpu_gemm", "cuda": "mlirfuse_gemm"}
+DTYPES = {"cpu": {"f32": 0, "f64": 3}, "cuda": {"f32": 0, "f16": 1, "bf16": 2, "f64": 3}}
+# BLAS takes 32-bit sizes and leading dimensions (MKL's sgemm_, cuBLAS).
+_INT32_MAX = 2**31 - 1
+
+
+def _plan(op: ir.Operation, target: str):
+    """(dtype code, batch, m, n, k, [(value, (batch, row, col) strides)] for A, B, C), or
+    None when the target's library cannot take the types or the layout."""
+    if not st.is_contraction(op) or len(op.operands) != 3:
+        return None
+    a, b, c = op.operands
+    if not all(isinstance(v.type, ir.MemRefType) for v in (a, b, c)):
+        return None
+    types = [ir.MemRefType(v.type) for v in (a, b, c)]
+    element = str(types[2].element_type)
+    dtypes = DTYPES[target]
+    if element not in dtypes or any(str(t.element_type) != element for t in types):
+        return None
+    extents = st.static_extents(op)
+    maps = st.indexing_maps(op)
+    dims = [st.dim_positions(m) for m in maps]
+    ka = st.reduction_loops_of(maps, 1)
+    if extents is None or not ka:
+        return None
+    sa, sb, sc = set(dims[0]), set(dims[1]), set(dims[2])
+    ks = sorted(ka)
+    batch = sorted(sa & sb & sc)
+    ms = sorted((sa & sc) - sb)
+    ns = sorted((sb & sc) - sa)
+    if not ms or not ns or sc != set(batch + ms + ns) or sa != set(batch + ms + ks) \
+            or sb != set(batch + ns + ks):
+        return None
+    strides = []
+    for t, positions in zip(types, dims):
+        st_, _ = t.get_strides_and_offset()
+        if any(x == ir.ShapedType.get_dynamic_stride_or_offset() for x in st_):
+            return None
+        strides.append({p: s for p, s in zip(positions, st_)})
+    sa_, sb_, sc_ = strides
+    # Several loops of one role (batch x heads, batch x rows) are one when they nest like
+    # a row-major array in every operand that has them; else cuBLAS cannot take them.
+    groups = []
+    for loops, order, tables in ((batch, sc_, strides), (ms, sc_, (sa_, sc_)),
+                                 (ns, sc_, (sb_, sc_)), (ks, sa_, (sa_, sb_))):
+        if not loops:
+            groups.append((1, None))
+            continue
+        loops = sorted(loops, key=lambda d: -order[d])
+        for outer, inner in zip(loops, loops[1:]):
+            if any(t[outer] != t[inner] * extents[inner] for t in tables):
+                return None
+        size = 1
+        for d in loops:
+            size *= extents[d]
+        groups.append((size, loops[-1]))
+    (bsz, lb), (msz, m), (nsz, n), (ksz, k) = groups
+
+    def stride(table, loop):
+        return table.get(loop, 0) if loop is not None else 0
+
+    plan_a = (stride(sa_, lb), sa_[m], sa_[k])
+    plan_b = (stride(sb_, lb), sb_[k], sb_[n])
+    plan_c = (stride(sc_, lb), sc_[m], sc_[n])
+    size = dict(m=msz, n=nsz, k=ksz)
+    # A broadcast operand (stride 0 along a dimension of size > 1) is no matrix cuBLAS
+    # reads: its leading dimension would be 0. (It computed wrong results.)
+    for (_, row, col), rows, cols in ((plan_a, msz, ksz), (plan_b, ksz, nsz),
+                                      (plan_c, msz, nsz)):
+        if (row == 0 and rows > 1) or (col == 0 and cols > 1):
+            return None
+    # cuBLAS needs a unit stride in each operand (or a dimension of size 1).
+    if not (plan_c[2] == 1 or size["n"] == 1):
+        return None
+    if not (plan_a[2] == 1 or plan_a[1] == 1 or size["m"] == 1 or size["k"] == 1):
+        return None
+    if not (plan_b[2] == 1 or plan_b[1] == 1 or size["n"] == 1 or size["k"] == 1):
+        return None
+    if max(size.values()) > _INT32_MAX or max(abs(x) for p in (plan_a, plan_b, plan_c)
+                                              for x in p[1:]) > _INT32_MAX:
+        return None
+    return (dtypes[element], bsz, size["m"], size["n"], size["k"],
+            [(a, plan_a), (b, plan_b), (c, plan_c)])
+
+
+def _declare(module_body: ir.Block, callee: str, arg_types: list[ir.Type]) -> None:
+    for op in module_body.operations:
+        if op.operation.name == "func.func" and \
+                ir.StringAttr(op.operation.attributes["sym_name"]).value == callee:
+            return
+    with ir.InsertionPoint.at_block_begin(module_body):
+        func.FuncOp(callee, (arg_types, []), visibility="private")
+
+
+def _gemm(op: ir.Operation, plan, module_body: ir.Block, target: str,
+          accumulate: bool) -> None:
+    """Emits the library call for contraction `op` (whose plan is `plan`) before it."""
+    dtype, batch, m, n, k, operands = plan
+    i32, i64 = ir.IntegerType.get_signless(32), ir.IntegerType.get_signless(64)
+
+    def const(t, v):
+        return arith.ConstantOp(t, v).result
+
+    with ir.InsertionPoint(op), op.location:
+        args = [const(i32, dtype)] + [const(i64, v) for v in (batch, m, n, k)]
+        for value, strides in operands:
+            meta = memref.ExtractStridedMetadataOp(value)
+            pointer = memref.ExtractAlignedPointerAsIndexOp(meta.results[0]).result
+            args.append(arith.IndexCastOp(i64, pointer).result)
+            args.append(arith.IndexCastOp(i64, meta.results[1]).result)
+            args += [const(i64, s) for s in strides]
+        args.append(const(i32, int(accumulate)))
+        _declare(module_body, CALLEES[target], [a.type for a in args])
+        func.CallOp([], ir.FlatSymbolRefAttr.get(CALLEES[target]), args)
+
+
+def _zero_fill_of(op: ir.Operation, previous: ir.Operation | None) -> bool:
+    """Whether `previous` fills the contraction's output with zeros (then the gemm
+    overwrites instead of accumulating, and the fill goes)."""
+    return previous is not None and st.fills_zero(previous) \
+        and previous.operands[len(previous.operands) - 1] == op.operands[2]
+
+
+@dataclasses.dataclass
+class LibraryGemm(Pass):
+    """Turns the contractions a vendor GEMM can take into calls of the runtime's gemm."""
+
+    ARGUMENT = "mlirfuse-library-gemm"
+    target: str = "cpu"  # "cpu" (MKL) or "cuda" (cuBLAS)
+
+    def run(self, module: ir.Operation) -> None:
+        if self.target not in CALLEES:
+            raise PassError(f"mlirfuse-library-gemm: unknown target '{self.target}' "
+                            f"(expected one of {sorted(CALLEES)})")
+        body = module.regions[0].blocks[0]
+        for fn in st.functions(module, marked=MARK):
+            self._region(fn.regions[0], body)
+
+    def _region(self, region: ir.Region, module_body: ir.Block) -> None:
+        for block in region.blocks:
+            previous = None
+            for op in [o.operation for o in block.operations]:
+                if op.name == "scf.if":
+                    for inner in op.regions:
+                        self._region(inner, module_body)
+                plan = _plan(op, self.target)
+                if plan is not None:
+                    overwrite = _zero_fill_of(op, previous)
+                    _gemm(op, plan, module_body, self.target, accumulate=not overwrite)
+                    if overwrite:
+                        previous.erase()
+                    op.erase()
+                    previous = None
+                    continue
+                previous = op

@@ -1,0 +1,85 @@
+// RUN: mlirfuse-opt %s --pass-pipeline='builtin.module(mlirfuse-library-gemm)' | FileCheck %s
+// RUN: mlirfuse-opt %s --pass-pipeline='builtin.module(mlirfuse-library-gemm{target=cuda})' | FileCheck %s --check-prefix=CUDA
+
+#a = affine_map<(d0, d1, d2) -> (d0, d2)>
+#b = affine_map<(d0, d1, d2) -> (d1, d2)>
+#c = affine_map<(d0, d1, d2) -> (d0, d1)>
+#all = affine_map<(d0, d1) -> (d0, d1)>
+
+// x @ w.t() after a zero fill (nn.Linear): one call that overwrites C (accumulate 0,
+// the last argument) and no fill. The arguments: dtype 0 (f32), batch 1, m 64, n 512,
+// k 256, then per operand its pointer, offset and (batch, row, col) strides: A is
+// [64, 256] row-major (256, 1), w seen as B = w^T is (k: 1, n: 256), C (512, 1).
+// CHECK-LABEL: func.func private @mlirfuse_cpu_gemm(i32, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i32)
+// CHECK-LABEL: func.func @linear
+// CHECK-NOT: linalg.fill
+// CHECK-DAG: %[[F32:.*]] = arith.constant 0 : i32
+// CHECK-DAG: %[[ONE:.*]] = arith.constant 1 : i64
+// CHECK-DAG: %[[M:.*]] = arith.constant 64 : i64
+// CHECK-DAG: %[[N:.*]] = arith.constant 512 : i64
+// CHECK-DAG: %[[K:.*]] = arith.constant 256 : i64
+// CHECK: memref.extract_aligned_pointer_as_index
+// CHECK: %[[OVERWRITE:.*]] = arith.constant 0 : i32
+// CHECK-NEXT: call @mlirfuse_cpu_gemm(%[[F32]], %[[ONE]], %[[M]], %[[N]], %[[K]], %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %[[OVERWRITE]])
+// CHECK-NOT: linalg.generic
+// CUDA-LABEL: func.func @linear
+// CUDA: call @mlirfuse_gemm
+func.func @linear(%x: memref<64x256xf32>, %w: memref<512x256xf32>, %y: memref<64x512xf32>) attributes {mlirfuse.abi} {
+  %zero = arith.constant 0.0 : f32
+  linalg.fill ins(%zero : f32) outs(%y : memref<64x512xf32>)
+  linalg.generic {indexing_maps = [#a, #b, #c], iterator_types = ["parallel", "parallel", "reduction"]} ins(%x, %w : memref<64x256xf32>, memref<512x256xf32>) outs(%y : memref<64x512xf32>) {
+  ^bb0(%p: f32, %q: f32, %o: f32):
+    %1 = arith.mulf %p, %q : f32
+    %2 = arith.addf %o, %1 : f32
+    linalg.yield %2 : f32
+  }
+  return
+}
+
+// Accumulating into C that holds a bias (mlirfuse-fold-accumulation's form): the
+// fill before it is no zero fill, so it stays and the call accumulates (last
+// argument 1). Inside the guard's scf.if too.
+// CHECK-LABEL: func.func @accumulate
+// CHECK: scf.if
+// CHECK: linalg.generic
+// CHECK: %[[ACC:.*]] = arith.constant 1 : i32
+// CHECK-NEXT: call @mlirfuse_cpu_gemm({{.*}}, %[[ACC]])
+func.func @accumulate(%x: memref<64x256xf32>, %w: memref<512x256xf32>, %bias: memref<64x512xf32>, %y: memref<64x512xf32>, %ok: i1) attributes {mlirfuse.abi} {
+  scf.if %ok {
+    linalg.generic {indexing_maps = [#all, #all], iterator_types = ["parallel", "parallel"]} ins(%bias : memref<64x512xf32>) outs(%y : memref<64x512xf32>) {
+    ^bb0(%p: f32, %o: f32):
+      linalg.yield %p : f32
+    }
+    linalg.generic {indexing_maps = [#a, #b, #c], iterator_types = ["parallel", "parallel", "reduction"]} ins(%x, %w : memref<64x256xf32>, memref<512x256xf32>) outs(%y : memref<64x512xf32>) {
+    ^bb0(%p: f32, %q: f32, %o: f32):
+      %1 = arith.mulf %p, %q : f32
+      %2 = arith.addf %o, %1 : f32
+      linalg.yield %2 : f32
+    }
+  }
+  return
+}
+
+// What no BLAS takes stays generated code: integer matmuls, and f16 on the CPU (cuBLAS
+// takes f16: one call for CUDA).
+// CHECK-LABEL: func.func @left_alone
+// CHECK-NOT: call
+// CHECK-COUNT-2: linalg.generic
+// CUDA-LABEL: func.func @left_alone
+// CUDA-COUNT-1: call @mlirfuse_gemm
+// CUDA-NOT: call
+func.func @left_alone(%x: memref<8x16xi32>, %w: memref<4x16xi32>, %y: memref<8x4xi32>, %h: memref<8x16xf16>, %v: memref<4x16xf16>, %z: memref<8x4xf16>) attributes {mlirfuse.abi} {
+  linalg.generic {indexing_maps = [#a, #b, #c], iterator_types = ["parallel", "parallel", "reduction"]} ins(%x, %w : memref<8x16xi32>, memref<4x16xi32>) outs(%y : memref<8x4xi32>) {
+  ^bb0(%p: i32, %q: i32, %o: i32):
+    %1 = arith.muli %p, %q : i32
+    %2 = arith.addi %o, %1 : i32
+    linalg.yield %2 : i32
+  }
+  linalg.generic {indexing_maps = [#a, #b, #c], iterator_types = ["parallel", "parallel", "reduction"]} ins(%h, %v : memref<8x16xf16>, memref<4x16xf16>) outs(%z : memref<8x4xf16>) {
+  ^bb0(%p: f16, %q: f16, %o: f16):
+    %1 = arith.mulf %p, %q : f16
+    %2 = arith.addf %o, %1 : f16
+    linalg.yield %2 : f16
+  }
+  return
+}

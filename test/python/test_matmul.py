@@ -1,0 +1,120 @@
+"""Matmuls through the BLAS (mlirfuse-library-gemm): the layouts a GEMM takes as flags
+(transposes, row strides of slices, batches), accumulation into a bias, f64, and what
+stays generated code (integers, broadcast operands). On the CPU the calls go to the MKL
+inside torch (runtime/blas.py); on CUDA (MLIRFUSE_TEST_DEVICE=cuda) to cuBLAS."""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import shutil
+
+import pytest
+import torch
+
+import mlirfuse
+from conftest import DEVICE, assert_same
+from mlirfuse.runtime import blas
+
+pytestmark = pytest.mark.usefixtures("no_grad")
+
+CALL = "call @mlirfuse_gemm" if DEVICE == "cuda" else "call @mlirfuse_cpu_gemm"
+CALL_STAGE = "gpu" if DEVICE == "cuda" else "bufferized"
+
+
+def _randn(*shape, seed=0, dtype=torch.float32):
+    gen = torch.Generator(torch.get_default_device()).manual_seed(seed)
+    return torch.randn(*shape, generator=gen, dtype=dtype)
+
+
+LAYOUTS = {
+    "plain": lambda: (_randn(24, 40), _randn(40, 16, seed=1)),
+    "a_transposed": lambda: (_randn(40, 24).t(), _randn(40, 16, seed=1)),
+    "b_transposed": lambda: (_randn(24, 40), _randn(16, 40, seed=1).t()),
+    "both_transposed": lambda: (_randn(40, 24).t(), _randn(16, 40, seed=1).t()),
+    "row_slices": lambda: (_randn(30, 48)[3:27, 4:44], _randn(50, 20, seed=1)[5:45, 2:18]),
+}
+
+
+@pytest.mark.parametrize("layout", sorted(LAYOUTS))
+def test_matmul_layouts_are_library_calls(layout):
+    a, b = LAYOUTS[layout]()
+    compiled = mlirfuse.compile(torch.matmul)
+    assert_same(compiled(a, b), a @ b, rtol=1e-4, atol=1e-4)
+    assert compiled.ir(CALL_STAGE).count(CALL) == 1
+
+
+@pytest.mark.parametrize("shapes", [((1, 40), (40, 16)), ((24, 40), (40, 1)), ((40,), (40, 3))])
+def test_matrix_vector_products(shapes):
+    """A unit dimension folds away (a matrix-vector product): generated code, right."""
+    a, b = _randn(*shapes[0]), _randn(*shapes[1], seed=1)
+    assert_same(mlirfuse.compile(torch.matmul)(a, b), a @ b, rtol=1e-4, atol=1e-4)
+
+
+def test_batched_and_broadcast_batch():
+    def f(x, y, w):
+        return torch.bmm(x, y), x @ w  # w is shared by every batch
+
+    x, y, w = _randn(3, 8, 20), _randn(3, 20, 12, seed=1), _randn(20, 12, seed=2)
+    compiled = mlirfuse.compile(f)
+    assert_same(compiled(x, y, w), f(x, y, w), rtol=1e-4, atol=1e-4)
+    assert compiled.ir(CALL_STAGE).count(CALL) == 2
+
+
+def test_linear_with_bias_and_epilogue():
+    model = torch.nn.Sequential(torch.nn.Linear(64, 48), torch.nn.GELU(),
+                                torch.nn.Linear(48, 8)).eval()
+    x = _randn(32, 64)
+    compiled = mlirfuse.compile(model)
+    assert_same(compiled(x), model(x), rtol=1e-4, atol=1e-4)
+    assert compiled.ir(CALL_STAGE).count(CALL) == 2
+
+
+def test_addmm_accumulates_into_its_input():
+    def f(c, a, b):
+        return torch.addmm(c, a, b)
+
+    c, a, b = _randn(16, 24), _randn(16, 32, seed=1), _randn(32, 24, seed=2)
+    assert_same(mlirfuse.compile(f)(c, a, b), f(c, a, b), rtol=1e-4, atol=1e-4)
+
+
+def test_float64_is_a_library_call():
+    a, b = _randn(12, 30, dtype=torch.float64), _randn(30, 7, seed=1, dtype=torch.float64)
+    compiled = mlirfuse.compile(torch.matmul)
+    assert_same(compiled(a, b), a @ b)
+    assert CALL in compiled.ir(CALL_STAGE)
+
+
+def test_integer_and_broadcast_matmuls_stay_generated_code():
+    ints = torch.randint(-9, 9, (6, 5)), torch.randint(-9, 9, (5, 4))
+    expanded = _randn(1, 8).expand(6, 8)
+    for fn, args in ((torch.matmul, ints), (lambda x: x.t() @ (x * 2), (expanded,))):
+        compiled = mlirfuse.compile(fn)
+        assert_same(compiled(*args), fn(*args), rtol=1e-4, atol=1e-4)
+        assert CALL not in compiled.ir(CALL_STAGE)
+
+
+@pytest.mark.cpu_only("the CPU's BLAS runtime")
+def test_cpu_gemm_finds_torchs_blas():
+    assert blas.ready(), "sgemm_ was not found in libtorch_cpu.so: matmuls run as loops"
+
+
+@pytest.mark.cpu_only("the CPU's BLAS runtime")
+def test_cpu_gemm_loops_without_a_blas(tmp_path):
+    """The runtime's own loops (a torch without an exported sgemm_), on transposed and
+    strided operands, accumulating: a second copy of the library, never initialized."""
+    copy = tmp_path / "libmlirfuse_blas_copy.so"
+    shutil.copy(blas.library_path(), copy)
+    lib = ctypes.CDLL(os.fspath(copy))
+    assert not lib.mlirfuse_blas_ready()
+    a = _randn(7, 5).t()            # 5 x 7, strides (1, 5)
+    b = _randn(20, 6, seed=1)[::2]  # 10 rows of which 7 used below: strides (12, 1)
+    b = b[:7]
+    c = _randn(5, 6, seed=2)
+    expected = c + a @ b
+    i64 = ctypes.c_int64
+    args = [ctypes.c_int32(0), i64(1), i64(5), i64(6), i64(7)]
+    for t, (row, col) in ((a, a.stride()), (b, b.stride()), (c, c.stride())):
+        args += [i64(t.data_ptr()), i64(0), i64(0), i64(row), i64(col)]
+    lib.mlirfuse_cpu_gemm(*args, ctypes.c_int32(1))
+    torch.testing.assert_close(c, expected, rtol=1e-5, atol=1e-5)
