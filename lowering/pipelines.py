@@ -63,14 +63,20 @@ GUARDED = [
 # Fusion groups → kernel functions → one scf.forall per kernel, inlined back into the
 # entry function (each kernel stays one loop nest). Outline first: upstream passes may
 # hoist constants out of a group, whose isolation IRDL cannot declare.
-KERNELS = [
-    "mlirfuse-outline-fusion-groups",
-    "canonicalize",
-    "mlirfuse-tile-kernels",
-    "inline",
-    "canonicalize",
-    "cse",
-]
+def kernels(exact_tiles: bool = False) -> list[str]:
+    """Fusion groups → one scf.forall per kernel; exact_tiles (the GPU) makes every tile
+    the same static size."""
+    return [
+        "mlirfuse-outline-fusion-groups",
+        "canonicalize",
+        "mlirfuse-tile-kernels" + ("{exact=true}" if exact_tiles else ""),
+        "inline",
+        "canonicalize",
+        "cse",
+    ]
+
+
+KERNELS = kernels()
 
 # Kernels on tensors → buffers, in the runtime's calling convention (CPU and GPU).
 BUFFERIZE = [

@@ -10,7 +10,11 @@ materialized in between. A producer that cannot be fused stays before the loop
 (it is then a loop nest of its own); the pass never fails on that.
 Tile sizes: 1 on every tile loop but the last; the last gets `inner-tile`
 (at most the loop's extent) when it is the root's innermost loop (rank-1
-elementwise), else 1.
+elementwise), else 1. With `exact` (the GPU, whose code generator needs static
+tile sizes) that inner tile divides the extent: the largest divisor up to
+`inner-tile`, or, when there is none of at least 128, the whole extent (a single
+tile, which canonicalize unrolls: the GPU runs each op of such a kernel as a launch
+over the whole grid, through memory in between).
 
 Before:
   func.func private @kernel_0(%x: tensor<8x64xf32>) -> tensor<8x64xf32> {
@@ -79,6 +83,15 @@ def apply_transform(fn: ir.Operation, body: str) -> bool:
     return True
 
 
+def _divisor_tile(extent: int, limit: int, smallest: int = 128) -> int:
+    """The largest divisor of `extent` up to `limit` if it is at least `smallest`, else
+    `extent` (one tile; tiles of a few elements would leave most threads idle)."""
+    for size in range(min(limit, extent), smallest - 1, -1):
+        if extent % size == 0:
+            return size
+    return extent
+
+
 def _has_empty_tensor(ops: list[ir.Operation]) -> bool:
     for op in ops:
         for value in list(op.operands) + list(op.results):
@@ -101,6 +114,7 @@ class TileKernels(Pass):
 
     ARGUMENT = "mlirfuse-tile-kernels"
     inner_tile: int = 1024
+    exact: bool = False
 
     def run(self, module: ir.Operation) -> None:
         for fn in st.functions(module, marked=KERNEL_ATTR):
@@ -114,6 +128,8 @@ class TileKernels(Pass):
         if last is not None and last == st.loop_count(root) - 1:
             extent = st.loop_extent(root, last) or self.inner_tile
             sizes[last] = max(1, min(self.inner_tile, extent))
+            if self.exact and extent % sizes[last]:
+                sizes[last] = _divisor_tile(extent, self.inner_tile)
         return sizes
 
     def _tile(self, fn: ir.Operation) -> None:

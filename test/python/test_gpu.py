@@ -89,6 +89,15 @@ def test_gpu_and_ptx_stages_without_a_gpu(name):
         assert "__nv_" not in ptx
 
 
+@pytest.mark.parametrize("length", [3000, 4099])
+def test_odd_lengths_have_static_tiles_without_a_gpu(length):
+    """A rank-1 kernel whose length is no multiple of the 1024-element tile (4099 is a
+    prime) compiles: its tiles divide the length (the GPU code generator needs static
+    sizes; the CPU's shorter last tile failed in mlirfuse-map-to-gpu)."""
+    texts = _stages(lambda x: torch.exp(x) * x, (torch.randn(length),))
+    assert "gpu.launch_func" in texts["gpu"] and ".entry" in texts["ptx"]
+
+
 def test_ptx_cache_means_no_llc_in_a_second_process(tmp_path):
     """PTX is cached on disk by kernel IR, chip and tool versions: a second process
     compiling the same graph runs llc zero times."""
