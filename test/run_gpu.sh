@@ -12,13 +12,21 @@ echo "== test_gpu.py"
 timeout ${GPU_TIMEOUT:-200} python3 -m pytest -o addopts= -q -rfE -p no:cacheprovider test/python/test_gpu.py > "$OUT/gpu.log" 2>&1
 tail -${TAIL:-25} "$OUT/gpu.log"
 if [ -z "$ONLY_GPU" ]; then
-  echo "== the numerics suite on CUDA tensors, one process per file (a crash costs one file)"
+  echo "== the numerics suite on CUDA tensors, one process per file (a crash costs one file), ${JOBS:-6} at a time"
+  suite() {
+    f=$1; log="$OUT/suite-$(basename $f .py).log"
+    MLIRFUSE_TEST_DEVICE=cuda timeout ${SUITE_TIMEOUT:-300} python3 -m pytest -o addopts= -q -rfE \
+      -p no:cacheprovider "$f" > "$log" 2>&1
+    echo "$f: exit $? $(tail -1 "$log" | cut -c1-120)" > "$log.status"
+  }
   for f in ${SUITE_FILES:-test/python/test_*.py}; do
     [ "$f" = test/python/test_gpu.py ] && continue
-    MLIRFUSE_TEST_DEVICE=cuda timeout ${SUITE_TIMEOUT:-300} python3 -m pytest -o addopts= -q -rfE \
-      -p no:cacheprovider "$f" > "$OUT/suite-$(basename $f .py).log" 2>&1
-    echo "$f: exit $? $(tail -1 "$OUT/suite-$(basename $f .py).log" | cut -c1-120)"
-    grep -E "^(FAILED|ERROR)" "$OUT/suite-$(basename $f .py).log" | cut -c1-160 | head -8
+    while [ "$(jobs -rp | wc -l)" -ge "${JOBS:-6}" ]; do wait -n; done
+    suite "$f" &
+  done
+  wait
+  for f in "$OUT"/suite-*.log; do
+    cat "$f.status"; grep -E "^(FAILED|ERROR)" "$f" | cut -c1-160 | head -8
   done
 fi
 if [ -n "$BENCH" ]; then
