@@ -8,8 +8,9 @@ longer one a library can take.
 Matches: contractions (`out += a * b` generics, structured.is_contraction).
 Rewrites: each input produced by a linalg op that computes (its body is more
 than a `linalg.yield` of an input: transposes and broadcasts still fold into the
-contraction's indexing maps), directly or through reshapes, goes through `mlirfuse.shield`, which fusion does
-not look through. With `remove=true`, every shield is replaced by its input.
+contraction's indexing maps), directly or through reshapes and such moves, goes
+through `mlirfuse.shield` where the chain leaves the computing producer; fusion does
+not look through it. With `remove=true`, every shield is replaced by its input.
 
 Before:
   %g = linalg.generic {gelu} ins(%x) ...
@@ -31,6 +32,16 @@ from mlirfuse.compiler.passes.base import Pass
 
 
 _RESHAPES = ("tensor.expand_shape", "tensor.collapse_shape", "tensor.cast")
+
+
+def _moves(op: ir.Operation) -> bool:
+    """A generic that only moves its one input (transpose, broadcast): fusion folds it
+    into its consumer's indexing maps, and would fold a computing producer through it."""
+    if op.name != "linalg.generic" or len(op.operands) != 2:
+        return False
+    block = op.regions[0].blocks[0]
+    body = [o.operation for o in block.operations]
+    return len(body) == 1 and list(body[0].operands) == [block.arguments[0]]
 
 
 def _computes(op: ir.Operation) -> bool:
@@ -58,13 +69,18 @@ class ShieldContractions(Pass):
                 continue
             for op in [o for o in st.walk(fn) if st.is_contraction(o)]:
                 for i in range(2):
+                    # Fusion looks through reshapes and moves; the shield goes where the
+                    # chain meets a computing producer (moves still fold into the maps).
+                    consumer, index = op, i
                     producer = st.defining_op(op.operands[i])
-                    while producer is not None and producer.name in _RESHAPES:
-                        producer = st.defining_op(producer.operands[0])  # fusion looks through
+                    while producer is not None and (producer.name in _RESHAPES
+                                                    or _moves(producer)):
+                        consumer, index = producer, 0
+                        producer = st.defining_op(producer.operands[0])
                     if producer is None or not _computes(producer):
                         continue
-                    value = op.operands[i]
-                    with ir.InsertionPoint(op), op.location:
+                    value = consumer.operands[index]
+                    with ir.InsertionPoint(consumer), consumer.location:
                         shield = ir.Operation.create("mlirfuse.shield", results=[value.type],
                                                      operands=[value])
-                    op.operands[i] = shield.results[0]
+                    consumer.operands[index] = shield.results[0]

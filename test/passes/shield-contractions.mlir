@@ -35,3 +35,39 @@ func.func @tanh_then_matmul(%x: tensor<4x8xf32>, %w: tensor<8x16xf32>, %acc: ten
   } -> tensor<4x16xf32>
   return %m : tensor<4x16xf32>
 }
+
+// The tanh reaches the matmul through a transpose (a generic that only moves
+// elements: nn.MultiheadAttention's layer-normed input, viewed per head): the shield
+// goes between the tanh and the transpose, so the transpose still folds into the
+// matmul's maps and the tanh still stays out (it was fused in, through the transpose).
+#t = affine_map<(d0, d1) -> (d1, d0)>
+// CHECK-LABEL: func.func @tanh_transpose_matmul
+// CHECK: %[[T:.*]] = linalg.generic
+// CHECK: math.tanh
+// CHECK: %[[S:.*]] = "mlirfuse.shield"(%[[T]])
+// CHECK: linalg.generic {{.*}} ins(%[[S]], %{{.*}} :
+// CHECK-NEXT: ^bb0
+// CHECK-NEXT: arith.mulf
+// CHECK-NEXT: arith.addf
+// CHECK-NEXT: linalg.yield
+// CHECK-NOT: linalg.generic
+func.func @tanh_transpose_matmul(%x: tensor<8x4xf32>, %w: tensor<8x16xf32>, %acc: tensor<4x16xf32>) -> tensor<4x16xf32> {
+  %e = tensor.empty() : tensor<8x4xf32>
+  %t = linalg.generic {indexing_maps = [#id, #id], iterator_types = ["parallel", "parallel"]} ins(%x : tensor<8x4xf32>) outs(%e : tensor<8x4xf32>) {
+  ^bb0(%in: f32, %out: f32):
+    %0 = math.tanh %in : f32
+    linalg.yield %0 : f32
+  } -> tensor<8x4xf32>
+  %e2 = tensor.empty() : tensor<4x8xf32>
+  %tt = linalg.generic {indexing_maps = [#t, #id], iterator_types = ["parallel", "parallel"]} ins(%t : tensor<8x4xf32>) outs(%e2 : tensor<4x8xf32>) {
+  ^bb0(%in: f32, %out: f32):
+    linalg.yield %in : f32
+  } -> tensor<4x8xf32>
+  %m = linalg.generic {indexing_maps = [#a, #b, #c], iterator_types = ["parallel", "parallel", "reduction"]} ins(%tt, %w : tensor<4x8xf32>, tensor<8x16xf32>) outs(%acc : tensor<4x16xf32>) {
+  ^bb0(%in: f32, %in_0: f32, %out: f32):
+    %0 = arith.mulf %in, %in_0 : f32
+    %1 = arith.addf %out, %0 : f32
+    linalg.yield %1 : f32
+  } -> tensor<4x16xf32>
+  return %m : tensor<4x16xf32>
+}
