@@ -29,9 +29,11 @@ After:
 from __future__ import annotations
 
 import dataclasses
+import itertools
+import math
 
 from torch_mlir import ir
-from torch_mlir.dialects import arith, func, memref
+from torch_mlir.dialects import arith, func, memref, scf
 
 from mlirfuse.compiler.passes import structured as st
 from mlirfuse.compiler.passes.base import Pass, PassError
@@ -44,9 +46,48 @@ DTYPES = {"cpu": {"f32": 0, "f64": 3}, "cuda": {"f32": 0, "f16": 1, "bf16": 2, "
 _INT32_MAX = 2**31 - 1
 
 
-def _plan(op: ir.Operation, target: str):
-    """(dtype code, batch, m, n, k, [(value, (batch, row, col) strides)] for A, B, C), or
-    None when the target's library cannot take the types or the layout."""
+@dataclasses.dataclass
+class _Plan:
+    """One contraction as library calls: dtype code, batch/m/n/k sizes of each call,
+    per operand (A, B, C) its value and (batch, row, col) strides, and the host loops
+    around the calls: (extent, strides of A, B, C, whether it is a k loop)."""
+
+    dtype: int
+    batch: int
+    m: int
+    n: int
+    k: int
+    operands: list
+    loops: list
+
+
+def _split(loops: list[int], order: dict, tables: list[dict], extents: list[int]):
+    """(outer loops, merged loops) of one role: the innermost loops that nest like a
+    row-major array in every operand that has them are one BLAS dimension; the others
+    are host loops around the call (batch x heads of q @ k^T, heads of the attention
+    output's projection: views whose loops do not nest). Of the loops' orders, the one
+    whose merged dimension is largest wins (fewest, biggest calls); ties keep the
+    order of `order`'s strides."""
+    loops = sorted(loops, key=lambda d: -order[d])
+    if not loops:
+        return [], []
+    best = None
+    orders = itertools.permutations(loops) if len(loops) <= 4 else [tuple(loops)]
+    for candidate in orders:
+        first = len(candidate) - 1
+        while first > 0 and all(
+                t[candidate[first - 1]] == t[candidate[first]] * extents[candidate[first]]
+                for t in tables):
+            first -= 1
+        size = math.prod(extents[d] for d in candidate[first:])
+        if best is None or size > best[0]:
+            best = (size, list(candidate[:first]), list(candidate[first:]))
+    return best[1], best[2]
+
+
+def _plan(op: ir.Operation, target: str) -> _Plan | None:
+    """How `op` runs as library calls, or None when the target's library cannot take its
+    types or its layout."""
     if not st.is_contraction(op) or len(op.operands) != 3:
         return None
     a, b, c = op.operands
@@ -78,22 +119,12 @@ def _plan(op: ir.Operation, target: str):
             return None
         strides.append({p: s for p, s in zip(positions, st_)})
     sa_, sb_, sc_ = strides
-    # Several loops of one role (batch x heads, batch x rows) are one when they nest like
-    # a row-major array in every operand that has them; else cuBLAS cannot take them.
-    groups = []
+    outer, groups = [], []
     for loops, order, tables in ((batch, sc_, strides), (ms, sc_, (sa_, sc_)),
                                  (ns, sc_, (sb_, sc_)), (ks, sa_, (sa_, sb_))):
-        if not loops:
-            groups.append((1, None))
-            continue
-        loops = sorted(loops, key=lambda d: -order[d])
-        for outer, inner in zip(loops, loops[1:]):
-            if any(t[outer] != t[inner] * extents[inner] for t in tables):
-                return None
-        size = 1
-        for d in loops:
-            size *= extents[d]
-        groups.append((size, loops[-1]))
+        hosts, merged = _split(loops, order, tables, extents)
+        outer += hosts
+        groups.append((math.prod(extents[d] for d in merged), merged[-1] if merged else None))
     (bsz, lb), (msz, m), (nsz, n), (ksz, k) = groups
 
     def stride(table, loop):
@@ -102,25 +133,26 @@ def _plan(op: ir.Operation, target: str):
     plan_a = (stride(sa_, lb), sa_[m], sa_[k])
     plan_b = (stride(sb_, lb), sb_[k], sb_[n])
     plan_c = (stride(sc_, lb), sc_[m], sc_[n])
-    size = dict(m=msz, n=nsz, k=ksz)
     # A broadcast operand (stride 0 along a dimension of size > 1) is no matrix cuBLAS
     # reads: its leading dimension would be 0. (It computed wrong results.)
     for (_, row, col), rows, cols in ((plan_a, msz, ksz), (plan_b, ksz, nsz),
                                       (plan_c, msz, nsz)):
         if (row == 0 and rows > 1) or (col == 0 and cols > 1):
             return None
-    # cuBLAS needs a unit stride in each operand (or a dimension of size 1).
-    if not (plan_c[2] == 1 or size["n"] == 1):
+    # BLAS needs a unit stride in each operand (or a dimension of size 1).
+    if not (plan_c[2] == 1 or nsz == 1):
         return None
-    if not (plan_a[2] == 1 or plan_a[1] == 1 or size["m"] == 1 or size["k"] == 1):
+    if not (plan_a[2] == 1 or plan_a[1] == 1 or msz == 1 or ksz == 1):
         return None
-    if not (plan_b[2] == 1 or plan_b[1] == 1 or size["n"] == 1 or size["k"] == 1):
+    if not (plan_b[2] == 1 or plan_b[1] == 1 or nsz == 1 or ksz == 1):
         return None
-    if max(size.values()) > _INT32_MAX or max(abs(x) for p in (plan_a, plan_b, plan_c)
+    if max(msz, nsz, ksz) > _INT32_MAX or max(abs(x) for p in (plan_a, plan_b, plan_c)
                                               for x in p[1:]) > _INT32_MAX:
         return None
-    return (dtypes[element], bsz, size["m"], size["n"], size["k"],
-            [(a, plan_a), (b, plan_b), (c, plan_c)])
+    loops = [(extents[d], [stride(t, d) for t in strides], d in ka)
+             for d in sorted(outer)]
+    return _Plan(dtypes[element], bsz, msz, nsz, ksz, [(a, plan_a), (b, plan_b), (c, plan_c)],
+                 loops)
 
 
 def _declare(module_body: ir.Block, callee: str, arg_types: list[ir.Type]) -> None:
@@ -132,24 +164,52 @@ def _declare(module_body: ir.Block, callee: str, arg_types: list[ir.Type]) -> No
         func.FuncOp(callee, (arg_types, []), visibility="private")
 
 
-def _gemm(op: ir.Operation, plan, module_body: ir.Block, target: str,
+def _gemm(op: ir.Operation, plan: _Plan, module_body: ir.Block, target: str,
           accumulate: bool) -> None:
-    """Emits the library call for contraction `op` (whose plan is `plan`) before it."""
-    dtype, batch, m, n, k, operands = plan
+    """Emits the library call(s) of contraction `op` before it: one call, or a nest of
+    scf.for host loops around it, each step moving the operands' offsets (a k loop
+    accumulates from its second step on)."""
     i32, i64 = ir.IntegerType.get_signless(32), ir.IntegerType.get_signless(64)
+    index = ir.IndexType.get()
 
     def const(t, v):
         return arith.ConstantOp(t, v).result
 
     with ir.InsertionPoint(op), op.location:
-        args = [const(i32, dtype)] + [const(i64, v) for v in (batch, m, n, k)]
-        for value, strides in operands:
+        pointers, offsets = [], []
+        for value, _ in plan.operands:
             meta = memref.ExtractStridedMetadataOp(value)
             pointer = memref.ExtractAlignedPointerAsIndexOp(meta.results[0]).result
-            args.append(arith.IndexCastOp(i64, pointer).result)
-            args.append(arith.IndexCastOp(i64, meta.results[1]).result)
+            pointers.append(arith.IndexCastOp(i64, pointer).result)
+            offsets.append(meta.results[1])
+        ivs, inside = [], ir.InsertionPoint(op)
+        for extent, _, _ in plan.loops:
+            with inside:
+                loop = scf.ForOp(const(index, 0), const(index, extent), const(index, 1))
+            with ir.InsertionPoint(loop.body):
+                scf.YieldOp([])
+            ivs.append(loop.induction_variable)
+            inside = ir.InsertionPoint(loop.body.operations[0])
+    with inside, op.location:
+        for iv, (_, strides, _) in zip(ivs, plan.loops):
+            for j, s in enumerate(strides):
+                if s:
+                    step = arith.MulIOp(iv, const(index, s)).result
+                    offsets[j] = arith.AddIOp(offsets[j], step).result
+        flag = const(i32, int(accumulate))
+        k_ivs = [iv for iv, (_, _, is_k) in zip(ivs, plan.loops) if is_k]
+        if k_ivs and not accumulate:  # the first k step overwrites, the others add
+            later = arith.CmpIOp(arith.CmpIPredicate.ne, k_ivs[0], const(index, 0)).result
+            for iv in k_ivs[1:]:
+                other = arith.CmpIOp(arith.CmpIPredicate.ne, iv, const(index, 0)).result
+                later = arith.OrIOp(later, other).result
+            flag = arith.ExtUIOp(i32, later).result
+        args = [const(i32, plan.dtype)] + [const(i64, v) for v in
+                                            (plan.batch, plan.m, plan.n, plan.k)]
+        for pointer, offset, (_, strides) in zip(pointers, offsets, plan.operands):
+            args += [pointer, arith.IndexCastOp(i64, offset).result]
             args += [const(i64, s) for s in strides]
-        args.append(const(i32, int(accumulate)))
+        args.append(flag)
         _declare(module_body, CALLEES[target], [a.type for a in args])
         func.CallOp([], ir.FlatSymbolRefAttr.get(CALLEES[target]), args)
 

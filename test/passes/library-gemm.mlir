@@ -13,14 +13,14 @@
 // CHECK-LABEL: func.func private @mlirfuse_cpu_gemm(i32, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i32)
 // CHECK-LABEL: func.func @linear
 // CHECK-NOT: linalg.fill
+// CHECK-COUNT-3: memref.extract_aligned_pointer_as_index
+// CHECK-DAG: %[[OVERWRITE:.*]] = arith.constant 0 : i32
 // CHECK-DAG: %[[F32:.*]] = arith.constant 0 : i32
 // CHECK-DAG: %[[ONE:.*]] = arith.constant 1 : i64
 // CHECK-DAG: %[[M:.*]] = arith.constant 64 : i64
 // CHECK-DAG: %[[N:.*]] = arith.constant 512 : i64
 // CHECK-DAG: %[[K:.*]] = arith.constant 256 : i64
-// CHECK: memref.extract_aligned_pointer_as_index
-// CHECK: %[[OVERWRITE:.*]] = arith.constant 0 : i32
-// CHECK-NEXT: call @mlirfuse_cpu_gemm(%[[F32]], %[[ONE]], %[[M]], %[[N]], %[[K]], %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %[[OVERWRITE]])
+// CHECK: call @mlirfuse_cpu_gemm(%[[F32]], %[[ONE]], %[[M]], %[[N]], %[[K]], %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %[[OVERWRITE]])
 // CHECK-NOT: linalg.generic
 // CUDA-LABEL: func.func @linear
 // CUDA: call @mlirfuse_gemm
@@ -43,7 +43,7 @@ func.func @linear(%x: memref<64x256xf32>, %w: memref<512x256xf32>, %y: memref<64
 // CHECK: scf.if
 // CHECK: linalg.generic
 // CHECK: %[[ACC:.*]] = arith.constant 1 : i32
-// CHECK-NEXT: call @mlirfuse_cpu_gemm({{.*}}, %[[ACC]])
+// CHECK: call @mlirfuse_cpu_gemm({{.*}}, %[[ACC]])
 func.func @accumulate(%x: memref<64x256xf32>, %w: memref<512x256xf32>, %bias: memref<64x512xf32>, %y: memref<64x512xf32>, %ok: i1) attributes {mlirfuse.abi} {
   scf.if %ok {
     linalg.generic {indexing_maps = [#all, #all], iterator_types = ["parallel", "parallel"]} ins(%bias : memref<64x512xf32>) outs(%y : memref<64x512xf32>) {
@@ -80,6 +80,56 @@ func.func @left_alone(%x: memref<8x16xi32>, %w: memref<4x16xi32>, %y: memref<8x4
     %1 = arith.mulf %p, %q : f16
     %2 = arith.addf %o, %1 : f16
     linalg.yield %2 : f16
+  }
+  return
+}
+
+// The attention output's projection, sum over heads h and head dims d: in A the two
+// do not nest like one row-major dimension (h's stride is 8192, not 64), so h is a
+// host loop of 8 calls with k = 64, moving A's offset by 8192 and W's by 64 per step;
+// the first step overwrites C (after its zero fill), the others accumulate.
+#ha = affine_map<(s, n, h, d) -> (h, s, d)>
+#hw = affine_map<(s, n, h, d) -> (n, h, d)>
+#hc = affine_map<(s, n, h, d) -> (s, n)>
+// CHECK-LABEL: func.func @heads_projection
+// CHECK-NOT: linalg
+// CHECK: scf.for %[[H:.*]] = %{{.*}} to %c8 step
+// CHECK-DAG: arith.muli %[[H]], %c8192
+// CHECK-DAG: arith.muli %[[H]], %c64
+// CHECK: %[[LATER:.*]] = arith.cmpi ne, %[[H]]
+// CHECK: %[[FLAG:.*]] = arith.extui %[[LATER]] : i1 to i32
+// CHECK: call @mlirfuse_cpu_gemm({{.*}}, %[[FLAG]])
+// CUDA-LABEL: func.func @heads_projection
+// CUDA: scf.for
+// CUDA: call @mlirfuse_gemm
+func.func @heads_projection(%a: memref<8x128x64xf32>, %w: memref<512x8x64xf32>, %c: memref<128x512xf32>) attributes {mlirfuse.abi} {
+  %zero = arith.constant 0.0 : f32
+  linalg.fill ins(%zero : f32) outs(%c : memref<128x512xf32>)
+  linalg.generic {indexing_maps = [#ha, #hw, #hc], iterator_types = ["parallel", "parallel", "reduction", "reduction"]} ins(%a, %w : memref<8x128x64xf32>, memref<512x8x64xf32>) outs(%c : memref<128x512xf32>) {
+  ^bb0(%p: f32, %q: f32, %o: f32):
+    %1 = arith.mulf %p, %q : f32
+    %2 = arith.addf %o, %1 : f32
+    linalg.yield %2 : f32
+  }
+  return
+}
+
+// The attention's input projection writes C as [seq, batch, 3 * dim]: its m loops
+// (batch, seq) nest in no one order in both A and C. Seq (128) is the calls' m and
+// batch (4) a host loop: 4 calls of 128 x 1536 x 512, not 128 calls with m = 4.
+#pa = affine_map<(b, s, n, k) -> (b, s, k)>
+#pw = affine_map<(b, s, n, k) -> (n, k)>
+#pc = affine_map<(b, s, n, k) -> (s, b, n)>
+// CHECK-LABEL: func.func @projection_to_seq_major
+// CHECK: scf.for %{{.*}} = %{{.*}} to %c4 step
+// CHECK-NOT: scf.for
+// CHECK: call @mlirfuse_cpu_gemm(%{{[^,]*}}, %c1_i64{{[^,]*}}, %c128_i64{{[^,]*}}, %c1536_i64{{[^,]*}}, %c512_i64
+func.func @projection_to_seq_major(%a: memref<4x128x512xf32>, %w: memref<1536x512xf32>, %c: memref<128x4x1536xf32>) attributes {mlirfuse.abi} {
+  linalg.generic {indexing_maps = [#pa, #pw, #pc], iterator_types = ["parallel", "parallel", "parallel", "reduction"]} ins(%a, %w : memref<4x128x512xf32>, memref<1536x512xf32>) outs(%c : memref<128x4x1536xf32>) {
+  ^bb0(%p: f32, %q: f32, %o: f32):
+    %1 = arith.mulf %p, %q : f32
+    %2 = arith.addf %o, %1 : f32
+    linalg.yield %2 : f32
   }
   return
 }

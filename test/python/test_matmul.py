@@ -61,6 +61,23 @@ def test_batched_and_broadcast_batch():
     assert compiled.ir(CALL_STAGE).count(CALL) == 2
 
 
+def test_attention_products_are_library_calls():
+    """Heads are views whose loops do not nest like one batch (q @ k^T over batch x
+    heads) or one reduction (the output projection sums over heads and head dims):
+    host loops of BLAS calls, no generated matmul."""
+    b, s, h, d = 2, 16, 4, 8
+
+    def attention(x, w_qkv, w_out):
+        q, k, v = (x @ w_qkv.t()).view(b, s, 3, h, d).permute(2, 0, 3, 1, 4).unbind(0)
+        weights = torch.softmax(q @ k.transpose(-1, -2) * d ** -0.5, -1)
+        return (weights @ v).transpose(1, 2).reshape(b, s, h * d) @ w_out.t()
+
+    args = _randn(b, s, h * d), _randn(3 * h * d, h * d, seed=1), _randn(h * d, h * d, seed=2)
+    compiled = mlirfuse.compile(attention)
+    assert_same(compiled(*args), attention(*args), rtol=1e-4, atol=1e-4)
+    assert compiled.ir(CALL_STAGE).count(CALL) == 4
+
+
 def test_linear_with_bias_and_epilogue():
     model = torch.nn.Sequential(torch.nn.Linear(64, 48), torch.nn.GELU(),
                                 torch.nn.Linear(48, 8)).eval()
