@@ -10,6 +10,7 @@
  */
 #include <dlfcn.h>
 #include <stdint.h>
+#include <stdlib.h>
 
 typedef void (*sgemm_t)(const char *, const char *, const int *, const int *, const int *,
                         const float *, const float *, const int *, const float *,
@@ -18,8 +19,16 @@ typedef void (*dgemm_t)(const char *, const char *, const int *, const int *, co
                         const double *, const double *, const int *, const double *,
                         const int *, const double *, double *, const int *);
 
+/* The group API (one group): MKL spreads a batch of small products over its threads,
+   where a loop of sgemm_ calls would split each small product (torch.bmm's way). */
+typedef void (*gemm_batch_t)(const char *, const char *, const int *, const int *, const int *,
+                             const void *, const void **, const int *, const void **,
+                             const int *, const void *, void **, const int *, const int *,
+                             const int *);
+
 static sgemm_t p_sgemm;
 static dgemm_t p_dgemm;
+static gemm_batch_t p_sgemm_batch, p_dgemm_batch;
 
 /* Finds sgemm_ and dgemm_ in the library at `path`; 0 on success. */
 int mlirfuse_blas_init(const char *path) {
@@ -28,6 +37,8 @@ int mlirfuse_blas_init(const char *path) {
   if (!lib) return 1;
   *(void **)(&p_sgemm) = dlsym(lib, "sgemm_");
   *(void **)(&p_dgemm) = dlsym(lib, "dgemm_");
+  *(void **)(&p_sgemm_batch) = dlsym(lib, "sgemm_batch_");
+  *(void **)(&p_dgemm_batch) = dlsym(lib, "dgemm_batch_");
   if (!p_sgemm || !p_dgemm) {
     p_sgemm = 0;
     p_dgemm = 0;
@@ -73,6 +84,26 @@ void mlirfuse_cpu_gemm(int32_t dtype, int64_t batch, int64_t m, int64_t n, int64
   operand(m, k, a_m, a_k, &op_a, &ld_a);
   int ld_c = (int)(c_m > n ? c_m : n);
   int im = (int)m, in = (int)n, ik = (int)k;
+  gemm_batch_t grouped = dtype == 3 ? p_dgemm_batch : p_sgemm_batch;
+  if (batch > 1 && batch <= INT32_MAX && m && n && grouped && (dtype == 3 ? p_dgemm : p_sgemm)) {
+    const void **pointers = malloc(3 * batch * sizeof(void *));
+    if (pointers) {
+      for (int64_t i = 0; i < batch; i++) {
+        pointers[i] = (const char *)b + (b_off + i * b_b) * size;
+        pointers[batch + i] = (const char *)a + (a_off + i * a_b) * size;
+        pointers[2 * batch + i] = (char *)c + (c_off + i * c_b) * size;
+      }
+      float one32 = 1.0f, beta32 = accumulate ? 1.0f : 0.0f;
+      double one64 = 1.0, beta64 = accumulate ? 1.0 : 0.0;
+      const void *one = dtype == 3 ? (const void *)&one64 : (const void *)&one32;
+      const void *beta = dtype == 3 ? (const void *)&beta64 : (const void *)&beta32;
+      int groups = 1, count = (int)batch;
+      grouped(&op_b, &op_a, &in, &im, &ik, one, pointers, &ld_b, pointers + batch, &ld_a,
+              beta, (void **)(pointers + 2 * batch), &ld_c, &groups, &count);
+      free(pointers);
+      return;
+    }
+  }
   for (int64_t i = 0; i < batch; i++) {
     const char *pa = (const char *)a + (a_off + i * a_b) * size;
     const char *pb = (const char *)b + (b_off + i * b_b) * size;
