@@ -19,6 +19,7 @@ as a linear id and a count (a block's threads, or the whole grid's).
 from __future__ import annotations
 
 import math
+import struct
 
 from torch_mlir import ir
 from torch_mlir.dialects import affine, arith, gpu, memref, scf
@@ -76,6 +77,24 @@ def apply_map(amap: ir.AffineMap, loops: list[ir.Value]) -> list[ir.Value]:
     return out
 
 
+def _reciprocal(value: ir.Value) -> float | None:
+    """1 / c rounded to the type of `value` when it is an f32 or f64 constant c, else None."""
+    c = st.constant_value(value)
+    if not isinstance(c, float) or str(value.type) not in ("f32", "f64"):
+        return None
+    if c == 0.0:
+        return math.copysign(math.inf, c)
+    # In double, then rounded to f32: for one division that is the f32 division exactly
+    # (53 >= 2 * 24 + 2 bits).
+    inverse = 1.0 / c
+    if str(value.type) == "f64":
+        return inverse
+    try:
+        return struct.unpack("f", struct.pack("f", inverse))[0]
+    except OverflowError:  # 1 / (a subnormal c) is no f32: keep the division
+        return None
+
+
 class Body:
     """Clones a linalg body at loop indices `loops`: block arguments become loads."""
 
@@ -102,6 +121,14 @@ class Body:
             base = self.lookup(op.operands[0])
             self.mapping.append((op.results[0], st.power(base, st.small_constant(op.operands[1]))))
             return op
+        if op.name == "arith.divf" and _reciprocal(op.operands[1]) is not None:
+            # x / c as x * (1 / c), the reciprocal rounded in the type: what eager CUDA
+            # computes for a tensor divided by a scalar (div_true_kernel_cuda), and one
+            # multiply where an IEEE division is a dozen instructions.
+            factor = st.float_constant(op.operands[1].type, _reciprocal(op.operands[1]))
+            new = arith.MulFOp(self.lookup(op.operands[0]), factor)
+            self.mapping.append((op.results[0], new.result))
+            return new.operation
         if op.name == "linalg.index":
             dim = ir.IntegerAttr(op.attributes["dim"]).value
             self.mapping.append((op.results[0], self.loops[dim]))

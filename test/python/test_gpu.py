@@ -89,6 +89,14 @@ def test_gpu_and_ptx_stages_without_a_gpu(name):
         assert "__nv_" not in ptx
 
 
+def test_division_by_a_constant_is_a_multiply_without_a_gpu():
+    """x / 6.0 runs as x * (1 / 6.0), as eager CUDA computes a tensor divided by a scalar:
+    no IEEE division sequence (div.rn.f32) in hard_swish's PTX."""
+    fn, make = WORKLOADS["hard_swish"]
+    ptx = _stages(fn, make("cpu"))["ptx"]
+    assert "div.rn.f32" not in ptx and "0f3E2AAAAB" in ptx  # 1/6 in f32
+
+
 @pytest.mark.parametrize("length", [3000, 4099])
 def test_odd_lengths_have_static_tiles_without_a_gpu(length):
     """A rank-1 kernel whose length is no multiple of the 1024-element tile (4099 is a
