@@ -48,7 +48,7 @@ _TANH_ALPHA = [-2.76076847742355e-16, 2.00018790482477e-13, -8.60467152213735e-1
 _TANH_BETA = [1.19825839466702e-06, 1.18534705686654e-04, 2.26843463243900e-03,
               4.89352518554385e-03]
 _LN2_HI, _LN2_LO = 0.693359375, -2.12194440e-4
-_EXP_LO, _EXP_HI = -86.9, 88.72283935546875
+_EXP_LO, _EXP_HI = -104.0, 88.72283935546875  # below: 0 (under 2^-150); above: inf
 
 
 class _Builder:
@@ -90,11 +90,15 @@ def _exp(b: _Builder, x: ir.Value) -> ir.Value:
     r = math_d.FmaOp(n, b.f(-_LN2_LO), r).result
     r2 = arith.MulFOp(r, r).result
     p = arith.AddFOp(math_d.FmaOp(r2, b.poly(r, _EXP_P), r).result, b.f(1.0)).result
-    # 2^n as (2^(n-1)) * 2, so that n = 128 (x up to ln(FLT_MAX)) stays finite.
-    bits = arith.ShLIOp(arith.AddIOp(arith.FPToSIOp(b.int_t, n).result, b.i(126)).result,
-                        b.i(23)).result
-    scale = arith.BitcastOp(b.t, bits).result
-    y = arith.MulFOp(arith.MulFOp(p, scale).result, b.f(2.0)).result
+    # 2^n as 2^h * 2^(n-h), h = n >> 1: both factors are normal numbers for every n in
+    # [-150, 128], so x up to ln(FLT_MAX) stays finite and results below 2^-126 come out
+    # subnormal (rounded once, by the last multiply), as libm's.
+    ni = arith.FPToSIOp(b.int_t, n).result
+    half = arith.ShRSIOp(ni, b.i(1)).result
+    y = p
+    for e in (half, arith.SubIOp(ni, half).result):
+        bits = arith.ShLIOp(arith.AddIOp(e, b.i(127)).result, b.i(23)).result
+        y = arith.MulFOp(y, arith.BitcastOp(b.t, bits).result).result
     y = b.select(b.cmp(arith.CmpFPredicate.OLT, x, b.f(_EXP_LO)), b.f(0.0), y)
     return b.select(b.cmp(arith.CmpFPredicate.OGT, x, b.f(_EXP_HI)), b.f(math.inf), y)
 
