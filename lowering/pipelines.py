@@ -37,6 +37,8 @@ def fused(library_contractions: bool = True, concat_as_select: bool = True) -> l
         # ...but computations stay out of contractions (once per element, not per multiply-add).
         "mlirfuse-shield-contractions",
         "func.func(linalg-fold-unit-extent-dims, linalg-fuse-elementwise-ops, canonicalize, cse)",
+        # Once chains are merged: tanh(softplus(x)) as one exp and one division (mish).
+        "mlirfuse-simplify-math",
         "mlirfuse-shield-contractions{remove=true}",
         # Reductions over 64K+ elements: blocked partial sums (accuracy, and a parallel loop).
         "mlirfuse-split-reductions",

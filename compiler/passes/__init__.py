@@ -23,6 +23,7 @@ REGISTRY = {
     "mlirfuse-reduce-in-lanes": "reduce_in_lanes",
     "mlirfuse-serialize-ptx": "serialize_ptx",
     "mlirfuse-shield-contractions": "shield_contractions",
+    "mlirfuse-simplify-math": "simplify_math",
     "mlirfuse-split-reductions": "split_reductions",
     "mlirfuse-tile-kernels": "tile_kernels",
     "mlirfuse-vectorize-kernels": "vectorize_kernels",
