@@ -42,6 +42,8 @@ from mlirfuse.compiler.passes.destination_style_abi import MARK
 # The runtime entry point and the element types (with their codes) per target.
 CALLEES = {"cpu": "mlirfuse_cpu_gemm", "cuda": "mlirfuse_gemm"}
 DTYPES = {"cpu": {"f32": 0, "f64": 3}, "cuda": {"f32": 0, "f16": 1, "bf16": 2, "f64": 3}}
+# Marks the host loops around calls (mlirfuse-map-to-gpu leaves them on the host).
+HOST_ATTR = "mlirfuse.host"
 # BLAS takes 32-bit sizes and leading dimensions (MKL's sgemm_, cuBLAS).
 _INT32_MAX = 2**31 - 1
 
@@ -186,6 +188,7 @@ def _gemm(op: ir.Operation, plan: _Plan, module_body: ir.Block, target: str,
         for extent, _, _ in plan.loops:
             with inside:
                 loop = scf.ForOp(const(index, 0), const(index, extent), const(index, 1))
+                loop.attributes[HOST_ATTR] = ir.UnitAttr.get()  # not a kernel: host calls
             with ir.InsertionPoint(loop.body):
                 scf.YieldOp([])
             ivs.append(loop.induction_variable)

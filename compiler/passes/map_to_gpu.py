@@ -50,6 +50,7 @@ from torch_mlir.dialects import _gpu_ops_gen as gpu_ops
 from torch_mlir.dialects import arith, gpu, memref, scf
 
 from mlirfuse.compiler.passes import gpu_codegen as cg
+from mlirfuse.compiler.passes import library_gemm
 from mlirfuse.compiler.passes import gpu_registers as rg
 from mlirfuse.compiler.passes import gpu_vectors as gv
 from mlirfuse.compiler.passes import structured as st
@@ -185,8 +186,9 @@ class MapToGpu(Pass):
                 self._region(region)
         elif name == "scf.forall":
             self._forall(op)
-        elif _is_metadata(op) or name in ("memref.dealloc", "func.call"):
-            return  # host work (a call: the runtime's cuBLAS gemm)
+        elif _is_metadata(op) or name in ("memref.dealloc", "func.call") \
+                or library_gemm.HOST_ATTR in op.attributes:
+            return  # host work: the runtime's cuBLAS gemm calls, and loops of them
         elif st.is_structured(op):
             self._standalone(op)
         elif name == "memref.copy":

@@ -89,6 +89,23 @@ def test_gpu_and_ptx_stages_without_a_gpu(name):
         assert "__nv_" not in ptx
 
 
+def test_host_loops_of_gemm_calls_stay_on_the_host_without_a_gpu():
+    """Attention's products over batch x heads are host loops of cuBLAS calls
+    (mlirfuse-library-gemm). A loop of calls was launched as a one-thread kernel, whose
+    PTX called mlirfuse_gemm: the driver rejected it (CUDA error 218, invalid PTX)."""
+    b, s, h, d = 2, 16, 4, 8
+
+    def attention(x, w_qkv, w_out):
+        q, k, v = (x @ w_qkv.t()).view(b, s, 3, h, d).permute(2, 0, 3, 1, 4).unbind(0)
+        weights = torch.softmax(q @ k.transpose(-1, -2) * d ** -0.5, -1)
+        return (weights @ v).transpose(1, 2).reshape(b, s, h * d) @ w_out.t()
+
+    args = torch.randn(b, s, h * d), torch.randn(3 * h * d, h * d), torch.randn(h * d, h * d)
+    texts = _stages(attention, args)
+    assert texts["gpu"].count("call @mlirfuse_gemm") == 4
+    assert "mlirfuse_gemm" not in texts["ptx"]
+
+
 def test_division_by_a_constant_is_a_multiply_without_a_gpu():
     """x / 6.0 runs as x * (1 / 6.0), as eager CUDA computes a tensor divided by a scalar:
     no IEEE division sequence (div.rn.f32) in hard_swish's PTX."""
