@@ -173,7 +173,7 @@ def gpu_kernels(vector_bytes: int) -> list[str]:
     kernels; loads and stores of `vector_bytes` (0: scalar)."""
     return [
         # Matmuls become cuBLAS calls on the host; the rest, launches.
-        "mlirfuse-library-gemm{target=cuda}",
+        "mlirfuse-library-gemm{target=cuda pack=true}",
         f"mlirfuse-map-to-gpu{{vector-bytes={vector_bytes}}}",
         # scan, sort and topk run as loops on one GPU thread (correct, slow).
         "func.func(tm-tensor-to-loops)",

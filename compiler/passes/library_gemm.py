@@ -33,7 +33,7 @@ import itertools
 import math
 
 from torch_mlir import ir
-from torch_mlir.dialects import arith, func, memref, scf
+from torch_mlir.dialects import arith, func, linalg, memref, scf
 
 from mlirfuse.compiler.passes import structured as st
 from mlirfuse.compiler.passes.base import Pass, PassError
@@ -87,9 +87,24 @@ def _split(loops: list[int], order: dict, tables: list[dict], extents: list[int]
     return best[1], best[2]
 
 
-def _plan(op: ir.Operation, target: str) -> _Plan | None:
+def _packed_order(index: int, roles, strides) -> list[int]:
+    """The loops of operand `index` (0: A, 1: B) in the order a packed copy stores them:
+    batch, then m (A) or k (B), then k (A) or n (B); batch, m and n as C nests them, k
+    as B does. Packed A and B then nest like C, and like each other along k."""
+    batch, ms, ns, ks = roles
+    _, sb, sc = strides
+
+    def by(loops, table):
+        return sorted(loops, key=lambda d: -table[d])
+    if index == 0:
+        return by(batch, sc) + by(ms, sc) + by(ks, sb)
+    return by(batch, sc) + by(ks, sb) + by(ns, sc)
+
+
+def _plan(op: ir.Operation, target: str, packed: tuple[int, ...] = ()) -> _Plan | None:
     """How `op` runs as library calls, or None when the target's library cannot take its
-    types or its layout."""
+    types or its layout. `packed`: operands (0: A, 1: B) planned as if copied into
+    contiguous buffers in _packed_order (the plan's values are then the originals)."""
     if not st.is_contraction(op) or len(op.operands) != 3:
         return None
     a, b, c = op.operands
@@ -120,6 +135,11 @@ def _plan(op: ir.Operation, target: str) -> _Plan | None:
         if any(x == ir.ShapedType.get_dynamic_stride_or_offset() for x in st_):
             return None
         strides.append({p: s for p, s in zip(positions, st_)})
+    for index in packed:
+        order, table, size = _packed_order(index, (batch, ms, ns, ks), strides), {}, 1
+        for d in reversed(order):
+            table[d], size = size, size * extents[d]
+        strides[index] = table
     sa_, sb_, sc_ = strides
     outer, groups = [], []
     for loops, order, tables in ((batch, sc_, strides), (ms, sc_, (sa_, sc_)),
@@ -217,6 +237,42 @@ def _gemm(op: ir.Operation, plan: _Plan, module_body: ir.Block, target: str,
         func.CallOp([], ir.FlatSymbolRefAttr.get(CALLEES[target]), args)
 
 
+def _pack(op: ir.Operation, index: int, target: str) -> None:
+    """Copies operand `index` (0: A, 1: B) of contraction `op` into a new contiguous buffer
+    in _packed_order (a linalg.generic copy before it) and points `op` at the copy."""
+    value = op.operands[index]
+    element = ir.MemRefType(value.type).element_type
+    maps = st.indexing_maps(op)
+    positions = st.dim_positions(maps[index])
+    extents = st.static_extents(op)
+    dims = [st.dim_positions(m) for m in maps]
+    sets = [set(d) for d in dims]
+    roles = (sorted(sets[0] & sets[1] & sets[2]), sorted((sets[0] & sets[2]) - sets[1]),
+             sorted((sets[1] & sets[2]) - sets[0]), st.reduction_loops_of(maps, 1))
+    strides = []
+    for v, p in zip(op.operands, dims):
+        strides.append(dict(zip(p, ir.MemRefType(v.type).get_strides_and_offset()[0])))
+    order = _packed_order(index, roles, strides)
+    rank = len(positions)
+    parallel = ir.Attribute.parse("#linalg.iterator_type<parallel>")
+    with ir.InsertionPoint(op), op.location:
+        buffer = memref.AllocOp(ir.MemRefType.get([extents[d] for d in order], element),
+                                [], []).result
+        into = ir.AffineMap.get(rank, 0, [ir.AffineDimExpr.get(positions.index(d))
+                                          for d in order])
+        copy = linalg.GenericOp([], [value], [buffer], ir.ArrayAttr.get(
+            [ir.AffineMapAttr.get(ir.AffineMap.get_identity(rank)), ir.AffineMapAttr.get(into)]),
+            ir.ArrayAttr.get([parallel] * rank))
+        body = copy.regions[0].blocks.append(element, element)
+        with ir.InsertionPoint(body):
+            linalg.YieldOp([body.arguments[0]])
+    reads = ir.AffineMap.get(maps[index].n_dims, 0, [ir.AffineDimExpr.get(d) for d in order])
+    attrs = list(op.attributes["indexing_maps"])
+    attrs[index] = ir.AffineMapAttr.get(reads)
+    op.attributes["indexing_maps"] = ir.ArrayAttr.get(attrs)
+    op.operands[index] = buffer
+
+
 def _zero_fill_of(op: ir.Operation, previous: ir.Operation | None) -> bool:
     """Whether `previous` fills the contraction's output with zeros (then the gemm
     overwrites instead of accumulating, and the fill goes)."""
@@ -230,6 +286,9 @@ class LibraryGemm(Pass):
 
     ARGUMENT = "mlirfuse-library-gemm"
     target: str = "cpu"  # "cpu" (MKL) or "cuda" (cuBLAS)
+    # Copy an input into a contiguous buffer when that makes one call of what would be a
+    # host loop of calls (the GPU: a call is a launch; a loop of 512 cost 2 ms).
+    pack: bool = False
 
     def run(self, module: ir.Operation) -> None:
         if self.target not in CALLEES:
@@ -247,6 +306,14 @@ class LibraryGemm(Pass):
                     for inner in op.regions:
                         self._region(inner, module_body)
                 plan = _plan(op, self.target)
+                if plan is not None and plan.loops and self.pack:
+                    for choice in ((0,), (1,), (0, 1)):
+                        packed = _plan(op, self.target, choice)
+                        if packed is not None and not packed.loops:
+                            for index in choice:
+                                _pack(op, index, self.target)
+                            plan = _plan(op, self.target)
+                            break
                 if plan is not None:
                     overwrite = _zero_fill_of(op, previous)
                     _gemm(op, plan, module_body, self.target, accumulate=not overwrite)

@@ -193,9 +193,14 @@ class MapToGpu(Pass):
             self._standalone(op)
         elif name == "memref.copy":
             if op.operands[0] != op.operands[1]:
-                body, (bx, tx) = _launch(op, 1, MAX_THREADS)
+                # The whole grid: a standalone copy can be an activation's 16 MB.
+                total = math.prod(ir.MemRefType(op.operands[0].type).shape)
+                blocks = max(1, min(-(-total // (4 * MAX_THREADS)), MAX_BLOCKS))
+                body, (bx, tx) = _launch(op, blocks, MAX_THREADS)
                 with ir.InsertionPoint(body.operations[0]), op.location, rg.holding(body):
-                    self._copy(op, tx, cg.index(MAX_THREADS))
+                    worker = arith.AddIOp(arith.MulIOp(bx, cg.index(MAX_THREADS)).result,
+                                          tx).result
+                    self._copy(op, worker, cg.index(blocks * MAX_THREADS))
             op.erase()
         else:
             self._single_thread(op)

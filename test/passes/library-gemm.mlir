@@ -1,5 +1,6 @@
 // RUN: mlirfuse-opt %s --pass-pipeline='builtin.module(mlirfuse-library-gemm)' | FileCheck %s
 // RUN: mlirfuse-opt %s --pass-pipeline='builtin.module(mlirfuse-library-gemm{target=cuda})' | FileCheck %s --check-prefix=CUDA
+// RUN: mlirfuse-opt %s --pass-pipeline='builtin.module(mlirfuse-library-gemm{target=cuda pack=true})' | FileCheck %s --check-prefix=PACK
 
 #a = affine_map<(d0, d1, d2) -> (d0, d2)>
 #b = affine_map<(d0, d1, d2) -> (d1, d2)>
@@ -102,6 +103,13 @@ func.func @left_alone(%x: memref<8x16xi32>, %w: memref<4x16xi32>, %y: memref<8x4
 // CUDA-LABEL: func.func @heads_projection
 // CUDA: scf.for
 // CUDA: call @mlirfuse_gemm
+// With pack=true (the GPU, where each call is a launch) A is first copied into a
+// contiguous [s, h, d] buffer: then one call of 128 x 512 x 512, no host loop.
+// PACK-LABEL: func.func @heads_projection
+// PACK: %[[P:.*]] = memref.alloc() : memref<128x8x64xf32>
+// PACK: linalg.generic {{.*}} ins(%arg0 : memref<8x128x64xf32>) outs(%[[P]] : memref<128x8x64xf32>)
+// PACK-NOT: scf.for
+// PACK: call @mlirfuse_gemm(%{{[^,]*}}, %c1_i64{{[^,]*}}, %c128_i64{{[^,]*}}, %c512_i64{{[^,]*}}, %c512_i64
 func.func @heads_projection(%a: memref<8x128x64xf32>, %w: memref<512x8x64xf32>, %c: memref<128x512xf32>) attributes {mlirfuse.abi} {
   %zero = arith.constant 0.0 : f32
   linalg.fill ins(%zero : f32) outs(%c : memref<128x512xf32>)

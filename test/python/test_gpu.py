@@ -104,6 +104,8 @@ def test_host_loops_of_gemm_calls_stay_on_the_host_without_a_gpu():
     texts = _stages(attention, args)
     assert texts["gpu"].count("call @mlirfuse_gemm") == 4
     assert "mlirfuse_gemm" not in texts["ptx"]
+    # Heads packed into contiguous copies first: one call each, no loop of launches.
+    assert "mlirfuse.host" not in texts["gpu"]
 
 
 def test_division_by_a_constant_is_a_multiply_without_a_gpu():
