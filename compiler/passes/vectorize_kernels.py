@@ -75,6 +75,8 @@ def _contiguous(op: ir.Operation, rank: int) -> bool:
     inner = rank - 1
     for value, amap in zip(op.operands, st.indexing_maps(op)):
         positions = st.dim_positions(amap)
+        if None in positions:
+            return False  # a gather (im2col's d1 floordiv 9 + ...): no plain vector access
         if inner not in positions:
             continue
         if positions[-1] != inner:

@@ -47,3 +47,17 @@ func.func @left_alone(%x: memref<8x8xf32>, %s: memref<8xf32>, %y: memref<8x8xf32
   }
   return
 }
+
+// A gather (im2col: the input read through floordiv/mod of the loops, no projection) is
+// no contiguous read: it stays scalar. It was taken for a broadcast along the innermost
+// loop, and the vectorizer left an empty scf.for (a verifier error).
+// CHECK-LABEL: func.func @gather_left_alone
+// CHECK-NOT: vector.
+// CHECK: linalg.generic
+func.func @gather_left_alone(%x: memref<2x4x6x6xf32>, %col: memref<2x36x16xf32>) {
+  linalg.generic {indexing_maps = [affine_map<(d0, d1, d2) -> (d0, d1 floordiv 9, d2 floordiv 4 + (d1 mod 9) floordiv 3, d2 mod 4 + d1 mod 3)>, affine_map<(d0, d1, d2) -> (d0, d1, d2)>], iterator_types = ["parallel", "parallel", "parallel"]} ins(%x : memref<2x4x6x6xf32>) outs(%col : memref<2x36x16xf32>) {
+  ^bb0(%a: f32, %o: f32):
+    linalg.yield %a : f32
+  }
+  return
+}
