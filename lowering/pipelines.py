@@ -17,11 +17,14 @@ LINALG = [
 ]
 
 # linalg on tensors → fusion groups: the kernels, each an isolated mlirfuse.group.
-def fused(library_contractions: bool = True, concat_as_select: bool = True) -> list[str]:
+def fused(library_contractions: bool = True, concat_as_select: bool = True,
+          conv_as_gemm: bool = True) -> list[str]:
     """linalg on tensors → fusion groups; with library_contractions matmuls stay out of
     groups, for the BLAS (MKL, cuBLAS: mlirfuse-library-gemm); concat_as_select=False (the
-    GPU) keeps concatenations as a kernel per piece."""
+    GPU) keeps concatenations as a kernel per piece; conv_as_gemm makes 2-D convolutions
+    an im2col gather and a matmul (the CPU; not yet measured on the GPU)."""
     return [
+        *(["mlirfuse-conv-to-gemm"] if conv_as_gemm else []),
         # torch's pads become fills and insert_slices; concatenations become one select
         # over zero-padded pieces (fusible on the CPU; on the GPU a piece's tile would be
         # computed under an scf.if, so there each piece is its own kernel writing its

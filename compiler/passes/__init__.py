@@ -10,6 +10,7 @@ from mlirfuse.compiler.passes.base import Pass, PassError
 # mlirfuse-<name with dashes>, lit test test/passes/<name with dashes>.mlir.
 REGISTRY = {
     "mlirfuse-concat-to-select": "concat_to_select",
+    "mlirfuse-conv-to-gemm": "conv_to_gemm",
     "mlirfuse-destination-style-abi": "destination_style_abi",
     "mlirfuse-drop-destination-results": "drop_destination_results",
     "mlirfuse-expand-math": "expand_math",

@@ -37,7 +37,8 @@ _RESHAPES = ("tensor.expand_shape", "tensor.collapse_shape", "tensor.cast")
 def _moves(op: ir.Operation) -> bool:
     """A generic that only moves its one input (transpose, broadcast): fusion folds it
     into its consumer's indexing maps, and would fold a computing producer through it."""
-    if op.name != "linalg.generic" or len(op.operands) != 2:
+    if op.name != "linalg.generic" or len(op.operands) != 2 \
+            or any(None in st.dim_positions(m) for m in st.indexing_maps(op)):
         return False
     block = op.regions[0].blocks[0]
     body = [o.operation for o in block.operations]
@@ -45,12 +46,15 @@ def _moves(op: ir.Operation) -> bool:
 
 
 def _computes(op: ir.Operation) -> bool:
+    """A structured op whose body computes, or that gathers (an input read through a map
+    that is no projection: im2col), which fused into a contraction makes it none."""
     if not st.is_structured(op):
         return False
     if op.name != "linalg.generic":
         return True
     body = [o.operation for o in op.regions[0].blocks[0].operations]
-    return len(body) > 1
+    maps = st.indexing_maps(op)
+    return len(body) > 1 or any(None in st.dim_positions(m) for m in maps)
 
 
 @dataclasses.dataclass

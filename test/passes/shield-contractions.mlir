@@ -71,3 +71,27 @@ func.func @tanh_transpose_matmul(%x: tensor<8x4xf32>, %w: tensor<8x16xf32>, %acc
   } -> tensor<4x16xf32>
   return %m : tensor<4x16xf32>
 }
+
+// An im2col gather (mlirfuse-conv-to-gemm) feeding the matmul: fused in, it would make
+// the matmul's map no projection, so no BLAS call. It is shielded like a computation.
+#g = affine_map<(d0, d1) -> (d0 floordiv 2, d1 mod 4)>
+// CHECK-LABEL: func.func @gather_then_matmul
+// CHECK: %[[G:.*]] = linalg.generic
+// CHECK: %[[S:.*]] = "mlirfuse.shield"(%[[G]])
+// CHECK: linalg.generic {{.*}} ins(%[[S]], %{{.*}} :
+// CHECK-NEXT: ^bb0
+// CHECK-NEXT: arith.mulf
+func.func @gather_then_matmul(%x: tensor<2x4xf32>, %w: tensor<8x16xf32>, %acc: tensor<4x16xf32>) -> tensor<4x16xf32> {
+  %e = tensor.empty() : tensor<4x8xf32>
+  %g = linalg.generic {indexing_maps = [#g, #id], iterator_types = ["parallel", "parallel"]} ins(%x : tensor<2x4xf32>) outs(%e : tensor<4x8xf32>) {
+  ^bb0(%in: f32, %out: f32):
+    linalg.yield %in : f32
+  } -> tensor<4x8xf32>
+  %m = linalg.generic {indexing_maps = [#a, #b, #c], iterator_types = ["parallel", "parallel", "reduction"]} ins(%g, %w : tensor<4x8xf32>, tensor<8x16xf32>) outs(%acc : tensor<4x16xf32>) {
+  ^bb0(%in: f32, %in_0: f32, %out: f32):
+    %0 = arith.mulf %in, %in_0 : f32
+    %1 = arith.addf %out, %0 : f32
+    linalg.yield %1 : f32
+  } -> tensor<4x16xf32>
+  return %m : tensor<4x16xf32>
+}
