@@ -104,8 +104,9 @@ CPU_BUFFERIZE = [
     *BUFFERIZE,
     # Guards become descriptor checks; kernels run on statically shaped, strided views.
     "mlirfuse-lower-guards",
-    # Matmuls on those static views: MKL calls (before canonicalize folds the views' casts).
-    "mlirfuse-library-gemm",
+    # Matmuls on those static views: MKL calls (before canonicalize folds the views' casts);
+    # an input whose loops do not nest is copied contiguous first (one call, not a loop).
+    "mlirfuse-library-gemm{pack=true}",
     "canonicalize",
     # A kernel's tiles run on OpenMP threads (convert-scf-to-openmp, in CPU_LOOPS). Per-tile
     # temporaries stay inside the loop, one per tile (a thread's own), on the heap: never

@@ -287,7 +287,9 @@ class LibraryGemm(Pass):
     ARGUMENT = "mlirfuse-library-gemm"
     target: str = "cpu"  # "cpu" (MKL) or "cuda" (cuBLAS)
     # Copy an input into a contiguous buffer when that makes one call of what would be a
-    # host loop of calls (the GPU: a call is a launch; a loop of 512 cost 2 ms).
+    # host loop of calls. Both pipelines set it: on the GPU a call is a launch (the
+    # transformer's 512 calls cost 2 ms); on the CPU fewer, larger calls run MKL nearer its
+    # peak (transformer 43.5 -> 38.7 ms, eager 36.9, the copies included).
     pack: bool = False
 
     def run(self, module: ir.Operation) -> None:
