@@ -16,8 +16,12 @@ where the callee is the runtime's: `mlirfuse_cpu_gemm` (runtime/cpu/mlirfuse_bla
 sgemm_/dgemm_ of the MKL inside torch, on torch's threads) or `mlirfuse_gemm`
 (runtime/cuda: cublasGemmStridedBatchedEx on the current stream, float32 accumulation,
 no TF32: PyTorch's defaults). A zero fill of C right before the contraction goes: the
-call overwrites instead of accumulating. Anything else (integer matmuls, other layouts)
-stays a linalg op (generated code).
+call overwrites instead of accumulating. Loops of one role (batch, m, n or k) that do not
+nest like one row-major dimension in every operand (attention's heads are views) become
+`scf.for` host loops around the call (mlirfuse.host; a k loop accumulates from its second
+step), in the loop order that makes the calls largest; with `pack`, an input is first
+copied into a contiguous buffer (a linalg.generic) when that leaves one call. Anything
+else (integer matmuls, broadcast operands) stays a linalg op (generated code).
 
 Before:
   linalg.fill ins(%zero) outs(%c : memref<64x512xf32, strided<[512, 1]>>)
@@ -87,6 +91,29 @@ def _split(loops: list[int], order: dict, tables: list[dict], extents: list[int]
     return best[1], best[2]
 
 
+def _layout(op: ir.Operation):
+    """(roles, strides) of contraction `op` on buffers: roles are its (batch, m, n, k)
+    loops, strides a {loop: stride} table per operand; None when the operands are no
+    batched matrices (a loop in only one operand) or a stride is dynamic."""
+    maps = st.indexing_maps(op)
+    dims = [st.dim_positions(m) for m in maps]
+    sa, sb, sc = (set(d) for d in dims)
+    ks = sorted(st.reduction_loops_of(maps, 1))
+    batch = sorted(sa & sb & sc)
+    ms = sorted((sa & sc) - sb)
+    ns = sorted((sb & sc) - sa)
+    if not ks or not ms or not ns or sc != set(batch + ms + ns) \
+            or sa != set(batch + ms + ks) or sb != set(batch + ns + ks):
+        return None
+    strides = []
+    for value, positions in zip(op.operands, dims):
+        table, _ = ir.MemRefType(value.type).get_strides_and_offset()
+        if any(x == ir.ShapedType.get_dynamic_stride_or_offset() for x in table):
+            return None
+        strides.append(dict(zip(positions, table)))
+    return (batch, ms, ns, ks), strides
+
+
 def _packed_order(index: int, roles, strides) -> list[int]:
     """The loops of operand `index` (0: A, 1: B) in the order a packed copy stores them:
     batch, then m (A) or k (B), then k (A) or n (B); batch, m and n as C nests them, k
@@ -116,25 +143,10 @@ def _plan(op: ir.Operation, target: str, packed: tuple[int, ...] = ()) -> _Plan 
     if element not in dtypes or any(str(t.element_type) != element for t in types):
         return None
     extents = st.static_extents(op)
-    maps = st.indexing_maps(op)
-    dims = [st.dim_positions(m) for m in maps]
-    ka = st.reduction_loops_of(maps, 1)
-    if extents is None or not ka:
+    layout = _layout(op)
+    if extents is None or layout is None:
         return None
-    sa, sb, sc = set(dims[0]), set(dims[1]), set(dims[2])
-    ks = sorted(ka)
-    batch = sorted(sa & sb & sc)
-    ms = sorted((sa & sc) - sb)
-    ns = sorted((sb & sc) - sa)
-    if not ms or not ns or sc != set(batch + ms + ns) or sa != set(batch + ms + ks) \
-            or sb != set(batch + ns + ks):
-        return None
-    strides = []
-    for t, positions in zip(types, dims):
-        st_, _ = t.get_strides_and_offset()
-        if any(x == ir.ShapedType.get_dynamic_stride_or_offset() for x in st_):
-            return None
-        strides.append({p: s for p, s in zip(positions, st_)})
+    (batch, ms, ns, ks), strides = layout
     for index in packed:
         order, table, size = _packed_order(index, (batch, ms, ns, ks), strides), {}, 1
         for d in reversed(order):
@@ -171,7 +183,7 @@ def _plan(op: ir.Operation, target: str, packed: tuple[int, ...] = ()) -> _Plan 
     if max(msz, nsz, ksz) > _INT32_MAX or max(abs(x) for p in (plan_a, plan_b, plan_c)
                                               for x in p[1:]) > _INT32_MAX:
         return None
-    loops = [(extents[d], [stride(t, d) for t in strides], d in ka)
+    loops = [(extents[d], [stride(t, d) for t in strides], d in ks)
              for d in sorted(outer)]
     return _Plan(dtypes[element], bsz, msz, nsz, ksz, [(a, plan_a), (b, plan_b), (c, plan_c)],
                  loops)
@@ -237,7 +249,7 @@ def _gemm(op: ir.Operation, plan: _Plan, module_body: ir.Block, target: str,
         func.CallOp([], ir.FlatSymbolRefAttr.get(CALLEES[target]), args)
 
 
-def _pack(op: ir.Operation, index: int, target: str) -> None:
+def _pack(op: ir.Operation, index: int) -> None:
     """Copies operand `index` (0: A, 1: B) of contraction `op` into a new contiguous buffer
     in _packed_order (a linalg.generic copy before it) and points `op` at the copy."""
     value = op.operands[index]
@@ -245,13 +257,7 @@ def _pack(op: ir.Operation, index: int, target: str) -> None:
     maps = st.indexing_maps(op)
     positions = st.dim_positions(maps[index])
     extents = st.static_extents(op)
-    dims = [st.dim_positions(m) for m in maps]
-    sets = [set(d) for d in dims]
-    roles = (sorted(sets[0] & sets[1] & sets[2]), sorted((sets[0] & sets[2]) - sets[1]),
-             sorted((sets[1] & sets[2]) - sets[0]), st.reduction_loops_of(maps, 1))
-    strides = []
-    for v, p in zip(op.operands, dims):
-        strides.append(dict(zip(p, ir.MemRefType(v.type).get_strides_and_offset()[0])))
+    roles, strides = _layout(op)
     order = _packed_order(index, roles, strides)
     rank = len(positions)
     parallel = ir.Attribute.parse("#linalg.iterator_type<parallel>")
@@ -313,7 +319,7 @@ class LibraryGemm(Pass):
                         packed = _plan(op, self.target, choice)
                         if packed is not None and not packed.loops:
                             for index in choice:
-                                _pack(op, index, self.target)
+                                _pack(op, index)
                             plan = _plan(op, self.target)
                             break
                 if plan is not None:
