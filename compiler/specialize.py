@@ -16,7 +16,7 @@ import torch
 import torch.utils._pytree as pytree
 
 from mlirfuse.compiler import capture as capture_mod
-from mlirfuse.compiler import driver, importer
+from mlirfuse.compiler import driver, importer, index_checks
 from mlirfuse.compiler.context import make_context
 from mlirfuse.compiler.options import Options
 from mlirfuse.runtime.engine import Executable
@@ -207,6 +207,9 @@ class Specialization:
             capture_mod.state_getter(t.path) if t.kind == "state" else None
             for t, _ in self.captured.mutations
         ]
+        # Index arguments are bounds-checked per call on the CPU (compiled code is not).
+        self._index_checks = index_checks.find(self.captured.graph_module) \
+            if self.device.type == "cpu" else []
 
     def describe(self, index: int) -> str:
         """Names graph input `index` for a message."""
@@ -252,6 +255,8 @@ class Specialization:
                for i, g, c in zip(cap.inputs, self._getters, self._constants)]
         if torch.is_grad_enabled() and any(t.requires_grad for t in ins):
             return NEEDS_AUTOGRAD, None
+        if self._index_checks:
+            index_checks.run(self._index_checks, ins)
         device = self.device
         outs = [torch.empty(shape, dtype=dtype, device=device) for shape, dtype in cap.result_meta]
         scratch = [torch.empty(self.workspace, dtype=torch.uint8, device=device)] \

@@ -139,3 +139,29 @@ def test_unknown_option_is_rejected():
 def test_non_cpu_tensor_is_rejected():
     with pytest.raises(mlirfuse.CompileError):
         mlirfuse.compile(lambda x: x + 1)(torch.ones(2, device="meta"))
+
+
+INDEXING = {
+    "index": (lambda x, i: x[i], lambda: torch.tensor([1, 12])),
+    "negative": (lambda x, i: x[i], lambda: torch.tensor([1, -11])),
+    "second_dim": (lambda x, i: x[:, i] * 2, lambda: torch.tensor([0, 4])),
+    "index_select": (lambda x, i: torch.index_select(x, 0, i), lambda: torch.tensor([10])),
+    "embedding": (lambda x, i: torch.nn.functional.embedding(i, x), lambda: torch.tensor([[3, 10]])),
+    "gather": (lambda x, i: torch.gather(x, 1, i), lambda: torch.full((10, 2), 4)),
+}
+
+
+@pytest.mark.cpu_only("on CUDA a bounds check would synchronize every call; not checked there")
+@pytest.mark.parametrize("name", sorted(INDEXING))
+def test_index_out_of_bounds_raises(name):
+    """An index argument past the end raises IndexError, as eager raises: the compiled
+    code read other memory and returned it (torch-mlir's loads are unchecked). The same
+    compiled function then runs an index in range."""
+    fn, make = INDEXING[name]
+    x = torch.randn(10, 4)
+    compiled = mlirfuse.compile(fn)
+    with pytest.raises(IndexError, match="out of bounds"):
+        compiled(x, make())
+    ok = make().clamp(-3, 3)
+    torch.testing.assert_close(compiled(x, ok), fn(x, ok))
+
