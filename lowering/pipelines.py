@@ -24,6 +24,8 @@ def fused(library_contractions: bool = True, concat_as_select: bool = True,
     GPU) keeps concatenations as a kernel per piece; conv_as_gemm makes 2-D convolutions
     an im2col gather and a matmul (the CPU; not yet measured on the GPU)."""
     return [
+        # torch-mlir's asserts where eager has none (batch_norm's): they abort the process.
+        "mlirfuse-drop-asserts",
         *(["mlirfuse-conv-to-gemm"] if conv_as_gemm else []),
         # torch's pads become fills and insert_slices; concatenations become one select
         # over zero-padded pieces (fusible on the CPU; on the GPU a piece's tile would be

@@ -12,6 +12,7 @@ REGISTRY = {
     "mlirfuse-concat-to-select": "concat_to_select",
     "mlirfuse-conv-to-gemm": "conv_to_gemm",
     "mlirfuse-destination-style-abi": "destination_style_abi",
+    "mlirfuse-drop-asserts": "drop_asserts",
     "mlirfuse-drop-destination-results": "drop_destination_results",
     "mlirfuse-expand-math": "expand_math",
     "mlirfuse-fold-accumulation": "fold_accumulation",

@@ -165,3 +165,26 @@ def test_index_out_of_bounds_raises(name):
     ok = make().clamp(-3, 3)
     torch.testing.assert_close(compiled(x, ok), fn(x, ok))
 
+
+@pytest.mark.cpu_only("runs a CPU subprocess")
+def test_batch_norm_of_zero_variance_does_not_abort(tmp_path):
+    """A zero variance with eps = 0 makes sqrt(var + eps) 0: eager returns nan. torch-mlir's
+    assert on it aborted the whole process (mlirfuse-drop-asserts); run in a child so
+    an abort fails this test instead of ending the run."""
+    script = tmp_path / "bn.py"
+    script.write_text(
+        "import torch, mlirfuse\n"
+        "bn = torch.nn.BatchNorm2d(3, eps=0.0).eval()\n"
+        "bn.running_var.zero_()\n"
+        "x = torch.randn(2, 3, 4, 4)\n"
+        "with torch.no_grad():\n"
+        "    got, want = mlirfuse.compile(bn)(x), bn(x)\n"
+        # Eager folds the scale into x * a + b (nan here); compiled code computes
+        # (x - mean) / 0 (+-inf): both say the variance is degenerate.
+        "assert not got.isfinite().any() and not want.isfinite().any()\n"
+        "print('not finite, as eager')\n")
+    import subprocess
+    import sys
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0 and "not finite, as eager" in done.stdout, done.stderr[-2000:]
