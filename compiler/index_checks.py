@@ -73,9 +73,8 @@ def run(checks: list[IndexCheck], inputs: list[torch.Tensor]) -> None:
         index = inputs[check.position]
         if index.numel() == 0:
             continue
-        low, high = torch.aminmax(index)
-        bad = int(high) if int(high) >= check.size else int(low) if int(low) < -check.size \
-            else None
+        low, high = (int(v) for v in torch.aminmax(index))
+        bad = high if high >= check.size else low if low < -check.size else None
         if bad is not None:
             raise IndexError(f"index {bad} is out of bounds for dimension {check.dim} "
                              f"with size {check.size}")

@@ -17,12 +17,11 @@ LINALG = [
 ]
 
 # linalg on tensors → fusion groups: the kernels, each an isolated mlirfuse.group.
-def fused(library_contractions: bool = True, concat_as_select: bool = True,
-          conv_as_gemm: bool = True) -> list[str]:
-    """linalg on tensors → fusion groups; with library_contractions matmuls stay out of
-    groups, for the BLAS (MKL, cuBLAS: mlirfuse-library-gemm); concat_as_select=False (the
-    GPU) keeps concatenations as a kernel per piece; conv_as_gemm makes 2-D convolutions
-    an im2col gather and a matmul (the CPU; not yet measured on the GPU)."""
+def fused(concat_as_select: bool = True, conv_as_gemm: bool = True) -> list[str]:
+    """linalg on tensors → fusion groups, matmuls outside them (for the BLAS: MKL, cuBLAS,
+    mlirfuse-library-gemm); concat_as_select=False (the GPU) keeps concatenations as a
+    kernel per piece; conv_as_gemm makes 2-D convolutions an im2col gather and a matmul
+    (the CPU; not yet measured on the GPU)."""
     return [
         # torch-mlir's asserts where eager has none (batch_norm's): they abort the process.
         "mlirfuse-drop-asserts",
@@ -47,8 +46,8 @@ def fused(library_contractions: bool = True, concat_as_select: bool = True,
         "mlirfuse-shield-contractions{remove=true}",
         # Reductions over 64K+ elements: blocked partial sums (accuracy, and a parallel loop).
         "mlirfuse-split-reductions",
-        "mlirfuse-form-fusion-groups" + (
-            "{library-contractions=true}" if library_contractions else ""),
+        # Matmuls stay untiled, outside every kernel: library calls (mlirfuse-library-gemm).
+        "mlirfuse-form-fusion-groups{library-contractions=true}",
     ]
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import ctypes
 import functools
 import os
-import warnings
 
 import torch
 
@@ -28,13 +27,9 @@ def _torch_blas() -> str:
 @functools.cache
 def library_path() -> str:
     """Builds the library if needed, points it at torch's BLAS (once); returns its path."""
-    path = native.build(SOURCE, "mlirfuse_blas")
-    lib = ctypes.CDLL(path)
-    lib.mlirfuse_blas_init.argtypes = [ctypes.c_char_p]
-    if lib.mlirfuse_blas_init(_torch_blas().encode()):
-        warnings.warn("mlirfuse: torch exports no sgemm_ (a build without MKL); CPU matmuls "
-                      "run as plain loops")
-    return path
+    return native.build_for(SOURCE, "mlirfuse_blas", "mlirfuse_blas_init", _torch_blas(),
+                            "mlirfuse: torch exports no sgemm_ (a build without MKL); CPU "
+                            "matmuls run as plain loops")
 
 
 def ready() -> bool:

@@ -7,9 +7,11 @@ changed source builds anew and concurrent processes never see a half-written fil
 
 from __future__ import annotations
 
+import ctypes
 import hashlib
 import os
 import subprocess
+import warnings
 
 
 class BuildError(RuntimeError):
@@ -42,4 +44,17 @@ def build(source: str, name: str) -> str:
         raise BuildError(f"building {os.path.basename(source)} with '{compiler}' failed: "
                          f"{done.stderr.strip()[:2000]}")
     os.replace(partial, path)
+    return path
+
+
+def build_for(source: str, name: str, init: str, library: str | None, missing: str) -> str:
+    """Builds `source` like build(), then points it at the shared library at `library`
+    (a path in this process: torch's libgomp, libtorch_cpu) through its C function
+    `int init(const char *path)`, 0 on success; warns `missing` when there is no such
+    library or init fails (the C code then falls back on its own). Returns its path."""
+    path = build(source, name)
+    function = getattr(ctypes.CDLL(path), init)
+    function.argtypes = [ctypes.c_char_p]
+    if library is None or function(library.encode()):
+        warnings.warn(missing)
     return path

@@ -12,7 +12,6 @@ from __future__ import annotations
 import ctypes
 import functools
 import os
-import warnings
 
 import torch  # noqa: F401  (loads libgomp)
 
@@ -34,13 +33,9 @@ def _libgomp() -> str | None:
 @functools.cache
 def library_path() -> str:
     """Builds the library if needed, points it at libgomp (once); returns its path."""
-    path = native.build(SOURCE, "mlirfuse_omp")
-    lib = ctypes.CDLL(path)
-    lib.mlirfuse_omp_init.argtypes = [ctypes.c_char_p]
-    gomp = _libgomp()
-    if gomp is None or lib.mlirfuse_omp_init(gomp.encode()):
-        warnings.warn("mlirfuse: torch's libgomp was not found; CPU kernels run on one thread")
-    return path
+    return native.build_for(SOURCE, "mlirfuse_omp", "mlirfuse_omp_init", _libgomp(),
+                            "mlirfuse: torch's libgomp was not found; CPU kernels run on one "
+                            "thread")
 
 
 def last_team() -> int:

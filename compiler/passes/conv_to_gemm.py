@@ -26,10 +26,9 @@ from torch_mlir import ir
 
 from mlirfuse.compiler.passes import structured as st
 from mlirfuse.compiler.passes.base import Pass
-from mlirfuse.compiler.passes.tile_kernels import apply_transform
+from mlirfuse.compiler.passes.tile_kernels import TARGET_ATTR, transform_op
 
 OPS = ("linalg.conv_2d_nchw_fchw", "linalg.conv_2d_nhwc_hwcf")
-MARK = "mlirfuse.conv_to_gemm"
 
 _IMG2COL = """
     %conv = transform.structured.match attributes {{{attr}}} in %fn
@@ -47,7 +46,5 @@ class ConvToGemm(Pass):
     def run(self, module: ir.Operation) -> None:
         for fn in st.functions(module):
             for op in [o for o in st.walk(fn) if o.name in OPS]:
-                op.attributes[MARK] = ir.UnitAttr.get()
                 # One at a time; a convolution the transform rejects stays as it was.
-                if not apply_transform(fn, _IMG2COL.format(attr=MARK)):
-                    del op.attributes[MARK]
+                transform_op(fn, op, _IMG2COL.format(attr=TARGET_ATTR))

@@ -34,9 +34,8 @@ from torch_mlir import ir
 
 from mlirfuse.compiler.passes import structured as st
 from mlirfuse.compiler.passes.base import Pass
-from mlirfuse.compiler.passes.tile_kernels import apply_transform
+from mlirfuse.compiler.passes.tile_kernels import TARGET_ATTR, transform_op
 
-MARK = "mlirfuse.reduce_in_lanes"
 LANES = 16  # two AVX2 registers of f32
 
 _SPLIT = """
@@ -77,9 +76,5 @@ class ReduceInLanes(Pass):
         for fn in st.functions(module):
             for op in [o for o in st.walk(fn) if _candidate(o)]:
                 rank = len(op.attributes["iterator_types"])
-                op.attributes[MARK] = ir.UnitAttr.get()
                 sizes = ", ".join(["0"] * (rank - 1) + [str(LANES)])
-                if not apply_transform(fn, _SPLIT.format(attr=MARK, sizes=sizes)):
-                    del op.attributes[MARK]
-                for tagged in [o for o in st.walk(fn) if MARK in o.attributes]:
-                    del tagged.attributes[MARK]
+                transform_op(fn, op, _SPLIT.format(attr=TARGET_ATTR, sizes=sizes))

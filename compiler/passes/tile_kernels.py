@@ -83,6 +83,21 @@ def apply_transform(fn: ir.Operation, body: str) -> bool:
     return True
 
 
+# The attribute a transform script matches to find the one op transform_op runs it on.
+TARGET_ATTR = "mlirfuse.transform_target"
+
+
+def transform_op(fn: ir.Operation, op: ir.Operation, body: str) -> bool:
+    """Runs transform `body`, which matches ops carrying TARGET_ATTR, on `op` of `fn` alone:
+    tags `op`, runs, then clears the tag from whatever carries it. False when it fails."""
+    op.attributes[TARGET_ATTR] = ir.UnitAttr.get()
+    try:
+        return apply_transform(fn, body)
+    finally:
+        for tagged in [o for o in st.walk(fn) if TARGET_ATTR in o.attributes]:
+            del tagged.attributes[TARGET_ATTR]
+
+
 def _divisor_tile(extent: int, limit: int, smallest: int = 128) -> int:
     """The largest divisor of `extent` up to `limit` if it is at least `smallest`, else
     `extent` (one tile; tiles of a few elements would leave most threads idle)."""

@@ -36,9 +36,8 @@ from torch_mlir import ir
 
 from mlirfuse.compiler.passes import structured as st
 from mlirfuse.compiler.passes.base import Pass
-from mlirfuse.compiler.passes.tile_kernels import apply_transform
+from mlirfuse.compiler.passes.tile_kernels import TARGET_ATTR, transform_op
 
-MARK = "mlirfuse.vectorize"
 REGISTER_BYTES = 32  # AVX2
 
 _VECTORIZE = """
@@ -116,10 +115,6 @@ class VectorizeKernels(Pass):
                 if width is None:
                     continue
                 rank = len(op.attributes["iterator_types"])
-                op.attributes[MARK] = ir.UnitAttr.get()
                 sizes = ", ".join(["1"] * (rank - 1) + [str(width)])
-                body = _VECTORIZE.format(attr=MARK, count=rank, sizes=sizes,
-                                         loop_types=", !transform.any_op" * rank)
-                apply_transform(fn, body)
-                for tagged in [o for o in st.walk(fn) if MARK in o.attributes]:
-                    del tagged.attributes[MARK]
+                transform_op(fn, op, _VECTORIZE.format(attr=TARGET_ATTR, count=rank, sizes=sizes,
+                                                       loop_types=", !transform.any_op" * rank))

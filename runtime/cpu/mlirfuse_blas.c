@@ -42,6 +42,8 @@ int mlirfuse_blas_init(const char *path) {
   if (!p_sgemm || !p_dgemm) {
     p_sgemm = 0;
     p_dgemm = 0;
+    p_sgemm_batch = 0;
+    p_dgemm_batch = 0;
     return 1;
   }
   return 0;
@@ -85,7 +87,7 @@ void mlirfuse_cpu_gemm(int32_t dtype, int64_t batch, int64_t m, int64_t n, int64
   int ld_c = (int)(c_m > n ? c_m : n);
   int im = (int)m, in = (int)n, ik = (int)k;
   gemm_batch_t grouped = dtype == 3 ? p_dgemm_batch : p_sgemm_batch;
-  if (batch > 1 && batch <= INT32_MAX && m && n && grouped && (dtype == 3 ? p_dgemm : p_sgemm)) {
+  if (batch > 1 && batch <= INT32_MAX && m && n && grouped) {
     const void **pointers = malloc(3 * batch * sizeof(void *));
     if (pointers) {
       for (int64_t i = 0; i < batch; i++) {
