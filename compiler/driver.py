@@ -41,7 +41,8 @@ STAGES = {
 def cuda_stages(chip: str, vector_bytes: int = 16) -> list[tuple[str, list[str]]]:
     """The CUDA target's stages, for one chip ("sm_90"); vector_bytes=0 when the
     arguments are not 16-byte aligned (no vector loads, no alignment guard)."""
-    gpu_pipes = {"fused": pipelines.fused(concat_as_select=False, conv_as_gemm=False),
+    gpu_pipes = {"fused": pipelines.fused(concat_as_select=False, conv_as_gemm=False,
+                                              library_convolutions=True),
                  "kernels": pipelines.kernels(exact_tiles=True)}
     common = [(name, gpu_pipes.get(name, pipe))
               for name, pipe in STAGES["cpu"][:5]]  # torch ... kernels

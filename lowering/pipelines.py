@@ -17,11 +17,14 @@ LINALG = [
 ]
 
 # linalg on tensors → fusion groups: the kernels, each an isolated mlirfuse.group.
-def fused(concat_as_select: bool = True, conv_as_gemm: bool = True) -> list[str]:
+def fused(concat_as_select: bool = True, conv_as_gemm: bool = True,
+          library_convolutions: bool = False) -> list[str]:
     """linalg on tensors → fusion groups, matmuls outside them (for the BLAS: MKL, cuBLAS,
     mlirfuse-library-gemm); concat_as_select=False (the GPU) keeps concatenations as a
     kernel per piece; conv_as_gemm makes 2-D convolutions an im2col gather and a matmul
-    (the CPU; not yet measured on the GPU)."""
+    (the CPU); library_convolutions keeps them outside kernels too, for cuDNN (the GPU,
+    mlirfuse-library-conv: eager's own kernel, where im2col + cuBLAS took 20x eager's
+    time and the generated direct convolution 130x)."""
     return [
         # torch-mlir's asserts where eager has none (batch_norm's): they abort the process.
         "mlirfuse-drop-asserts",
@@ -47,7 +50,8 @@ def fused(concat_as_select: bool = True, conv_as_gemm: bool = True) -> list[str]
         # Reductions over 64K+ elements: blocked partial sums (accuracy, and a parallel loop).
         "mlirfuse-split-reductions",
         # Matmuls stay untiled, outside every kernel: library calls (mlirfuse-library-gemm).
-        "mlirfuse-form-fusion-groups{library-contractions=true}",
+        "mlirfuse-form-fusion-groups{library-contractions=true"
+        + (" library-convolutions=true}" if library_convolutions else "}"),
     ]
 
 
@@ -177,8 +181,10 @@ def gpu_kernels(vector_bytes: int) -> list[str]:
     """Buffers → a gpu.launch per kernel (blocks over tiles, threads within) → outlined
     kernels; loads and stores of `vector_bytes` (0: scalar)."""
     return [
-        # Matmuls become cuBLAS calls on the host; the rest, launches.
+        # Matmuls become cuBLAS calls on the host, 2-D convolutions cuDNN calls; the rest,
+        # launches.
         "mlirfuse-library-gemm{target=cuda pack=true}",
+        "mlirfuse-library-conv",
         f"mlirfuse-map-to-gpu{{vector-bytes={vector_bytes}}}",
         # scan, sort and topk run as loops on one GPU thread (correct, slow).
         "func.func(tm-tensor-to-loops)",

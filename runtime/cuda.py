@@ -47,7 +47,22 @@ def library() -> ctypes.CDLL:
     lib.mlirfuse_last_error.restype = ctypes.c_char_p
     lib.mlirfuse_cublas_open.argtypes = [ctypes.c_char_p]
     lib.mlirfuse_cublas_open.restype = ctypes.c_int
+    lib.mlirfuse_cudnn_open.argtypes = [ctypes.c_char_p]
+    lib.mlirfuse_cudnn_open.restype = ctypes.c_int
+    lib.mlirfuse_set_conv_tf32.argtypes = [ctypes.c_int]
+    lib.mlirfuse_set_conv_tf32.restype = None
     return lib
+
+
+def _loaded_library(prefix: str) -> str | None:
+    """The path of a shared library whose name starts with `prefix`, among the process's
+    mappings (torch's own copy: one copy in the process)."""
+    with open("/proc/self/maps") as f:
+        for line in f:
+            path = line.split()[-1]
+            if os.path.basename(path).startswith(prefix):
+                return path
+    return None
 
 
 @functools.cache
@@ -55,17 +70,31 @@ def cublas_path() -> str:
     """The libcublas torch uses: made loaded by asking torch for its handle, then found
     among the process's mappings (the same library: one copy in the process)."""
     torch.cuda.current_blas_handle()
-    with open("/proc/self/maps") as f:
-        for line in f:
-            path = line.split()[-1]
-            if os.path.basename(path).startswith("libcublas.so"):
-                return path
-    raise CudaError("torch's libcublas is not loaded in this process: cuBLAS calls need it")
+    path = _loaded_library("libcublas.so")
+    if path is None:
+        raise CudaError("torch's libcublas is not loaded in this process: cuBLAS calls need it")
+    return path
 
 
 def open_cublas() -> None:
     """Makes the runtime's mlirfuse_gemm usable (cuBLAS opened once per process)."""
     if library().mlirfuse_cublas_open(cublas_path().encode()):
+        raise CudaError(last_error())
+
+
+@functools.cache
+def cudnn_path() -> str:
+    """The libcudnn torch uses (loaded by asking torch for its version)."""
+    torch.backends.cudnn.version()
+    path = _loaded_library("libcudnn.so")
+    if path is None:
+        raise CudaError("torch's libcudnn is not loaded in this process: convolutions need it")
+    return path
+
+
+def open_cudnn() -> None:
+    """Makes the runtime's mlirfuse_conv2d usable (cuDNN opened once per process)."""
+    if library().mlirfuse_cudnn_open(cudnn_path().encode()):
         raise CudaError(last_error())
 
 
@@ -113,6 +142,9 @@ class CudaExecutable:
         self.device = device
         if _declares(module, "mlirfuse_gemm"):
             open_cublas()
+        self._convolutions = _declares(module, "mlirfuse_conv2d")
+        if self._convolutions:
+            open_cudnn()
         self._errors = _errors()
         before = self._errors.value
         self.engine = ExecutionEngine(module, opt_level=opt_level, shared_libs=[library_path()])
@@ -126,6 +158,7 @@ class CudaExecutable:
         self._fn = PACKED(address)
         self._layout = ArgumentLayout(ranks)
         self._begin = lib.mlirfuse_begin
+        self._set_tf32 = lib.mlirfuse_set_conv_tf32
         self._stream = torch._C._cuda_getCurrentRawStream
 
     def __call__(self, tensors: list[torch.Tensor]) -> int:
@@ -138,6 +171,8 @@ class CudaExecutable:
         """
         before = self._errors.value
         self._begin(self._stream(self.device), self.device)
+        if self._convolutions:  # as eager: TF32 unless torch.backends.cudnn.allow_tf32 is off
+            self._set_tf32(torch.backends.cudnn.allow_tf32)
         block = self._layout.pack(tensors)
         self._fn(ctypes.addressof(block))
         if self._errors.value != before:

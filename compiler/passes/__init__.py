@@ -18,6 +18,7 @@ REGISTRY = {
     "mlirfuse-fold-accumulation": "fold_accumulation",
     "mlirfuse-form-fusion-groups": "form_fusion_groups",
     "mlirfuse-insert-guards": "insert_guards",
+    "mlirfuse-library-conv": "library_conv",
     "mlirfuse-library-gemm": "library_gemm",
     "mlirfuse-lower-guards": "lower_guards",
     "mlirfuse-map-to-gpu": "map_to_gpu",

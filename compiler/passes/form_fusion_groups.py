@@ -27,7 +27,9 @@ a group. Constants and `tensor.empty` are cloned into each group that uses them.
 Option `library-contractions` (the default pipelines, CPU and GPU): contractions
 (matmuls) are never fused into a consumer and stay untiled, with only their
 accumulator's fill, so mlirfuse-library-gemm can make them BLAS calls (MKL,
-cuBLAS); their elementwise epilogues form kernels of their own.
+cuBLAS); their elementwise epilogues form kernels of their own. Option
+`library-convolutions` (the GPU) does the same for the 2-D convolutions cuDNN takes
+(mlirfuse-library-conv).
 
 Rewrites: each group's ops move into an isolated `mlirfuse.group` placed where
 the root was; its operands are the values the ops use from outside, its results
@@ -54,6 +56,7 @@ import dataclasses
 from torch_mlir import ir
 
 from mlirfuse import dialects
+from mlirfuse.compiler.passes import library_conv
 from mlirfuse.compiler.passes import structured as st
 from mlirfuse.compiler.passes.base import Pass
 
@@ -95,16 +98,23 @@ def _producer_tiles(consumer_tiles: list[int], operand_map: ir.AffineMap,
 class _Former:
     """Forms the groups of one function body."""
 
-    def __init__(self, fn: ir.Operation, library_contractions: bool = False):
+    def __init__(self, fn: ir.Operation, library_contractions: bool = False,
+                 library_convolutions: bool = False):
         self.fn = fn
         self.library_contractions = library_contractions
+        self.library_convolutions = library_convolutions
         self.block = fn.regions[0].blocks[0]
         self.group_of: dict = {}
 
+    def is_library(self, op: ir.Operation) -> bool:
+        """Whether `op` becomes a library call (left untiled, in a group of its own)."""
+        return (self.library_contractions and st.is_contraction(op)) or (
+            self.library_convolutions and library_conv.takes(op))
+
     def try_add(self, group: _Group, producer: ir.Operation) -> bool:
-        if self.library_contractions and st.is_contraction(producer):
+        if self.is_library(producer):
             return False  # a library call of its own; its epilogue is another kernel
-        if self.library_contractions and st.is_contraction(group.root) and not (
+        if self.is_library(group.root) and not (
                 len(producer.operands) == 1 and group.root.operands[2] == producer.results[0]):
             return False  # only the accumulator's fill joins a library call
         tiles = None
@@ -152,7 +162,7 @@ class _Former:
         Each copy is tagged with its contraction's number, so that cse keeps it apart."""
         i64 = ir.IntegerType.get_signless(64)
         for number, op in enumerate(o.operation for o in self.block.operations):
-            if not st.is_contraction(op):
+            if not self.is_library(op):
                 continue
             fill = st.defining_op(op.operands[2])
             if fill is None or fill.name != "linalg.generic" or len(fill.operands) != 1 \
@@ -163,14 +173,14 @@ class _Former:
             op.operands[2] = clone.results[0]
 
     def run(self) -> list[_Group]:
-        if self.library_contractions:
+        if self.library_contractions or self.library_convolutions:
             self.own_fills()
         ops = [o.operation for o in self.block.operations]
         groups = []
         for op in reversed(ops):
             if op in self.group_of or not st.is_tileable(op):
                 continue
-            tiles = [] if self.library_contractions and st.is_contraction(op) \
+            tiles = [] if self.is_library(op) \
                 else root_tile_loops(op)  # an untiled contraction becomes a library call
             group = _Group(root=op, tiles={op: tiles})
             self.group_of[op] = group
@@ -260,11 +270,12 @@ class FormFusionGroups(Pass):
 
     ARGUMENT = "mlirfuse-form-fusion-groups"
     library_contractions: bool = False
+    library_convolutions: bool = False
 
     def run(self, module: ir.Operation) -> None:
         count = 0
         for fn in st.functions(module):
-            groups = _Former(fn, self.library_contractions).run()
+            groups = _Former(fn, self.library_contractions, self.library_convolutions).run()
             # Tag first (the analysis' handles are keys only until the IR changes), then wrap.
             i64 = ir.IntegerType.get_signless(64)
             plans = [(list(g.tiles), g.root, g.tiles[g.root]) for g in groups]

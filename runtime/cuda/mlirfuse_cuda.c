@@ -279,3 +279,186 @@ void mlirfuse_gemm(int32_t dtype, int64_t batch, int64_t m, int64_t n, int64_t k
       -1 /* CUBLAS_GEMM_DEFAULT */);
   if (status) gemm_fail("cublasGemmStridedBatchedEx", status);
 }
+
+/* ---- cuDNN: 2-D convolutions (compiler/passes/library_conv.py emits the calls). ----
+ * The legacy descriptor API (cudnnConvolutionForward), which cuDNN 9 still exports, of
+ * the libcudnn torch ships. Descriptors and the algorithm are made once per shape and
+ * kept (a call costs a lookup); the algorithm is cuDNN's heuristic first choice among
+ * those whose workspace fits the one the compiled code passes. */
+
+typedef void *cudnnHandle_t;
+typedef void *cudnnDesc_t;
+typedef struct {
+  int algo, status;
+  float time;
+  size_t memory;
+  int determinism, math_type, reserved[3];
+} cudnnFwdAlgoPerf_t;
+
+static int (*p_cudnnCreate)(cudnnHandle_t *);
+static int (*p_cudnnSetStream)(cudnnHandle_t, CUstream);
+static int (*p_cudnnCreateTensorDescriptor)(cudnnDesc_t *);
+static int (*p_cudnnSetTensor4dDescriptorEx)(cudnnDesc_t, int, int, int, int, int, int, int,
+                                             int, int);
+static int (*p_cudnnCreateFilterDescriptor)(cudnnDesc_t *);
+static int (*p_cudnnSetFilter4dDescriptor)(cudnnDesc_t, int, int, int, int, int, int);
+static int (*p_cudnnCreateConvolutionDescriptor)(cudnnDesc_t *);
+static int (*p_cudnnSetConvolution2dDescriptor)(cudnnDesc_t, int, int, int, int, int, int, int,
+                                                int);
+static int (*p_cudnnSetConvolutionMathType)(cudnnDesc_t, int);
+static int (*p_cudnnGetConvolutionForwardAlgorithm_v7)(cudnnHandle_t, cudnnDesc_t, cudnnDesc_t,
+                                                       cudnnDesc_t, cudnnDesc_t, int, int *,
+                                                       cudnnFwdAlgoPerf_t *);
+static int (*p_cudnnConvolutionForward)(cudnnHandle_t, const void *, cudnnDesc_t, const void *,
+                                        cudnnDesc_t, const void *, cudnnDesc_t, int, void *,
+                                        size_t, const void *, cudnnDesc_t, void *);
+static const char *(*p_cudnnGetErrorString)(int);
+static cudnnHandle_t cudnn_handles[64];
+static int cudnn_loaded = 0;
+/* TF32 tensor cores for float32 convolutions: torch.backends.cudnn.allow_tf32, set by
+   Python before each call of code with convolutions (eager's default: allowed). */
+static int conv_allow_tf32 = 1;
+
+void mlirfuse_set_conv_tf32(int allow) { conv_allow_tf32 = allow; }
+
+/* Opens libcudnn at `path` (the shim of cuDNN 9, which forwards to its sub-libraries);
+   0 on success. */
+int mlirfuse_cudnn_open(const char *path) {
+  if (cudnn_loaded) return cudnn_loaded < 0;
+  void *lib = dlopen(path, RTLD_NOW | RTLD_GLOBAL);
+  if (!lib) {
+    snprintf(last_error, sizeof last_error, "cuDNN (%s) could not be opened: %s", path, dlerror());
+    cudnn_loaded = -1;
+    return 1;
+  }
+  const char *missing = NULL;
+#define LOAD(name) \
+  if (!(*(void **)(&p_##name) = dlsym(lib, #name)) && !missing) missing = #name
+  LOAD(cudnnCreate);
+  LOAD(cudnnSetStream);
+  LOAD(cudnnCreateTensorDescriptor);
+  LOAD(cudnnSetTensor4dDescriptorEx);
+  LOAD(cudnnCreateFilterDescriptor);
+  LOAD(cudnnSetFilter4dDescriptor);
+  LOAD(cudnnCreateConvolutionDescriptor);
+  LOAD(cudnnSetConvolution2dDescriptor);
+  LOAD(cudnnSetConvolutionMathType);
+  LOAD(cudnnGetConvolutionForwardAlgorithm_v7);
+  LOAD(cudnnConvolutionForward);
+  LOAD(cudnnGetErrorString);
+#undef LOAD
+  if (missing) {
+    snprintf(last_error, sizeof last_error, "%s lacks %s", path, missing);
+    cudnn_loaded = -1;
+    return 1;
+  }
+  cudnn_loaded = 1;
+  return 0;
+}
+
+static void conv_fail(const char *what, int status) {
+  const char *text = p_cudnnGetErrorString && status > 0 ? p_cudnnGetErrorString(status) : "";
+  snprintf(last_error, sizeof last_error, "%s failed for a convolution: %s (cuDNN status %d)",
+           what, text, status);
+  __atomic_add_fetch(&mlirfuse_error_count, 1, __ATOMIC_SEQ_CST);
+}
+
+#define CONV_KEY 22
+#define MAX_CONVS 256
+static struct {
+  int64_t key[CONV_KEY];
+  cudnnDesc_t x, w, y, conv;
+  int algo;
+} convs[MAX_CONVS];
+static int conv_count = 0;
+
+/* y (+)= conv(x, w): x is n x c x h x w, w f x c x kh x kw (contiguous), y n x f x oh x ow
+   (4-D strides in elements for x and y; offsets in elements), no padding (the compiled
+   code pads), cross-correlation as torch's. dtype: 0 f32, 1 f16, 2 bf16, 3 f64. */
+void mlirfuse_conv2d(int32_t dtype, int64_t x, int64_t x_off, int64_t n, int64_t c, int64_t h,
+                     int64_t w, int64_t x_n, int64_t x_c, int64_t x_h, int64_t x_w,
+                     int64_t wt, int64_t w_off, int64_t f, int64_t kh, int64_t kw,
+                     int64_t y, int64_t y_off, int64_t oh, int64_t ow, int64_t y_n, int64_t y_c,
+                     int64_t y_h, int64_t y_w, int64_t stride_h, int64_t stride_w,
+                     int64_t dil_h, int64_t dil_w, int64_t workspace, int64_t workspace_bytes,
+                     int32_t accumulate) {
+  static const int types[] = {0 /* CUDNN_DATA_FLOAT */, 2 /* HALF */, 9 /* BFLOAT16 */,
+                              1 /* DOUBLE */};
+  static const int sizes[] = {4, 2, 2, 8};
+  if (cudnn_loaded <= 0) { conv_fail("cuDNN (not loaded)", -1); return; }
+  CUcontext ctx = 0;
+  int device = -1;
+  p_cuCtxGetCurrent(&ctx);
+  for (int i = 0; i < 64; i++) if (contexts[i] && contexts[i] == ctx) device = i;
+  if (device < 0) { conv_fail("cuDNN (no mlirfuse context current)", -1); return; }
+  int status;
+  if (!cudnn_handles[device] && (status = p_cudnnCreate(&cudnn_handles[device]))) {
+    conv_fail("cudnnCreate", status);
+    return;
+  }
+  cudnnHandle_t handle = cudnn_handles[device];
+  if ((status = p_cudnnSetStream(handle, current_stream))) {
+    conv_fail("cudnnSetStream", status);
+    return;
+  }
+  int math = dtype == 0 && !conv_allow_tf32 ? 3 /* CUDNN_FMA_MATH */ : 0 /* DEFAULT */;
+  int64_t key[CONV_KEY] = {dtype, n, c, h, w, x_n, x_c, x_h, x_w, f, kh, kw, oh, ow,
+                           y_n, y_c, y_h, y_w, stride_h, stride_w,
+                           (dil_h << 32) | dil_w, (workspace_bytes << 8) | (device << 2) | math};
+  int slot = -1;
+  for (int i = 0; i < conv_count; i++)
+    if (!memcmp(convs[i].key, key, sizeof key)) { slot = i; break; }
+  if (slot < 0) {
+    if (conv_count == MAX_CONVS) { conv_fail("cuDNN (more than 256 convolution shapes)", -1); return; }
+    slot = conv_count;
+    int type = types[dtype];
+    cudnnDesc_t xd, wd, yd, cd;
+    if ((status = p_cudnnCreateTensorDescriptor(&xd)) ||
+        (status = p_cudnnCreateTensorDescriptor(&yd)) ||
+        (status = p_cudnnCreateFilterDescriptor(&wd)) ||
+        (status = p_cudnnCreateConvolutionDescriptor(&cd))) {
+      conv_fail("cudnnCreate*Descriptor", status);
+      return;
+    }
+    if ((status = p_cudnnSetTensor4dDescriptorEx(xd, type, n, c, h, w, x_n, x_c, x_h, x_w)) ||
+        (status = p_cudnnSetTensor4dDescriptorEx(yd, type, n, f, oh, ow, y_n, y_c, y_h, y_w)) ||
+        (status = p_cudnnSetFilter4dDescriptor(wd, type, 0 /* NCHW */, f, c, kh, kw)) ||
+        (status = p_cudnnSetConvolution2dDescriptor(
+             cd, 0, 0, stride_h, stride_w, dil_h, dil_w, 1 /* CROSS_CORRELATION */,
+             dtype == 3 ? 1 : 0 /* accumulate in double for f64, else float */)) ||
+        (status = p_cudnnSetConvolutionMathType(cd, math))) {
+      conv_fail("cudnnSet*Descriptor", status);
+      return;
+    }
+    cudnnFwdAlgoPerf_t perf[16];
+    int found = 0;
+    if ((status = p_cudnnGetConvolutionForwardAlgorithm_v7(handle, xd, wd, cd, yd, 16, &found,
+                                                            perf))) {
+      conv_fail("cudnnGetConvolutionForwardAlgorithm_v7", status);
+      return;
+    }
+    int algo = -1;
+    for (int i = 0; i < found && algo < 0; i++)
+      if (perf[i].status == 0 && perf[i].memory <= (size_t)workspace_bytes &&
+          (math == 0 || (perf[i].math_type != 1 && perf[i].math_type != 2))) {
+        algo = perf[i].algo;
+        /* The math the heuristic ranked it with (tensor cores or not), unless TF32 is off. */
+        p_cudnnSetConvolutionMathType(cd, math ? math : perf[i].math_type);
+      }
+    if (algo < 0) { conv_fail("cuDNN (no algorithm fits the workspace)", -1); return; }
+    memcpy(convs[slot].key, key, sizeof key);
+    convs[slot].x = xd; convs[slot].w = wd; convs[slot].y = yd; convs[slot].conv = cd;
+    convs[slot].algo = algo;
+    conv_count++;
+  }
+  int size = sizes[dtype];
+  float alpha32 = 1.0f, beta32 = accumulate ? 1.0f : 0.0f;
+  double alpha64 = 1.0, beta64 = accumulate ? 1.0 : 0.0;
+  int f64 = dtype == 3;
+  status = p_cudnnConvolutionForward(
+      handle, f64 ? (void *)&alpha64 : (void *)&alpha32, convs[slot].x,
+      (const char *)x + x_off * size, convs[slot].w, (const char *)wt + w_off * size,
+      convs[slot].conv, convs[slot].algo, (void *)workspace, (size_t)workspace_bytes,
+      f64 ? (void *)&beta64 : (void *)&beta32, convs[slot].y, (char *)y + y_off * size);
+  if (status) conv_fail("cudnnConvolutionForward", status);
+}

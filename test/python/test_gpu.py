@@ -284,3 +284,54 @@ def test_cuda_compiled_functions_are_freed_without_a_crash(no_grad):
         del compiled
         gc.collect()
     torch.cuda.synchronize()
+
+
+CONVOLUTIONS = {
+    "bias_relu": (lambda x, w, b: torch.relu(F.conv2d(x, w, b, padding=1)),
+                  lambda d: (torch.randn(4, 16, 12, 12, device=d),
+                             torch.randn(32, 16, 3, 3, device=d), torch.randn(32, device=d))),
+    "batch_one": (lambda x, w: F.conv2d(x, w, padding=1),
+                  lambda d: (torch.randn(1, 8, 10, 10, device=d), torch.randn(4, 8, 3, 3, device=d))),
+    "stride_dilation": (lambda x, w, b: F.conv2d(x, w, b, stride=2, dilation=2, padding=2),
+                        lambda d: (torch.randn(2, 3, 17, 15, device=d),
+                                   torch.randn(5, 3, 3, 3, device=d), torch.randn(5, device=d))),
+    "one_channel": (lambda x, w: F.conv2d(x, w),
+                    lambda d: (torch.randn(2, 1, 9, 9, device=d), torch.randn(4, 1, 3, 3, device=d))),
+    "float64": (lambda x, w: F.conv2d(x, w),
+                lambda d: (torch.randn(2, 8, 9, 9, device=d, dtype=torch.float64),
+                           torch.randn(4, 8, 3, 3, device=d, dtype=torch.float64))),
+    "grouped": (lambda x, w: F.conv2d(x, w, groups=2),  # no cuDNN call: generated code
+                lambda d: (torch.randn(2, 4, 9, 9, device=d), torch.randn(4, 2, 3, 3, device=d))),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CONVOLUTIONS))
+def test_convolutions_are_cudnn_calls_without_a_gpu(name):
+    """2-D convolutions become cuDNN calls (mlirfuse-library-conv), not generated kernels
+    (a direct convolution kernel was 130x eager's time on the H200); grouped ones stay
+    generated code."""
+    fn, make = CONVOLUTIONS[name]
+    texts = _stages(fn, make("cpu"))
+    calls = texts["gpu"].count("call @mlirfuse_conv2d")
+    assert calls == (0 if name == "grouped" else 1)
+    assert ".entry" in texts["ptx"] or "gpu.launch_func" not in texts["gpu"]
+
+
+@needs_cuda
+@pytest.mark.parametrize("tf32", [False, True])
+@pytest.mark.parametrize("name", sorted(CONVOLUTIONS))
+def test_cuda_convolutions_match_eager(name, tf32, no_grad):
+    """cuDNN's result, under torch.backends.cudnn.allow_tf32 as eager's (TF32 tensor
+    cores allowed: a looser tolerance, the two may pick different algorithms)."""
+    fn, make = CONVOLUTIONS[name]
+    args = make("cuda")
+    before = torch.backends.cudnn.allow_tf32
+    torch.backends.cudnn.allow_tf32 = tf32
+    try:
+        compiled = mlirfuse.compile(fn)
+        tol = 2e-2 if tf32 and args[0].dtype == torch.float32 else 1e-4
+        assert_same(compiled(*args), fn(*args), rtol=tol, atol=tol)
+        fresh = make("cuda")
+        assert_same(compiled(*fresh), fn(*fresh), rtol=tol, atol=tol)
+    finally:
+        torch.backends.cudnn.allow_tf32 = before
