@@ -39,6 +39,8 @@ def fused(concat_as_select: bool = True, conv_as_gemm: bool = True,
         # Named ops become generics, so transposes and broadcasts fold into their consumers'
         # indexing maps; unit dims go (reductions then tile); elementwise chains merge.
         "func.func(linalg-generalize-named-ops)",
+        # cuDNN overwrites; the bias joins the epilogue kernel (not a broadcast kernel first).
+        *(["mlirfuse-conv-bias-epilogue"] if library_convolutions else []),
         # a + x @ w: the contraction accumulates into a (no elementwise pass over the sum).
         "mlirfuse-fold-accumulation",
         # ...but computations stay out of contractions (once per element, not per multiply-add).

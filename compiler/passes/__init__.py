@@ -10,6 +10,7 @@ from mlirfuse.compiler.passes.base import Pass, PassError
 # mlirfuse-<name with dashes>, lit test test/passes/<name with dashes>.mlir.
 REGISTRY = {
     "mlirfuse-concat-to-select": "concat_to_select",
+    "mlirfuse-conv-bias-epilogue": "conv_bias_epilogue",
     "mlirfuse-conv-to-gemm": "conv_to_gemm",
     "mlirfuse-destination-style-abi": "destination_style_abi",
     "mlirfuse-drop-asserts": "drop_asserts",

@@ -223,7 +223,8 @@ class MapToGpu(Pass):
                                 points=bx if points <= MAX_BLOCKS else None,
                                 vector_bytes=self.vector_bytes)
         else:
-            work = math.prod(extents)
+            # Parallel ops: a thread per vector (4x fewer blocks for float32, all busy).
+            work = math.prod(extents) if reductions else _work(op, self.vector_bytes)
             threads = _threads_for(work)
             blocks = max(1, min(-(-work // threads), MAX_BLOCKS))
             body, (bx, tx) = _launch(op, blocks, threads)

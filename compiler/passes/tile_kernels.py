@@ -14,7 +14,9 @@ elementwise), else 1. With `exact` (the GPU, whose code generator needs static
 tile sizes) that inner tile divides the extent: the largest divisor up to
 `inner-tile`, or, when there is none of at least 128, the whole extent (a single
 tile, which canonicalize unrolls: the GPU runs each op of such a kernel as a launch
-over the whole grid, through memory in between).
+over the whole grid, through memory in between). Also with `exact`, a kernel of one
+all-parallel op whose rows are shorter than 128 elements stays untiled: one launch
+over all its elements instead of a block per short row.
 
 Before:
   func.func private @kernel_0(%x: tensor<8x64xf32>) -> tensor<8x64xf32> {
@@ -107,6 +109,16 @@ def _divisor_tile(extent: int, limit: int, smallest: int = 128) -> int:
     return extent
 
 
+def _short_rows(root: ir.Operation, tile_loops: list[int], shortest: int = 128) -> bool:
+    """Whether all-parallel `root` is tiled by rows (its innermost loop untiled) shorter
+    than `shortest` elements."""
+    innermost = st.loop_count(root) - 1
+    if st.reduction_loops(root) or innermost in tile_loops:
+        return False
+    extent = st.loop_extent(root, innermost)
+    return extent is not None and extent < shortest
+
+
 def _has_empty_tensor(ops: list[ir.Operation]) -> bool:
     for op in ops:
         for value in list(op.operands) + list(op.results):
@@ -162,6 +174,13 @@ class TileKernels(Pass):
             self._clear(fn)
             return
         producers = [op for op in ops if st.is_tileable(op) and op != root][::-1]
+        if self.exact and not producers and _short_rows(root, tile_loops):
+            # One op over short rows (NCHW's 28-wide images): a block per row of 28
+            # elements left most threads idle and spent the time on 458752 block launches
+            # (180 us for a bias broadcast the copy roofline puts at 17 us). Untiled, the
+            # GPU runs the op as one launch over all its elements.
+            self._clear(fn)
+            return
         for i, op in enumerate(producers):
             op.attributes[FUSE_ATTR] = ir.IntegerAttr.get(ir.IntegerType.get_signless(64), i)
         sizes = self.tile_sizes(root, tile_loops)

@@ -314,6 +314,13 @@ def test_convolutions_are_cudnn_calls_without_a_gpu(name):
     texts = _stages(fn, make("cpu"))
     calls = texts["gpu"].count("call @mlirfuse_conv2d")
     assert calls == (0 if name == "grouped" else 1)
+    if name == "bias_relu":
+        # The padding's fill and copy, then cuDNN, then bias + relu in one kernel
+        # (mlirfuse-conv-bias-epilogue: no bias broadcast before the call), a thread per
+        # 4-float vector: 4 * 32 * 12 * 12 / 4 / 256 = 18 blocks.
+        launches = [line for line in texts["gpu"].splitlines() if "gpu.launch_func" in line]
+        assert len(launches) == 3
+        assert "blocks in (%c18," in launches[-1] and "memref<32xf32>" in launches[-1]
     assert ".entry" in texts["ptx"] or "gpu.launch_func" not in texts["gpu"]
 
 
