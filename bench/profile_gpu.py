@@ -4,10 +4,10 @@ Run on the device machine (after test/run_gpu.sh's setup):
 
     python3 bench/profile_gpu.py lstm_cell transformer conv2d [--conv-as-gemm]
 
-For each workload (BENCH.md GPU shapes, or `conv2d`: the demo's 3x3 convolution with
-bias and relu, 128x64x28x28 -> 128 channels) and each system, it runs 20 calls under
-torch.profiler and prints the kernels with their mean device time per call, and the
-total. `--conv-as-gemm` compiles convolutions as im2col + cuBLAS on the GPU too
+For each workload (BENCH.md GPU shapes; `conv2d`: a 3x3 convolution with bias and relu,
+128x64x28x28 -> 128 channels; `resnet_block`: the demo's, batch 32) and each system, it
+runs 20 calls under torch.profiler and prints the kernels with their mean device time
+per call and the total, the time per call (do_bench) and the host's time per call. `--conv-as-gemm` compiles convolutions as im2col + cuBLAS on the GPU too
 (mlirfuse-conv-to-gemm, the CPU's lowering), to compare with the direct kernel.
 """
 
@@ -17,6 +17,7 @@ import argparse
 import collections
 import os
 import sys
+import time
 
 import torch
 import torch.nn.functional as F
@@ -34,6 +35,11 @@ def conv2d_fn(x, w, b):
 
 
 def make(name: str):
+    if name == "resnet_block":  # the demo's block (examples/models.py), batch 32
+        sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "examples"))
+        import models
+        model, inputs = models.resnet_block(batch=32)
+        return model.cuda(), tuple(t.cuda() for t in inputs)
     if name == "conv2d":
         g = torch.Generator(device="cuda").manual_seed(0)
         args = (torch.randn(128, 64, 28, 28, device="cuda", generator=g),
@@ -86,7 +92,15 @@ def main() -> None:
                 rows = kernel_times(f, inputs)
                 from triton.testing import do_bench
                 ms = do_bench(lambda: f(*inputs), warmup=25, rep=100, return_mode="median")
+                host = []
+                for _ in range(50):  # the host's time per call (launches are asynchronous)
+                    torch.cuda.synchronize()
+                    start = time.perf_counter()
+                    f(*inputs)
+                    host.append(time.perf_counter() - start)
+                host_us = sorted(host)[len(host) // 2] * 1e6
                 print(f"== {name} / {system}: {ms * 1000:.1f} us a call (do_bench median), "
+                      f"host {host_us:.1f} us, "
                       f"{sum(r[1] for r in rows):.1f} us of kernels in "
                       f"{sum(r[2] for r in rows)} launches, rel. error {err:.1e}")
                 for kname, us, n in rows[:14]:
