@@ -45,6 +45,9 @@ def fused(concat_as_select: bool = True, conv_as_gemm: bool = True,
         "mlirfuse-fold-accumulation",
         # ...but computations stay out of contractions (once per element, not per multiply-add).
         "mlirfuse-shield-contractions",
+        # An elementwise op whose result is only sliced (the LSTM's gates.chunk(4)) is
+        # computed on the slices, so each piece fuses into its consumer.
+        "mlirfuse-bubble-up-slices",
         "func.func(linalg-fold-unit-extent-dims, linalg-fuse-elementwise-ops, canonicalize, cse)",
         # Once chains are merged: tanh(softplus(x)) as one exp and one division (mish).
         "mlirfuse-simplify-math",

@@ -9,6 +9,7 @@ from mlirfuse.compiler.passes.base import Pass, PassError
 # One pass, one name everywhere: file compiler/passes/<name>.py, argument
 # mlirfuse-<name with dashes>, lit test test/passes/<name with dashes>.mlir.
 REGISTRY = {
+    "mlirfuse-bubble-up-slices": "bubble_up_slices",
     "mlirfuse-concat-to-select": "concat_to_select",
     "mlirfuse-conv-bias-epilogue": "conv_bias_epilogue",
     "mlirfuse-conv-to-gemm": "conv_to_gemm",
