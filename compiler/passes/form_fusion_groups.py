@@ -54,6 +54,7 @@ from __future__ import annotations
 import dataclasses
 
 from torch_mlir import ir
+from torch_mlir.dialects import linalg, tensor
 
 from mlirfuse import dialects
 from mlirfuse.compiler.passes import library_conv
@@ -161,9 +162,10 @@ class _Former:
         them), so the fill joins the contraction's group and the library call can drop it.
         Each copy is tagged with its contraction's number, so that cse keeps it apart."""
         i64 = ir.IntegerType.get_signless(64)
-        for number, op in enumerate(o.operation for o in self.block.operations):
+        for number, op in enumerate([o.operation for o in self.block.operations]):
             if not self.is_library(op):
                 continue
+            self.fill_through_reshape(op)
             fill = st.defining_op(op.operands[2])
             if fill is None or fill.name != "linalg.generic" or len(fill.operands) != 1 \
                     or len(list(fill.results[0].uses)) < 2:
@@ -171,6 +173,42 @@ class _Former:
             clone = fill.clone(ir.InsertionPoint(op))
             clone.attributes["mlirfuse.fill_of"] = ir.IntegerAttr.get(i64, number)
             op.operands[2] = clone.results[0]
+
+    @staticmethod
+    def fill_through_reshape(op: ir.Operation) -> None:
+        """A library op accumulating into a reshaped fill (the transformer's output
+        projection: a [8192, 512] zero fill expanded to [128, 64, 512]) gets a fill of its
+        own shape: bufferization copied the zeros into a new buffer (a 16 MB fill, a
+        32 MB copy, and the GEMM reading them back), where the call can overwrite."""
+        reshape = st.defining_op(op.operands[2])
+        if reshape is None or reshape.name not in ("tensor.expand_shape",
+                                                   "tensor.collapse_shape"):
+            return
+        fill = st.defining_op(reshape.operands[0])
+        if fill is None or fill.name not in ("linalg.generic", "linalg.fill") \
+                or len(fill.opview.outputs) != 1 or len(fill.operands) != 1 + (
+                    fill.name == "linalg.fill"):
+            return
+        value = st.uniform_value(fill)
+        if value is None:
+            return
+        shaped = ir.RankedTensorType(reshape.results[0].type)
+        parallel = ir.Attribute.parse("#linalg.iterator_type<parallel>")
+        identity = ir.AffineMap.get_identity(shaped.rank)
+        with ir.InsertionPoint(op), op.location:
+            empty = tensor.EmptyOp(shaped.shape, shaped.element_type).result
+            # A generic with no inputs, as the generalized fill the contraction's group takes.
+            refill = linalg.GenericOp([shaped], [], [empty],
+                                      ir.ArrayAttr.get([ir.AffineMapAttr.get(identity)]),
+                                      ir.ArrayAttr.get([parallel] * shaped.rank))
+            body = refill.regions[0].blocks.append(shaped.element_type)
+            with ir.InsertionPoint(body):
+                linalg.YieldOp([value])
+            op.operands[2] = refill.results[0]
+        if not list(reshape.results[0].uses):
+            reshape.erase()
+            if not list(fill.results[0].uses):
+                fill.erase()
 
     def run(self) -> list[_Group]:
         if self.library_contractions or self.library_convolutions:

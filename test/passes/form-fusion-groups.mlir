@@ -1,4 +1,5 @@
 // RUN: mlirfuse-opt %s --split-input-file --pass-pipeline='builtin.module(mlirfuse-form-fusion-groups)' | FileCheck %s
+// RUN: mlirfuse-opt %s --split-input-file --pass-pipeline='builtin.module(mlirfuse-form-fusion-groups{library-contractions=true})' | FileCheck %s --check-prefix=LIB
 
 #map = affine_map<(d0, d1) -> (d0, d1)>
 #map1 = affine_map<(d0, d1) -> (d0)>
@@ -107,4 +108,41 @@ func.func @row_invariant_producer(%x: tensor<4x16xf32>, %b: tensor<16xf32>) -> t
     linalg.yield %0 : f32
   } -> tensor<4x16xf32>
   return %r : tensor<4x16xf32>
+}
+
+// -----
+
+#a = affine_map<(d0, d1, d2, d3) -> (d0, d1, d3)>
+#b = affine_map<(d0, d1, d2, d3) -> (d2, d3)>
+#c = affine_map<(d0, d1, d2, d3) -> (d0, d1, d2)>
+#fill = affine_map<(d0, d1) -> (d0, d1)>
+
+// library-contractions: a contraction accumulating into a zero fill seen through a
+// reshape (the transformer's output projection: [8192, 512] zeros expanded to
+// [128, 64, 512]) gets a zero fill of its own shape inside its group, which
+// mlirfuse-library-gemm then drops (the call overwrites). Left as it was, the fill was a
+// kernel, and bufferization copied its zeros into a new buffer for the GEMM to read back.
+// LIB-LABEL: func.func @reshaped_fill
+// LIB-NOT: tensor.expand_shape
+// LIB: "mlirfuse.group"
+// LIB: %[[EMPTY:.*]] = tensor.empty() : tensor<4x8x16xf32>
+// LIB: %[[ZERO:.*]] = linalg.generic {{.*}} outs(%[[EMPTY]] : tensor<4x8x16xf32>)
+// LIB: linalg.generic {{.*}} outs(%[[ZERO]] : tensor<4x8x16xf32>)
+// LIB: gpu.yield
+// LIB-NOT: "mlirfuse.group"
+func.func @reshaped_fill(%x: tensor<4x8x32xf32>, %w: tensor<16x32xf32>) -> tensor<4x8x16xf32> {
+  %zero = arith.constant 0.0 : f32
+  %e = tensor.empty() : tensor<32x16xf32>
+  %f = linalg.generic {indexing_maps = [#fill], iterator_types = ["parallel", "parallel"]} outs(%e : tensor<32x16xf32>) {
+  ^bb0(%o: f32):
+    linalg.yield %zero : f32
+  } -> tensor<32x16xf32>
+  %r = tensor.expand_shape %f [[0, 1], [2]] output_shape [4, 8, 16] : tensor<32x16xf32> into tensor<4x8x16xf32>
+  %y = linalg.generic {indexing_maps = [#a, #b, #c], iterator_types = ["parallel", "parallel", "parallel", "reduction"]} ins(%x, %w : tensor<4x8x32xf32>, tensor<16x32xf32>) outs(%r : tensor<4x8x16xf32>) {
+  ^bb0(%p: f32, %q: f32, %o: f32):
+    %1 = arith.mulf %p, %q : f32
+    %2 = arith.addf %o, %1 : f32
+    linalg.yield %2 : f32
+  } -> tensor<4x8x16xf32>
+  return %y : tensor<4x8x16xf32>
 }
