@@ -49,6 +49,9 @@ def fused(concat_as_select: bool = True, conv_as_gemm: bool = True,
         # computed on the slices, so each piece fuses into its consumer.
         "mlirfuse-bubble-up-slices",
         "func.func(linalg-fold-unit-extent-dims, linalg-fuse-elementwise-ops, canonicalize, cse)",
+        # A merged chain used elsewhere too (the LSTM's cy) becomes a second result of its
+        # elementwise consumer: upstream fusion takes single-use producers only.
+        "mlirfuse-fuse-multi-use",
         # Once chains are merged: tanh(softplus(x)) as one exp and one division (mish).
         "mlirfuse-simplify-math",
         "mlirfuse-shield-contractions{remove=true}",

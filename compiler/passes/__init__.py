@@ -19,6 +19,7 @@ REGISTRY = {
     "mlirfuse-expand-math": "expand_math",
     "mlirfuse-fold-accumulation": "fold_accumulation",
     "mlirfuse-form-fusion-groups": "form_fusion_groups",
+    "mlirfuse-fuse-multi-use": "fuse_multi_use",
     "mlirfuse-insert-guards": "insert_guards",
     "mlirfuse-library-conv": "library_conv",
     "mlirfuse-library-gemm": "library_gemm",

@@ -89,6 +89,23 @@ def test_gpu_and_ptx_stages_without_a_gpu(name):
         assert "__nv_" not in ptx
 
 
+def test_lstm_cell_is_one_launch_besides_its_gemms_without_a_gpu():
+    """The bias add moves below gates.chunk(4) into each gate (mlirfuse-bubble-up-slices)
+    and cy, returned and read by hy, is a second result of hy's kernel
+    (mlirfuse-fuse-multi-use): one launch writing both, where there were three."""
+    def cell(x, hx, cx, w_ih, w_hh, b_ih, b_hh):
+        gates = x @ w_ih.t() + hx @ w_hh.t() + b_ih + b_hh
+        i, f, g, o = gates.chunk(4, 1)
+        cy = torch.sigmoid(f) * cx + torch.sigmoid(i) * torch.tanh(g)
+        return torch.sigmoid(o) * torch.tanh(cy), cy
+
+    texts = _stages(cell, WORKLOADS["lstm_cell"][1]("cpu"))
+    assert texts["gpu"].count("gpu.launch_func") == 1
+    assert texts["gpu"].count("call @mlirfuse_gemm") == 2
+    ptx = texts["ptx"]
+    assert ptx.count(".entry") == 1 and ptx.count("st.global") == 2  # hy and cy
+
+
 def test_host_loops_of_gemm_calls_stay_on_the_host_without_a_gpu():
     """Attention's products over batch x heads are host loops of cuBLAS calls
     (mlirfuse-library-gemm). A loop of calls was launched as a one-thread kernel, whose
