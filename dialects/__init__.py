@@ -13,8 +13,8 @@ from torch_mlir import ir
 from torch_mlir.dialects import gpu, irdl
 
 DIALECT_FILE = os.path.join(os.path.dirname(__file__), "mlirfuse.irdl.mlir")
-MAX_GROUP_INPUTS = 16
-MAX_GROUP_OUTPUTS = 4
+MAX_GROUP_INPUTS = 64
+MAX_GROUP_OUTPUTS = 8
 
 with open(DIALECT_FILE) as _f:
     _DIALECT_TEXT = _f.read()

@@ -59,7 +59,7 @@ from torch_mlir.dialects import linalg, tensor
 from mlirfuse import dialects
 from mlirfuse.compiler.passes import library_conv
 from mlirfuse.compiler.passes import structured as st
-from mlirfuse.compiler.passes.base import Pass
+from mlirfuse.compiler.passes.base import Pass, PassError
 
 TILE_ATTR = "mlirfuse.tile_loops"
 
@@ -272,6 +272,12 @@ def wrap(fn: ir.Operation, index: int, name: str) -> ir.Operation:
     root = next(op for op in members if TILE_ATTR in op.attributes)
     inputs = external_inputs(members, fn, lambda top: _member(top, fn) == index)
     outputs = list(root.results)
+    if len(inputs) > dialects.MAX_GROUP_INPUTS or len(outputs) > dialects.MAX_GROUP_OUTPUTS:
+        # Only a root alone can be this wide (producers join within the limits).
+        raise PassError(f"'{root.name}' reads {len(inputs)} tensors and writes "
+                        f"{len(outputs)}: one kernel takes at most "
+                        f"{dialects.MAX_GROUP_INPUTS} and {dialects.MAX_GROUP_OUTPUTS}",
+                        root.location)
     with ir.InsertionPoint(root), root.location:
         op = dialects.group(inputs, [v.type for v in outputs], name).operation
     body = op.regions[0].blocks[0]

@@ -104,25 +104,29 @@ func.func @needs_a_sum_of_itself(%x: tensor<4x8xf32>, %zero: tensor<4xf32>) -> t
   return %r : tensor<4x8xf32>
 }
 
-// A producer of four results and its consumer would make five: more than one fusion
+// A producer of eight results and its consumer would make nine: more than one fusion
 // group returns (MAX_GROUP_OUTPUTS), so form-fusion-groups could make no kernel of it.
 // CHECK-LABEL: func.func @too_many_results
-// CHECK: %[[P:.*]]:4 = linalg.generic
+// CHECK: %[[P:.*]]:8 = linalg.generic
 // CHECK: linalg.generic {{.*}} ins(%[[P]]#0 : tensor<8xf32>)
-func.func @too_many_results(%x: tensor<8xf32>) -> (tensor<8xf32>, tensor<8xf32>, tensor<8xf32>, tensor<8xf32>, tensor<8xf32>) {
+func.func @too_many_results(%x: tensor<8xf32>) -> (tensor<8xf32>, tensor<8xf32>, tensor<8xf32>, tensor<8xf32>, tensor<8xf32>, tensor<8xf32>, tensor<8xf32>, tensor<8xf32>, tensor<8xf32>) {
   %e = tensor.empty() : tensor<8xf32>
-  %p:4 = linalg.generic {indexing_maps = [affine_map<(d0) -> (d0)>, affine_map<(d0) -> (d0)>, affine_map<(d0) -> (d0)>, affine_map<(d0) -> (d0)>, affine_map<(d0) -> (d0)>], iterator_types = ["parallel"]} ins(%x : tensor<8xf32>) outs(%e, %e, %e, %e : tensor<8xf32>, tensor<8xf32>, tensor<8xf32>, tensor<8xf32>) {
-  ^bb0(%a: f32, %o0: f32, %o1: f32, %o2: f32, %o3: f32):
+  %p:8 = linalg.generic {indexing_maps = [affine_map<(d0) -> (d0)>, affine_map<(d0) -> (d0)>, affine_map<(d0) -> (d0)>, affine_map<(d0) -> (d0)>, affine_map<(d0) -> (d0)>, affine_map<(d0) -> (d0)>, affine_map<(d0) -> (d0)>, affine_map<(d0) -> (d0)>, affine_map<(d0) -> (d0)>], iterator_types = ["parallel"]} ins(%x : tensor<8xf32>) outs(%e, %e, %e, %e, %e, %e, %e, %e : tensor<8xf32>, tensor<8xf32>, tensor<8xf32>, tensor<8xf32>, tensor<8xf32>, tensor<8xf32>, tensor<8xf32>, tensor<8xf32>) {
+  ^bb0(%a: f32, %o0: f32, %o1: f32, %o2: f32, %o3: f32, %o4: f32, %o5: f32, %o6: f32, %o7: f32):
     %0 = math.exp %a : f32
     %1 = math.tanh %a : f32
     %2 = arith.negf %a : f32
     %3 = math.absf %a : f32
-    linalg.yield %0, %1, %2, %3 : f32, f32, f32, f32
-  } -> (tensor<8xf32>, tensor<8xf32>, tensor<8xf32>, tensor<8xf32>)
+    %4 = math.sqrt %a : f32
+    %5 = math.log %a : f32
+    %6 = math.sin %a : f32
+    %7 = math.cos %a : f32
+    linalg.yield %0, %1, %2, %3, %4, %5, %6, %7 : f32, f32, f32, f32, f32, f32, f32, f32
+  } -> (tensor<8xf32>, tensor<8xf32>, tensor<8xf32>, tensor<8xf32>, tensor<8xf32>, tensor<8xf32>, tensor<8xf32>, tensor<8xf32>)
   %c = linalg.generic {indexing_maps = [affine_map<(d0) -> (d0)>, affine_map<(d0) -> (d0)>], iterator_types = ["parallel"]} ins(%p#0 : tensor<8xf32>) outs(%e : tensor<8xf32>) {
   ^bb0(%a: f32, %out: f32):
     %0 = math.sqrt %a : f32
     linalg.yield %0 : f32
   } -> tensor<8xf32>
-  return %c, %p#0, %p#1, %p#2, %p#3 : tensor<8xf32>, tensor<8xf32>, tensor<8xf32>, tensor<8xf32>, tensor<8xf32>
+  return %c, %p#0, %p#1, %p#2, %p#3, %p#4, %p#5, %p#6, %p#7 : tensor<8xf32>, tensor<8xf32>, tensor<8xf32>, tensor<8xf32>, tensor<8xf32>, tensor<8xf32>, tensor<8xf32>, tensor<8xf32>, tensor<8xf32>
 }

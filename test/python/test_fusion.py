@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 
 import mlirfuse
-from conftest import DEVICE
+from conftest import DEVICE, assert_same
 
 torch.manual_seed(0)
 R, C = 32, 64
@@ -153,3 +153,24 @@ def test_many_rows_with_per_row_temporaries():
     fn = lambda x, w, b: F.layer_norm(x, (1024,), w, b)  # noqa: E731
     compiled = mlirfuse.compile(fn, (x, w, b))
     torch.testing.assert_close(compiled(x, w, b), fn(x, w, b), rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("count", [18, 70])
+def test_wide_elementwise_op(count):
+    """One elementwise op reading 18 tensors (a fused chain of adds) is one kernel; it
+    failed to compile before (a fusion group took at most 16 inputs: an internal error).
+    70 is more than a kernel takes (64): a CompileError naming the op, not a crash."""
+    def chain(*xs):
+        out = xs[0]
+        for x in xs[1:]:
+            out = out * 0.5 + x
+        return out
+
+    xs = [torch.randn(64) for _ in range(count)]
+    compiled = mlirfuse.compile(chain)
+    if count <= 64:
+        assert_same(compiled(*xs), chain(*xs))
+        assert compiled.stats.kernels == 1
+    else:
+        with pytest.raises(mlirfuse.CompileError, match="'linalg.generic' reads 70 tensors"):
+            compiled(*xs)
