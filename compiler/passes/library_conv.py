@@ -40,6 +40,7 @@ from torch_mlir.dialects import arith, func, memref
 from mlirfuse.compiler.passes import structured as st
 from mlirfuse.compiler.passes.base import Pass
 from mlirfuse.compiler.passes.destination_style_abi import MARK
+from mlirfuse.compiler.passes.library_gemm import declare, zero_fill_of
 
 CALLEE = "mlirfuse_conv2d"
 DTYPES = {"f32": 0, "f16": 1, "bf16": 2, "f64": 3}
@@ -47,18 +48,6 @@ DTYPES = {"f32": 0, "f16": 1, "bf16": 2, "f64": 3}
 # first choices for these shapes (implicit GEMMs) need far less; FFT and Winograd
 # variants that need more are passed over.
 WORKSPACE_BYTES = 32 << 20
-
-
-def _mul_add_body(op: ir.Operation) -> bool:
-    block = op.regions[0].blocks[0]
-    body = [o.operation for o in block.operations]
-    if len(block.arguments) != 3 or len(body) != 3 or body[0].name != "arith.mulf" \
-            or body[1].name != "arith.addf":
-        return False
-    a, b, out = block.arguments
-    mul, add = body[0], body[1]
-    return set(mul.operands) == {a, b} and set(add.operands) == {out, mul.results[0]} \
-        and list(body[2].operands) == [add.results[0]]
 
 
 def _term(expr) -> tuple[int, int] | None:
@@ -95,7 +84,7 @@ class Conv:
 
 def match(op: ir.Operation) -> Conv | None:
     """The convolution `op` computes (NCHW input, FCHW filter, NFHW output), or None."""
-    if op.name != "linalg.generic" or len(op.operands) != 3 or not _mul_add_body(op):
+    if op.name != "linalg.generic" or len(op.operands) != 3 or not st.is_mul_add(op):
         return None
     xmap, wmap, ymap = st.indexing_maps(op)
     ydims, wdims = st.dim_positions(ymap), st.dim_positions(wmap)
@@ -165,15 +154,6 @@ def _nchw(value: ir.Value, present: list[bool]) -> tuple[list[int], list[int]]:
     return sizes, strides
 
 
-def _declare(module_body: ir.Block, arg_types: list[ir.Type]) -> None:
-    for op in module_body.operations:
-        if op.operation.name == "func.func" and \
-                ir.StringAttr(op.operation.attributes["sym_name"]).value == CALLEE:
-            return
-    with ir.InsertionPoint.at_block_begin(module_body):
-        func.FuncOp(CALLEE, (arg_types, []), visibility="private")
-
-
 def _contiguous(sizes: list[int], strides: list[int]) -> bool:
     expected = 1
     for size, stride in zip(reversed(sizes), reversed(strides)):
@@ -203,9 +183,7 @@ class LibraryConv(Pass):
                 if op.name == "scf.if":
                     for inner in op.regions:
                         self._region(inner, module_body)
-                overwrite = previous is not None and len(op.operands) == 3 \
-                    and st.fills_zero(previous) \
-                    and previous.operands[len(previous.operands) - 1] == op.operands[2]
+                overwrite = len(op.operands) == 3 and zero_fill_of(op, previous)
                 if self._call(op, overwrite, module_body):
                     if overwrite:
                         previous.erase()
@@ -258,6 +236,6 @@ class LibraryConv(Pass):
             args += [const(i64, v) for v in (sh, sw, dh, dw)]
             args += pointer(self._workspace)[:1] + [const(i64, WORKSPACE_BYTES)]
             args.append(const(i32, 0 if overwrite else 1))
-            _declare(module_body, [a.type for a in args])
+            declare(module_body, CALLEE, [a.type for a in args])
             func.CallOp([], ir.FlatSymbolRefAttr.get(CALLEE), args)
         return True

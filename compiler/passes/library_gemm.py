@@ -189,7 +189,8 @@ def _plan(op: ir.Operation, target: str, packed: tuple[int, ...] = ()) -> _Plan 
                  loops)
 
 
-def _declare(module_body: ir.Block, callee: str, arg_types: list[ir.Type]) -> None:
+def declare(module_body: ir.Block, callee: str, arg_types: list[ir.Type]) -> None:
+    """Declares runtime function `callee` (no results) in the module, once."""
     for op in module_body.operations:
         if op.operation.name == "func.func" and \
                 ir.StringAttr(op.operation.attributes["sym_name"]).value == callee:
@@ -245,7 +246,7 @@ def _gemm(op: ir.Operation, plan: _Plan, module_body: ir.Block, target: str,
             args += [pointer, arith.IndexCastOp(i64, offset).result]
             args += [const(i64, s) for s in strides]
         args.append(flag)
-        _declare(module_body, CALLEES[target], [a.type for a in args])
+        declare(module_body, CALLEES[target], [a.type for a in args])
         func.CallOp([], ir.FlatSymbolRefAttr.get(CALLEES[target]), args)
 
 
@@ -279,7 +280,7 @@ def _pack(op: ir.Operation, index: int) -> None:
     op.operands[index] = buffer
 
 
-def _zero_fill_of(op: ir.Operation, previous: ir.Operation | None) -> bool:
+def zero_fill_of(op: ir.Operation, previous: ir.Operation | None) -> bool:
     """Whether `previous` fills the contraction's output with zeros (then the gemm
     overwrites instead of accumulating, and the fill goes)."""
     return previous is not None and st.fills_zero(previous) \
@@ -323,7 +324,7 @@ class LibraryGemm(Pass):
                             plan = _plan(op, self.target)
                             break
                 if plan is not None:
-                    overwrite = _zero_fill_of(op, previous)
+                    overwrite = zero_fill_of(op, previous)
                     _gemm(op, plan, module_body, self.target, accumulate=not overwrite)
                     if overwrite:
                         previous.erase()

@@ -89,6 +89,14 @@ def is_contraction(op: ir.Operation) -> bool:
     maps = indexing_maps(op)
     if not reduction_loops_of(maps, 1) or any(None in dim_positions(m) for m in maps):
         return False
+    return is_mul_add(op)
+
+
+def is_mul_add(op: ir.Operation) -> bool:
+    """A generic whose body is `out + a * b` of its two inputs and its output (a
+    contraction's, or a convolution's)."""
+    if op.name != "linalg.generic" or len(op.regions[0].blocks[0].arguments) != 3:
+        return False
     block = op.regions[0].blocks[0]
     body = [o.operation for o in block.operations]
     if len(body) != 3 or body[0].name not in ("arith.mulf", "arith.muli") \

@@ -46,6 +46,7 @@ static char last_error[2048];
 static int loaded = 0;
 static CUcontext contexts[64];
 static __thread CUstream current_stream = 0;
+static __thread int current_device = -1; /* the device of the call (mlirfuse_begin) */
 
 #define MAX_KERNELS 4096
 static struct { CUmodule module; const char *name; CUfunction function; } kernels[MAX_KERNELS];
@@ -116,6 +117,7 @@ int mlirfuse_cuda_init(int device) {
 /* Before each call: the stream to launch on, and the device's context made current. */
 void mlirfuse_begin(void *stream, int device) {
   current_stream = (CUstream)stream;
+  current_device = device >= 0 && device < 64 && contexts[device] ? device : -1;
   CUcontext ctx = 0;
   if (device >= 0 && device < 64 && contexts[device] && p_cuCtxGetCurrent &&
       !p_cuCtxGetCurrent(&ctx) && ctx != contexts[device])
@@ -249,10 +251,7 @@ void mlirfuse_gemm(int32_t dtype, int64_t batch, int64_t m, int64_t n, int64_t k
   static const int sizes[] = {4, 2, 2, 8};
   (void)c_n;
   if (cublas_loaded <= 0) { gemm_fail("cuBLAS (not loaded)", -1); return; }
-  CUcontext ctx = 0;
-  int device = -1;
-  p_cuCtxGetCurrent(&ctx);
-  for (int i = 0; i < 64; i++) if (contexts[i] && contexts[i] == ctx) device = i;
+  int device = current_device;
   if (device < 0) { gemm_fail("cuBLAS (no mlirfuse context current)", -1); return; }
   if (!handles[device]) {
     int status = p_cublasCreate(&handles[device]);
@@ -386,10 +385,7 @@ void mlirfuse_conv2d(int32_t dtype, int64_t x, int64_t x_off, int64_t n, int64_t
                               1 /* DOUBLE */};
   static const int sizes[] = {4, 2, 2, 8};
   if (cudnn_loaded <= 0) { conv_fail("cuDNN (not loaded)", -1); return; }
-  CUcontext ctx = 0;
-  int device = -1;
-  p_cuCtxGetCurrent(&ctx);
-  for (int i = 0; i < 64; i++) if (contexts[i] && contexts[i] == ctx) device = i;
+  int device = current_device;
   if (device < 0) { conv_fail("cuDNN (no mlirfuse context current)", -1); return; }
   int status;
   if (!cudnn_handles[device] && (status = p_cudnnCreate(&cudnn_handles[device]))) {
