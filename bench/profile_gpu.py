@@ -76,9 +76,9 @@ def main() -> None:
     parser.add_argument("--conv-as-gemm", action="store_true")
     args = parser.parse_args()
     if args.conv_as_gemm:
-        from mlirfuse.compiler import driver
-        fused = driver.pipelines.fused
-        driver.pipelines.fused = lambda **kw: fused(**{**kw, "conv_as_gemm": True})
+        from mlirfuse.lowering import stages
+        fused = stages.fused
+        stages.fused = lambda **kw: fused(**{**kw, "conv_as_gemm": True})
     for name in args.names:
         fn, inputs = make(name)
         with torch.no_grad():

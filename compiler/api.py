@@ -16,13 +16,11 @@ from typing import Any, Callable, NamedTuple
 
 import torch
 
-from mlirfuse.compiler.backend import register_backend
-from mlirfuse.compiler.capture import split_args
-from mlirfuse.compiler.errors import CompileError, GuardError
-from mlirfuse.compiler.options import Options
-from mlirfuse.compiler.specialize import NEEDS_AUTOGRAD, Specialization
+from .capture import split_args
+from .errors import CompileError, GuardError
+from .options import Options
+from .specialize import NEEDS_AUTOGRAD, Specialization
 
-register_backend()
 
 
 @dataclasses.dataclass

@@ -8,14 +8,14 @@ specializes on shapes from then on.
 
 from __future__ import annotations
 
+from .api import CompiledFunction
+from .options import Options
+
 NAME = "mlirfuse"
 
 
 def mlirfuse_backend(gm, example_inputs, **options):
     """Dynamo backend entry point (also the `torch_dynamo_backends` entry point)."""
-    from mlirfuse.compiler.api import CompiledFunction
-    from mlirfuse.compiler.options import Options
-
     options = dict(options.get("options") or {}, **{k: v for k, v in options.items() if k != "options"})
     compiled = CompiledFunction(gm, Options.from_kwargs(options))
 

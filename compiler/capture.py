@@ -24,8 +24,8 @@ import torch.utils._pytree as pytree
 from torch.export import ExportedProgram
 from torch.export.graph_signature import InputKind, OutputKind
 
-from mlirfuse.compiler.errors import CompileError
-from mlirfuse.compiler.narrow_ints import widen_narrow_ints
+from .errors import CompileError
+from .narrow_ints import widen_narrow_ints
 
 
 @dataclasses.dataclass(frozen=True)

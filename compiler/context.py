@@ -3,7 +3,7 @@
 from torch_mlir import ir, passmanager
 from torch_mlir.dialects import torch as torch_d
 
-from mlirfuse import dialects
+from .. import dialects
 
 # torch-mlir registers torch_c and tm_tensor only as dependent dialects of its
 # passes; running these passes on an empty module loads them, so any stage's

@@ -1,6 +1,6 @@
 """The staged driver: run named stages over a module, keep each stage's IR, report failures.
 
-A stage is a name and a pipeline (lowering/pipelines.py). The driver runs
+A stage is a name and a pipeline (lowering/stages.py). The driver runs
 them in order on one module; after each, the IR text is kept (and written to
 `dump_dir` when asked), so `compiled.ir(stage)` and `--stage` can show it and
 any stage's IR is a valid input to `mlirfuse-opt`.
@@ -20,66 +20,15 @@ import shlex
 
 from torch_mlir import ir
 
-from mlirfuse.compiler import pipeline as pipelines_text
-from mlirfuse.compiler.errors import CompileError, describe_diagnostics
-from mlirfuse.lowering import pipelines
-
-# Stage name → pipeline producing it from the previous stage, per target.
-STAGES = {
-    "cpu": [
-        ("torch", pipelines.TORCH),
-        ("linalg", pipelines.LINALG),
-        ("fused", pipelines.FUSED),
-        ("guarded", pipelines.GUARDED),
-        ("kernels", pipelines.KERNELS),
-        ("bufferized", pipelines.CPU_BUFFERIZE),
-        ("loops", pipelines.CPU_LOOPS),
-        ("llvm", pipelines.CPU_LLVM),
-    ],
-}
-
-def cuda_stages(chip: str, vector_bytes: int = 16) -> list[tuple[str, list[str]]]:
-    """The CUDA target's stages, for one chip ("sm_90"); vector_bytes=0 when the
-    arguments are not 16-byte aligned (no vector loads, no alignment guard)."""
-    gpu_pipes = {"fused": pipelines.fused(concat_as_select=False, conv_as_gemm=False,
-                                              library_convolutions=True),
-                 "kernels": pipelines.kernels(exact_tiles=True)}
-    common = [(name, gpu_pipes.get(name, pipe))
-              for name, pipe in STAGES["cpu"][:5]]  # torch ... kernels
-    return common + [
-        ("bufferized", pipelines.gpu_bufferize(alignment=vector_bytes)),
-        ("gpu", pipelines.gpu_kernels(vector_bytes)),
-        ("ptx", pipelines.gpu_ptx(chip)),
-        ("llvm", pipelines.GPU_HOST_LLVM),
-    ]
-
-
-def target_stages(target: str) -> list[tuple[str, list[str]]]:
-    """`cpu`, or `cuda:<chip>` (e.g. cuda:sm_90), `cuda:<chip>:unaligned`."""
-    if target.startswith("cuda"):
-        parts = target.split(":")
-        chip = parts[1] if len(parts) > 1 and parts[1] else "sm_90"
-        return cuda_stages(chip, 0 if parts[2:] == ["unaligned"] else 16)
-    return STAGES[target]
-
+from . import pass_manager
+from .errors import CompileError, describe_diagnostics
+from ..lowering import stages
 
 @dataclasses.dataclass
 class StageRecord:
     """The IR text a module had after each stage, in order."""
 
     texts: dict[str, str] = dataclasses.field(default_factory=dict)
-
-
-def stage_names(target: str = "cpu") -> list[str]:
-    return [name for name, _ in target_stages(target)]
-
-
-def stages_for(target: str = "cpu", fuse: bool = True) -> list[tuple[str, list[str]]]:
-    """The (stage, pipeline) list of a target; fuse=False keeps one kernel per linalg op."""
-    stages = target_stages(target)
-    if fuse:
-        return stages
-    return [(name, pipelines.UNFUSED if name == "fused" else pipe) for name, pipe in stages]
 
 
 def run_stages(module: ir.Module, *, target: str = "cpu", start_after: str | None = None,
@@ -100,11 +49,11 @@ def run_stages(module: ir.Module, *, target: str = "cpu", start_after: str | Non
       CompileError naming the stage, the pass, the op and the source line.
     """
     record = record or StageRecord()
-    names = stage_names(target)
+    names = stages.names(target)
     if start_after is not None and start_after not in names:
         raise ValueError(f"unknown stage {start_after!r}; stages: {names}")
     started = start_after is None
-    for i, (name, pipe) in enumerate(stages_for(target, fuse)):
+    for i, (name, pipe) in enumerate(stages.for_target(target, fuse)):
         if not started:
             started = name == start_after
             continue
@@ -112,7 +61,7 @@ def run_stages(module: ir.Module, *, target: str = "cpu", start_after: str | Non
                      print_ir_after_all=print_ir_after_all)
         text = str(module)
         if name == "ptx":  # the stage shows the PTX itself; the module text is the input
-            from mlirfuse.lowering import nvptx  # of the next stage, as for every other stage
+            from ..lowering.cuda import nvptx  # of the next stage, as for every other stage
             record.texts["ptx"] = nvptx.binaries_ptx(text)
         else:
             record.texts[name] = text
@@ -130,7 +79,7 @@ def run_pipeline(module: ir.Module, pipeline: list[str] | str, *, stage: str,
     """Runs one pipeline on `module`; on failure raises CompileError with a repro."""
     ctx = module.context
     before = module.operation.get_asm(enable_debug_info=True)
-    pm = pipelines_text.build(pipeline, ctx)
+    pm = pass_manager.build(pipeline, ctx)
     if print_ir_after_all:
         pm.enable_ir_printing(print_after_all=True)
     try:
@@ -144,7 +93,7 @@ def _expand(element: str, ctx: ir.Context) -> list[str]:
     """Expands a pass pipeline (e.g. torch-mlir's) into its passes, so a repro names one pass."""
     if element.startswith("mlirfuse-"):
         return [element]
-    return pipelines_text.elements(pipelines_text.canonical_text([element], ctx))
+    return pass_manager.elements(pass_manager.canonical_text([element], ctx))
 
 
 def _ops(op: ir.Operation):
@@ -180,16 +129,16 @@ def _innermost_pass(element: str) -> str:
 
 def _failure(before: str, pipeline, stage: str, repro_dir: str, err) -> CompileError:
     """Finds the failing pass of `pipeline` on a copy of `before`; saves its input IR."""
-    from mlirfuse.compiler.context import parse_module
+    from .context import parse_module
 
     failing, ir_before, diags = None, before, err.error_diagnostics
     module = parse_module(before)
-    expanded = [p for e in pipelines_text.elements(pipeline) for p in _expand(e, module.context)]
+    expanded = [p for e in pass_manager.elements(pipeline) for p in _expand(e, module.context)]
     for element in expanded:
         asm = module.operation.get_asm(enable_debug_info=True)
         try:
             with module.context:
-                pipelines_text.build([element], module.context).run(module.operation)
+                pass_manager.build([element], module.context).run(module.operation)
         except ir.MLIRError as e:
             failing, ir_before, diags = element, asm, e.error_diagnostics
             break

@@ -10,7 +10,7 @@ import torch
 from torch_mlir import ir
 from torch_mlir.extras.fx_importer import FxImporter
 
-from mlirfuse.compiler.errors import CompileError
+from .errors import CompileError
 
 ENTRY = "main"
 

@@ -15,11 +15,11 @@ from typing import Any, Callable
 import torch
 import torch.utils._pytree as pytree
 
-from mlirfuse.compiler import capture as capture_mod
-from mlirfuse.compiler import driver, importer, index_checks
-from mlirfuse.compiler.context import make_context
-from mlirfuse.compiler.options import Options
-from mlirfuse.runtime.engine import Executable
+from . import capture as capture_mod
+from . import driver, importer, index_checks
+from .context import make_context
+from .options import Options
+from ..runtime.engine import Executable
 
 ALIGN = 16  # bytes of the GPU code's vector loads and stores
 
@@ -66,7 +66,7 @@ def _attach_example_strides(module, tensors: list[torch.Tensor]) -> None:
     """Records the example inputs' strides on @main for mlirfuse-insert-guards."""
     from torch_mlir import ir
 
-    from mlirfuse.compiler.passes.insert_guards import EXAMPLE_STRIDES
+    from .passes.insert_guards import EXAMPLE_STRIDES
 
     with module.context:
         fn = next(op.operation for op in module.body.operations
@@ -189,7 +189,7 @@ class Specialization:
             self.expected = [(tuple(t.shape), tuple(t.stride())) for t in examples]
             ranks = [t.dim() for t in examples] + [len(s) for s, _ in self.captured.result_meta]
             if self.device.type == "cuda":
-                from mlirfuse.runtime.cuda import CudaExecutable
+                from ..runtime.cuda import CudaExecutable
 
                 ranks += [1] if self.workspace else []
                 self.executable = CudaExecutable(module, ranks, self.device.index,

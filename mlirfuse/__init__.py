@@ -30,11 +30,17 @@ def __getattr__(name):
     if name in _API:
         value = getattr(importlib.import_module(_API[name]), name)
         globals()[name] = value
+        if _API[name] == "mlirfuse.compiler.api":  # the API imported torch: dynamo can see us
+            _register_backend()
         return value
     raise AttributeError(f"module 'mlirfuse' has no attribute {name!r}")
 
 
-if "torch" in sys.modules:
-    from mlirfuse.compiler.backend import register_backend
+def _register_backend():
+    from .compiler.backend import register_backend
 
     register_backend()
+
+
+if "torch" in sys.modules:
+    _register_backend()

@@ -14,7 +14,7 @@ import os
 
 import torch
 
-from mlirfuse.runtime import native
+from . import native
 
 SOURCE = os.path.join(os.path.dirname(__file__), "cpu", "mlirfuse_blas.c")
 

@@ -17,9 +17,9 @@ import torch
 from torch_mlir import ir
 from torch_mlir.execution_engine import ExecutionEngine
 
-from mlirfuse.runtime import native
-from mlirfuse.runtime.engine import PACKED
-from mlirfuse.runtime.memref import ArgumentLayout
+from . import native
+from .engine import PACKED
+from .memref import ArgumentLayout
 
 SOURCE = os.path.join(os.path.dirname(__file__), "cuda", "mlirfuse_cuda.c")
 

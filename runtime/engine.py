@@ -8,8 +8,8 @@ import torch
 from torch_mlir import ir
 from torch_mlir.execution_engine import ExecutionEngine
 
-from mlirfuse.runtime import blas, openmp
-from mlirfuse.runtime.memref import ArgumentLayout
+from . import blas, openmp
+from .memref import ArgumentLayout
 
 PACKED = ctypes.CFUNCTYPE(None, ctypes.c_void_p)
 

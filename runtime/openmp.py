@@ -15,7 +15,7 @@ import os
 
 import torch  # noqa: F401  (loads libgomp)
 
-from mlirfuse.runtime import native
+from . import native
 
 SOURCE = os.path.join(os.path.dirname(__file__), "cpu", "mlirfuse_omp.c")
 

@@ -42,8 +42,8 @@ import dataclasses
 from torch_mlir import ir
 from torch_mlir.dialects import tensor
 
-from mlirfuse.compiler.passes import structured as st
-from mlirfuse.compiler.passes.base import Pass
+from . import structured as st
+from .base import Pass
 
 
 def _static_box(slice_op: ir.Operation) -> tuple[list[int], list[int]] | None:

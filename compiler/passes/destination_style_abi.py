@@ -37,8 +37,8 @@ import dataclasses
 from torch_mlir import ir
 from torch_mlir.dialects import bufferization
 
-from mlirfuse.compiler.passes import structured as st
-from mlirfuse.compiler.passes.base import Pass, PassError
+from . import structured as st
+from .base import Pass, PassError
 
 MARK = "mlirfuse.abi"
 

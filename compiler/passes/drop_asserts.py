@@ -22,8 +22,8 @@ import dataclasses
 
 from torch_mlir import ir
 
-from mlirfuse.compiler.passes import structured as st
-from mlirfuse.compiler.passes.base import Pass
+from . import structured as st
+from .base import Pass
 
 MESSAGES = ("unimplemented: tensor with zero element",)
 

@@ -26,9 +26,9 @@ import dataclasses
 from torch_mlir import ir
 from torch_mlir.dialects import func
 
-from mlirfuse.compiler.passes import structured as st
-from mlirfuse.compiler.passes.base import Pass, PassError
-from mlirfuse.compiler.passes.destination_style_abi import MARK
+from . import structured as st
+from .base import Pass, PassError
+from .destination_style_abi import MARK
 
 
 @dataclasses.dataclass

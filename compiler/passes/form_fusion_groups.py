@@ -56,10 +56,10 @@ import dataclasses
 from torch_mlir import ir
 from torch_mlir.dialects import linalg, tensor
 
-from mlirfuse import dialects
-from mlirfuse.compiler.passes import library_conv
-from mlirfuse.compiler.passes import structured as st
-from mlirfuse.compiler.passes.base import Pass, PassError
+from ... import dialects
+from . import convolution
+from . import structured as st
+from .base import Pass, PassError
 
 TILE_ATTR = "mlirfuse.tile_loops"
 
@@ -110,7 +110,7 @@ class _Former:
     def is_library(self, op: ir.Operation) -> bool:
         """Whether `op` becomes a library call (left untiled, in a group of its own)."""
         return (self.library_contractions and st.is_contraction(op)) or (
-            self.library_convolutions and library_conv.takes(op))
+            self.library_convolutions and convolution.library_takes(op))
 
     def try_add(self, group: _Group, producer: ir.Operation) -> bool:
         if self.is_library(producer):

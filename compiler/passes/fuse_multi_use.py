@@ -41,9 +41,9 @@ import dataclasses
 from torch_mlir import ir
 from torch_mlir.dialects import linalg
 
-from mlirfuse import dialects
-from mlirfuse.compiler.passes import structured as st
-from mlirfuse.compiler.passes.base import Pass
+from ... import dialects
+from . import structured as st
+from .base import Pass
 
 
 def _is_identity(amap: ir.AffineMap) -> bool:

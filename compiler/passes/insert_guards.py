@@ -30,10 +30,10 @@ import dataclasses
 
 from torch_mlir import ir
 
-from mlirfuse import dialects
-from mlirfuse.compiler.passes import structured as st
-from mlirfuse.compiler.passes.base import Pass, PassError
-from mlirfuse.compiler.passes.destination_style_abi import MARK
+from ... import dialects
+from . import structured as st
+from .base import Pass, PassError
+from .destination_style_abi import MARK
 
 EXAMPLE_STRIDES = "mlirfuse.example_strides"
 

@@ -39,9 +39,9 @@ import math
 from torch_mlir import ir
 from torch_mlir.dialects import arith, func, linalg, memref, scf
 
-from mlirfuse.compiler.passes import structured as st
-from mlirfuse.compiler.passes.base import Pass, PassError
-from mlirfuse.compiler.passes.destination_style_abi import MARK
+from . import structured as st
+from .base import Pass, PassError
+from .destination_style_abi import MARK
 
 # The runtime entry point and the element types (with their codes) per target.
 CALLEES = {"cpu": "mlirfuse_cpu_gemm", "cuda": "mlirfuse_gemm"}

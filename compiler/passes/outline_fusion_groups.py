@@ -30,8 +30,8 @@ import dataclasses
 from torch_mlir import ir
 from torch_mlir.dialects import func
 
-from mlirfuse.compiler.passes import structured as st
-from mlirfuse.compiler.passes.base import Pass
+from . import structured as st
+from .base import Pass
 
 KERNEL_ATTR = "mlirfuse.kernel"
 

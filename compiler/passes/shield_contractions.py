@@ -27,8 +27,8 @@ import dataclasses
 
 from torch_mlir import ir
 
-from mlirfuse.compiler.passes import structured as st
-from mlirfuse.compiler.passes.base import Pass
+from . import structured as st
+from .base import Pass
 
 
 _RESHAPES = ("tensor.expand_shape", "tensor.collapse_shape", "tensor.cast")

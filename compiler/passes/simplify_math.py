@@ -36,8 +36,8 @@ import dataclasses
 from torch_mlir import ir
 from torch_mlir.dialects import arith
 
-from mlirfuse.compiler.passes import structured as st
-from mlirfuse.compiler.passes.base import Pass
+from . import structured as st
+from .base import Pass
 
 # Thresholds T for which tanh(x) == 1.0 in f32 for every x > T, and e^(2T) is finite.
 _LOWEST, _HIGHEST = 9.1, 44.0

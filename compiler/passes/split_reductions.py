@@ -25,9 +25,9 @@ import dataclasses
 
 from torch_mlir import ir
 
-from mlirfuse.compiler.passes import structured as st
-from mlirfuse.compiler.passes.base import Pass
-from mlirfuse.compiler.passes.tile_kernels import apply_transform
+from . import structured as st
+from .base import Pass
+from .tile_kernels import apply_transform
 
 MARK = "mlirfuse.split"
 

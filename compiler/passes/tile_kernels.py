@@ -42,10 +42,10 @@ import dataclasses
 from torch_mlir import ir
 from torch_mlir.dialects.transform import interpreter
 
-from mlirfuse.compiler.passes import structured as st
-from mlirfuse.compiler.passes.base import Pass
-from mlirfuse.compiler.passes.form_fusion_groups import TILE_ATTR
-from mlirfuse.compiler.passes.outline_fusion_groups import KERNEL_ATTR
+from . import structured as st
+from .base import Pass
+from .form_fusion_groups import TILE_ATTR
+from .outline_fusion_groups import KERNEL_ATTR
 
 FUSE_ATTR = "mlirfuse.fuse"
 ROOT_ATTR = "mlirfuse.root"  # a unit attribute: transform matching compares values

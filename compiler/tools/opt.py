@@ -6,7 +6,7 @@
                  [--split-input-file] [--mlir-print-ir-after-all]
                  [--dump-pass-pipeline] [--list-passes] [--verify-diagnostics]
 
-A thin shell over the driver's pipeline builder (compiler/pipeline.py), the
+A thin shell over the driver's pipeline builder (compiler/pass_manager.py), the
 same code the compile API runs. Bad input (IR that does not parse, an unknown
 pass, a failing pass) prints MLIR's diagnostics as file:line:col and exits 1.
 """
@@ -29,7 +29,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--pass-pipeline", default="", help="textual pass pipeline")
     p.add_argument("--stages", default="",
                    help="comma-separated stages to run, with the pipelines the compile "
-                        "uses (lowering/pipelines.py): e.g. fused,guarded,kernels,bufferized; "
+                        "uses (lowering/stages.py): e.g. fused,guarded,kernels,bufferized; "
                         "a last stage 'ptx' prints the PTX")
     p.add_argument("--target", default="cpu",
                    help="the target of --stages: cpu (default) or cuda:<chip> (cuda:sm_90)")
@@ -62,12 +62,13 @@ def format_diagnostic(d, severity: str = "error") -> str:
 
 def list_passes() -> str:
     """mlirfuse's passes, then the upstream and torch-mlir ones of the bundled MLIR."""
-    from mlirfuse.compiler import passes
-    from mlirfuse.compiler.tools.passlist import upstream_passes
+    from .. import registry
+    from .passlist import upstream_passes
 
     lines = ["mlirfuse passes:"]
-    for name in sorted(passes.REGISTRY):
-        lines.append(f"  --{name:56s} - {passes.lookup(name).summary()}")
+    for name in sorted(registry.REGISTRY):
+        lines.append(f"  --{name:40s} [{registry.target(name)}]".ljust(60)
+                     + f" - {registry.lookup(name).summary()}")
     lines.append("upstream and torch-mlir passes:")
     lines += [f"  --{n:56s} - {d}".rstrip(" -") for n, d in upstream_passes().items()]
     return "\n".join(lines)
@@ -75,9 +76,9 @@ def list_passes() -> str:
 
 def _stage_pipeline(names: str, target: str = "cpu") -> list[str]:
     """The concatenated pipelines of the named stages, as the driver runs them."""
-    from mlirfuse.compiler import driver
+    from ...lowering import stages as target_stages
 
-    stages = dict(driver.stages_for(target))
+    stages = dict(target_stages.for_target(target))
     unknown = [n for n in names.split(",") if n not in stages]
     if unknown:
         raise ValueError(f"unknown stage(s) {unknown}; stages: {list(stages)}")
@@ -99,8 +100,8 @@ def process(text: str, name: str, args, ctx_factory) -> tuple[str, list[str], bo
     """Parses and transforms one piece; returns (output IR, diagnostics, ok)."""
     from torch_mlir import ir
 
-    from mlirfuse.compiler import pipeline
-    from mlirfuse.compiler.diagnostics import expected_diagnostics, check_expected
+    from .. import pass_manager
+    from ..diagnostics import expected_diagnostics, check_expected
 
     ctx = ctx_factory()
     seen: list = []
@@ -114,7 +115,7 @@ def process(text: str, name: str, args, ctx_factory) -> tuple[str, list[str], bo
             try:
                 module = ir.Module.parseFile(tmp)
                 if args.pass_pipeline or args.stages:
-                    pm = pipeline.build(args.pass_pipeline
+                    pm = pass_manager.build(args.pass_pipeline
                                         or _stage_pipeline(args.stages, args.target), ctx)
                     if args.dump_pass_pipeline:
                         print(str(pm), file=sys.stderr)
@@ -123,7 +124,7 @@ def process(text: str, name: str, args, ctx_factory) -> tuple[str, list[str], bo
                     pm.run(module.operation)
                 out = module.operation.get_asm(enable_debug_info=args.mlir_print_debuginfo)
                 if args.stages.split(",")[-1] == "ptx":
-                    from mlirfuse.lowering import nvptx
+                    from ...lowering.cuda import nvptx
 
                     out = nvptx.binaries_ptx(out)
                 ok, diags = True, []
@@ -151,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.list_passes:
         print(list_passes())
         return 0
-    from mlirfuse.compiler.context import make_context
+    from ..context import make_context
 
     name = "<stdin>" if args.input == "-" else args.input
     try:

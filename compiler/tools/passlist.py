@@ -38,7 +38,7 @@ def _probe() -> dict[str, str]:
     import torch_mlir
     from torch_mlir import passmanager
 
-    from mlirfuse.compiler.context import make_context
+    from ..context import make_context
 
     libs = os.path.join(torch_mlir.__path__[0], "_mlir_libs")
     names = set()

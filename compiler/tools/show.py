@@ -62,16 +62,16 @@ def resolve(obj, inputs: list):
 
 
 def main(argv: list[str] | None = None) -> int:
-    from mlirfuse.compiler import driver
-    from mlirfuse.compiler.errors import CompileError
-    from mlirfuse.compiler.options import Options
-    from mlirfuse.compiler.specialize import lower
+    from ...lowering import stages
+    from ..errors import CompileError
+    from ..options import Options
+    from ..specialize import lower
 
     p = argparse.ArgumentParser(prog="mlirfuse-show", description=__doc__.splitlines()[0])
     p.add_argument("file", help="a Python file")
     p.add_argument("name", help="a module class or function defined in it")
     p.add_argument("--input", action="append", default=[], help="DIMSxDTYPE, once per argument")
-    p.add_argument("--stage", default="linalg", choices=["raw"] + driver.stage_names())
+    p.add_argument("--stage", default="linalg", choices=["raw"] + stages.names())
     p.add_argument("-o", dest="output", default="-")
     args = p.parse_args(argv)
     try:

@@ -193,7 +193,7 @@ void mgpuLaunchKernel(void *function, intptr_t gx, intptr_t gy, intptr_t gz, int
   if (r) fail("cuLaunchKernel", kernel_name(function), r);
 }
 
-/* ---- cuBLAS: contractions (compiler/passes/gpu_library.py emits the calls). ---- */
+/* ---- cuBLAS: contractions (compiler/passes/library_gemm.py emits the calls). ---- */
 
 typedef void *cublasHandle_t;
 static int (*p_cublasCreate)(cublasHandle_t *);
@@ -279,7 +279,7 @@ void mlirfuse_gemm(int32_t dtype, int64_t batch, int64_t m, int64_t n, int64_t k
   if (status) gemm_fail("cublasGemmStridedBatchedEx", status);
 }
 
-/* ---- cuDNN: 2-D convolutions (compiler/passes/library_conv.py emits the calls). ----
+/* ---- cuDNN: 2-D convolutions (lowering/cuda/library_conv.py emits the calls). ----
  * The legacy descriptor API (cudnnConvolutionForward), which cuDNN 9 still exports, of
  * the libcudnn torch ships. Descriptors and the algorithm are made once per shape and
  * kept (a call costs a lookup); the algorithm is cuDNN's heuristic first choice among

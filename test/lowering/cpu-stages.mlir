@@ -1,4 +1,4 @@
-// The compile's own CPU stage pipelines (lowering/pipelines.py, run by --stages), on
+// The compile's own CPU stage pipelines (lowering/stages.py, run by --stages), on
 // linalg on tensors as torch-mlir emits it.
 // RUN: mlirfuse-opt %s --stages fused,guarded,kernels,bufferized | FileCheck %s --check-prefix=BUF
 // RUN: mlirfuse-opt %s --stages fused,guarded,kernels,bufferized,loops,llvm | FileCheck %s --check-prefix=LLVM

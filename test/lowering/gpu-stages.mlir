@@ -1,4 +1,4 @@
-// The compile's own CUDA stage pipelines (lowering/pipelines.py, run by --stages with
+// The compile's own CUDA stage pipelines (lowering/stages.py, run by --stages with
 // --target), on linalg on tensors as torch-mlir emits it: a softmax feeding a matmul
 // with a bias + relu epilogue. No GPU is needed: PTX comes from llc.
 // RUN: mlirfuse-opt %s --target cuda:sm_90 --stages fused,guarded,kernels,bufferized,gpu | FileCheck %s --check-prefix=GPU

@@ -149,7 +149,7 @@ def test_ptx_cache_means_no_llc_in_a_second_process(tmp_path):
         "import json, torch\n"
         "from mlirfuse.compiler import specialize\n"
         "from mlirfuse.compiler.options import Options\n"
-        "from mlirfuse.lowering import nvptx\n"
+        "from mlirfuse.lowering.cuda import nvptx\n"
         "torch.manual_seed(0)\n"
         "f = lambda x: torch.softmax(x * 2, -1)\n"
         "specialize.lower(f, (torch.randn(8, 32),), Options(), stop_after='ptx', "

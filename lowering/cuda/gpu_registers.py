@@ -42,7 +42,7 @@ import itertools
 from torch_mlir import ir
 from torch_mlir.dialects import arith, memref, scf, vector
 
-from mlirfuse.compiler.passes import structured as st
+from ...compiler.passes import structured as st
 
 # Most iterations per thread a strided loop is unrolled to (more: an scf.for stays).
 UNROLL = 8

@@ -15,9 +15,9 @@ import math
 from torch_mlir import ir
 from torch_mlir.dialects import arith, vector
 
-from mlirfuse.compiler.passes import gpu_codegen as cg
-from mlirfuse.compiler.passes import gpu_registers as rg
-from mlirfuse.compiler.passes import structured as st
+from ...compiler.passes import structured as st
+from . import gpu_body as gb
+from . import gpu_registers as rg
 
 
 def _bytes_of(element: ir.Type) -> int | None:
@@ -83,7 +83,7 @@ def vector_width(op: ir.Operation, extents: list[int], vector_bytes: int,
         widths.append(element)
         contiguous += 1
     if not widths or (not reduction and any(last not in st.dim_positions(m)
-                                            for m in cg.output_maps(op))):
+                                            for m in gb.output_maps(op))):
         return 1
     width = vector_bytes // max(widths)
     if width < 2 or extents[last] % width:
@@ -132,7 +132,7 @@ def load_lanes(op: ir.Operation, first: list[ir.Value], width: int,
             for lane in lanes:
                 lane.append((arg, value))
             continue
-        where = cg.apply_map(amap, first)
+        where = gb.apply_map(amap, first)
         t = ir.MemRefType(value.type)
         if last in st.dim_positions(amap):
             nbytes = width * _bytes_of(t.element_type)
@@ -147,8 +147,8 @@ def load_lanes(op: ir.Operation, first: list[ir.Value], width: int,
     return lanes
 
 
-def lane_body(op: ir.Operation, loops: list[ir.Value], lane) -> "cg.Body":
-    body = cg.Body.__new__(cg.Body)
+def lane_body(op: ir.Operation, loops: list[ir.Value], lane) -> "gb.Body":
+    body = gb.Body.__new__(gb.Body)
     body.op, body.loops, body.block = op, loops, op.regions[0].blocks[0]
     body.mapping = list(lane)
     return body
@@ -159,21 +159,21 @@ def parallel_vectors(op: ir.Operation, worker: ir.Value, workers: ir.Value,
     chunks = extents[:-1] + [extents[-1] // width]
 
     def chunk(index, _):
-        position = cg.delinearize(index, chunks)
-        first = position[:-1] + [arith.MulIOp(position[-1], cg.index(width)).result]
+        position = gb.delinearize(index, chunks)
+        first = position[:-1] + [arith.MulIOp(position[-1], gb.index(width)).result]
         lanes = load_lanes(op, first, width)
         results = []
         for i, lane in enumerate(lanes):
-            loops = first[:-1] + [arith.AddIOp(first[-1], cg.index(i)).result if i else first[-1]]
+            loops = first[:-1] + [arith.AddIOp(first[-1], gb.index(i)).result if i else first[-1]]
             body = lane_body(op, loops, lane)
             for inner in body.ops():
                 body.clone(inner)
             results.append([body.lookup(v) for v in body.yielded()])
-        for k, (out, amap) in enumerate(zip(cg.outputs(op), cg.output_maps(op))):
+        for k, (out, amap) in enumerate(zip(gb.outputs(op), gb.output_maps(op))):
             t = ir.MemRefType(out.type)
             vec = vector.FromElementsOp(ir.VectorType.get([width], t.element_type),
                                         [r[k] for r in results]).result
-            rg.current().store_vector(vec, out, cg.apply_map(amap, first),
+            rg.current().store_vector(vec, out, gb.apply_map(amap, first),
                                       width * _bytes_of(t.element_type))
         return []
     rg.for_each(worker, math.prod(chunks), workers, chunk)

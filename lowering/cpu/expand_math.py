@@ -34,8 +34,8 @@ from torch_mlir import ir
 from torch_mlir.dialects import arith
 from torch_mlir.dialects import math as math_d
 
-from mlirfuse.compiler.passes import structured as st
-from mlirfuse.compiler.passes.base import Pass
+from ...compiler.passes import structured as st
+from ...compiler.passes.base import Pass
 
 _EXP_P = [1.9875691500e-4, 1.3981999507e-3, 8.3334519073e-3, 4.1665795894e-2,
           1.6666665459e-1, 5.0000001201e-1]

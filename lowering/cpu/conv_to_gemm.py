@@ -24,9 +24,9 @@ import dataclasses
 
 from torch_mlir import ir
 
-from mlirfuse.compiler.passes import structured as st
-from mlirfuse.compiler.passes.base import Pass
-from mlirfuse.compiler.passes.tile_kernels import TARGET_ATTR, transform_op
+from ...compiler.passes import structured as st
+from ...compiler.passes.base import Pass
+from ...compiler.passes.tile_kernels import TARGET_ATTR, transform_op
 
 OPS = ("linalg.conv_2d_nchw_fchw", "linalg.conv_2d_nhwc_hwcf")
 

@@ -17,7 +17,9 @@
 // --list-passes: ours first, then upstream and torch-mlir passes.
 // RUN: mlirfuse-opt --list-passes | FileCheck %s --check-prefix=LIST
 // LIST: mlirfuse passes:
-// LIST: --mlirfuse-destination-style-abi
+// LIST: --mlirfuse-conv-to-gemm{{ +}}[cpu]
+// LIST: --mlirfuse-destination-style-abi{{ +}}[every target]{{ +}}- Results become
+// LIST: --mlirfuse-map-to-gpu{{ +}}[cuda]
 // LIST: upstream and torch-mlir passes:
 // LIST-DAG: --one-shot-bufferize
 // LIST-DAG: --convert-torch-to-linalg

@@ -28,8 +28,8 @@ import dataclasses
 from torch_mlir import ir
 from torch_mlir.dialects import arith, linalg, tensor
 
-from mlirfuse.compiler.passes import structured as st
-from mlirfuse.compiler.passes.base import Pass
+from ...compiler.passes import structured as st
+from ...compiler.passes.base import Pass
 
 
 def _zero(element: ir.Type) -> ir.Value:

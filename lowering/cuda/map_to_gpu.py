@@ -49,13 +49,14 @@ from torch_mlir import ir
 from torch_mlir.dialects import _gpu_ops_gen as gpu_ops
 from torch_mlir.dialects import arith, gpu, memref, scf
 
-from mlirfuse.compiler.passes import gpu_codegen as cg
-from mlirfuse.compiler.passes import library_gemm
-from mlirfuse.compiler.passes import gpu_registers as rg
-from mlirfuse.compiler.passes import gpu_vectors as gv
-from mlirfuse.compiler.passes import structured as st
-from mlirfuse.compiler.passes.base import Pass, PassError
-from mlirfuse.compiler.passes.destination_style_abi import MARK
+from ...compiler.passes import library_gemm
+from ...compiler.passes import structured as st
+from ...compiler.passes.base import Pass, PassError
+from ...compiler.passes.destination_style_abi import MARK
+from . import gpu_body as gb
+from . import gpu_codegen as cg
+from . import gpu_registers as rg
+from . import gpu_vectors as gv
 
 # Ops that only compute addresses or scalars: they stay where they are.
 _METADATA = ("memref.subview", "memref.cast", "memref.reinterpret_cast", "memref.view",
@@ -83,7 +84,7 @@ def _classify(op: ir.Operation):
     if extents is None:
         raise PassError(f"'{op.name}' has dynamic sizes; the GPU target needs static ones",
                         op.location)
-    reductions = cg.reduction_loops(op)
+    reductions = gb.reduction_loops(op)
     return extents, reductions, st.combiners(op) if reductions else None
 
 
@@ -109,7 +110,7 @@ def _launch(before: ir.Operation, blocks: int, threads: int,
     """A gpu.launch of `blocks` x `threads` before `before`; returns its body block (ending
     in gpu.terminator) and (block id, thread id, workgroup buffers...)."""
     with ir.InsertionPoint(before), before.location:
-        c = cg.index
+        c = gb.index
         launch = gpu_ops.LaunchOp(None, [], c(blocks), c(1), c(1), c(threads), c(1), c(1),
                                   workgroup_attributions=len(workgroup) or None)
         index = ir.IndexType.get()
@@ -198,9 +199,9 @@ class MapToGpu(Pass):
                 blocks = max(1, min(-(-total // (4 * MAX_THREADS)), MAX_BLOCKS))
                 body, (bx, tx) = _launch(op, blocks, MAX_THREADS)
                 with ir.InsertionPoint(body.operations[0]), op.location, rg.holding(body):
-                    worker = arith.AddIOp(arith.MulIOp(bx, cg.index(MAX_THREADS)).result,
+                    worker = arith.AddIOp(arith.MulIOp(bx, gb.index(MAX_THREADS)).result,
                                           tx).result
-                    self._copy(op, worker, cg.index(blocks * MAX_THREADS))
+                    self._copy(op, worker, gb.index(blocks * MAX_THREADS))
             op.erase()
         else:
             self._single_thread(op)
@@ -219,7 +220,7 @@ class MapToGpu(Pass):
             threads = _threads_for(math.prod(extents[d] for d in reductions))
             body, (bx, tx) = _launch(op, max(1, min(points, MAX_BLOCKS)), threads)
             with ir.InsertionPoint(body.operations[0]), op.location, rg.holding(body):
-                cg.block_reduce(op, tx, cg.index(threads), extents, folds,
+                cg.block_reduce(op, tx, gb.index(threads), extents, folds,
                                 points=bx if points <= MAX_BLOCKS else None,
                                 vector_bytes=self.vector_bytes)
         else:
@@ -229,11 +230,11 @@ class MapToGpu(Pass):
             blocks = max(1, min(-(-work // threads), MAX_BLOCKS))
             body, (bx, tx) = _launch(op, blocks, threads)
             with ir.InsertionPoint(body.operations[0]), op.location, rg.holding(body):
-                worker = arith.AddIOp(arith.MulIOp(bx, cg.index(threads)).result, tx).result
+                worker = arith.AddIOp(arith.MulIOp(bx, gb.index(threads)).result, tx).result
                 if reductions:
-                    cg.per_point(op, worker, cg.index(blocks * threads), extents)
+                    cg.per_point(op, worker, gb.index(blocks * threads), extents)
                 else:
-                    cg.parallel(op, worker, cg.index(blocks * threads), extents,
+                    cg.parallel(op, worker, gb.index(blocks * threads), extents,
                                 self.vector_bytes)
         op.erase()
         rg.drop_idle_barriers(body)
@@ -265,15 +266,15 @@ class MapToGpu(Pass):
         with ir.InsertionPoint(terminator), forall.location:
             tile, worker = bx, tx
             if warps > 1:  # a tile per warp: warp w of block b runs tile b * warps + w
-                warp = arith.DivUIOp(tx, cg.index(32)).result
-                worker = arith.RemUIOp(tx, cg.index(32)).result
-                tile = arith.AddIOp(arith.MulIOp(bx, cg.index(warps)).result, warp).result
+                warp = arith.DivUIOp(tx, gb.index(32)).result
+                worker = arith.RemUIOp(tx, gb.index(32)).result
+                tile = arith.AddIOp(arith.MulIOp(bx, gb.index(warps)).result, warp).result
                 wg = [self._block_slice(buffer, warp) for buffer in wg]
-            position = cg.delinearize(tile, counts)
+            position = gb.delinearize(tile, counts)
             ivs = []
             for p, lb, step in zip(position, lbs, steps):
-                v = arith.MulIOp(p, cg.index(step)).result if step != 1 else p
-                ivs.append(arith.AddIOp(v, cg.index(lb)).result if lb else v)
+                v = arith.MulIOp(p, gb.index(step)).result if step != 1 else p
+                ivs.append(arith.AddIOp(v, gb.index(lb)).result if lb else v)
             if not shared:
                 wg = [self._block_slice(big, tile) for big in hoisted]
         for op in body_ops:
@@ -344,12 +345,12 @@ class MapToGpu(Pass):
                 if _is_metadata(op):
                     continue
                 with ir.InsertionPoint(op), op.location:
-                    count = cg.index(threads)
+                    count = gb.index(threads)
                     if op.name == "memref.copy":
                         with registers.writes([op.operands[1]]):
                             self._copy(op, tx, count)
                     elif st.is_structured(op):
-                        with registers.writes(cg.outputs(op)):
+                        with registers.writes(gb.outputs(op)):
                             self._tile_op(op, tx, count, warp)
                     else:
                         registers.forget()
@@ -380,7 +381,7 @@ class MapToGpu(Pass):
         if op.results:
             raise PassError(f"'{op.name}' inside a kernel computes a value; the GPU target "
                             "cannot spread it over threads", op.location)
-        first = arith.CmpIOp(arith.CmpIPredicate.eq, tx, cg.index(0)).result
+        first = arith.CmpIOp(arith.CmpIPredicate.eq, tx, gb.index(0)).result
         when = scf.IfOp(first)
         with ir.InsertionPoint(when.then_block):
             done = scf.YieldOp([])

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from torch_mlir import ir, passmanager
 
-from mlirfuse.compiler import passes
+from . import registry
+from .passes.base import Pass
 
 
 def split_top_level(text: str, sep: str = ",") -> list[str]:
@@ -37,7 +38,7 @@ def elements(pipeline: str | list[str]) -> list[str]:
     return split_top_level(text)
 
 
-def _mlirfuse_pass(element: str) -> passes.Pass | None:
+def _mlirfuse_pass(element: str) -> Pass | None:
     name, _, rest = element.partition("{")
     name = name.strip()
     if not name.startswith("mlirfuse-"):
@@ -46,9 +47,9 @@ def _mlirfuse_pass(element: str) -> passes.Pass | None:
                 f"'{element}': mlirfuse passes run on builtin.module only; "
                 "put them at the top level of the pipeline")
         return None
-    if name not in passes.REGISTRY:
+    if name not in registry.REGISTRY:
         raise ValueError(f"'{name}' does not refer to a registered pass or pass pipeline")
-    return passes.lookup(name).from_options(rest.rstrip("}"))
+    return registry.lookup(name).from_options(rest.rstrip("}"))
 
 
 def build(pipeline: str | list[str], ctx: ir.Context) -> passmanager.PassManager:

@@ -37,96 +37,19 @@ import dataclasses
 from torch_mlir import ir
 from torch_mlir.dialects import arith, func, memref
 
-from mlirfuse.compiler.passes import structured as st
-from mlirfuse.compiler.passes.base import Pass
-from mlirfuse.compiler.passes.destination_style_abi import MARK
-from mlirfuse.compiler.passes.library_gemm import declare, zero_fill_of
+from ...compiler.passes import convolution
+from ...compiler.passes import structured as st
+from ...compiler.passes.base import Pass
+from ...compiler.passes.destination_style_abi import MARK
+from ...compiler.passes.library_gemm import declare, zero_fill_of
 
 CALLEE = "mlirfuse_conv2d"
-DTYPES = {"f32": 0, "f16": 1, "bf16": 2, "f64": 3}
+# The element types as the runtime numbers them (convolution.ELEMENT_TYPES, in order).
+DTYPES = {t: i for i, t in enumerate(convolution.ELEMENT_TYPES)}
 # cuDNN's scratch space per call, shared by a function's convolutions: its heuristic's
 # first choices for these shapes (implicit GEMMs) need far less; FFT and Winograd
 # variants that need more are passed over.
 WORKSPACE_BYTES = 32 << 20
-
-
-def _term(expr) -> tuple[int, int] | None:
-    """(loop, coefficient) of `d` or `d * c`."""
-    if isinstance(expr, ir.AffineDimExpr):
-        return expr.position, 1
-    if isinstance(expr, ir.AffineMulExpr) and isinstance(expr.lhs, ir.AffineDimExpr) \
-            and isinstance(expr.rhs, ir.AffineConstantExpr):
-        return expr.lhs.position, expr.rhs.value
-    return None
-
-
-def _window(expr) -> tuple[tuple[int, int], tuple[int, int]] | None:
-    """The two terms of `o * s + k * d` (in either order), or None."""
-    if not isinstance(expr, ir.AffineAddExpr):
-        return None
-    lhs, rhs = _term(expr.lhs), _term(expr.rhs)
-    return None if lhs is None or rhs is None else (lhs, rhs)
-
-
-@dataclasses.dataclass
-class Conv:
-    """A generic's convolution loops: n (None when folded), f, c (None when folded), the
-    output's (oh, ow), the filter's (kh, kw), strides (sh, sw) and dilations (dh, dw)."""
-
-    n: int | None
-    f: int
-    c: int | None
-    out: tuple[int, int]
-    window: tuple[int, int]
-    strides: tuple[int, int]
-    dilations: tuple[int, int]
-
-
-def match(op: ir.Operation) -> Conv | None:
-    """The convolution `op` computes (NCHW input, FCHW filter, NFHW output), or None."""
-    if op.name != "linalg.generic" or len(op.operands) != 3 or not st.is_mul_add(op):
-        return None
-    xmap, wmap, ymap = st.indexing_maps(op)
-    ydims, wdims = st.dim_positions(ymap), st.dim_positions(wmap)
-    if None in ydims or None in wdims or len(ydims) not in (3, 4) or len(wdims) not in (3, 4):
-        return None
-    n = ydims[0] if len(ydims) == 4 else None
-    f, oh, ow = ydims[-3:]
-    if wdims[0] != f:
-        return None
-    c = wdims[1] if len(wdims) == 4 else None
-    kh, kw = wdims[-2:]
-    xres = list(xmap.results)
-    leading = [d for d in (n, c) if d is not None]
-    if len(xres) != len(leading) + 2 or st.dim_positions(xmap)[:len(leading)] != leading:
-        return None
-    strides, dilations = [], []
-    for expr, o, k in zip(xres[-2:], (oh, ow), (kh, kw)):
-        terms = _window(expr)
-        if terms is None:
-            return None
-        coeffs = dict(terms)
-        if set(coeffs) != {o, k}:
-            return None
-        strides.append(coeffs[o])
-        dilations.append(coeffs[k])
-    loops = {d for d in (n, f, c, oh, ow, kh, kw) if d is not None}
-    if len(loops) != st.loop_count(op):
-        return None
-    return Conv(n, f, c, (oh, ow), (kh, kw), tuple(strides), tuple(dilations))
-
-
-def takes(op: ir.Operation) -> bool:
-    """Whether cuDNN can run `op` (tensors or buffers): a convolution of static shape whose
-    operands all have one element type cuDNN takes."""
-    if match(op) is None:
-        return False
-    types = [v.type for v in op.operands]
-    if not all(isinstance(t, (ir.RankedTensorType, ir.MemRefType)) and t.has_static_shape
-               for t in types):
-        return False
-    elements = {str(ir.ShapedType(t).element_type) for t in types}
-    return len(elements) == 1 and elements.pop() in DTYPES
 
 
 def _strides(value: ir.Value) -> tuple[list[int], int] | None:
@@ -195,10 +118,10 @@ class LibraryConv(Pass):
     def _call(self, op: ir.Operation, overwrite: bool, module_body: ir.Block) -> bool:
         """Emits the call for `op` before it (overwriting y, or adding to it); False
         (nothing emitted) when cuDNN cannot take it."""
-        if not takes(op) or any(not isinstance(v.type, ir.MemRefType)
+        if not convolution.library_takes(op) or any(not isinstance(v.type, ir.MemRefType)
                                 or _strides(v) is None for v in op.operands):
             return False
-        conv = match(op)
+        conv = convolution.match(op)
         x, w, y = op.operands
         x_sizes, x_strides = _nchw(x, [conv.n is not None, conv.c is not None, True, True])
         w_sizes, w_strides = _nchw(w, [True, conv.c is not None, True, True])

@@ -34,9 +34,9 @@ import dataclasses
 
 from torch_mlir import ir
 
-from mlirfuse.compiler.passes import structured as st
-from mlirfuse.compiler.passes.base import Pass
-from mlirfuse.compiler.passes.tile_kernels import TARGET_ATTR, transform_op
+from ...compiler.passes import structured as st
+from ...compiler.passes.base import Pass
+from ...compiler.passes.tile_kernels import TARGET_ATTR, transform_op
 
 REGISTER_BYTES = 32  # AVX2
 

@@ -26,9 +26,9 @@ import dataclasses
 from torch_mlir import ir
 from torch_mlir.dialects import arith, linalg
 
-from mlirfuse.compiler.passes import library_conv
-from mlirfuse.compiler.passes import structured as st
-from mlirfuse.compiler.passes.base import Pass
+from ...compiler.passes import convolution
+from ...compiler.passes import structured as st
+from ...compiler.passes.base import Pass
 
 
 def _broadcast(op: ir.Operation | None) -> bool:
@@ -54,7 +54,7 @@ class ConvBiasEpilogue(Pass):
 
     def run(self, module: ir.Operation) -> None:
         for fn in st.functions(module):
-            for conv in [o for o in st.walk(fn) if library_conv.takes(o)]:
+            for conv in [o for o in st.walk(fn) if convolution.library_takes(o)]:
                 init = st.defining_op(conv.operands[2])
                 if not _broadcast(init) or not isinstance(conv.results[0].type,
                                                           ir.RankedTensorType):

@@ -3,7 +3,7 @@
 Matches: `gpu.module` ops whose bodies are in the LLVM and NVVM dialects
 (after `convert-gpu-to-nvvm`).
 Rewrites: the body is translated to LLVM IR, compiled by llc to PTX for `chip`
-(lowering/nvptx.py: libdevice linked when needed, results cached on disk), and
+(nvptx.py: libdevice linked when needed, results cached on disk), and
 the module is replaced by a `gpu.binary` holding the PTX, which `gpu-to-llvm`
 embeds in the host code (the CUDA driver JIT-compiles it at load).
 
@@ -22,9 +22,9 @@ import dataclasses
 from torch_mlir import ir
 from torch_mlir.dialects import llvm
 
-from mlirfuse.compiler.passes import structured as st
-from mlirfuse.compiler.passes.base import Pass, PassError
-from mlirfuse.lowering import nvptx
+from ...compiler.passes import structured as st
+from ...compiler.passes.base import Pass, PassError
+from . import nvptx
 
 
 def _escape(text: str) -> str:

@@ -19,138 +19,16 @@ as a linear id and a count (a block's threads, or the whole grid's).
 from __future__ import annotations
 
 import math
-import struct
 
 from torch_mlir import ir
-from torch_mlir.dialects import affine, arith, gpu, memref, scf
+from torch_mlir.dialects import arith, gpu, memref, scf
 
-from mlirfuse.compiler.passes import gpu_registers as rg
-from mlirfuse.compiler.passes import gpu_vectors as gv
-from mlirfuse.compiler.passes import structured as st
+from ...compiler.passes import structured as st
+from . import gpu_body as gb
+from . import gpu_registers as rg
+from . import gpu_vectors as gv
 
 _UNSIGNED = ("arith.maxui", "arith.minui", "arith.andi", "arith.ori", "arith.xori")
-
-
-def outputs(op: ir.Operation) -> list[ir.Value]:
-    """The `outs` buffers of a structured op on buffers (it has no results to count)."""
-    return list(op.opview.outputs)
-
-
-def output_maps(op: ir.Operation) -> list[ir.AffineMap]:
-    return st.indexing_maps(op)[-len(outputs(op)):]
-
-
-def reduction_loops(op: ir.Operation) -> list[int]:
-    used = {p for m in output_maps(op) for p in st.dim_positions(m) if p is not None}
-    return [d for d in range(st.loop_count(op)) if d not in used]
-
-
-def index(value: int) -> ir.Value:
-    return arith.ConstantOp(ir.IndexType.get(), value).result
-
-
-def delinearize(linear: ir.Value, extents: list[int]) -> list[ir.Value]:
-    """Row-major indices of `linear` in a box of `extents` (the last varies fastest)."""
-    out, stride = [], math.prod(extents)
-    for extent in extents:
-        stride //= extent
-        if extent == 1:
-            out.append(index(0))
-            continue
-        q = arith.DivUIOp(linear, index(stride)).result if stride > 1 else linear
-        out.append(arith.RemUIOp(q, index(extent)).result if stride * extent < math.prod(
-            extents) else q)
-    return out
-
-
-def apply_map(amap: ir.AffineMap, loops: list[ir.Value]) -> list[ir.Value]:
-    """The indices an operand is accessed at, for loop indices `loops`."""
-    out = []
-    for expr in amap.results:
-        if isinstance(expr, ir.AffineDimExpr):
-            out.append(loops[expr.position])
-        elif isinstance(expr, ir.AffineConstantExpr):
-            out.append(index(expr.value))
-        else:
-            single = ir.AffineMap.get(amap.n_dims, amap.n_symbols, [expr])
-            out.append(affine.AffineApplyOp(single, loops).result)
-    return out
-
-
-def _reciprocal(value: ir.Value) -> float | None:
-    """1 / c rounded to the type of `value` when it is an f32 or f64 constant c, else None."""
-    c = st.constant_value(value)
-    if not isinstance(c, float) or str(value.type) not in ("f32", "f64"):
-        return None
-    if c == 0.0:
-        return math.copysign(math.inf, c)
-    # In double, then rounded to f32: for one division that is the f32 division exactly
-    # (53 >= 2 * 24 + 2 bits).
-    inverse = 1.0 / c
-    if str(value.type) == "f64":
-        return inverse
-    try:
-        return struct.unpack("f", struct.pack("f", inverse))[0]
-    except OverflowError:  # 1 / (a subnormal c) is no f32: keep the division
-        return None
-
-
-class Body:
-    """Clones a linalg body at loop indices `loops`: block arguments become loads."""
-
-    def __init__(self, op: ir.Operation, loops: list[ir.Value]):
-        self.op, self.loops = op, loops
-        self.block = op.regions[0].blocks[0]
-        self.mapping: list[tuple[ir.Value, ir.Value]] = []
-        maps = st.indexing_maps(op)
-        for operand, amap, arg in zip(op.operands, maps, self.block.arguments):
-            if not list(arg.uses):
-                continue
-            if isinstance(operand.type, ir.MemRefType):
-                operand = rg.current().load(operand, apply_map(amap, loops))
-            self.mapping.append((arg, operand))
-
-    def lookup(self, value: ir.Value) -> ir.Value:
-        for old, new in self.mapping:
-            if old == value:
-                return new
-        return value
-
-    def clone(self, op: ir.Operation, operands: list[ir.Value] | None = None) -> ir.Operation:
-        if op.name == "math.fpowi" and st.small_constant(op.operands[1]) is not None:
-            base = self.lookup(op.operands[0])
-            self.mapping.append((op.results[0], st.power(base, st.small_constant(op.operands[1]))))
-            return op
-        if op.name == "arith.divf" and _reciprocal(op.operands[1]) is not None:
-            # x / c as x * (1 / c), the reciprocal rounded in the type: what eager CUDA
-            # computes for a tensor divided by a scalar (div_true_kernel_cuda), and one
-            # multiply where an IEEE division is a dozen instructions.
-            factor = st.float_constant(op.operands[1].type, _reciprocal(op.operands[1]))
-            new = arith.MulFOp(self.lookup(op.operands[0]), factor)
-            self.mapping.append((op.results[0], new.result))
-            return new.operation
-        if op.name == "linalg.index":
-            dim = ir.IntegerAttr(op.attributes["dim"]).value
-            self.mapping.append((op.results[0], self.loops[dim]))
-            return op
-        new = op.clone(ip=ir.InsertionPoint.current)
-        rg.current().cloned(new)
-        for nested in st.walk(new):
-            for i, value in enumerate(list(nested.operands)):
-                mapped = self.lookup(value)
-                if mapped != value:
-                    nested.operands[i] = mapped
-        for i, value in enumerate(operands or []):
-            new.operands[i] = value
-        for old, fresh in zip(op.results, new.results):
-            self.mapping.append((old, fresh))
-        return new
-
-    def ops(self) -> list[ir.Operation]:
-        return [o.operation for o in self.block.operations][:-1]
-
-    def yielded(self) -> list[ir.Value]:
-        return list(self.block.operations[len(self.block.operations) - 1].operands)
 
 
 def parallel(op: ir.Operation, worker: ir.Value, workers: ir.Value, extents: list[int],
@@ -168,14 +46,14 @@ def parallel(op: ir.Operation, worker: ir.Value, workers: ir.Value, extents: lis
         return gv.parallel_vectors(op, worker, workers, extents, width)
 
     def point(i, _):
-        _store_body(op, delinearize(i, extents))
+        _store_body(op, gb.delinearize(i, extents))
         return []
     rg.for_each(worker, total, workers, point)
     value = st.uniform_value(op)
     if value is not None and total <= rg.UNROLL:  # a fill of an accumulator: all know it
-        (out,), (amap,) = outputs(op), output_maps(op)
+        (out,), (amap,) = gb.outputs(op), gb.output_maps(op)
         for at in rg.constant_points(extents):
-            rg.current().know(out, apply_map(amap, at), value)
+            rg.current().know(out, gb.apply_map(amap, at), value)
 
 
 def _loop_indices(count: int, *placed: tuple[list[int], list[ir.Value]]) -> list[ir.Value]:
@@ -190,7 +68,7 @@ def _loop_indices(count: int, *placed: tuple[list[int], list[ir.Value]]) -> list
 def per_point(op: ir.Operation, worker: ir.Value, workers: ir.Value, extents: list[int]) -> None:
     """Each point of the parallel loops to one worker, which runs the reduction loops in
     order: any reduction body is right this way (argmax, Welford), none is fast."""
-    reductions = reduction_loops(op)
+    reductions = gb.reduction_loops(op)
     par = [d for d in range(len(extents)) if d not in reductions]
     par_extents = [extents[d] for d in par]
     red_extents = [extents[d] for d in reductions]
@@ -198,24 +76,24 @@ def per_point(op: ir.Operation, worker: ir.Value, workers: ir.Value, extents: li
         return
 
     def point(i, _):
-        par_idx = delinearize(i, par_extents)
+        par_idx = gb.delinearize(i, par_extents)
 
         def step(j, _):
-            red_idx = delinearize(j, red_extents)
+            red_idx = gb.delinearize(j, red_extents)
             _store_body(op, _loop_indices(len(extents), (par, par_idx), (reductions, red_idx)))
             return []
-        rg.for_each(index(0), math.prod(red_extents), index(1), step)
+        rg.for_each(gb.index(0), math.prod(red_extents), gb.index(1), step)
         return []
     rg.for_each(worker, math.prod(par_extents), workers, point)
 
 
 def _store_body(op: ir.Operation, loops: list[ir.Value]) -> None:
-    body = Body(op, loops)
+    body = gb.Body(op, loops)
     for inner in body.ops():
         body.clone(inner)
-    outs = outputs(op)
-    for value, out, amap in zip(body.yielded(), outs, output_maps(op)):
-        rg.current().store(body.lookup(value), out, apply_map(amap, loops))
+    outs = gb.outputs(op)
+    for value, out, amap in zip(body.yielded(), outs, gb.output_maps(op)):
+        rg.current().store(body.lookup(value), out, gb.apply_map(amap, loops))
 
 
 def _identity(combiner: ir.Operation, element: ir.Type) -> ir.Value:
@@ -274,10 +152,10 @@ def block_reduce(op: ir.Operation, thread: ir.Value, threads: ir.Value, extents:
     one when given) is reduced by the whole block (warp). Every thread ends with the
     folded outputs (gpu.all_reduce is uniform); thread (lane) 0 stores them.
     """
-    reductions = reduction_loops(op)
+    reductions = gb.reduction_loops(op)
     par = [d for d in range(len(extents)) if d not in reductions]
     red_total = math.prod(extents[d] for d in reductions)
-    outs = outputs(op)
+    outs = gb.outputs(op)
     elements = [ir.MemRefType(o.type).element_type for o in outs]
     par_extents = [extents[d] for d in par]
     width = gv.chunk_width(op, extents, vector_bytes, reductions)
@@ -285,18 +163,18 @@ def block_reduce(op: ir.Operation, thread: ir.Value, threads: ir.Value, extents:
 
     def chunk(par_idx, i, accs):
         """Folds the chunk at reduction position `i` into the thread's partial values."""
-        red_idx = delinearize(i, [extents[d] for d in reductions[:-1]]
+        red_idx = gb.delinearize(i, [extents[d] for d in reductions[:-1]]
                               + [extents[reductions[-1]] // width])
         if width > 1:
-            red_idx[-1] = arith.MulIOp(red_idx[-1], index(width)).result
+            red_idx[-1] = arith.MulIOp(red_idx[-1], gb.index(width)).result
         loops = _loop_indices(len(extents), (par, par_idx), (reductions, red_idx))
         lanes = gv.load_lanes(op, loops, width, skip=len(outs)) if width > 1 else [None]
         accs = list(accs)
         for k, lane in enumerate(lanes):
             if lane is None:
-                body = Body(op, loops)
+                body = gb.Body(op, loops)
             else:
-                at = loops[:-1] + [arith.AddIOp(loops[-1], index(k)).result if k
+                at = loops[:-1] + [arith.AddIOp(loops[-1], gb.index(k)).result if k
                                    else loops[-1]]
                 body = gv.lane_body(op, at, lane)
             for inner_op in body.ops():
@@ -309,15 +187,15 @@ def block_reduce(op: ir.Operation, thread: ir.Value, threads: ir.Value, extents:
         return accs
 
     def reduce_point(point, _):
-        par_idx = delinearize(point, par_extents)
+        par_idx = gb.delinearize(point, par_extents)
         identities = [_identity(f, e) for f, e in zip(folds, elements)]
         partial = rg.for_each(thread, red_total // width, threads,
                               lambda i, accs: chunk(par_idx, i, accs), identities)
-        zero = index(0)
+        zero = gb.index(0)
         loops = _loop_indices(len(extents), (par, par_idx), (reductions, [zero] * len(reductions)))
         results = []
-        for out, amap, fold, value in zip(outs, output_maps(op), folds, partial):
-            where = apply_map(amap, loops)
+        for out, amap, fold, value in zip(outs, gb.output_maps(op), folds, partial):
+            where = gb.apply_map(amap, loops)
             init = rg.current().load(out, where)  # read before any thread writes it
             total = (_warp_reduce if warp else _all_reduce)(value, fold)
             folded = fold.clone(ip=ir.InsertionPoint.current)
@@ -335,7 +213,7 @@ def block_reduce(op: ir.Operation, thread: ir.Value, threads: ir.Value, extents:
         return []
 
     if points is None:
-        rg.for_each(index(0), math.prod(par_extents), index(1), reduce_point)
+        rg.for_each(gb.index(0), math.prod(par_extents), gb.index(1), reduce_point)
     else:
         reduce_point(points, [])
 
@@ -349,7 +227,7 @@ def copy(source: ir.Value, target: ir.Value, worker: ir.Value, workers: ir.Value
     registers = rg.current()
 
     def element(i, _):
-        where = delinearize(i, list(shape)) if shape else []
+        where = gb.delinearize(i, list(shape)) if shape else []
         registers.store(registers.load(source, where), target, where)
         return []
     rg.for_each(worker, total, workers, element)

@@ -1,4 +1,4 @@
-"""The pass pipelines of every stage, as data.
+"""The stages of each target and the pass pipelines between them, as data.
 
 A pipeline is a list of pass-pipeline elements as `mlirfuse-opt --pass-pipeline`
 takes them inside `builtin.module(...)`; mlirfuse passes (`mlirfuse-*`) mix
@@ -224,3 +224,58 @@ GPU_HOST_LLVM = ["gpu-to-llvm"] + CPU_LLVM
 def as_text(pipeline: list[str]) -> str:
     """Returns the `--pass-pipeline` text of a pipeline."""
     return "builtin.module(" + ", ".join(pipeline) + ")"
+
+
+# --- The stages of each target: (stage name, the pipeline producing it from the previous
+# stage's IR), in order. compiler/driver.py runs them. ---
+
+CPU_STAGES = [
+    ("torch", TORCH),
+    ("linalg", LINALG),
+    ("fused", FUSED),
+    ("guarded", GUARDED),
+    ("kernels", KERNELS),
+    ("bufferized", CPU_BUFFERIZE),
+    ("loops", CPU_LOOPS),
+    ("llvm", CPU_LLVM),
+]
+
+
+def cuda_stages(chip: str, vector_bytes: int = 16) -> list[tuple[str, list[str]]]:
+    """The CUDA target's stages, for one chip ("sm_90"); vector_bytes=0 when the
+    arguments are not 16-byte aligned (no vector loads, no alignment guard)."""
+    return [
+        ("torch", TORCH),
+        ("linalg", LINALG),
+        ("fused", fused(concat_as_select=False, conv_as_gemm=False, library_convolutions=True)),
+        ("guarded", GUARDED),
+        ("kernels", kernels(exact_tiles=True)),
+        ("bufferized", gpu_bufferize(alignment=vector_bytes)),
+        ("gpu", gpu_kernels(vector_bytes)),
+        ("ptx", gpu_ptx(chip)),
+        ("llvm", GPU_HOST_LLVM),
+    ]
+
+
+def of_target(target: str) -> list[tuple[str, list[str]]]:
+    """The stages of `cpu`, or `cuda:<chip>` (e.g. cuda:sm_90), `cuda:<chip>:unaligned`."""
+    if target.startswith("cuda"):
+        parts = target.split(":")
+        chip = parts[1] if len(parts) > 1 and parts[1] else "sm_90"
+        return cuda_stages(chip, 0 if parts[2:] == ["unaligned"] else 16)
+    if target != "cpu":
+        raise ValueError(f"unknown target {target!r}: cpu, or cuda:<chip>")
+    return CPU_STAGES
+
+
+def names(target: str = "cpu") -> list[str]:
+    """The stage names of `target`, in order."""
+    return [name for name, _ in of_target(target)]
+
+
+def for_target(target: str = "cpu", fuse: bool = True) -> list[tuple[str, list[str]]]:
+    """The (stage, pipeline) list of a target; fuse=False keeps one kernel per linalg op."""
+    stages = of_target(target)
+    if fuse:
+        return stages
+    return [(name, UNFUSED if name == "fused" else pipe) for name, pipe in stages]

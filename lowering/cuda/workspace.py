@@ -31,9 +31,9 @@ import math
 from torch_mlir import ir
 from torch_mlir.dialects import arith, memref
 
-from mlirfuse.compiler.passes import structured as st
-from mlirfuse.compiler.passes.base import Pass, PassError
-from mlirfuse.compiler.passes.destination_style_abi import MARK
+from ...compiler.passes import structured as st
+from ...compiler.passes.base import Pass, PassError
+from ...compiler.passes.destination_style_abi import MARK
 
 ATTR = "mlirfuse.workspace"
 ALIGN = 256

@@ -1,0 +1,142 @@
+"""A linalg op on buffers as the GPU code generator reads it, and its body cloned at a point.
+
+Not a pass: the shared vocabulary of gpu_codegen (scalar code over a launch's
+threads) and gpu_vectors (the same with vector loads and stores), which both
+import it: an op's outputs and their maps, its reduction loops, index constants
+and arithmetic (delinearize, apply_map), and `Body`, which re-emits the op's
+body at given loop indices with its block arguments read through the
+registers of `gpu_registers` (a value a thread already holds is not loaded again).
+"""
+
+from __future__ import annotations
+
+import math
+import struct
+
+from torch_mlir import ir
+from torch_mlir.dialects import affine, arith
+
+from ...compiler.passes import structured as st
+from . import gpu_registers as rg
+
+
+def outputs(op: ir.Operation) -> list[ir.Value]:
+    """The `outs` buffers of a structured op on buffers (it has no results to count)."""
+    return list(op.opview.outputs)
+
+
+def output_maps(op: ir.Operation) -> list[ir.AffineMap]:
+    return st.indexing_maps(op)[-len(outputs(op)):]
+
+
+def reduction_loops(op: ir.Operation) -> list[int]:
+    used = {p for m in output_maps(op) for p in st.dim_positions(m) if p is not None}
+    return [d for d in range(st.loop_count(op)) if d not in used]
+
+
+def index(value: int) -> ir.Value:
+    return arith.ConstantOp(ir.IndexType.get(), value).result
+
+
+def delinearize(linear: ir.Value, extents: list[int]) -> list[ir.Value]:
+    """Row-major indices of `linear` in a box of `extents` (the last varies fastest)."""
+    out, stride = [], math.prod(extents)
+    for extent in extents:
+        stride //= extent
+        if extent == 1:
+            out.append(index(0))
+            continue
+        q = arith.DivUIOp(linear, index(stride)).result if stride > 1 else linear
+        out.append(arith.RemUIOp(q, index(extent)).result if stride * extent < math.prod(
+            extents) else q)
+    return out
+
+
+def apply_map(amap: ir.AffineMap, loops: list[ir.Value]) -> list[ir.Value]:
+    """The indices an operand is accessed at, for loop indices `loops`."""
+    out = []
+    for expr in amap.results:
+        if isinstance(expr, ir.AffineDimExpr):
+            out.append(loops[expr.position])
+        elif isinstance(expr, ir.AffineConstantExpr):
+            out.append(index(expr.value))
+        else:
+            single = ir.AffineMap.get(amap.n_dims, amap.n_symbols, [expr])
+            out.append(affine.AffineApplyOp(single, loops).result)
+    return out
+
+
+def _reciprocal(value: ir.Value) -> float | None:
+    """1 / c rounded to the type of `value` when it is an f32 or f64 constant c, else None."""
+    c = st.constant_value(value)
+    if not isinstance(c, float) or str(value.type) not in ("f32", "f64"):
+        return None
+    if c == 0.0:
+        return math.copysign(math.inf, c)
+    # In double, then rounded to f32: for one division that is the f32 division exactly
+    # (53 >= 2 * 24 + 2 bits).
+    inverse = 1.0 / c
+    if str(value.type) == "f64":
+        return inverse
+    try:
+        return struct.unpack("f", struct.pack("f", inverse))[0]
+    except OverflowError:  # 1 / (a subnormal c) is no f32: keep the division
+        return None
+
+
+class Body:
+    """Clones a linalg body at loop indices `loops`: block arguments become loads."""
+
+    def __init__(self, op: ir.Operation, loops: list[ir.Value]):
+        self.op, self.loops = op, loops
+        self.block = op.regions[0].blocks[0]
+        self.mapping: list[tuple[ir.Value, ir.Value]] = []
+        maps = st.indexing_maps(op)
+        for operand, amap, arg in zip(op.operands, maps, self.block.arguments):
+            if not list(arg.uses):
+                continue
+            if isinstance(operand.type, ir.MemRefType):
+                operand = rg.current().load(operand, apply_map(amap, loops))
+            self.mapping.append((arg, operand))
+
+    def lookup(self, value: ir.Value) -> ir.Value:
+        for old, new in self.mapping:
+            if old == value:
+                return new
+        return value
+
+    def clone(self, op: ir.Operation, operands: list[ir.Value] | None = None) -> ir.Operation:
+        if op.name == "math.fpowi" and st.small_constant(op.operands[1]) is not None:
+            base = self.lookup(op.operands[0])
+            self.mapping.append((op.results[0], st.power(base, st.small_constant(op.operands[1]))))
+            return op
+        if op.name == "arith.divf" and _reciprocal(op.operands[1]) is not None:
+            # x / c as x * (1 / c), the reciprocal rounded in the type: what eager CUDA
+            # computes for a tensor divided by a scalar (div_true_kernel_cuda), and one
+            # multiply where an IEEE division is a dozen instructions.
+            factor = st.float_constant(op.operands[1].type, _reciprocal(op.operands[1]))
+            new = arith.MulFOp(self.lookup(op.operands[0]), factor)
+            self.mapping.append((op.results[0], new.result))
+            return new.operation
+        if op.name == "linalg.index":
+            dim = ir.IntegerAttr(op.attributes["dim"]).value
+            self.mapping.append((op.results[0], self.loops[dim]))
+            return op
+        new = op.clone(ip=ir.InsertionPoint.current)
+        rg.current().cloned(new)
+        for nested in st.walk(new):
+            for i, value in enumerate(list(nested.operands)):
+                mapped = self.lookup(value)
+                if mapped != value:
+                    nested.operands[i] = mapped
+        for i, value in enumerate(operands or []):
+            new.operands[i] = value
+        for old, fresh in zip(op.results, new.results):
+            self.mapping.append((old, fresh))
+        return new
+
+    def ops(self) -> list[ir.Operation]:
+        return [o.operation for o in self.block.operations][:-1]
+
+    def yielded(self) -> list[ir.Value]:
+        return list(self.block.operations[len(self.block.operations) - 1].operands)
