@@ -11,36 +11,20 @@ eager PyTorch, or raise GuardError.
 from __future__ import annotations
 
 import dataclasses
+import operator
 import warnings
 from typing import Any, Callable, NamedTuple
 
 import torch
 
+from . import stats as stats_mod
 from .capture import split_args
-from .errors import CompileError, GuardError
+from .errors import CompileError, GuardError, InternalErrorWarning
 from .options import Options
+from .partition import EagerOp
 from .specialize import NEEDS_AUTOGRAD, Specialization
+from .stats import Stats
 
-
-
-@dataclasses.dataclass
-class Stats:
-    """What a compiled function has done.
-
-    Attributes:
-      compilations: specializations compiled.
-      cache_hits: calls served by a specialization compiled before the call.
-      guard_failures: calls whose arguments no compiled specialization accepted.
-      fallbacks: calls run by eager PyTorch instead of compiled code (a guard policy, or
-        inputs that require grad under grad mode: compiled code is inference only).
-      kernels: kernels in the code the last call ran (0 after an eager fallback).
-    """
-
-    compilations: int = 0
-    cache_hits: int = 0
-    guard_failures: int = 0
-    fallbacks: int = 0
-    kernels: int = 0
 
 
 def _hashable(x: Any) -> Any:
@@ -100,11 +84,43 @@ def _key_difference(new: Key, old: Key) -> str:
     return "the arguments changed"
 
 
+@dataclasses.dataclass
+class Explanation:
+    """What ran where in a compiled function's last specialization.
+
+    Attributes:
+      pieces: the compiled parts of the graph, in order: (graph ops, kernels) each.
+      eager: the ops that ran as eager torch ops: node, op, the user's source line and
+        the reason (the stage, the pass and the first line of the diagnostic).
+      notes: what else ran outside compiled code (a function dynamo had to split).
+    """
+
+    pieces: list[tuple[int, int]]
+    eager: list[EagerOp]
+    notes: list[str] = dataclasses.field(default_factory=list)
+
+    def __str__(self) -> str:
+        lines = [f"{len(self.pieces)} compiled piece(s), {len(self.eager)} eager op(s)"]
+        for i, (ops, kernels) in enumerate(self.pieces):
+            lines.append(f"  piece {i}: {ops} ops, {kernels} kernels")
+        for e in self.eager:
+            lines.append(f"  eager {e.op} ({e.node}) at {e.source or 'unknown source'}: "
+                         f"{e.reason}")
+        lines += [f"  {n}" for n in self.notes]
+        return "\n".join(lines)
+
+
+def _graph_ops(gm: torch.fx.GraphModule) -> int:
+    return sum(1 for n in gm.graph.nodes
+               if n.op == "call_function" and n.target is not operator.getitem)
+
+
 class CompiledFunction:
     """A callable that runs `fn` through compiled code.
 
     Attributes:
-      stats: a Stats record.
+      stats: a Stats record (compilations, cache hits, guard failures, fallbacks, and
+        the kernels and eager ops of the last call).
     """
 
     def __init__(self, fn: Callable, options: Options):
@@ -116,6 +132,11 @@ class CompiledFunction:
         self._last_key: Key | None = None
         self._modules = _modules_of(fn)
         self._warned_autograd = False
+        # When the function cannot be captured whole (torch.export fails: data-dependent
+        # Python control flow, int(tensor)...), dynamo runs it, graph by graph.
+        self._dynamo: Callable | None = None
+        self._children: list[CompiledFunction] = []
+        self._capture_error: CompileError | None = None
 
     def _key(self, args: tuple) -> tuple[Key, list[torch.Tensor]]:
         return dispatch_key(args, self._modules)
@@ -123,18 +144,23 @@ class CompiledFunction:
     def _compile(self, key: tuple, args: tuple) -> Specialization:
         spec = Specialization(self.fn, args, self.options)
         self._specializations.setdefault(key, []).insert(0, spec)
-        self.stats.compilations += 1
+        stats_mod.count(self.stats, "compilations")
         self._last, self._last_key = spec, key
         return spec
 
     def compile_for(self, *args) -> "CompiledFunction":
         """Compiles a specialization for `args` now, without running it."""
         key, _ = self._key(args)
-        if key not in self._specializations:
-            self._compile(key, args)
+        if key not in self._specializations and self._dynamo is None:
+            try:
+                self._compile(key, args)
+            except Exception as e:
+                self._not_compiled(e)
         return self
 
     def __call__(self, *args):
+        if self._dynamo is not None:
+            return self._run_dynamo(args)
         key, tensors = self._key(args)
         reason = None
         for spec in self._specializations.get(key, ()):
@@ -142,24 +168,27 @@ class CompiledFunction:
             if status == NEEDS_AUTOGRAD:
                 return self._eager_for_autograd(args)
             if status == 0:
-                self.stats.cache_hits += 1
-                self.stats.kernels = spec.kernels
+                stats_mod.count(self.stats, "cache_hits")
+                stats_mod.ran(self.stats, spec.kernels, len(spec.eager))
                 self._last, self._last_key = spec, key
                 return result
             reason = spec.explain(status, tensors)
         if not self._specializations:  # the first call: compiling is not a failure
             return self._run_new(key, args, tensors)
-        self.stats.guard_failures += 1
+        stats_mod.count(self.stats, "guard_failures")
         if reason is None:
             reason = _key_difference(key, self._last_key)
         policy = self.options.on_guard_failure
         if policy == "error":
             raise GuardError(f"mlirfuse: guard failed: {reason}")
         if policy == "eager" or self.stats.compilations >= self.options.recompile_limit:
-            self.stats.fallbacks += 1
-            self.stats.kernels = 0
-            return self.fn(*args)
+            return self._eager(args)
         return self._run_new(key, args, tensors)
+
+    def _eager(self, args: tuple, eager_ops: int = 0):
+        stats_mod.count(self.stats, "fallbacks")
+        stats_mod.ran(self.stats, 0, eager_ops)
+        return self.fn(*args)
 
     def _eager_for_autograd(self, args: tuple):
         """Inputs that require grad under grad mode: eager, so that backward works."""
@@ -169,20 +198,92 @@ class CompiledFunction:
                           "in torch.no_grad() or torch.inference_mode() to run compiled code)",
                           stacklevel=3)
             self._warned_autograd = True
-        self.stats.fallbacks += 1
-        self.stats.kernels = 0
-        return self.fn(*args)
+        return self._eager(args)
+
+    def _not_compiled(self, error: Exception) -> None:
+        """Compiling failed before a graph could be partitioned: raise (on_unsupported=
+        "error"); else let dynamo split a function that torch.export cannot capture whole
+        (its graphs compile as functions of their own), and run eager a graph dynamo
+        handed over that cannot be captured, or what failed inside mlirfuse (a bug: a
+        warning says so)."""
+        if self.options.on_unsupported == "error":
+            raise error
+        self._capture_error = error if isinstance(error, CompileError) else CompileError(
+            f"{type(error).__name__}: {error}", stage="internal")
+        if isinstance(error, CompileError) and error.stage == "capture" \
+                and not isinstance(self.fn, torch.fx.GraphModule):
+            children, options = self._children, self.options
+
+            def backend(gm, example_inputs):
+                child = CompiledFunction(gm, options)
+                children.append(child)
+                return child
+
+            self._dynamo = torch.compile(self.fn, backend=backend, dynamic=False)
+            return
+        if not isinstance(error, CompileError):
+            warnings.warn(f"mlirfuse: internal error while compiling, the function runs eager "
+                          f"PyTorch: {type(error).__name__}: {error}", InternalErrorWarning,
+                          stacklevel=4)
+        self._dynamo = self.fn
+
+    def _eager_ops(self) -> int:
+        return _graph_ops(self.fn) if isinstance(self.fn, torch.fx.GraphModule) else 1
+
+    def _run_dynamo(self, args: tuple):
+        if self._dynamo is self.fn:
+            return self._eager(args, self._eager_ops())
+        result = self._dynamo(*args)
+        # The Python between dynamo's graphs ran eager: at least one op (what could not
+        # be captured), one per graph break where there are several graphs.
+        breaks = max(1, len(self._children) - 1)
+        stats_mod.ran(self.stats, sum(c.stats.kernels for c in self._children),
+                      sum(c.stats.eager_ops for c in self._children) + breaks)
+        return result
 
     def _run_new(self, key: tuple, args: tuple, tensors: list[torch.Tensor]):
-        spec = self._compile(key, args)
+        try:
+            spec = self._compile(key, args)
+        except Exception as e:
+            if self.options.on_unsupported == "error":
+                raise
+            # Eager first: arguments eager rejects raise eager's error, and the function
+            # stays as it is; otherwise later calls take the route _not_compiled sets.
+            result = self._eager(args, self._eager_ops())
+            self._not_compiled(e)
+            return result
         status, result = spec(tensors)
         if status == NEEDS_AUTOGRAD:
             return self._eager_for_autograd(args)
         if status:
             raise RuntimeError(f"mlirfuse: internal error: a new specialization rejected the "
                                f"arguments it was built for ({spec.explain(status, tensors)})")
-        self.stats.kernels = spec.kernels
+        stats_mod.ran(self.stats, spec.kernels, len(spec.eager))
         return result
+
+    def explain(self) -> Explanation:
+        """Says what ran where in the last compiled or called specialization: the compiled
+        pieces of the graph, and every op that ran eager, with its source line and why."""
+        if self._capture_error is not None:
+            notes = [f"the function could not be captured whole ({self._capture_error.reason}"
+                     ")" + (": dynamo split it into graphs, the Python between them runs "
+                            "eager" if self._children else ": it runs eager")]
+            pieces, eager = [], []
+            for child in self._children:
+                if child._last is not None:
+                    sub = child.explain()
+                    pieces += sub.pieces
+                    eager += sub.eager
+            return Explanation(pieces, eager, notes)
+        if self._last is None:
+            raise RuntimeError("nothing compiled yet: call the function or pass example_inputs")
+        spec = self._last
+        graph = spec.graph
+        if hasattr(graph, "pieces"):
+            pieces = [(_graph_ops(p.graph_module), p.kernels) for p in graph.pieces]
+        else:
+            pieces = [(_graph_ops(spec.captured.graph_module), spec.kernels)]
+        return Explanation(pieces, list(spec.eager))
 
     def ir(self, stage: str = "linalg") -> str:
         """Returns the IR text of the last compiled or called specialization at `stage`.
@@ -190,6 +291,7 @@ class CompiledFunction:
         Stages: "raw" (as imported), "torch", "linalg", "fused", "guarded",
         "kernels", "bufferized", then on the CPU "loops", "llvm", and on CUDA
         "gpu" (launches and outlined kernels), "ptx" (the PTX text), "llvm".
+        When some ops run eager, the stages of the first compiled piece.
         """
         if self._last is None:
             raise RuntimeError("nothing compiled yet: call the function or pass example_inputs")
@@ -215,7 +317,8 @@ def compile(fn: Callable, example_inputs: tuple | None = None, **options) -> Com
     Returns:
       A CompiledFunction: call it like `fn`.
     Raises:
-      CompileError when the graph cannot be compiled.
+      CompileError when the graph cannot be compiled and on_unsupported="error" (by
+      default what cannot compile runs eager: see `explain()`).
     """
     compiled = CompiledFunction(fn, Options.from_kwargs(options))
     if example_inputs is not None:

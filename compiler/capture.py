@@ -63,17 +63,18 @@ class Captured:
       inputs: one Input per placeholder.
       mutations: (target Input, result index) for each tensor mutated in place.
       outputs: one Output per tensor leaf of the user's result.
-      result_meta: shape and dtype of each result of the compiled code.
       out_spec: pytree spec of the user's result; non-tensor leaves in out_consts.
+      scalars: leaves that are Python numbers computed from the data (leaf index → int,
+        float or bool): the graph returns them as 0-d tensors.
     """
 
     graph_module: torch.fx.GraphModule
     inputs: list[Input]
     mutations: list[tuple[Input, int]]
     outputs: list[Output]
-    result_meta: list[tuple[tuple[int, ...], torch.dtype]]
     out_spec: Any
     out_consts: dict[int, Any]
+    scalars: dict[int, type]
     module: torch.nn.Module
 
 
@@ -106,10 +107,12 @@ def split_args(args: tuple) -> tuple[list[torch.Tensor], list[Any], Any]:
 
 
 class _Record:
-    """What tracing saw of the user's result: its pytree spec and its non-tensor leaves."""
+    """What tracing saw of the user's result: its pytree spec, its non-tensor leaves, and
+    the leaves that are Python numbers computed from the data (leaf index → type)."""
 
     spec = None
     leaves: list = []
+    scalars: dict = {}
 
 
 class _Wrapper(torch.nn.Module):
@@ -130,8 +133,23 @@ class _Wrapper(torch.nn.Module):
         leaves = [tensors[x.index] if isinstance(x, TensorSlot) else x for x in self._skeleton]
         out = self.fn(*pytree.tree_unflatten(leaves, self._spec))
         out_leaves, self.record.spec = pytree.tree_flatten(out)
+        # A Python number computed from the data (`x.sum().item()`) is symbolic while
+        # tracing: it leaves the graph as a 0-d tensor, made a number again per call.
+        self.record.scalars = {}
+        results = []
+        for i, x in enumerate(out_leaves):
+            if type(x) in _SCALARS:
+                kind, dtype = _SCALARS[type(x)]
+                self.record.scalars[i] = kind
+                out_leaves[i] = torch.scalar_tensor(x, dtype=dtype)
+            if isinstance(out_leaves[i], torch.Tensor):
+                results.append(out_leaves[i])
         self.record.leaves = [None if isinstance(x, torch.Tensor) else x for x in out_leaves]
-        return tuple(x for x in out_leaves if isinstance(x, torch.Tensor))
+        return tuple(results)
+
+
+_SCALARS = {torch.SymFloat: (float, torch.float64), torch.SymInt: (int, torch.int64),
+            torch.SymBool: (bool, torch.bool)}
 
 
 def _anchor_stack_traces(fn: Callable) -> Callable:
@@ -269,18 +287,40 @@ def export(fn: Callable, args: tuple) -> tuple[ExportedProgram, _Wrapper]:
     return prog, wrapper
 
 
-def _devices_to_cpu(gm: torch.fx.GraphModule) -> None:
-    """Tensors the graph creates (torch.zeros, empty, arange...) name the device the
-    arguments were on; torch-mlir lowers only the CPU's (`empty.memory_format` on a
-    cuda device fails to legalize). Where the code runs is the target's business, so
-    every device argument becomes the CPU."""
+def _fold_item_into_tensor(gm: torch.fx.GraphModule) -> None:
+    """`x.item()` returned by the function leaves the graph as scalar_tensor(item(x))
+    (forward above): that is x itself converted to the number's dtype (float64, int64,
+    bool: exact for every tensor dtype of that kind), so nothing leaves the tensors."""
+    aten = torch.ops.aten
     changed = False
-    for node in gm.graph.nodes:
-        device = node.kwargs.get("device") if node.op == "call_function" else None
-        if isinstance(device, torch.device) and device.type != "cpu":
-            node.update_kwarg("device", torch.device("cpu"))
-            changed = True
+    for node in list(gm.graph.nodes):
+        if node.target is not aten.scalar_tensor.default or not isinstance(
+                node.args[0], torch.fx.Node):
+            continue
+        item = node.args[0]
+        if item.target not in (aten._local_scalar_dense.default, aten.item.default):
+            continue
+        source, dtype = item.args[0], node.kwargs.get("dtype")
+        val = source.meta.get("val")
+        kind = {torch.float64: lambda d: d.is_floating_point, torch.int64:
+                lambda d: not d.is_floating_point and not d.is_complex and d != torch.bool,
+                torch.bool: lambda d: d == torch.bool}.get(dtype)
+        if not isinstance(val, torch.Tensor) or kind is None or not kind(val.dtype):
+            continue
+        trace = {k: v for k, v in node.meta.items() if k == "stack_trace"}
+        with gm.graph.inserting_before(node):
+            if val.dim():
+                source = gm.graph.call_function(aten.reshape.default, (source, []))
+                source.meta = dict(trace, val=val.reshape([]))
+            new = gm.graph.call_function(aten._to_copy.default, (source,), {"dtype": dtype})
+            new.meta = dict(trace, val=node.meta["val"])
+        node.replace_all_uses_with(new)
+        gm.graph.erase_node(node)
+        if not item.users:
+            gm.graph.erase_node(item)
+        changed = True
     if changed:
+        gm.graph.lint()
         gm.recompile()
 
 
@@ -289,7 +329,7 @@ def capture(fn: Callable, args: tuple) -> Captured:
     prog, wrapper = export(fn, args)
     gm = prog.graph_module
     _strip_own_frames(gm)
-    _devices_to_cpu(gm)
+    _fold_item_into_tensor(gm)
     widen_narrow_ints(gm)
     sig = prog.graph_signature
     placeholders = [n for n in gm.graph.nodes if n.op == "placeholder"]
@@ -342,26 +382,15 @@ def capture(fn: Callable, args: tuple) -> Captured:
     gm.graph.lint()
     gm.recompile()
 
-    meta = []
-    for node in results:
-        val = node.meta.get("val")
-        if not isinstance(val, torch.Tensor):
-            raise CompileError(f"graph result {node.name} is not a tensor", stage="capture")
-        if any(isinstance(s, torch.SymInt) for s in val.shape):
-            raise CompileError(
-                f"the shape of {node.name} ({node.target}) depends on the data "
-                f"({tuple(val.shape)}); this version compiles static shapes only",
-                stage="capture", op=str(node.target), source=_source_of(node))
-        meta.append((tuple(int(s) for s in val.shape), val.dtype))
-
     out_consts = {i: v for i, v in enumerate(wrapper.record.leaves) if v is not None}
-    return Captured(gm, inputs, mutations, outputs, meta, wrapper.record.spec, out_consts,
-                    wrapper)
+    return Captured(gm, inputs, mutations, outputs, wrapper.record.spec, out_consts,
+                    dict(wrapper.record.scalars), wrapper)
 
 
-def _source_of(node: torch.fx.Node) -> str | None:
-    m = re.search(r'File "([^"]+)", line (\d+)', node.meta.get("stack_trace") or "")
-    return f"{m.group(1)}:{m.group(2)}" if m else None
+def source_of(node: torch.fx.Node) -> str | None:
+    """The user's `file:line` that made the node (the innermost frame of its stack trace)."""
+    found = re.findall(r'File "([^"]+)", line (\d+)', node.meta.get("stack_trace") or "")
+    return f"{found[-1][0]}:{found[-1][1]}" if found else None
 
 
 def state_getter(path: str) -> Callable[[torch.nn.Module], torch.Tensor]:

@@ -21,7 +21,8 @@ import shlex
 from torch_mlir import ir
 
 from . import pass_manager
-from .errors import CompileError, describe_diagnostics
+from .errors import CompileError, describe_diagnostics, locations_of
+from .importer import node_names
 from ..lowering import stages
 
 @dataclasses.dataclass
@@ -143,6 +144,9 @@ def _failure(before: str, pipeline, stage: str, repro_dir: str, err) -> CompileE
             failing, ir_before, diags = element, asm, e.error_diagnostics
             break
     text, op, source = describe_diagnostics(diags)
+    errors = [d for d in diags if "error" in str(d.severity).lower()] or list(diags)
+    nodes = [n for loc in locations_of(errors) for n in node_names(loc)]
+    reason = errors[0].message.strip().splitlines()[0] if errors else None
     op = _refine_op(parse_module(ir_before), op, source)
     os.makedirs(repro_dir, exist_ok=True)
     digest = hashlib.sha256(ir_before.encode()).hexdigest()[:12]
@@ -154,4 +158,5 @@ def _failure(before: str, pipeline, stage: str, repro_dir: str, err) -> CompileE
     pass_name = _innermost_pass(failing) if failing else None
     return CompileError(text or str(err), stage=stage, op=op, source=source,
                         pass_name=pass_name, repro_path=path, repro_command=command,
-                        diagnostics=text.splitlines())
+                        diagnostics=text.splitlines(), nodes=list(dict.fromkeys(nodes)),
+                        reason=reason)

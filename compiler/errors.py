@@ -22,11 +22,15 @@ class CompileError(RuntimeError):
       pass_name: the pass that failed, when a pass failed.
       repro_path: a file holding the IR before the failing pass.
       repro_command: the mlirfuse-opt command that reproduces the failure.
+      nodes: the FX graph nodes the failure is about (their names), when known.
+      reason: the failure in one line (the first diagnostic's message).
     """
 
     def __init__(self, message, *, stage, op=None, source=None, pass_name=None,
-                 repro_path=None, repro_command=None, diagnostics=()):
+                 repro_path=None, repro_command=None, diagnostics=(), nodes=(), reason=None):
         self.stage = stage
+        self.nodes = list(nodes)
+        self.reason = reason or (str(message).strip().splitlines() or [""])[0]
         self.op = op
         self.source = source
         self.pass_name = pass_name
@@ -48,6 +52,10 @@ class CompileError(RuntimeError):
 
 class GuardError(RuntimeError):
     """A call whose arguments break an assumption the compiled code was built on."""
+
+
+class InternalErrorWarning(UserWarning):
+    """mlirfuse failed while compiling (a bug of ours): the function runs eager PyTorch."""
 
 
 def source_of(text: str) -> str | None:
@@ -77,3 +85,8 @@ def describe_diagnostics(diags) -> tuple[str, str | None, str | None]:
         op = op or op_of(d.message, notes)
         source = source or source_of(loc) or next(filter(None, map(source_of, notes)), None)
     return "\n".join(lines), op, source
+
+
+def locations_of(diags) -> list[str]:
+    """The printed locations of diagnostics and their notes, in order."""
+    return [str(loc) for d in diags for loc in [d.location] + [n.location for n in d.notes]]

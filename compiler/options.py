@@ -31,6 +31,9 @@ class Options:
         eager), "eager" (run eager PyTorch), "error" (raise GuardError).
       recompile_limit: the most specializations one compiled function compiles.
       fuse: False compiles one kernel per linalg op (the baseline fusion is measured against).
+      on_unsupported: what a graph with ops that cannot compile does: "eager" (default:
+        what compiles runs compiled, the rest as eager torch ops between, reported by
+        `explain()` and counted in `stats.eager_ops`) or "error" (raise CompileError).
     """
 
     device: str | None = None
@@ -39,6 +42,7 @@ class Options:
     on_guard_failure: str = "recompile"
     recompile_limit: int = 8
     fuse: bool = True
+    on_unsupported: str = "eager"
     dump_dir: str | None = None
     repro_dir: str = dataclasses.field(
         default_factory=lambda: _env_path(
@@ -68,6 +72,9 @@ class Options:
         if opts.on_guard_failure not in ("recompile", "eager", "error"):
             raise ValueError("mlirfuse: on_guard_failure must be 'recompile', 'eager' or 'error', "
                              f"got {opts.on_guard_failure!r}")
+        if opts.on_unsupported not in ("eager", "error"):
+            raise ValueError("mlirfuse: on_unsupported must be 'eager' or 'error', "
+                             f"got {opts.on_unsupported!r}")
         if opts.recompile_limit < 1:
             raise ValueError(f"mlirfuse: recompile_limit must be >= 1, got {opts.recompile_limit}")
         if not 0 <= opts.opt_level <= 3:

@@ -1,14 +1,15 @@
 """One specialization: a graph compiled for one set of argument shapes, dtypes and constants.
 
-Building it runs the whole compile (capture → import → stages → JIT); calling
-it is the hot path: resolve the graph's inputs (user tensors, the module's
-current parameters and buffers), allocate the outputs with torch, run, write
+Building it captures the callable and compiles the graph: whole when it compiles
+(a CompiledGraph), else partitioned, its unsupported ops run as eager torch ops
+between compiled pieces (a PartitionedGraph; with `on_unsupported="error"` the
+CompileError is raised instead). Calling it is the hot path: resolve the graph's
+inputs (user tensors, the module's current parameters and buffers), run, write
 back in-place mutations, and rebuild the user's result structure.
 """
 
 from __future__ import annotations
 
-import re
 import time
 from typing import Any, Callable
 
@@ -16,36 +17,18 @@ import torch
 import torch.utils._pytree as pytree
 
 from . import capture as capture_mod
-from . import driver, importer, index_checks
-from .context import make_context
+from .compiled_graph import ALIGN, CompiledGraph, lower_graph
+from .errors import CompileError
 from .options import Options
-from ..runtime.engine import Executable
-
-ALIGN = 16  # bytes of the GPU code's vector loads and stores
+from .partition import PartitionedGraph, PieceGuardFailure, screen
 
 # Status of a call that needs autograd: compiled code is inference only.
 NEEDS_AUTOGRAD = -1
+# Status of a call where a compiled piece of a partitioned graph rejected the tensors the
+# eager ops before it made (Specialization.explain says which).
+PIECE_GUARD = -2
 
-# Ops that are a kernel of their own at the "loops" stage (CPU) or the "gpu" stage.
-_LOOP_NESTS = ("scf.for", "scf.parallel", "scf.forall", "omp.parallel", "gpu.launch_func")
-
-
-def _loop_nests(region) -> int:
-    count = 0
-    for block in region.blocks:
-        for o in block.operations:
-            name = o.operation.name
-            if name in _LOOP_NESTS:
-                count += 1
-            elif name == "scf.if":  # the guard check: kernels run inside it
-                count += sum(_loop_nests(r) for r in o.operation.regions)
-    return count
-
-
-def count_kernels(module) -> int:
-    """Counts the outermost loop nests of each function: the kernels a call runs."""
-    return sum(_loop_nests(op.operation.regions[0]) for op in module.body.operations
-               if op.operation.name == "func.func")
+__all__ = ["ALIGN", "NEEDS_AUTOGRAD", "PIECE_GUARD", "Specialization", "lower"]
 
 
 def graph_inputs(captured: capture_mod.Captured, args: tuple) -> list[torch.Tensor]:
@@ -62,57 +45,46 @@ def graph_inputs(captured: capture_mod.Captured, args: tuple) -> list[torch.Tens
     return out
 
 
-def _attach_example_strides(module, tensors: list[torch.Tensor]) -> None:
-    """Records the example inputs' strides on @main for mlirfuse-insert-guards."""
-    from torch_mlir import ir
-
-    from .passes.insert_guards import EXAMPLE_STRIDES
-
-    with module.context:
-        fn = next(op.operation for op in module.body.operations
-                  if op.operation.name == "func.func")
-        fn.attributes[EXAMPLE_STRIDES] = ir.ArrayAttr.get(
-            [ir.DenseI64ArrayAttr.get(list(t.stride())) for t in tensors])
-
-
 def target_device(options: Options, examples: list[tuple[int, torch.Tensor]],
-                  describe: Callable[[int], str]) -> torch.device:
-    """The device to compile for: the option's, else the tensors' (all on one device).
+                  describe: Callable[[int], str], graph: torch.fx.GraphModule | None = None
+                  ) -> torch.device:
+    """The device to compile for: the option's, else the tensors' (all on one device),
+    else, for a graph that takes no tensor, the device of what it makes (`arange(n,
+    device="cuda")`).
 
     Args:
-      examples: (graph input index, tensor) of the arguments, parameters and buffers.
+      examples: (graph input index, tensor) of the arguments, parameters, buffers and
+        constants the function holds.
+    Raises:
+      CompileError when tensors are on several devices and `on_unsupported` is "error"
+      (otherwise the ops that touch tensors on another device run eager).
     """
+    strict = options.on_unsupported == "error"
     if options.device is not None:
         device = torch.device(options.device)
         if device.type == "cuda" and device.index is None:
             device = torch.device("cuda", torch.cuda.current_device())
     else:
         devices = {t.device for _, t in examples if t.device.type != "cpu"}
-        if len(devices) > 1:
-            raise capture_mod.CompileError(
+        if not examples and graph is not None:
+            devices = {t.device for n in graph.graph.nodes if n.op == "output"
+                       for r in n.args[0] if isinstance(r, torch.fx.Node)
+                       for t in [r.meta.get("val")] if isinstance(t, torch.Tensor)
+                       and t.device.type != "cpu"}
+        if len(devices) > 1 and strict:
+            raise CompileError(
                 f"tensors on several devices ({sorted(map(str, devices))}): one compiled "
                 "function runs on one device", stage="capture")
-        device = devices.pop() if devices else torch.device("cpu")
+        device = min(devices, key=str) if devices else torch.device("cpu")
     if device.type not in ("cpu", "cuda"):
-        raise capture_mod.CompileError(f"tensors on {device}: mlirfuse compiles for the CPU "
-                                       "and NVIDIA GPUs (cuda)", stage="capture")
+        raise CompileError(f"tensors on {device}: mlirfuse compiles for the CPU "
+                           "and NVIDIA GPUs (cuda)", stage="capture")
     for i, t in examples:
-        if t.device != device:
-            raise capture_mod.CompileError(
+        if t.device != device and strict:
+            raise CompileError(
                 f"{describe(i)} is on {t.device}, but the code is compiled for {device}",
                 stage="capture")
     return device
-
-
-def target_name(device: torch.device, options: Options) -> str:
-    """The driver's target for a device: "cpu", or "cuda:<chip>"."""
-    if device.type == "cpu":
-        return "cpu"
-    chip = options.chip
-    if chip is None:
-        major, minor = torch.cuda.get_device_capability(device)
-        chip = f"sm_{major}{minor}"
-    return f"cuda:{chip}"
 
 
 def lower(fn: Callable, args: tuple, options: Options, stop_after: str,
@@ -123,40 +95,20 @@ def lower(fn: Callable, args: tuple, options: Options, stop_after: str,
       (Captured, the module at that stage, the StageRecord of stage texts).
     """
     captured = capture_mod.capture(fn, args)
-    module, record = lower_captured(captured, graph_inputs(captured, args), options,
-                                    stop_after, target)
+    module, record = lower_graph(captured.graph_module, graph_inputs(captured, args), options,
+                                 stop_after, target)
     return captured, module, record
-
-
-def lower_captured(captured: capture_mod.Captured, examples: list[torch.Tensor],
-                   options: Options, stop_after: str, target: str = "cpu"):
-    """Imports a captured graph and runs the stages up to `stop_after`.
-
-    Returns:
-      (the module at that stage, the StageRecord of stage texts).
-    """
-    module = importer.import_graph(captured.graph_module, make_context())
-    _attach_example_strides(module, examples)
-    record = driver.StageRecord()
-    record.texts["raw"] = str(module)
-    if stop_after != "raw":
-        driver.run_stages(module, target=target, stop_after=stop_after, record=record,
-                          dump_dir=options.dump_dir, repro_dir=options.repro_dir,
-                          fuse=options.fuse)
-    return module, record
-
-
-def _workspace_bytes(text: str) -> int:
-    match = re.search(r"mlirfuse\.workspace = (\d+)", text)
-    return int(match.group(1)) if match else 0
 
 
 class Specialization:
     """A compiled graph and its calling convention.
 
     Attributes:
-      stages: IR text per stage ("raw", "torch", "linalg", ..., "llvm").
+      graph: the CompiledGraph, or the PartitionedGraph when some ops run eager.
+      stages: IR text per stage ("raw", "torch", "linalg", ..., "llvm"); of the first
+        compiled piece when partitioned (none when nothing compiled).
       kernels: loop nests the compiled code runs per call.
+      eager: the ops that run eager (partition.EagerOp), empty when compiled whole.
       compile_seconds: wall time of the compile.
     """
 
@@ -164,40 +116,23 @@ class Specialization:
         start = time.perf_counter()
         self.captured = capture_mod.capture(fn, args)
         examples = graph_inputs(self.captured, args)
-        self.device = target_device(
-            options, [(i, t) for i, (t, inp) in enumerate(zip(examples, self.captured.inputs))
-                      if inp.kind != "constant"], self.describe)
-        target = target_name(self.device, options)
-        # GPU code uses 16-byte vector loads when the arguments are that aligned; its guards
-        # check it, so a call whose tensors are not fails them (and compiles without).
-        self.aligned = self.device.type == "cuda" and all(
-            t.data_ptr() % ALIGN == 0 for t in examples)
-        if self.device.type == "cuda" and not self.aligned:
-            target += ":unaligned"
-        kernels_stage = "loops" if target == "cpu" else "gpu"
-        module, record = lower_captured(self.captured, examples, options, kernels_stage, target)
-        self.kernels = count_kernels(module)
-        driver.run_stages(module, target=target, start_after=kernels_stage, record=record,
-                          dump_dir=options.dump_dir, repro_dir=options.repro_dir,
-                          fuse=options.fuse)
-        self.stages = record.texts
-        self.workspace = _workspace_bytes(record.texts.get("gpu", ""))
+        gm = self.captured.graph_module
+        self.device = target_device(options, list(enumerate(examples)), self.describe, gm)
         # Constants captured with the graph live where the code runs.
         self._constants = [i.value.to(self.device) if i.kind == "constant" else None
                            for i in self.captured.inputs]
-        try:
-            self.expected = [(tuple(t.shape), tuple(t.stride())) for t in examples]
-            ranks = [t.dim() for t in examples] + [len(s) for s, _ in self.captured.result_meta]
-            if self.device.type == "cuda":
-                from ..runtime.cuda import CudaExecutable
-
-                ranks += [1] if self.workspace else []
-                self.executable = CudaExecutable(module, ranks, self.device.index,
-                                                 opt_level=options.opt_level)
-            else:
-                self.executable = Executable(module, ranks, opt_level=options.opt_level)
-        except Exception as e:
-            raise capture_mod.CompileError(f"{type(e).__name__}: {e}", stage="jit") from e
+        examples = [c if c is not None else t for c, t in zip(self._constants, examples)]
+        placeholders = [n for n in gm.graph.nodes if n.op == "placeholder"]
+        self._on_device = {n.name for n, i in zip(placeholders, self.captured.inputs)
+                           if i.kind == "constant"}
+        self.graph = self._compile(gm, examples, options)
+        if isinstance(self.graph, PartitionedGraph):
+            self.eager = self.graph.eager
+            self.stages = self.graph.pieces[0].stages if self.graph.pieces else {}
+        else:
+            self.eager = []
+            self.stages = self.graph.stages
+        self.kernels = self.graph.kernels
         self.compile_seconds = time.perf_counter() - start
         self._getters = [
             capture_mod.state_getter(i.path) if i.kind == "state" else None
@@ -207,9 +142,21 @@ class Specialization:
             capture_mod.state_getter(t.path) if t.kind == "state" else None
             for t, _ in self.captured.mutations
         ]
-        # Index arguments are bounds-checked per call on the CPU (compiled code is not).
-        self._index_checks = index_checks.find(self.captured.graph_module) \
-            if self.device.type == "cpu" else []
+        self._last_piece_failure = ""
+
+    def _compile(self, gm: torch.fx.GraphModule, examples: list[torch.Tensor],
+                 options: Options):
+        """The whole graph compiled, or partitioned around what does not compile."""
+        first_error = None
+        if options.on_unsupported == "error":
+            return CompiledGraph(gm, examples, self.device, options)
+        if not any(screen(n, self.device, self._on_device) for n in gm.graph.nodes):
+            try:
+                return CompiledGraph(gm, examples, self.device, options)
+            except CompileError as e:
+                first_error = e
+        return PartitionedGraph(gm, examples, self.device, options, first_error,
+                                self._on_device)
 
     def describe(self, index: int) -> str:
         """Names graph input `index` for a message."""
@@ -222,16 +169,13 @@ class Specialization:
 
     def explain(self, status: int, tensors: list[torch.Tensor]) -> str:
         """Says which argument broke its guard, and how, for a failed status."""
+        if status == PIECE_GUARD:
+            return self._last_piece_failure
         index = status - 1
-        if index >= len(self.expected):
-            return f"output {index - len(self.expected)} broke its guard"
+        if index >= len(self.captured.inputs):
+            return f"output {index - len(self.captured.inputs)} broke its guard"
         got = self._resolve(self.captured.inputs[index], self._getters[index], tensors)
-        shape, strides = self.expected[index]
-        if self.aligned and got.data_ptr() % ALIGN:
-            return f"{self.describe(index)}: data not {ALIGN}-byte aligned, compiled for aligned data"
-        if tuple(got.shape) != shape:
-            return f"{self.describe(index)}: sizes {tuple(got.shape)}, compiled for {shape}"
-        return f"{self.describe(index)}: strides {tuple(got.stride())}, compiled for {strides}"
+        return self.graph.explain(index, got, self.describe(index))
 
     def _resolve(self, inp: capture_mod.Input, getter, tensors: list[torch.Tensor],
                  constant=None):
@@ -247,24 +191,26 @@ class Specialization:
         Returns:
           (status, result): status 0 and the user's result when the guards held;
           NEEDS_AUTOGRAD when grad mode is on and an input requires grad (the compiled
-          code computes forward values only: the caller runs eager); else 1 + the
-          index of the first graph input that broke its guard; result None then.
+          code computes forward values only: the caller runs eager); PIECE_GUARD when a
+          compiled piece rejected what the eager ops before it made; else 1 + the index
+          of the first graph input that broke its guard; result None then.
         """
         cap = self.captured
         ins = [self._resolve(i, g, tensors, c)
                for i, g, c in zip(cap.inputs, self._getters, self._constants)]
         if torch.is_grad_enabled() and any(t.requires_grad for t in ins):
             return NEEDS_AUTOGRAD, None
-        if self._index_checks:
-            index_checks.run(self._index_checks, ins)
-        device = self.device
-        outs = [torch.empty(shape, dtype=dtype, device=device) for shape, dtype in cap.result_meta]
-        scratch = [torch.empty(self.workspace, dtype=torch.uint8, device=device)] \
-            if self.workspace else []
         with torch.no_grad():
-            status = self.executable(ins + outs + scratch)
-            if status:
-                return status, None
+            if isinstance(self.graph, CompiledGraph):
+                status, outs = self.graph(ins)
+                if status:
+                    return status, None
+            else:
+                try:
+                    outs = self.graph(ins)
+                except PieceGuardFailure as e:
+                    self._last_piece_failure = str(e)
+                    return PIECE_GUARD, None
             for (target, index), getter in zip(cap.mutations, self._mutation_getters):
                 self._resolve(target, getter, tensors).copy_(outs[index])
         it = iter(cap.outputs)
@@ -280,4 +226,6 @@ class Specialization:
                 leaves.append(tensors[out.index])
             else:  # a parameter or buffer returned as is: the module's own tensor
                 leaves.append(capture_mod.state_getter(out.path)(cap.module))
+        for i, kind in cap.scalars.items():
+            leaves[i] = kind(leaves[i].item())
         return 0, pytree.tree_unflatten(leaves, cap.out_spec)

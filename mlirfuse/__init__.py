@@ -22,8 +22,26 @@ _API = {
     "CompiledFunction": "mlirfuse.compiler.api",
     "CompileError": "mlirfuse.compiler.errors",
     "GuardError": "mlirfuse.compiler.errors",
+    "InternalErrorWarning": "mlirfuse.compiler.errors",
+    "Stats": "mlirfuse.compiler.stats",
 }
-__all__ = list(_API)
+
+
+def stats():
+    """The process-wide totals of every compiled function (a Stats: the counters summed;
+    kernels and eager_ops summed over every call). Under torch.compile(backend="mlirfuse")
+    this is how the compiled graphs' counts are seen."""
+    from .compiler import stats as stats_mod
+
+    return stats_mod.totals()
+
+
+def reset_stats() -> None:
+    """Zeroes the process-wide totals of `stats()`."""
+    from .compiler import stats as stats_mod
+
+    stats_mod.reset()
+__all__ = list(_API) + ["stats", "reset_stats"]
 
 
 def __getattr__(name):

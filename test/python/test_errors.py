@@ -35,7 +35,7 @@ def fft_complex(x):
 def test_unlowerable_op_raises_compile_error(fn, tmp_path):
     line = _line_of(fn, "torch.fft.fft")
     with pytest.raises(mlirfuse.CompileError) as info:
-        mlirfuse.compile(fn, repro_dir=str(tmp_path))(models.randn(8))
+        mlirfuse.compile(fn, repro_dir=str(tmp_path), on_unsupported="error")(models.randn(8))
     e = info.value
     msg = str(e)
     assert e.stage in ("torch", "linalg")
@@ -51,7 +51,8 @@ def test_unlowerable_op_raises_compile_error(fn, tmp_path):
 
 def test_compile_error_names_the_unlowerable_op(tmp_path):
     with pytest.raises(mlirfuse.CompileError) as info:
-        mlirfuse.compile(fft_complex, repro_dir=str(tmp_path))(models.randn(8))
+        mlirfuse.compile(fft_complex, repro_dir=str(tmp_path),
+                         on_unsupported="error")(models.randn(8))
     e = info.value
     assert e.op == "torch.aten.fft_fft"  # not an operand of it (a torch.constant.int)
     assert "torch.aten.fft_fft" in str(e)
@@ -63,7 +64,7 @@ def test_unsupported_op_at_torch_stage(tmp_path):
 
     line = _line_of(f, "bessel_j0")
     with pytest.raises(mlirfuse.CompileError) as info:
-        mlirfuse.compile(f, repro_dir=str(tmp_path))(models.randn(4))
+        mlirfuse.compile(f, repro_dir=str(tmp_path), on_unsupported="error")(models.randn(4))
     e = info.value
     assert e.stage == "torch"
     assert "bessel_j0" in str(e)
@@ -82,7 +83,8 @@ def test_source_line_without_stack_trace_anchors(tmp_path, monkeypatch):
 
     line = _line_of(unanchored, "bessel_j0")
     with pytest.raises(mlirfuse.CompileError) as info:
-        mlirfuse.compile(unanchored, repro_dir=str(tmp_path))(models.randn(4))
+        mlirfuse.compile(unanchored, repro_dir=str(tmp_path),
+                         on_unsupported="error")(models.randn(4))
     assert info.value.source == f"{__file__}:{line}"
 
 
@@ -91,13 +93,27 @@ def test_capture_error_is_a_compile_error():
         return x.reshape(3, -1) @ torch.ones(5, 2)  # shapes do not match
 
     with pytest.raises(mlirfuse.CompileError) as info:
-        mlirfuse.compile(f)(models.randn(4, 3))
+        mlirfuse.compile(f, on_unsupported="error")(models.randn(4, 3))
     assert info.value.stage == "capture"
+
+
+def test_arguments_eager_rejects_raise_eagers_error():
+    """By default a function that cannot be captured runs eager: arguments eager rejects
+    raise eager's own error, and the function is left as it was."""
+    def f(x):
+        return x.reshape(2, 4) * 3
+
+    compiled = mlirfuse.compile(f)
+    with pytest.raises(RuntimeError, match="invalid for input of size 7"):
+        compiled(models.randn(7))
+    x = models.randn(8)
+    torch.testing.assert_close(compiled(x), f(x))
+    assert compiled.stats.eager_ops == 0 and compiled.stats.compilations == 1
 
 
 def test_compile_error_from_example_inputs():
     with pytest.raises(mlirfuse.CompileError):
-        mlirfuse.compile(fft_complex, example_inputs=(models.randn(8),))
+        mlirfuse.compile(fft_complex, example_inputs=(models.randn(8),), on_unsupported="error")
 
 
 def test_failed_compile_leaves_function_usable():
@@ -105,7 +121,7 @@ def test_failed_compile_leaves_function_usable():
     def f(x):
         return x.reshape(2, 4) * 3
 
-    compiled = mlirfuse.compile(f)
+    compiled = mlirfuse.compile(f, on_unsupported="error")
     with pytest.raises(mlirfuse.CompileError):
         compiled(models.randn(7))
     x = models.randn(8)
@@ -118,7 +134,7 @@ def test_failed_compile_leaves_function_usable():
                          ids=["nonzero", "mask"])
 def test_data_dependent_shape_is_a_compile_error(fn):
     with pytest.raises(mlirfuse.CompileError) as info:
-        mlirfuse.compile(fn)(models.randn(8))
+        mlirfuse.compile(fn, on_unsupported="error")(models.randn(8))
     assert info.value.stage == "capture"
 
 
@@ -127,7 +143,7 @@ def test_data_dependent_control_flow_is_a_compile_error():
         return x if x.sum() > 0 else -x
 
     with pytest.raises(mlirfuse.CompileError) as info:
-        mlirfuse.compile(f)(models.randn(8))
+        mlirfuse.compile(f, on_unsupported="error")(models.randn(8))
     assert info.value.stage == "capture"
 
 
@@ -138,7 +154,14 @@ def test_unknown_option_is_rejected():
 
 def test_non_cpu_tensor_is_rejected():
     with pytest.raises(mlirfuse.CompileError):
-        mlirfuse.compile(lambda x: x + 1)(torch.ones(2, device="meta"))
+        mlirfuse.compile(lambda x: x + 1, on_unsupported="error")(torch.ones(2, device="meta"))
+
+
+def test_tensor_on_another_device_runs_eager():
+    compiled = mlirfuse.compile(lambda x: x + 1)
+    out = compiled(torch.ones(2, device="meta"))
+    assert out.device.type == "meta" and out.shape == (2,)
+    assert compiled.stats.fallbacks == 1
 
 
 INDEXING = {

@@ -1,0 +1,344 @@
+"""PyTorch's op database through mlirfuse: which ops compile natively, which run partly
+eager, and which go wrong, crash or fail.
+
+    python bench/opinfo.py [--device cpu|cuda] [--ops a,b,...] [--samples 2] [--dtype float32]
+                           [--workers N] [--out bench/out/opinfo-cpu.jsonl] [--table FILE]
+
+Every op of `torch.testing._internal.common_methods_invocations.op_db` that supports the
+dtype on the device is wrapped in a function of its sample's tensors (the other arguments
+are constants of the function), compiled with `mlirfuse.compile` and called on the first
+`--samples` samples; each result is compared with eager's on the same tensors (random ops
+under the same seed). Per sample:
+
+  native   correct, and the whole graph ran compiled (stats.eager_ops == 0, no fallback)
+  partly   correct, with some ops (or all) run as eager torch ops
+  wrong    a result differs from eager's
+  error    the compiled function raised where eager did not
+  crash    the worker process died (a signal) or hung past --timeout
+  skipped  eager itself raised on the sample
+
+An op takes its worst sample's status (crash > wrong > error > partly > native). The ops
+run in worker processes that are restarted when one dies, so a crash is a finding, not
+the end of the run. Results go to a JSON-lines file, one line per op; `--table` writes
+the markdown table. `run_op` is also what test/python/test_opinfo.py calls.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import selectors
+import subprocess
+import sys
+import time
+import traceback
+
+ORDER = ["crash", "wrong", "error", "partly", "native", "skipped"]
+
+
+def op_name(op) -> str:
+    return op.name + (f".{op.variant_test_name}" if op.variant_test_name else "")
+
+
+def ops_for(device: str, dtype_name: str) -> list:
+    import torch
+    from torch.testing._internal.common_methods_invocations import op_db
+
+    dtype = getattr(torch, dtype_name)
+    return [op for op in op_db if dtype in op.supported_dtypes(device)]
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip()
+    lines = [l.strip() for l in text.splitlines() if l.strip()]
+    # A CompileError's first line names the stage; its "error:" line says what failed.
+    detail = next((l for l in lines if l.startswith("error:")), lines[0] if lines else "")
+    head = lines[0] if lines else ""
+    text = head if detail == head else f"{head} {detail}"
+    return f"{type(e).__name__}: {text}"[:300]
+
+
+def _tolerance(dtype):
+    import torch
+
+    return {torch.float16: (1e-2, 1e-2), torch.bfloat16: (2e-2, 2e-2),
+            torch.float32: (1e-4, 1e-4), torch.complex64: (1e-4, 1e-4)}.get(dtype, (1e-7, 1e-7))
+
+
+def compare(actual, expected, path="result") -> str | None:
+    """None when `actual` matches eager's `expected`, else what differs."""
+    import torch
+
+    if isinstance(expected, torch.Tensor):
+        if not isinstance(actual, torch.Tensor):
+            return f"{path}: {type(actual).__name__}, eager gives a tensor"
+        for what in ("dtype", "shape", "device"):
+            if getattr(actual, what) != getattr(expected, what):
+                return f"{path}: {what} {getattr(actual, what)}, eager {getattr(expected, what)}"
+        rtol, atol = _tolerance(expected.dtype)
+        try:
+            torch.testing.assert_close(actual, expected, rtol=rtol, atol=atol, equal_nan=True,
+                                       check_stride=False, check_layout=False)
+        except AssertionError as e:
+            return f"{path}: " + " ".join(str(e).split())[:200]
+        return None
+    if isinstance(expected, (tuple, list)):
+        if not isinstance(actual, (tuple, list)) or len(actual) != len(expected):
+            return f"{path}: {type(actual).__name__} of {len(actual) if hasattr(actual, '__len__') else '?'}, eager {len(expected)}"
+        for i, (a, e) in enumerate(zip(actual, expected)):
+            why = compare(a, e, f"{path}[{i}]")
+            if why:
+                return why
+        return None
+    if isinstance(expected, (bool, int, float, complex)) and not isinstance(expected, bool):
+        try:
+            torch.testing.assert_close(actual, expected, rtol=1e-5, atol=1e-6, equal_nan=True)
+        except (AssertionError, TypeError) as e:
+            return f"{path}: {actual!r}, eager {expected!r} ({' '.join(str(e).split())[:80]})"
+        return None
+    return None if actual == expected else f"{path}: {actual!r}, eager {expected!r}"
+
+
+def wrap(op, sample):
+    """A function of the sample's tensors that calls the op; the tensors it takes."""
+    import torch
+    import torch.utils._pytree as pytree
+
+    leaves, spec = pytree.tree_flatten((sample.input, sample.args, sample.kwargs))
+    slots = [i for i, x in enumerate(leaves) if isinstance(x, torch.Tensor)]
+
+    def fn(*tensors):
+        filled = list(leaves)
+        for i, t in zip(slots, tensors):
+            filled[i] = t
+        inp, args, kwargs = pytree.tree_unflatten(filled, spec)
+        return op.op(inp, *args, **kwargs)
+
+    return fn, [leaves[i] for i in slots]
+
+
+def _clone(tensors):
+    return [t.clone() for t in tensors]
+
+
+def run_sample(op, sample, options: dict) -> dict:
+    """Compiles and runs one sample; returns {"status", "reason", "eager_ops"}."""
+    import torch
+
+    import mlirfuse
+
+    fn, tensors = wrap(op, sample)
+    with torch.no_grad():
+        try:
+            torch.manual_seed(0)
+            expected = fn(*_clone(tensors))
+        except Exception as e:
+            return {"status": "skipped", "reason": "eager: " + _first_line(e)}
+        try:
+            compiled = mlirfuse.compile(fn, **options)
+            torch.manual_seed(0)
+            actual = compiled(*_clone(tensors))
+        except Exception as e:
+            return {"status": "error", "reason": _first_line(e)}
+    why = compare(actual, expected)
+    stats = compiled.stats
+    eager_ops = getattr(stats, "eager_ops", 0)
+    if why:
+        return {"status": "wrong", "reason": why, "eager_ops": eager_ops}
+    if eager_ops or stats.fallbacks:
+        report = compiled.explain()
+        reason = "; ".join([f"{e.op}: {e.reason}" for e in report.eager] + report.notes)[:300]
+        return {"status": "partly", "reason": reason, "eager_ops": eager_ops}
+    return {"status": "native", "reason": "", "eager_ops": 0}
+
+
+def run_op(op, device: str, dtype_name: str, samples: int, options: dict) -> dict:
+    """Runs the first `samples` samples of `op`; returns its record."""
+    import torch
+
+    dtype = getattr(torch, dtype_name)
+    results = []
+    try:
+        for sample in list(op.sample_inputs(device, dtype, requires_grad=False))[:samples]:
+            results.append(run_sample(op, sample, options))
+    except Exception as e:  # sample generation itself failed
+        results.append({"status": "skipped", "reason": "samples: " + _first_line(e)})
+    counted = [r for r in results if r["status"] != "skipped"] or results
+    worst = min(counted, key=lambda r: ORDER.index(r["status"])) if counted else \
+        {"status": "skipped", "reason": "no samples"}
+    return {"op": op_name(op), "status": worst["status"], "reason": worst.get("reason", ""),
+            "samples": [r["status"] for r in results]}
+
+
+def worker(device: str, dtype_name: str, samples: int, options: dict) -> None:
+    """Reads op indices from stdin, writes one JSON line per op to stdout."""
+    import warnings
+
+    warnings.filterwarnings("ignore")
+    ops = ops_for(device, dtype_name)
+    out = sys.stdout
+    sys.stdout = sys.stderr  # what the ops print must not reach the protocol
+    for line in sys.stdin:
+        index = int(line)
+        try:
+            record = run_op(ops[index], device, dtype_name, samples, options)
+        except Exception:
+            record = {"op": op_name(ops[index]), "status": "error",
+                      "reason": "sweep: " + traceback.format_exc().splitlines()[-1]}
+        record["index"] = index
+        out.write(json.dumps(record) + "\n")
+        out.flush()
+
+
+class _Worker:
+    def __init__(self, argv: list[str], log):
+        self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=log, text=True, bufsize=1)
+        self.task, self.started, self.buffer = None, 0.0, ""
+
+    def send(self, index: int) -> None:
+        self.task, self.started = index, time.monotonic()
+        self.proc.stdin.write(f"{index}\n")
+        self.proc.stdin.flush()
+
+    def kill(self) -> None:
+        self.proc.kill()
+        self.proc.wait()
+
+
+def sweep(device: str, dtype_name: str, samples: int, workers: int, names: list[str] | None,
+          options: dict, out_path: str, timeout: float) -> list[dict]:
+    """Runs the ops in `workers` restartable worker processes; appends records to out_path."""
+    ops = ops_for(device, dtype_name)
+    todo = [i for i, op in enumerate(ops) if names is None or op_name(op) in names
+            or op.name in names]
+    argv = [sys.executable, os.path.abspath(__file__), "--worker", "--device", device,
+            "--dtype", dtype_name, "--samples", str(samples),
+            "--options", json.dumps(options)]
+    os.makedirs(os.path.dirname(out_path) or ".", exist_ok=True)
+    records, pending = [], list(reversed(todo))
+    log = open(out_path + ".log", "a")
+    out = open(out_path, "a")
+    pool: list[_Worker] = []
+    sel = selectors.DefaultSelector()
+
+    def start() -> _Worker:
+        w = _Worker(argv, log)
+        sel.register(w.proc.stdout, selectors.EVENT_READ, w)
+        return w
+
+    def finish(w: _Worker, record: dict) -> None:
+        record.setdefault("index", w.task)
+        records.append(record)
+        out.write(json.dumps(record) + "\n")
+        out.flush()
+        done = len(records)
+        print(f"[{done}/{len(todo)}] {record['op']}: {record['status']} {record['reason'][:100]}",
+              flush=True)
+        w.task = None
+
+    def replace(w: _Worker) -> None:
+        sel.unregister(w.proc.stdout)
+        w.kill()
+        pool.remove(w)
+        if pending:
+            nw = start()
+            pool.append(nw)
+            nw.send(pending.pop())
+
+    for _ in range(min(workers, len(todo))):
+        pool.append(start())
+    for w in pool:
+        if pending:
+            w.send(pending.pop())
+    while any(w.task is not None for w in pool):
+        for key, _ in sel.select(timeout=1.0):
+            w = key.data
+            line = w.proc.stdout.readline()
+            if not line:  # the worker died
+                code = w.proc.wait()
+                finish(w, {"op": op_name(ops[w.task]), "status": "crash",
+                           "reason": f"worker died (exit {code})", "index": w.task})
+                replace(w)
+                continue
+            finish(w, json.loads(line))
+            if pending:
+                w.send(pending.pop())
+        for w in list(pool):
+            if w.task is not None and time.monotonic() - w.started > timeout:
+                finish(w, {"op": op_name(ops[w.task]), "status": "crash",
+                           "reason": f"hung past {timeout:.0f} s", "index": w.task})
+                replace(w)
+    for w in pool:
+        w.proc.stdin.close()
+        w.kill()
+    out.close()
+    log.close()
+    return records
+
+
+def load(path: str) -> list[dict]:
+    """The last record of each op in a results file."""
+    by_op = {}
+    with open(path) as f:
+        for line in f:
+            if line.strip():
+                r = json.loads(line)
+                by_op[r["op"]] = r
+    return sorted(by_op.values(), key=lambda r: r["op"])
+
+
+def summary(records: list[dict]) -> dict[str, int]:
+    counts = {s: 0 for s in ORDER}
+    for r in records:
+        counts[r["status"]] += 1
+    return counts
+
+
+def table(records: list[dict], title: str, only_not_native: bool = False) -> str:
+    counts = summary(records)
+    run = len(records) - counts["skipped"]
+    lines = [f"### {title}", "",
+             f"{len(records)} ops, {run} run (eager raised on every sample of "
+             f"{counts['skipped']}): " + ", ".join(f"{counts[s]} {s}" for s in ORDER[:-1])
+             + (f"; native {100.0 * counts['native'] / run:.1f}%" if run else ""), ""]
+    lines += ["| op | status | reason |", "| --- | --- | --- |"]
+    for r in records:
+        if only_not_native and r["status"] in ("native", "skipped"):
+            continue
+        reason = r["reason"].replace("|", "\\|").replace("\n", " ")
+        lines.append(f"| {r['op']} | {r['status']} | {reason} |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--dtype", default="float32")
+    p.add_argument("--samples", type=int, default=2)
+    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--ops", default="", help="comma-separated op names (default: all)")
+    p.add_argument("--options", default="{}", help="mlirfuse.compile options, as JSON")
+    p.add_argument("--timeout", type=float, default=300.0, help="seconds per op")
+    p.add_argument("--out", default="")
+    p.add_argument("--table", default="", help="write the markdown table of --out here")
+    p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    options = json.loads(args.options)
+    if args.worker:
+        return worker(args.device, args.dtype, args.samples, options)
+    out = args.out or f"bench/out/opinfo-{args.device}-{args.dtype}.jsonl"
+    if not args.table or args.ops or not os.path.exists(out):
+        names = set(args.ops.split(",")) if args.ops else None
+        sweep(args.device, args.dtype, args.samples, args.workers, names, options, out,
+              args.timeout)
+    records = load(out)
+    print(json.dumps(summary(records)))
+    if args.table:
+        with open(args.table, "w") as f:
+            f.write(table(records, f"{args.device}, {args.dtype}"))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,217 @@
+"""One functional FX graph compiled whole for one device: tensors in, tensors out.
+
+Building it runs import → stages → JIT on the graph; calling it is the hot path:
+allocate the outputs with torch, run the compiled guards and kernels, and return
+the status. A Specialization runs one (a graph that compiles whole) or several,
+with eager ops between them (compiler/partition.py).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+
+import torch
+
+from . import driver, importer, index_checks
+from .capture import source_of
+from .context import make_context
+from .errors import CompileError
+from .options import Options
+from ..runtime.engine import Executable
+
+ALIGN = 16  # bytes of the GPU code's vector loads and stores
+
+# Ops that are a kernel of their own at the "loops" stage (CPU) or the "gpu" stage.
+_LOOP_NESTS = ("scf.for", "scf.parallel", "scf.forall", "omp.parallel", "gpu.launch_func")
+
+
+def _loop_nests(region) -> int:
+    count = 0
+    for block in region.blocks:
+        for o in block.operations:
+            name = o.operation.name
+            if name in _LOOP_NESTS:
+                count += 1
+            elif name == "scf.if":  # the guard check: kernels run inside it
+                count += sum(_loop_nests(r) for r in o.operation.regions)
+    return count
+
+
+def count_kernels(module) -> int:
+    """Counts the outermost loop nests of each function: the kernels a call runs."""
+    return sum(_loop_nests(op.operation.regions[0]) for op in module.body.operations
+               if op.operation.name == "func.func")
+
+
+def target_name(device: torch.device, options: Options) -> str:
+    """The driver's target for a device: "cpu", or "cuda:<chip>"."""
+    if device.type == "cpu":
+        return "cpu"
+    chip = options.chip
+    if chip is None:
+        major, minor = torch.cuda.get_device_capability(device)
+        chip = f"sm_{major}{minor}"
+    return f"cuda:{chip}"
+
+
+def result_meta(gm: torch.fx.GraphModule) -> list[tuple[tuple[int, ...], torch.dtype]]:
+    """Shape and dtype of each result of a graph returning a tuple of tensors.
+
+    Raises:
+      CompileError naming the node when a result is no tensor or has a shape that
+      depends on the data (a static-shape compile cannot allocate it).
+    """
+    out_node = next(n for n in gm.graph.nodes if n.op == "output")
+    meta = []
+    for node in out_node.args[0]:
+        val = node.meta.get("val") if isinstance(node, torch.fx.Node) else None
+        if not isinstance(val, torch.Tensor):
+            raise CompileError(f"graph result {node} is not a tensor", stage="capture",
+                               nodes=[node.name] if isinstance(node, torch.fx.Node) else [])
+        if any(isinstance(s, torch.SymInt) for s in val.shape):
+            raise CompileError(
+                f"the shape of {node.name} ({node.target}) depends on the data "
+                f"({tuple(val.shape)}); this version compiles static shapes only",
+                stage="capture", op=str(node.target), source=source_of(node),
+                nodes=[node.name])
+        meta.append((tuple(int(s) for s in val.shape), val.dtype))
+    return meta
+
+
+def _attach_example_strides(module, tensors: list[torch.Tensor]) -> None:
+    """Records the example inputs' strides on @main for mlirfuse-insert-guards."""
+    from torch_mlir import ir
+
+    from .passes.insert_guards import EXAMPLE_STRIDES
+
+    with module.context:
+        fn = next(op.operation for op in module.body.operations
+                  if op.operation.name == "func.func")
+        fn.attributes[EXAMPLE_STRIDES] = ir.ArrayAttr.get(
+            [ir.DenseI64ArrayAttr.get(list(t.stride())) for t in tensors])
+
+
+class _DevicesOnCpu:
+    """While imported, tensors the graph creates (torch.zeros, arange...) name the CPU:
+    torch-mlir lowers only the CPU's (`empty.memory_format` on a cuda device fails to
+    legalize), and where the code runs is the target's business. The graph itself keeps
+    its devices: its eager ops run where the user asked."""
+
+    def __init__(self, gm: torch.fx.GraphModule):
+        self.changed = [(n, n.kwargs["device"]) for n in gm.graph.nodes
+                        if n.op == "call_function"
+                        and isinstance(n.kwargs.get("device"), torch.device)
+                        and n.kwargs["device"].type != "cpu"]
+
+    def __enter__(self):
+        for node, _ in self.changed:
+            node.update_kwarg("device", torch.device("cpu"))
+
+    def __exit__(self, *exc):
+        for node, device in self.changed:
+            node.update_kwarg("device", device)
+
+
+def lower_graph(gm: torch.fx.GraphModule, examples: list[torch.Tensor], options: Options,
+                stop_after: str, target: str = "cpu"):
+    """Imports a functional graph and runs the stages up to `stop_after` ("raw": none).
+
+    Returns:
+      (the module at that stage, the StageRecord of stage texts).
+    """
+    with _DevicesOnCpu(gm):
+        module = importer.import_graph(gm, make_context())
+    _attach_example_strides(module, examples)
+    record = driver.StageRecord()
+    record.texts["raw"] = str(module)
+    if stop_after != "raw":
+        driver.run_stages(module, target=target, stop_after=stop_after, record=record,
+                          dump_dir=options.dump_dir, repro_dir=options.repro_dir,
+                          fuse=options.fuse)
+    return module, record
+
+
+def _workspace_bytes(text: str) -> int:
+    match = re.search(r"mlirfuse\.workspace = (\d+)", text)
+    return int(match.group(1)) if match else 0
+
+
+class CompiledGraph:
+    """A functional graph (placeholders in, a tuple of tensors out) compiled for a device.
+
+    Args:
+      gm: the graph; every placeholder's meta "val" and every result's are set.
+      examples: one tensor per placeholder, for the strides and alignment compiled for.
+      device: where the code runs.
+    Attributes:
+      stages: IR text per stage ("raw", "torch", "linalg", ..., "llvm").
+      kernels: loop nests the compiled code runs per call.
+      compile_seconds: wall time of the compile.
+      expected: (sizes, strides) of each input, as compiled for.
+      aligned: the GPU code assumes 16-byte aligned inputs (its guards check it).
+    Raises:
+      CompileError naming the stage, the pass, the op and the graph nodes.
+    """
+
+    def __init__(self, gm: torch.fx.GraphModule, examples: list[torch.Tensor],
+                 device: torch.device, options: Options):
+        start = time.perf_counter()
+        self.graph_module = gm
+        self.device = device
+        self.result_meta = result_meta(gm)
+        target = target_name(device, options)
+        # GPU code uses 16-byte vector loads when the arguments are that aligned; its guards
+        # check it, so a call whose tensors are not fails them (and compiles without).
+        self.aligned = device.type == "cuda" and all(t.data_ptr() % ALIGN == 0 for t in examples)
+        if device.type == "cuda" and not self.aligned:
+            target += ":unaligned"
+        kernels_stage = "loops" if target == "cpu" else "gpu"
+        module, record = lower_graph(gm, examples, options, kernels_stage, target)
+        self.kernels = count_kernels(module)
+        driver.run_stages(module, target=target, start_after=kernels_stage, record=record,
+                          dump_dir=options.dump_dir, repro_dir=options.repro_dir,
+                          fuse=options.fuse)
+        self.stages = record.texts
+        self.workspace = _workspace_bytes(record.texts.get("gpu", ""))
+        self.expected = [(tuple(t.shape), tuple(t.stride())) for t in examples]
+        try:
+            ranks = [t.dim() for t in examples] + [len(s) for s, _ in self.result_meta]
+            if device.type == "cuda":
+                from ..runtime.cuda import CudaExecutable
+
+                ranks += [1] if self.workspace else []
+                self.executable = CudaExecutable(module, ranks, device.index,
+                                                 opt_level=options.opt_level)
+            else:
+                self.executable = Executable(module, ranks, opt_level=options.opt_level)
+        except Exception as e:
+            raise CompileError(f"{type(e).__name__}: {e}", stage="jit") from e
+        # Index arguments are bounds-checked per call on the CPU (compiled code is not).
+        self._index_checks = index_checks.find(gm) if device.type == "cpu" else []
+        self.compile_seconds = time.perf_counter() - start
+
+    def explain(self, index: int, got: torch.Tensor, name: str) -> str:
+        """Says how input `index` (called `name`) broke its guard."""
+        shape, strides = self.expected[index]
+        if self.aligned and got.data_ptr() % ALIGN:
+            return f"{name}: data not {ALIGN}-byte aligned, compiled for aligned data"
+        if tuple(got.shape) != shape:
+            return f"{name}: sizes {tuple(got.shape)}, compiled for {shape}"
+        return f"{name}: strides {tuple(got.stride())}, compiled for {strides}"
+
+    def __call__(self, ins: list[torch.Tensor]) -> tuple[int, list[torch.Tensor] | None]:
+        """Runs the code on `ins`.
+
+        Returns:
+          (0, the results) when the guards held; else (1 + the index of the first
+          input, or of an output after the inputs, that broke its guard, None).
+        """
+        if self._index_checks:
+            index_checks.run(self._index_checks, ins)
+        device = self.device
+        outs = [torch.empty(shape, dtype=dtype, device=device) for shape, dtype in self.result_meta]
+        scratch = [torch.empty(self.workspace, dtype=torch.uint8, device=device)] \
+            if self.workspace else []
+        status = self.executable(ins + outs + scratch)
+        return (status, None) if status else (0, outs)

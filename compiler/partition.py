@@ -1,0 +1,355 @@
+"""Partitioning: compile the parts of a graph that compile, run the rest as eager torch ops.
+
+A captured graph that does not compile whole is split at the FX level, before import.
+An oracle says which nodes run eager:
+  * by looking (`screen`): ops that draw random numbers (eager's generator decides their
+    values), that return Python values (`.item()`), whose shapes depend on the data
+    (`nonzero`, boolean masks), or that touch tensors on another device than the target;
+    and op signatures (op, dtypes, ranks, constant arguments) that failed to compile
+    before in this process (`KNOWN`);
+  * by trying: each partition is compiled; a CompileError names the graph node it is
+    about (every op's location carries its node's name, compiler/importer.py). A node
+    that does not import or lower to linalg runs eager from then on. A failure of a later
+    stage (fusion, code generation: about what ops make together, a kernel too wide) or
+    one that names no node splits its partition in two (topological halves), until the
+    halves compile or a single node is left, which runs eager.
+torch's CapabilityBasedPartitioner groups the other nodes into maximal partitions (no
+cycles through eager nodes). Each partition becomes a submodule of the graph holding a
+CompiledGraph; the graph's own generated Python code runs the eager ops between them on
+the tensors the compiled pieces returned, without copies.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import operator
+
+import torch
+from torch.fx.passes.infra.partitioner import CapabilityBasedPartitioner
+from torch.fx.passes.operator_support import OperatorSupportBase
+from torch.fx.passes.utils.fuser_utils import fuse_as_graphmodule, fuse_by_partitions, topo_sort
+
+from .capture import source_of
+from .compiled_graph import CompiledGraph
+from .errors import CompileError
+from .options import Options
+
+# Stages whose failures are about one op (it has no lowering): later ones (fusion, code
+# generation) fail on what ops make together, and split their partition instead.
+_OP_STAGES = ("capture", "import", "torch", "linalg")
+
+# Partitions tried before the rest of a graph is given up on (runs eager).
+MAX_ATTEMPTS = 64
+
+# Op signatures that failed to compile in this process: signature → reason.
+KNOWN: dict[tuple, str] = {}
+
+# Ops that only make a view (or nothing): a partition of these alone costs a compile and a
+# copy, where eager costs nothing.
+_FREE = {"aten.view", "aten._unsafe_view", "aten.reshape", "aten.expand", "aten.permute",
+         "aten.t", "aten.transpose", "aten.squeeze", "aten.unsqueeze", "aten.slice",
+         "aten.select", "aten.alias", "aten.detach", "aten.clone", "aten.lift_fresh_copy",
+         "aten.as_strided", "aten.split", "aten.split_with_sizes", "aten.unbind",
+         "aten.sym_size", "aten.sym_stride", "aten.sym_numel", "aten._assert_tensor_metadata"}
+
+
+# Checks that return nothing: they compile with the ops they check (torch-mlir drops
+# them), so they do not make a graph partitioned.
+_CHECKS = {torch.ops.aten._assert_tensor_metadata.default}
+
+
+@dataclasses.dataclass
+class EagerOp:
+    """An op of the graph that runs as the eager torch op."""
+
+    node: str
+    op: str
+    source: str | None
+    reason: str
+
+
+def op_name(node: torch.fx.Node) -> str:
+    """`aten.add.Tensor` for an aten op; the callable's name otherwise."""
+    target = node.target
+    if isinstance(target, torch._ops.OpOverload):
+        return f"{target.namespace}.{target._schema.name.split('::')[-1]}.{target._overloadname}"
+    return getattr(target, "__name__", str(target))
+
+
+def _packet(node: torch.fx.Node) -> str:
+    return op_name(node).rsplit(".", 1)[0] if isinstance(
+        node.target, torch._ops.OpOverload) else op_name(node)
+
+
+def _describe(value):
+    if isinstance(value, torch.fx.Node):
+        val = value.meta.get("val")
+        if isinstance(val, torch.Tensor):
+            return ("tensor", val.dtype, val.dim())
+        return ("value", type(val).__name__)
+    if isinstance(value, (list, tuple)):
+        return tuple(_describe(v) for v in value)
+    if isinstance(value, dict):
+        return tuple((k, _describe(v)) for k, v in sorted(value.items()))
+    return repr(value)
+
+
+def signature(node: torch.fx.Node) -> tuple:
+    """What a compile failure of `node` is taken to depend on: the op, the dtype and rank
+    of each tensor argument, and the other arguments' values."""
+    return (op_name(node), _describe(node.args), _describe(node.kwargs))
+
+
+def _tensors(value) -> list:
+    if isinstance(value, torch.Tensor):
+        return [value]
+    if isinstance(value, (list, tuple)):
+        return [t for v in value for t in _tensors(v)]
+    return []
+
+
+def _symbolic(t: torch.Tensor) -> bool:
+    return any(isinstance(s, torch.SymInt) for s in t.shape)
+
+
+def screen(node: torch.fx.Node, device: torch.device, on_device=frozenset()) -> str | None:
+    """Why `node` runs eager without trying to compile it, or None.
+
+    Args:
+      on_device: names of placeholders that are on `device` at run time whatever their
+        example's device (the constants a function holds are moved there).
+    """
+    if node.op != "call_function" or node.target is operator.getitem:
+        return None
+    target = node.target
+    tags = getattr(target, "tags", ())
+    if torch.Tag.nondeterministic_seeded in tags:
+        return "draws random numbers: runs eager, so its values follow torch's generator"
+    val = node.meta.get("val")
+    outs = _tensors(val)
+    if target not in _CHECKS and (val is None or not outs or (
+            isinstance(val, (list, tuple)) and len(outs) != len(val))):
+        return f"returns a Python value ({type(val).__name__}), not a tensor"
+    ins = [n.meta.get("val") for n in node.all_input_nodes]
+    if any(not isinstance(v, torch.Tensor) for v in ins):
+        return "takes a Python value computed by the graph (a size or a scalar from the data)"
+    if any(_symbolic(t) for t in outs + ins):
+        return "a shape depends on the data"
+    placed = [t for n, t in zip(node.all_input_nodes, ins) if n.name not in on_device]
+    if any(t.device != device for t in outs + placed):
+        return f"moves data between devices (the code runs on {device})"
+    return KNOWN.get(signature(node))
+
+
+class _Support(OperatorSupportBase):
+    def __init__(self, eager: dict[str, str]):
+        self.eager = eager
+
+    def is_node_supported(self, submodules, node: torch.fx.Node) -> bool:
+        if node.op != "call_function" or node.name in self.eager:
+            return False
+        if node.target is operator.getitem:  # follows its producer
+            return isinstance(node.args[0], torch.fx.Node) and self.is_node_supported(
+                submodules, node.args[0])
+        return True
+
+
+def _copy(gm: torch.fx.GraphModule) -> torch.fx.GraphModule:
+    """A graph module with a copy of the graph (same node names, same meta)."""
+    graph = torch.fx.Graph()
+    out = graph.graph_copy(gm.graph, {})
+    graph.output(out)
+    return torch.fx.GraphModule(gm, graph)
+
+
+def graph_key(gm: torch.fx.GraphModule, examples: list[torch.Tensor]) -> tuple:
+    """The structure of a graph up to value names, and what its inputs look like."""
+    index = {}
+
+    def ref(a):
+        if isinstance(a, torch.fx.Node):
+            return ("%", index[a])
+        if isinstance(a, (list, tuple)):
+            return tuple(ref(x) for x in a)
+        if isinstance(a, dict):
+            return tuple((k, ref(v)) for k, v in sorted(a.items()))
+        return repr(a)
+
+    nodes = []
+    for i, n in enumerate(gm.graph.nodes):
+        index[n] = i
+        if n.op != "placeholder":
+            nodes.append((n.op, str(n.target), ref(n.args), ref(n.kwargs)))
+    inputs = tuple((t.dtype, tuple(t.shape), tuple(t.stride()), str(t.device),
+                    t.data_ptr() % 16 == 0) for t in examples)
+    return inputs, tuple(nodes)
+
+
+def example_values(gm: torch.fx.GraphModule, inputs: list[torch.Tensor],
+                   device: torch.device) -> dict[torch.fx.Node, object]:
+    """Every node's value on the example inputs, computed eagerly (random state kept)."""
+    values = {}
+
+    class Recorder(torch.fx.Interpreter):
+        def run_node(self, n):
+            values[n] = super().run_node(n)
+            return values[n]
+
+    devices = [device] if device.type == "cuda" else []
+    with torch.no_grad(), torch.random.fork_rng(devices=devices):
+        Recorder(gm).run(*inputs)
+    return values
+
+
+class PieceGuardFailure(Exception):
+    """A compiled piece's guards rejected the tensors the graph gave it."""
+
+    def __init__(self, message: str):
+        super().__init__(message)
+
+
+class _Piece(torch.nn.Module):
+    """A partition's submodule: calls its compiled code."""
+
+    def __init__(self, compiled: CompiledGraph, name: str, dtypes: list[torch.dtype]):
+        super().__init__()
+        self.compiled = compiled
+        self.piece = name
+        self.dtypes = dtypes
+
+    def forward(self, *ins):
+        # The guards check sizes and strides; the dtypes of what eager ops made are
+        # checked here (an eager op whose result type differs from its trace's).
+        for i, (t, dtype) in enumerate(zip(ins, self.dtypes)):
+            if t.dtype != dtype:
+                raise PieceGuardFailure(f"input {i} of {self.piece}: dtype {t.dtype}, "
+                                        f"compiled for {dtype}")
+        status, outs = self.compiled(list(ins))
+        if status:
+            index = status - 1
+            if index < len(ins):
+                why = self.compiled.explain(index, ins[index], f"input {index} of {self.piece}")
+            else:
+                why = f"output {index - len(ins)} of {self.piece} broke its guard"
+            raise PieceGuardFailure(why)
+        return tuple(outs)
+
+
+class PartitionedGraph:
+    """A graph whose compilable partitions run compiled and whose other ops run eager.
+
+    Args:
+      gm: the captured functional graph (not changed).
+      examples: one tensor per placeholder.
+      first_error: the CompileError of compiling the whole graph, if that was tried.
+      on_device: placeholders on `device` at run time whatever their example (screen).
+    Attributes:
+      module: the graph module that runs: eager ops and `piece_<i>` submodules.
+      pieces: the CompiledGraph of each partition, in order.
+      eager: one EagerOp per op that runs eager.
+      kernels: kernels the pieces run per call.
+    """
+
+    def __init__(self, gm: torch.fx.GraphModule, examples: list[torch.Tensor],
+                 device: torch.device, options: Options, first_error: CompileError | None = None,
+                 on_device=frozenset()):
+        top = _copy(gm)
+        nodes = {n.name: n for n in top.graph.nodes}
+        eager: dict[str, str] = {}
+        for n in top.graph.nodes:
+            reason = screen(n, device, on_device)
+            if reason:
+                eager[n.name] = reason
+        # The whole graph's failure is the first partition's, when that is the whole graph.
+        whole = {n for n in top.graph.nodes if n.op == "call_function"}
+        values = example_values(top, examples, device)
+        groups: dict[torch.fx.Node, int] = {}
+        compiled: dict[tuple, CompiledGraph] = {}
+        for _ in range(MAX_ATTEMPTS):
+            partitions = self._propose(top, eager, groups)
+            failed = False
+            for part in partitions:
+                sub, inputs, _ = fuse_as_graphmodule(top, part, "piece", always_return_tuple=True)
+                ins = [values[n] for n in inputs]
+                key = graph_key(sub, ins)
+                if key in compiled:
+                    continue
+                try:
+                    if first_error is not None and set(part) == whole:
+                        raise first_error
+                    compiled[key] = CompiledGraph(sub, ins, device, options)
+                except CompileError as e:
+                    first_error = None
+                    names = {n.name for n in part}
+                    named = [n for n in e.nodes if n in names]
+                    if (len(named) == 1 and e.stage in _OP_STAGES) or len(part) == 1:
+                        self._learn(e, named or [part[0].name], nodes, eager)
+                    else:  # about a combination of ops (a kernel too wide...), or unknown
+                        base = max(groups.values(), default=0) + 1
+                        for i, n in enumerate(part):
+                            groups[n] = base + (2 * i >= len(part))
+                    failed = True
+                    break
+            if not failed:
+                break
+        else:
+            for part in self._propose(top, eager, groups):
+                for n in part:
+                    eager[n.name] = "gave up compiling this part of the graph after " \
+                                    f"{MAX_ATTEMPTS} attempts"
+            partitions = []
+        self._assemble(top, partitions, values, compiled, device, options)
+        self.eager = [EagerOp(n.name, op_name(n), source_of(n),
+                              eager.get(n.name, "a view alone between eager ops: free in eager"))
+                      for n in self.module.graph.nodes
+                      if n.op == "call_function" and n.target is not operator.getitem]
+
+    @staticmethod
+    def _learn(error: CompileError, names: list[str], nodes: dict, eager: dict) -> None:
+        where = f"stage '{error.stage}'" + (f", pass '{error.pass_name}'" if error.pass_name else "")
+        reason = f"does not compile ({where}): {error.reason}"
+        for name in names:
+            eager[name] = reason
+            KNOWN[signature(nodes[name])] = reason
+
+    @staticmethod
+    def _propose(top, eager, groups) -> list[list[torch.fx.Node]]:
+        partitioner = CapabilityBasedPartitioner(top, _Support(eager),
+                                                 allows_single_node_partition=True)
+        position = {n: i for i, n in enumerate(top.graph.nodes)}
+        out = []
+        for p in partitioner.propose_partitions():
+            split: dict[int, list] = {}
+            for n in topo_sort(list(p.nodes)):
+                split.setdefault(groups.get(n, 0), []).append(n)
+            for part in split.values():
+                if all(n.target is operator.getitem or _packet(n) in _FREE for n in part):
+                    continue  # views alone: free in eager
+                out.append(part)
+        return sorted(out, key=lambda part: position[part[0]])
+
+    def _assemble(self, top, partitions, values, compiled, device, options) -> None:
+        """Puts each partition in a submodule that runs its compiled code."""
+        examples = []
+        for part in partitions:
+            _, inputs, _ = fuse_as_graphmodule(top, part, "piece", always_return_tuple=True)
+            examples.append([values[n] for n in inputs])
+        fuse_by_partitions(top, [dict.fromkeys(p) for p in partitions], prefix="piece_",
+                           always_return_tuple=True)
+        self.pieces = []
+        for i, ins in enumerate(examples):
+            name = f"piece_{i}"
+            sub = top.get_submodule(name)
+            key = graph_key(sub, ins)
+            piece = compiled.get(key) or CompiledGraph(sub, ins, device, options)
+            setattr(top, name, _Piece(piece, name, [t.dtype for t in ins]))
+            self.pieces.append(piece)
+        top.recompile()
+        self.module = top
+        self.kernels = sum(p.kernels for p in self.pieces)
+
+    def __call__(self, ins: list[torch.Tensor]) -> list[torch.Tensor]:
+        """Runs the graph; raises PieceGuardFailure when a piece's guards fail."""
+        return list(self.module(*ins))
+
+

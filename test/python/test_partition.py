@@ -1,0 +1,191 @@
+"""Graphs with ops that cannot compile: the rest compiles, those ops run eager between the
+compiled pieces, the results are eager's, and stats and explain() say what ran where."""
+
+from __future__ import annotations
+
+import inspect
+import warnings
+
+import pytest
+import torch
+
+import mlirfuse
+from conftest import assert_same
+
+pytestmark = pytest.mark.usefixtures("no_grad")
+
+
+def _line(fn, text: str) -> str:
+    lines, start = inspect.getsourcelines(fn)
+    return f"{__file__}:{start + next(i for i, l in enumerate(lines) if text in l)}"
+
+
+def bessel_between(x, w):
+    y = torch.relu(x @ w)
+    z = torch.special.bessel_j0(y)  # torch-mlir has no lowering
+    return torch.softmax(z * 2 + x, -1)
+
+
+def test_unsupported_op_runs_eager_between_compiled_pieces():
+    x, w = torch.randn(8, 16), torch.randn(16, 16)
+    compiled = mlirfuse.compile(bessel_between)
+    assert_same(compiled(x, w), bessel_between(x, w))
+    assert compiled.stats.eager_ops == 1
+    report = compiled.explain()
+    assert len(report.pieces) == 2 and all(k > 0 for _, k in report.pieces)
+    (op,) = report.eager
+    assert op.op == "aten.special_bessel_j0.default"
+    assert op.source == _line(bessel_between, "bessel_j0")
+    assert "stage 'torch'" in op.reason and "bessel_j0" in op.reason
+    assert "bessel_j0" in str(report)
+    # The next call reuses the specialization: no compile, same split.
+    x2 = torch.randn(8, 16)
+    assert_same(compiled(x2, w), bessel_between(x2, w))
+    assert compiled.stats.compilations == 1 and compiled.stats.cache_hits == 1
+
+
+def test_on_unsupported_error_raises():
+    with pytest.raises(mlirfuse.CompileError, match="bessel_j0"):
+        mlirfuse.compile(bessel_between, on_unsupported="error")(torch.randn(8, 16),
+                                                                 torch.randn(16, 16))
+    with pytest.raises(ValueError, match="on_unsupported"):
+        mlirfuse.compile(bessel_between, on_unsupported="sometimes")
+
+
+def test_a_graph_that_compiles_has_no_eager_ops():
+    compiled = mlirfuse.compile(lambda x: torch.tanh(x) * 2)
+    compiled(torch.randn(4, 4))
+    assert compiled.stats.eager_ops == 0
+    assert compiled.explain().eager == [] and len(compiled.explain().pieces) == 1
+
+
+class Net(torch.nn.Module):
+    """A module with weights, a buffer it mutates, and an op that cannot compile."""
+
+    def __init__(self):
+        super().__init__()
+        self.a = torch.nn.Linear(8, 8)
+        self.b = torch.nn.Linear(8, 4)
+        self.register_buffer("calls", torch.zeros(()))
+
+    def forward(self, x):
+        self.calls.add_(1)
+        h = torch.special.bessel_j0(self.a(x))
+        return self.b(h).sigmoid(), h
+
+
+def test_module_state_and_mutation_across_the_split():
+    net, ref = Net().eval(), Net().eval()
+    ref.load_state_dict(net.state_dict())
+    compiled = mlirfuse.compile(net)
+    for _ in range(2):
+        x = torch.randn(3, 8)
+        assert_same(compiled(x), ref(x))
+    assert net.calls.item() == 2 == ref.calls.item()
+    with torch.no_grad():  # a weight update is seen without a recompile
+        net.b.weight.mul_(2)
+        ref.b.weight.mul_(2)
+    x = torch.randn(3, 8)
+    assert_same(compiled(x), ref(x))
+    assert compiled.stats.compilations == 1 and compiled.stats.eager_ops == 1
+
+
+def test_input_mutation_across_the_split():
+    def f(x, y):
+        y.mul_(2)
+        return torch.special.bessel_j0(x) + y
+
+    x, y = torch.randn(5), torch.randn(5)
+    y_ref = y.clone()
+    expected = f(x, y_ref)
+    assert_same(mlirfuse.compile(f)(x, y), expected)
+    assert_same(y, y_ref)
+
+
+def test_a_piece_rejecting_new_strides_recompiles():
+    def f(x):
+        return torch.special.bessel_j0(x) + x * 2
+
+    compiled = mlirfuse.compile(f)
+    x = torch.randn(4, 4)
+    assert_same(compiled(x), f(x))
+    t = torch.randn(4, 4).t()  # same shape, other strides: the piece reading x rejects it
+    assert_same(compiled(t), f(t))
+    assert compiled.stats.guard_failures == 1 and compiled.stats.compilations == 2
+
+
+def test_random_ops_follow_torchs_generator():
+    def f(x):
+        return torch.nn.functional.dropout(x, 0.5, training=True) * 2 + x.exp()
+
+    x = torch.randn(64, 64)
+    compiled = mlirfuse.compile(f)
+    torch.manual_seed(3)
+    got = compiled(x)
+    torch.manual_seed(3)
+    assert_same(got, f(x))
+    assert [e.op for e in compiled.explain().eager] == ["aten.native_dropout.default"]
+    assert "random" in compiled.explain().eager[0].reason
+
+
+def test_data_dependent_shapes_run_eager():
+    def f(x):
+        return torch.relu(x[x > 0].sum() * x) + torch.nonzero(x).sum()
+
+    x = torch.randn(6, 5)
+    compiled = mlirfuse.compile(f)
+    assert_same(compiled(x), f(x))
+    reasons = {e.op: e.reason for e in compiled.explain().eager}
+    assert "depends on the data" in reasons["aten.nonzero.default"]
+    assert compiled.explain().pieces  # the relu and its producers compiled
+
+
+def test_item_returns_the_number_compiled():
+    def f(x):
+        return (x * 2).sum().item(), int(x.argmax())
+
+    x = torch.randn(7)
+    compiled = mlirfuse.compile(f)
+    got, want = compiled(x), f(x)
+    assert type(got[0]) is float and type(got[1]) is int
+    assert got[1] == want[1] and abs(got[0] - want[0]) <= 1e-5 * abs(want[0]) + 1e-6
+
+
+def test_python_control_flow_on_data_goes_through_dynamo():
+    def f(x):
+        scale = int(x.abs().sum())  # torch.export cannot capture this
+        return torch.tanh(x) * scale if x.sum() > 0 else -x
+
+    compiled = mlirfuse.compile(f)
+    for x in (torch.ones(4), -torch.ones(4), torch.randn(4)):
+        assert_same(compiled(x), f(x))
+    assert compiled.stats.eager_ops >= 1
+    assert "dynamo" in "".join(compiled.explain().notes)
+
+
+def test_torch_compile_backend_partitions_and_counts():
+    mlirfuse.reset_stats()
+    fn = torch.compile(bessel_between, backend="mlirfuse")
+    x, w = torch.randn(8, 16), torch.randn(16, 16)
+    assert_same(fn(x, w), bessel_between(x, w))
+    totals = mlirfuse.stats()
+    assert totals.eager_ops == 1 and totals.compilations == 1 and totals.kernels > 0
+    mlirfuse.reset_stats()
+    assert mlirfuse.stats() == mlirfuse.Stats()
+
+
+def test_internal_errors_run_eager_with_a_warning(monkeypatch):
+    from mlirfuse.compiler import specialize
+
+    def broken(*args, **kwargs):
+        raise ZeroDivisionError("a bug")
+
+    monkeypatch.setattr(specialize.capture_mod, "capture", broken)
+    f = lambda x: x + 1  # noqa: E731
+    compiled = mlirfuse.compile(f)
+    with pytest.warns(mlirfuse.InternalErrorWarning, match="a bug"):
+        assert_same(compiled(torch.ones(3)), f(torch.ones(3)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        compiled(torch.ones(3))  # warned once
+    assert compiled.stats.fallbacks == 2
