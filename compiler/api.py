@@ -165,6 +165,7 @@ class CompiledFunction:
         reason = None
         for spec in self._specializations.get(key, ()):
             status, result = spec(tensors)
+            self._count_variants(spec)
             if status == NEEDS_AUTOGRAD:
                 return self._eager_for_autograd(args)
             if status == 0:
@@ -184,6 +185,11 @@ class CompiledFunction:
         if policy == "eager" or self.stats.compilations >= self.options.recompile_limit:
             return self._eager(args)
         return self._run_new(key, args, tensors)
+
+    def _count_variants(self, spec: Specialization) -> None:
+        n = spec.new_compilations()
+        if n:
+            stats_mod.count(self.stats, "compilations", n)
 
     def _eager(self, args: tuple, eager_ops: int = 0):
         stats_mod.count(self.stats, "fallbacks")
@@ -253,6 +259,7 @@ class CompiledFunction:
             self._not_compiled(e)
             return result
         status, result = spec(tensors)
+        self._count_variants(spec)
         if status == NEEDS_AUTOGRAD:
             return self._eager_for_autograd(args)
         if status:

@@ -24,6 +24,7 @@ import torch.utils._pytree as pytree
 from torch.export import ExportedProgram
 from torch.export.graph_signature import InputKind, OutputKind
 
+from . import op_signature
 from .errors import CompileError
 from .narrow_ints import widen_narrow_ints
 
@@ -207,7 +208,58 @@ def decompositions() -> dict:
     table[torch.ops.aten.sort.stable] = _sort_stable
     table[torch.ops.aten.div.Tensor_mode] = _int_floor_div
     table[torch.ops.aten._thnn_fused_lstm_cell.default] = _fused_lstm_cell
+    for op, signatures in LEARNED.items():
+        if op not in table:
+            table[op] = _for_signatures(op, signatures, torch_decomposition(op))
     return table
+
+
+# Decompositions learned from compile failures in this process: an op whose call failed
+# to compile (partition.PartitionedGraph.failed) and that torch can decompose is
+# decomposed at the next capture, for the signatures that failed (op_signature.py);
+# other calls of it keep the op (softmax's amax compiles, a 0-d amax does not).
+LEARNED: dict = {}
+
+
+def torch_decomposition(op):
+    """torch's own decomposition of an op overload (torch._decomp), or None."""
+    from torch._decomp import decomposition_table
+
+    return decomposition_table.get(op)
+
+
+def _for_signatures(op, signatures: set, decomposition):
+    def decompose(*args, **kwargs):
+        if op_signature.signature(op, args, kwargs) not in signatures:
+            return NotImplemented
+        return decomposition(*args, **kwargs)
+    return decompose
+
+
+def learn_decompositions(nodes: list[torch.fx.Node]) -> list[tuple]:
+    """Learns to decompose the calls of `nodes` that failed to compile, where torch has
+    a decomposition of their op. Returns what was new: (op, signature) pairs."""
+    new = []
+    for node in nodes:
+        op = node.target
+        if not isinstance(op, torch._ops.OpOverload) or torch_decomposition(op) is None:
+            continue
+        sig = op_signature.of_node(node)
+        if sig not in LEARNED.get(op, ()) and (op, sig) not in _UNHELPFUL:
+            LEARNED.setdefault(op, set()).add(sig)
+            new.append((op, sig))
+    return new
+
+
+def forget_decompositions(learned: list[tuple]) -> None:
+    """Undoes learn_decompositions, for good: the decomposition did not trace, or its
+    parts do not compile either."""
+    for op, sig in learned:
+        LEARNED.get(op, set()).discard(sig)
+        _UNHELPFUL.add((op, sig))
+
+
+_UNHELPFUL: set = set()
 
 
 def _var_mean(x, dim=None, *, correction=None, keepdim=False):
@@ -276,15 +328,78 @@ def export(fn: Callable, args: tuple) -> tuple[ExportedProgram, _Wrapper]:
     """
     tensors, skeleton, spec = split_args(args)
     wrapper = _Wrapper(_anchor_stack_traces(fn), skeleton, spec)
+    generator = _RandomState()
+    seeding = _SeedWatch()
     try:
-        with warnings.catch_warnings(), _portable_kernels():
+        with warnings.catch_warnings(), _portable_kernels(), seeding:
             # torch's own deprecation inside export's copies of pytree specs.
             warnings.filterwarnings("ignore", message=".*LeafSpec.*", category=FutureWarning)
             prog = torch.export.export(wrapper, tuple(tensors), strict=False)
             prog = prog.run_decompositions(decompositions())
     except Exception as e:  # torch.export raises many types; all mean "cannot capture"
         raise CompileError(f"{type(e).__name__}: {e}", stage="capture") from e
+    if generator.changed() or seeding.seeded:
+        # torch.manual_seed (or a draw on real tensors) ran in the function's Python: it
+        # ran once, while tracing, and would not at each call of the graph.
+        generator.restore()
+        raise CompileError("the function seeds or draws from torch's random generator "
+                           "outside its tensor ops (torch.manual_seed...): a graph cannot "
+                           "hold that", stage="capture")
     return prog, wrapper
+
+
+class _SeedWatch:
+    """Notes calls of torch's seeding functions while tracing: such a call runs in the
+    function's Python, once at trace time, not in the graph (export also keeps the
+    generator's state, so the state alone does not show it)."""
+
+    NAMES = [(torch, "manual_seed"), (torch, "seed"), (torch.random, "manual_seed"),
+             (torch.random, "seed"), (torch.cuda, "manual_seed"),
+             (torch.cuda, "manual_seed_all")]
+
+    def __init__(self):
+        self.seeded = False
+        self.saved = []
+
+    def __enter__(self):
+        for owner, name in self.NAMES:
+            original = getattr(owner, name)
+            self.saved.append((owner, name, original))
+
+            def watch(*args, _original=original, **kwargs):
+                self.seeded = True
+                return _original(*args, **kwargs)
+
+            setattr(owner, name, watch)
+        return self
+
+    def __exit__(self, *exc):
+        for owner, name, original in self.saved:
+            setattr(owner, name, original)
+        self.saved = []
+
+
+class _RandomState:
+    """torch's default generators' states (the CPU's, and the GPUs' once initialized)."""
+
+    def __init__(self):
+        self.states = self._get()
+
+    @staticmethod
+    def _get():
+        cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else []
+        return torch.random.get_rng_state(), cuda
+
+    def changed(self) -> bool:
+        cpu, cuda = self._get()
+        # A GPU first initialized while tracing had no state before: not a change.
+        return not torch.equal(cpu, self.states[0]) or \
+            any(not torch.equal(a, b) for a, b in zip(cuda, self.states[1]))
+
+    def restore(self) -> None:
+        torch.random.set_rng_state(self.states[0])
+        if self.states[1]:
+            torch.cuda.set_rng_state_all(self.states[1])
 
 
 def _fold_item_into_tensor(gm: torch.fx.GraphModule) -> None:

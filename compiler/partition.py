@@ -29,6 +29,7 @@ from torch.fx.passes.infra.partitioner import CapabilityBasedPartitioner
 from torch.fx.passes.operator_support import OperatorSupportBase
 from torch.fx.passes.utils.fuser_utils import fuse_as_graphmodule, fuse_by_partitions, topo_sort
 
+from . import hazards, op_signature
 from .capture import source_of
 from .compiled_graph import CompiledGraph
 from .errors import CompileError
@@ -81,23 +82,9 @@ def _packet(node: torch.fx.Node) -> str:
         node.target, torch._ops.OpOverload) else op_name(node)
 
 
-def _describe(value):
-    if isinstance(value, torch.fx.Node):
-        val = value.meta.get("val")
-        if isinstance(val, torch.Tensor):
-            return ("tensor", val.dtype, val.dim())
-        return ("value", type(val).__name__)
-    if isinstance(value, (list, tuple)):
-        return tuple(_describe(v) for v in value)
-    if isinstance(value, dict):
-        return tuple((k, _describe(v)) for k, v in sorted(value.items()))
-    return repr(value)
-
-
 def signature(node: torch.fx.Node) -> tuple:
-    """What a compile failure of `node` is taken to depend on: the op, the dtype and rank
-    of each tensor argument, and the other arguments' values."""
-    return (op_name(node), _describe(node.args), _describe(node.kwargs))
+    """What a compile failure of `node` is taken to depend on (op_signature.py)."""
+    return op_signature.of_node(node)
 
 
 def _tensors(value) -> list:
@@ -138,7 +125,7 @@ def screen(node: torch.fx.Node, device: torch.device, on_device=frozenset()) -> 
     placed = [t for n, t in zip(node.all_input_nodes, ins) if n.name not in on_device]
     if any(t.device != device for t in outs + placed):
         return f"moves data between devices (the code runs on {device})"
-    return KNOWN.get(signature(node))
+    return hazards.check(node, ins, outs) or KNOWN.get(signature(node))
 
 
 class _Support(OperatorSupportBase):
@@ -185,14 +172,27 @@ def graph_key(gm: torch.fx.GraphModule, examples: list[torch.Tensor]) -> tuple:
     return inputs, tuple(nodes)
 
 
+def _contiguous(value):
+    if isinstance(value, torch.Tensor):
+        return value.contiguous()
+    if isinstance(value, (list, tuple)):
+        return type(value)(_contiguous(v) for v in value)
+    return value
+
+
 def example_values(gm: torch.fx.GraphModule, inputs: list[torch.Tensor],
-                   device: torch.device) -> dict[torch.fx.Node, object]:
-    """Every node's value on the example inputs, computed eagerly (random state kept)."""
+                   device: torch.device, compiled=lambda node: False
+                   ) -> dict[torch.fx.Node, object]:
+    """Every node's value on the example inputs, computed eagerly (random state kept).
+    A node `compiled` says may compile gets a contiguous value: a compiled piece returns
+    its results in new contiguous tensors, whatever layout the eager op would give."""
     values = {}
 
     class Recorder(torch.fx.Interpreter):
         def run_node(self, n):
             values[n] = super().run_node(n)
+            if n.op == "call_function" and compiled(n):
+                values[n] = _contiguous(values[n])
             return values[n]
 
     devices = [device] if device.type == "cuda" else []
@@ -209,13 +209,19 @@ class PieceGuardFailure(Exception):
 
 
 class _Piece(torch.nn.Module):
-    """A partition's submodule: calls its compiled code."""
+    """A partition's submodule: runs its compiled code. Tensors the eager ops before it
+    made with other strides than when it was compiled get a variant of their own
+    (compiled then, up to MAX_VARIANTS; then the call fails its guard)."""
 
-    def __init__(self, compiled: CompiledGraph, name: str, dtypes: list[torch.dtype]):
+    MAX_VARIANTS = 4
+
+    def __init__(self, compiled: CompiledGraph, name: str, dtypes: list[torch.dtype],
+                 recompile):
         super().__init__()
-        self.compiled = compiled
+        self.variants = [compiled]
         self.piece = name
         self.dtypes = dtypes
+        self.recompile = recompile
 
     def forward(self, *ins):
         # The guards check sizes and strides; the dtypes of what eager ops made are
@@ -224,15 +230,23 @@ class _Piece(torch.nn.Module):
             if t.dtype != dtype:
                 raise PieceGuardFailure(f"input {i} of {self.piece}: dtype {t.dtype}, "
                                         f"compiled for {dtype}")
-        status, outs = self.compiled(list(ins))
-        if status:
-            index = status - 1
-            if index < len(ins):
-                why = self.compiled.explain(index, ins[index], f"input {index} of {self.piece}")
-            else:
-                why = f"output {index - len(ins)} of {self.piece} broke its guard"
-            raise PieceGuardFailure(why)
-        return tuple(outs)
+        ins = list(ins)
+        for compiled in self.variants:
+            status, outs = compiled(ins)
+            if not status:
+                return tuple(outs)
+        if len(self.variants) < self.MAX_VARIANTS:
+            compiled = self.recompile(ins)
+            self.variants.append(compiled)
+            status, outs = compiled(ins)
+            if not status:
+                return tuple(outs)
+        index = status - 1
+        if index < len(ins):
+            why = compiled.explain(index, ins[index], f"input {index} of {self.piece}")
+        else:
+            why = f"output {index - len(ins)} of {self.piece} broke its guard"
+        raise PieceGuardFailure(why)
 
 
 class PartitionedGraph:
@@ -248,6 +262,8 @@ class PartitionedGraph:
       pieces: the CompiledGraph of each partition, in order.
       eager: one EagerOp per op that runs eager.
       kernels: kernels the pieces run per call.
+      compilations: variants of pieces compiled at a call (for strides not seen before).
+      failed: the nodes that failed to compile (not those the screen sent eager).
     """
 
     def __init__(self, gm: torch.fx.GraphModule, examples: list[torch.Tensor],
@@ -255,6 +271,7 @@ class PartitionedGraph:
                  on_device=frozenset()):
         top = _copy(gm)
         nodes = {n.name: n for n in top.graph.nodes}
+        self.failed: list[torch.fx.Node] = []
         eager: dict[str, str] = {}
         for n in top.graph.nodes:
             reason = screen(n, device, on_device)
@@ -262,7 +279,7 @@ class PartitionedGraph:
                 eager[n.name] = reason
         # The whole graph's failure is the first partition's, when that is the whole graph.
         whole = {n for n in top.graph.nodes if n.op == "call_function"}
-        values = example_values(top, examples, device)
+        values = example_values(top, examples, device, lambda n: n.name not in eager)
         groups: dict[torch.fx.Node, int] = {}
         compiled: dict[tuple, CompiledGraph] = {}
         for _ in range(MAX_ATTEMPTS):
@@ -304,13 +321,13 @@ class PartitionedGraph:
                       for n in self.module.graph.nodes
                       if n.op == "call_function" and n.target is not operator.getitem]
 
-    @staticmethod
-    def _learn(error: CompileError, names: list[str], nodes: dict, eager: dict) -> None:
+    def _learn(self, error: CompileError, names: list[str], nodes: dict, eager: dict) -> None:
         where = f"stage '{error.stage}'" + (f", pass '{error.pass_name}'" if error.pass_name else "")
         reason = f"does not compile ({where}): {error.reason}"
         for name in names:
             eager[name] = reason
             KNOWN[signature(nodes[name])] = reason
+            self.failed.append(nodes[name])
 
     @staticmethod
     def _propose(top, eager, groups) -> list[list[torch.fx.Node]]:
@@ -337,12 +354,18 @@ class PartitionedGraph:
         fuse_by_partitions(top, [dict.fromkeys(p) for p in partitions], prefix="piece_",
                            always_return_tuple=True)
         self.pieces = []
+        self.compilations = 0
         for i, ins in enumerate(examples):
             name = f"piece_{i}"
             sub = top.get_submodule(name)
             key = graph_key(sub, ins)
             piece = compiled.get(key) or CompiledGraph(sub, ins, device, options)
-            setattr(top, name, _Piece(piece, name, [t.dtype for t in ins]))
+
+            def recompile(tensors, sub=sub):
+                self.compilations += 1
+                return CompiledGraph(sub, tensors, device, options)
+
+            setattr(top, name, _Piece(piece, name, [t.dtype for t in ins], recompile))
             self.pieces.append(piece)
         top.recompile()
         self.module = top

@@ -17,10 +17,14 @@ import torch
 import torch.utils._pytree as pytree
 
 from . import capture as capture_mod
+from . import hazards
 from .compiled_graph import ALIGN, CompiledGraph, lower_graph
 from .errors import CompileError
 from .options import Options
 from .partition import PartitionedGraph, PieceGuardFailure, screen
+
+# Captures of one specialization after learning decompositions of ops that failed.
+MAX_DECOMPOSITION_ROUNDS = 3
 
 # Status of a call that needs autograd: compiled code is inference only.
 NEEDS_AUTOGRAD = -1
@@ -100,6 +104,17 @@ def lower(fn: Callable, args: tuple, options: Options, stop_after: str,
     return captured, module, record
 
 
+def _example_tensors(node: torch.fx.Node) -> tuple[list, list]:
+    def tensors(value):
+        if isinstance(value, torch.Tensor):
+            return [value]
+        if isinstance(value, (list, tuple)):
+            return [t for v in value for t in tensors(v)]
+        return []
+    ins = [t for n in node.all_input_nodes for t in tensors(n.meta.get("val"))]
+    return ins, tensors(node.meta.get("val"))
+
+
 class Specialization:
     """A compiled graph and its calling convention.
 
@@ -114,18 +129,26 @@ class Specialization:
 
     def __init__(self, fn: Callable, args: tuple, options: Options):
         start = time.perf_counter()
-        self.captured = capture_mod.capture(fn, args)
-        examples = graph_inputs(self.captured, args)
-        gm = self.captured.graph_module
-        self.device = target_device(options, list(enumerate(examples)), self.describe, gm)
-        # Constants captured with the graph live where the code runs.
-        self._constants = [i.value.to(self.device) if i.kind == "constant" else None
-                           for i in self.captured.inputs]
-        examples = [c if c is not None else t for c, t in zip(self._constants, examples)]
-        placeholders = [n for n in gm.graph.nodes if n.op == "placeholder"]
-        self._on_device = {n.name for n, i in zip(placeholders, self.captured.inputs)
-                           if i.kind == "constant"}
-        self.graph = self._compile(gm, examples, options)
+        self._capture(fn, args, options)
+        # Ops that failed to compile and that torch can decompose: decomposed, captured
+        # and compiled again (capture.LEARNED; a few rounds, decompositions make ops).
+        for _ in range(MAX_DECOMPOSITION_ROUNDS):
+            if not isinstance(self.graph, PartitionedGraph) or options.on_unsupported == "error":
+                break
+            learned = capture_mod.learn_decompositions(self.graph.failed)
+            if not learned:
+                break
+            before = (self.captured, self.graph, self._constants, self._on_device, self.device)
+            try:
+                self._capture(fn, args, options)
+                helped = not isinstance(self.graph, PartitionedGraph) or \
+                    len(self.graph.eager) < len(before[1].eager)
+            except CompileError:  # the decomposition does not trace
+                helped = False
+            if not helped:  # (its parts do not compile either: prims.bessel_j0...)
+                capture_mod.forget_decompositions(learned)
+                self.captured, self.graph, self._constants, self._on_device, self.device = before
+                break
         if isinstance(self.graph, PartitionedGraph):
             self.eager = self.graph.eager
             self.stages = self.graph.pieces[0].stages if self.graph.pieces else {}
@@ -143,12 +166,34 @@ class Specialization:
             for t, _ in self.captured.mutations
         ]
         self._last_piece_failure = ""
+        self._counted = 0
+
+    def _capture(self, fn: Callable, args: tuple, options: Options) -> None:
+        """Captures `fn(*args)` and compiles its graph."""
+        self.captured = capture_mod.capture(fn, args)
+        examples = graph_inputs(self.captured, args)
+        gm = self.captured.graph_module
+        self.device = target_device(options, list(enumerate(examples)), self.describe, gm)
+        # Constants captured with the graph live where the code runs.
+        self._constants = [i.value.to(self.device) if i.kind == "constant" else None
+                           for i in self.captured.inputs]
+        examples = [c if c is not None else t for c, t in zip(self._constants, examples)]
+        placeholders = [n for n in gm.graph.nodes if n.op == "placeholder"]
+        self._on_device = {n.name for n, i in zip(placeholders, self.captured.inputs)
+                           if i.kind == "constant"}
+        self.graph = self._compile(gm, examples, options)
 
     def _compile(self, gm: torch.fx.GraphModule, examples: list[torch.Tensor],
                  options: Options):
         """The whole graph compiled, or partitioned around what does not compile."""
         first_error = None
         if options.on_unsupported == "error":
+            for n in gm.graph.nodes:  # what would crash the toolchain never reaches it
+                reason = hazards.check(n, *_example_tensors(n)) if n.op == "call_function" \
+                    else None
+                if reason:
+                    raise CompileError(reason, stage="capture", op=str(n.target),
+                                       source=capture_mod.source_of(n), nodes=[n.name])
             return CompiledGraph(gm, examples, self.device, options)
         if not any(screen(n, self.device, self._on_device) for n in gm.graph.nodes):
             try:
@@ -157,6 +202,12 @@ class Specialization:
                 first_error = e
         return PartitionedGraph(gm, examples, self.device, options, first_error,
                                 self._on_device)
+
+    def new_compilations(self) -> int:
+        """Variants of pieces compiled at calls since the last time this was asked."""
+        n = getattr(self.graph, "compilations", 0) - self._counted
+        self._counted += n
+        return n
 
     def describe(self, index: int) -> str:
         """Names graph input `index` for a message."""

@@ -127,6 +127,30 @@ def _has_empty_tensor(ops: list[ir.Operation]) -> bool:
     return False
 
 
+def _is_fill(op: ir.Operation | None) -> bool:
+    """A fill: linalg.fill, or a generic whose every point is one value. (Ops sharing a
+    tensor.empty read nothing from it: they stay as they are.)"""
+    return op is not None and op.name in ("linalg.fill", "linalg.generic") \
+        and len(op.results) == 1 and st.uniform_value(op) is not None
+
+
+def _untie_destinations(ops: list[ir.Operation]) -> None:
+    """Gives every op its own copy of a destination that several ops write into (CSE
+    merges equal fills: cosine_similarity's three sums started from one zero fill).
+    Tiling makes the root's destination the loop's shared output; a fused fill then wrote
+    the tile of it that the other sums also started from, as their partial sums, so they
+    read each other's (garbage, 1e35: a wrong result)."""
+    for op in ops:
+        if not st.is_structured(op):
+            continue
+        first = len(op.operands) - st.num_dps_inits(op)
+        for i in range(first, len(op.operands)):
+            init = st.defining_op(op.operands[i])
+            if _is_fill(init) and len(list(op.operands[i].uses)) > 1:
+                with ir.InsertionPoint(op), op.location:
+                    op.operands[i] = init.clone(ip=ir.InsertionPoint(op)).results[0]
+
+
 def _erase_dead(fn: ir.Operation) -> None:
     """Erases ops on tensors left without uses by a fusion (a fused tensor.pad stays
     behind, and a later fusion must not see it as a user of its producer)."""
@@ -173,6 +197,8 @@ class TileKernels(Pass):
             # shared outputs met read-after-write conflicts; they stay untiled for now.
             self._clear(fn)
             return
+        _untie_destinations(ops)
+        ops = [o.operation for o in fn.regions[0].blocks[0].operations]
         producers = [op for op in ops if st.is_tileable(op) and op != root][::-1]
         if self.exact and not producers and _short_rows(root, tile_loops):
             # One op over short rows (NCHW's 28-wide images): a block per row of 28

@@ -178,3 +178,15 @@ def test_wide_elementwise_op(count):
         strict = mlirfuse.compile(chain, on_unsupported="error")
         with pytest.raises(mlirfuse.CompileError, match="'linalg.generic' reads 70 tensors"):
             strict(*xs)
+
+
+def test_reductions_sharing_one_fill():
+    """cosine_similarity's three row sums started from one zero fill (CSE merged them);
+    tiled, the two inner sums started from the tile the root accumulates into and read
+    garbage: results of 1e35 (mlirfuse-tile-kernels now gives each its own fill)."""
+    def f(a, b):
+        return torch.nn.functional.cosine_similarity(a, b, dim=1)
+
+    a, b = torch.randn(5, 5) * 4, torch.randn(5, 5) * 4
+    for _ in range(3):  # the garbage differed from call to call
+        assert_same(mlirfuse.compile(f)(a, b), f(a, b))

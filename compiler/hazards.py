@@ -1,0 +1,50 @@
+"""Graph nodes known to crash the toolchain or to compile to wrong results: they run
+eager instead of reaching it.
+
+A crash inside an upstream pass (a segmentation fault, a division by zero) kills the
+user's process; no diagnostic comes back to partition around. A wrong lowering gives
+no diagnostic at all. Each hazard here was found by bench/opinfo.py or the fuzzer,
+reproduced with mlirfuse-opt, and is recognized at the FX level before import
+(partition.screen asks `check`):
+
+  * a tensor with no elements: convert-torch-to-linalg divides by a size of 0 (SIGFPE;
+    nn.functional.unfold and bilinear on a batch of 0). Eager does no work on it.
+  * aten.index.Tensor with no index tensors, which torch-mlir's importer also makes of
+    a 0-d as_strided (resize_ of a 0-d tensor): torch-decompose-complex-ops dereferences
+    the missing first index (SIGSEGV).
+  * aten.logcumsumexp: torch-mlir lowers it as log(cumsum(exp(x))), which overflows to
+    inf from x = 89 on (eager's scan adds logarithms: exact). A max-shifted form would
+    underflow instead where values along the dimension differ by more than 88.
+"""
+
+from __future__ import annotations
+
+import torch
+
+aten = torch.ops.aten
+
+
+_MISCOMPILED = {
+    aten.logcumsumexp.default: "torch-mlir lowers it as log(cumsum(exp(x))): inf from x = 89 on",
+}
+
+
+def _empty(values: list[torch.Tensor]) -> bool:
+    return any(0 in t.shape for t in values if all(type(s) is int for s in t.shape))
+
+
+def check(node: torch.fx.Node, ins: list[torch.Tensor], outs: list[torch.Tensor]) -> str | None:
+    """Why `node` would crash the toolchain, or None (static shapes: `ins` and `outs` are
+    the example tensors of its tensor inputs and results)."""
+    if _empty(ins) or _empty(outs):
+        return "a tensor with no elements (nothing to compute; a size of 0 crashes " \
+               "convert-torch-to-linalg)"
+    if node.target is aten.index.Tensor and not [i for i in node.args[1] if i is not None]:
+        return "indexing with no index tensors (crashes torch-decompose-complex-ops)"
+    if node.target in _MISCOMPILED:
+        return _MISCOMPILED[node.target]
+    if node.target is aten.as_strided.default and not outs[0].dim():
+        # torch-mlir's importer rewrites as_strided into aten.index.Tensor: a 0-d result
+        # has no index tensors (the case above).
+        return "a 0-d as_strided (its rewrite crashes torch-decompose-complex-ops)"
+    return None
