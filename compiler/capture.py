@@ -380,26 +380,17 @@ class _SeedWatch:
 
 
 class _RandomState:
-    """torch's default generators' states (the CPU's, and the GPUs' once initialized)."""
+    """The CPU generator's state. (The GPUs' is not compared: tracing a function of CUDA
+    tensors changed it with no random op in the function, x.item() on the H200.)"""
 
     def __init__(self):
-        self.states = self._get()
-
-    @staticmethod
-    def _get():
-        cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else []
-        return torch.random.get_rng_state(), cuda
+        self.state = torch.random.get_rng_state()
 
     def changed(self) -> bool:
-        cpu, cuda = self._get()
-        # A GPU first initialized while tracing had no state before: not a change.
-        return not torch.equal(cpu, self.states[0]) or \
-            any(not torch.equal(a, b) for a, b in zip(cuda, self.states[1]))
+        return not torch.equal(torch.random.get_rng_state(), self.state)
 
     def restore(self) -> None:
-        torch.random.set_rng_state(self.states[0])
-        if self.states[1]:
-            torch.cuda.set_rng_state_all(self.states[1])
+        torch.random.set_rng_state(self.state)
 
 
 def _fold_item_into_tensor(gm: torch.fx.GraphModule) -> None:

@@ -12,6 +12,12 @@ reproduced with mlirfuse-opt, and is recognized at the FX level before import
   * aten.index.Tensor with no index tensors, which torch-mlir's importer also makes of
     a 0-d as_strided (resize_ of a 0-d tensor): torch-decompose-complex-ops dereferences
     the missing first index (SIGSEGV).
+  * aten.as_strided on CUDA: the importer's rewrite gathers through constant index
+    tensors, which the GPU kernel then reads from host memory (an illegal address; the
+    CUDA context is lost). as_strided, as_strided_copy, resize_ on the H200.
+  * max pooling's indices on CUDA (max_pool2d/3d_with_indices, adaptive_max_pool): the
+    values are right, the indices not (found on the H200; max pooling without indices
+    compiles).
   * aten.logcumsumexp: torch-mlir lowers it as log(cumsum(exp(x))), which overflows to
     inf from x = 89 on (eager's scan adds logarithms: exact). A max-shifted form would
     underflow instead where values along the dimension differ by more than 88.
@@ -19,10 +25,16 @@ reproduced with mlirfuse-opt, and is recognized at the FX level before import
 
 from __future__ import annotations
 
+import operator
+
 import torch
 
 aten = torch.ops.aten
 
+
+_INDICES_WRONG_ON_GPU = {aten.max_pool2d_with_indices.default,
+                         aten.max_pool3d_with_indices.default,
+                         aten.adaptive_max_pool2d.default, aten.adaptive_max_pool3d.default}
 
 _MISCOMPILED = {
     aten.logcumsumexp.default: "torch-mlir lowers it as log(cumsum(exp(x))): inf from x = 89 on",
@@ -33,9 +45,10 @@ def _empty(values: list[torch.Tensor]) -> bool:
     return any(0 in t.shape for t in values if all(type(s) is int for s in t.shape))
 
 
-def check(node: torch.fx.Node, ins: list[torch.Tensor], outs: list[torch.Tensor]) -> str | None:
+def check(node: torch.fx.Node, ins: list[torch.Tensor], outs: list[torch.Tensor],
+          device: torch.device | None = None) -> str | None:
     """Why `node` would crash the toolchain, or None (static shapes: `ins` and `outs` are
-    the example tensors of its tensor inputs and results)."""
+    the example tensors of its tensor inputs and results; `device` the target's)."""
     if _empty(ins) or _empty(outs):
         return "a tensor with no elements (nothing to compute; a size of 0 crashes " \
                "convert-torch-to-linalg)"
@@ -43,6 +56,12 @@ def check(node: torch.fx.Node, ins: list[torch.Tensor], outs: list[torch.Tensor]
         return "indexing with no index tensors (crashes torch-decompose-complex-ops)"
     if node.target in _MISCOMPILED:
         return _MISCOMPILED[node.target]
+    if node.target in _INDICES_WRONG_ON_GPU and device is not None and device.type == "cuda" \
+            and any(u.target is operator.getitem and u.args[1] == 1 for u in node.users):
+        return "its indices come out wrong from the GPU code (the values are right)"
+    if node.target is aten.as_strided.default and device is not None and device.type == "cuda":
+        return "as_strided on the GPU (its rewrite reads index tensors from host memory: " \
+               "an illegal address)"
     if node.target is aten.as_strided.default and not outs[0].dim():
         # torch-mlir's importer rewrites as_strided into aten.index.Tensor: a 0-d result
         # has no index tensors (the case above).

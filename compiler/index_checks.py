@@ -44,7 +44,7 @@ def _indexed(node: torch.fx.Node):
         shape = _shape(args[0])
         if shape is not None:
             dim = args[1] % max(1, len(shape))
-            yield args[2], dim, shape[dim]
+            yield args[2], dim, shape[dim] if shape else 1  # a 0-d tensor has one element
     elif target == aten.embedding.default:
         shape = _shape(args[0])
         if shape is not None:

@@ -125,7 +125,7 @@ def screen(node: torch.fx.Node, device: torch.device, on_device=frozenset()) -> 
     placed = [t for n, t in zip(node.all_input_nodes, ins) if n.name not in on_device]
     if any(t.device != device for t in outs + placed):
         return f"moves data between devices (the code runs on {device})"
-    return hazards.check(node, ins, outs) or KNOWN.get(signature(node))
+    return hazards.check(node, ins, outs, device) or KNOWN.get(signature(node))
 
 
 class _Support(OperatorSupportBase):

@@ -189,7 +189,8 @@ class Specialization:
         first_error = None
         if options.on_unsupported == "error":
             for n in gm.graph.nodes:  # what would crash the toolchain never reaches it
-                reason = hazards.check(n, *_example_tensors(n)) if n.op == "call_function" \
+                reason = hazards.check(n, *_example_tensors(n), self.device) \
+                    if n.op == "call_function" \
                     else None
                 if reason:
                     raise CompileError(reason, stage="capture", op=str(n.target),

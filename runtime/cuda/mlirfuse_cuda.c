@@ -147,8 +147,11 @@ void *mgpuModuleLoad(void *data, size_t size) {
   return module;
 }
 
+/* 0: mgpuModuleUnload leaves modules loaded (a diagnostic switch of bench/free.py). */
+int mlirfuse_unload_modules = 1;
+
 void mgpuModuleUnload(void *module) {
-  if (!module || loaded <= 0) return;
+  if (!module || loaded <= 0 || !mlirfuse_unload_modules) return;
   for (int i = 0; i < kernel_count; i++)
     if (kernels[i].module == module) kernels[i].module = 0;
   p_cuModuleUnload((CUmodule)module); /* errors at process exit are of no interest */

@@ -189,6 +189,19 @@ def test_index_out_of_bounds_raises(name):
     torch.testing.assert_close(compiled(x, ok), fn(x, ok))
 
 
+@pytest.mark.cpu_only("index checks are made on the CPU only")
+def test_index_select_of_a_0d_tensor():
+    """The index check took dimension 0 of a 0-d tensor's shape (IndexError while
+    compiling); index_select treats a 0-d tensor as one element."""
+    fn = lambda x, i: torch.index_select(x, 0, i) * 2  # noqa: E731
+    x, i = torch.tensor(3.0), torch.tensor([0])
+    compiled = mlirfuse.compile(fn)
+    torch.testing.assert_close(compiled(x, i), fn(x, i))
+    assert compiled.stats.fallbacks == 0
+    with pytest.raises(IndexError, match="out of bounds"):
+        compiled(x, torch.tensor([1]))
+
+
 @pytest.mark.cpu_only("runs a CPU subprocess")
 def test_batch_norm_of_zero_variance_does_not_abort(tmp_path):
     """A zero variance with eps = 0 makes sqrt(var + eps) 0: eager returns nan. torch-mlir's

@@ -226,16 +226,27 @@ def test_cuda_module_with_parameters_and_guards(no_grad):
 
 @needs_cuda
 def test_cuda_bad_ptx_is_an_exception_not_a_crash(no_grad):
-    """PTX for a chip the device cannot run fails to load: a CompileError at 'jit'."""
-    compiled = mlirfuse.compile(lambda x: x * 2, chip="sm_100a")
+    """PTX for a chip the device cannot run fails to load: a CompileError at 'jit', or
+    by default the op runs eager."""
+    fn = lambda x: x * 2  # noqa: E731
+    compiled = mlirfuse.compile(fn, chip="sm_100a", on_unsupported="error")
     with pytest.raises(mlirfuse.CompileError, match="cuModuleLoadData"):
         compiled(torch.randn(8, device="cuda"))
+    compiled = mlirfuse.compile(fn, chip="sm_100a")
+    x = torch.randn(8, device="cuda")
+    assert_same(compiled(x), fn(x))
+    assert "cuModuleLoadData" in compiled.explain().eager[0].reason
 
 
 @needs_cuda
-def test_cuda_tensors_on_the_cpu_device_option_is_an_error():
+def test_cuda_tensors_on_the_cpu_device_option_is_an_error(no_grad):
+    fn = lambda x: x + 1  # noqa: E731
     with pytest.raises(mlirfuse.CompileError, match="compiled for cpu"):
-        mlirfuse.compile(lambda x: x + 1, device="cpu")(torch.randn(4, device="cuda"))
+        mlirfuse.compile(fn, device="cpu", on_unsupported="error")(torch.randn(4, device="cuda"))
+    x = torch.randn(4, device="cuda")
+    compiled = mlirfuse.compile(fn, device="cpu")
+    assert_same(compiled(x), fn(x))  # the op runs eager, on the tensor's device
+    assert "moves data between devices" in compiled.explain().eager[0].reason
 
 
 @needs_cuda
@@ -359,3 +370,20 @@ def test_cuda_convolutions_match_eager(name, tf32, no_grad):
         assert_same(compiled(*fresh), fn(*fresh), rtol=tol, atol=tol)
     finally:
         torch.backends.cudnn.allow_tf32 = before
+
+
+@needs_cuda
+def test_cuda_as_strided_and_pool_indices_run_eager(no_grad):
+    """On the H200, as_strided read its index tensors from host memory (an illegal
+    address: the CUDA context was lost), and max pooling's indices came out wrong: those
+    run eager; max pooling without indices still compiles."""
+    x = torch.randn(2, 4, 6, 6, device="cuda")
+    cases = [lambda x: torch.as_strided(x, (3, 3), (2, 1), 1) * 2,
+             lambda x: torch.nn.functional.max_pool2d(x, 2, return_indices=True),
+             lambda x: torch.nn.functional.adaptive_max_pool2d(x, (3, 2), return_indices=True)]
+    for fn in cases:
+        assert_same(mlirfuse.compile(fn)(x), fn(x))
+    torch.cuda.synchronize()
+    pool = mlirfuse.compile(lambda x: torch.nn.functional.max_pool2d(x, 2) + 1)
+    pool(x)
+    assert pool.stats.eager_ops == 0

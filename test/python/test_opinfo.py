@@ -1,0 +1,38 @@
+"""A fixed sample of PyTorch's op database through mlirfuse.compile, in worker processes
+that are restarted when one dies (bench/opinfo.py; the whole sweep is there): no op may
+crash, give a wrong result or raise; the ops listed as native compile whole."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import pytest
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", ".."))
+opinfo = pytest.importorskip("bench.opinfo", reason="bench/opinfo.py needs expecttest "
+                             "(torch's op database imports it): pip install expecttest")
+
+# Ops that compile whole, among them the ones a bug once broke.
+NATIVE = ["abs", "add", "mul", "nn.functional.softmax", "nn.functional.layer_norm", "sum",
+          "mean", "matmul", "cat", "where", "clamp", "nn.functional.gelu", "cumsum",
+          "nn.functional.cosine_similarity", "addmv", "item", "nn.functional.max_pool2d",
+          "index_select", "nn.functional.embedding"]
+# Ops that run partly eager (and were wrong, crashed or failed before the partitioning).
+PARTLY = ["nonzero", "special.bessel_j0", "nn.functional.unfold", "nn.functional.bilinear",
+          "resize_", "logcumsumexp", "randn", "nn.functional.dropout", "masked_select",
+          "fft.fft", "linalg.svd"]
+
+
+@pytest.mark.cpu_only("the H200 runs the whole sweep (bench/opinfo.py --device cuda)")
+def test_op_database_sample(tmp_path):
+    out = str(tmp_path / "opinfo.jsonl")
+    records = opinfo.sweep("cpu", "float32", samples=2, workers=2, names=set(NATIVE + PARTLY),
+                           options={}, out_path=out, timeout=600)
+    status = {r["op"]: r for r in records}
+    assert set(status) == set(NATIVE + PARTLY)
+    bad = {op: r["reason"] for op, r in status.items()
+           if r["status"] in ("crash", "wrong", "error")}
+    assert not bad, bad
+    not_native = {op: status[op]["reason"] for op in NATIVE if status[op]["status"] != "native"}
+    assert not not_native, not_native
