@@ -7,8 +7,9 @@ no diagnostic at all. Each hazard here was found by bench/opinfo.py or the fuzze
 reproduced with mlirfuse-opt, and is recognized at the FX level before import
 (partition.screen asks `check`):
 
-  * a tensor with no elements: convert-torch-to-linalg divides by a size of 0 (SIGFPE;
-    nn.functional.unfold and bilinear on a batch of 0). Eager does no work on it.
+  * a reshape (view, flatten, im2col) of a tensor with no elements: convert-torch-to-
+    linalg divides by a size of 0 (SIGFPE: nn.functional.unfold and bilinear on a batch
+    of 0; other ops on such tensors compile). Eager does no work on it.
   * aten.index.Tensor with no index tensors, which torch-mlir's importer also makes of
     a 0-d as_strided (resize_ of a 0-d tensor): torch-decompose-complex-ops dereferences
     the missing first index (SIGSEGV).
@@ -18,6 +19,7 @@ reproduced with mlirfuse-opt, and is recognized at the FX level before import
   * max pooling's indices on CUDA (max_pool2d/3d_with_indices, adaptive_max_pool): the
     values are right, the indices not (found on the H200; max pooling without indices
     compiles).
+  * embedding_bag with per_sample_weights: torch-mlir ignores the weights.
   * aten.logcumsumexp: torch-mlir lowers it as log(cumsum(exp(x))), which overflows to
     inf from x = 89 on (eager's scan adds logarithms: exact). A max-shifted form would
     underflow instead where values along the dimension differ by more than 88.
@@ -32,6 +34,11 @@ import torch
 aten = torch.ops.aten
 
 
+# Reshapes: convert-torch-to-linalg computes their sizes by dividing by the input's.
+_RESHAPES = {aten.view.default, aten._unsafe_view.default, aten.reshape.default,
+             aten.view_copy.default, aten.flatten.using_ints, aten.unflatten.int,
+             aten.im2col.default}
+
 _INDICES_WRONG_ON_GPU = {aten.max_pool2d_with_indices.default,
                          aten.max_pool3d_with_indices.default,
                          aten.adaptive_max_pool2d.default, aten.adaptive_max_pool3d.default}
@@ -39,6 +46,14 @@ _INDICES_WRONG_ON_GPU = {aten.max_pool2d_with_indices.default,
 _MISCOMPILED = {
     aten.logcumsumexp.default: "torch-mlir lowers it as log(cumsum(exp(x))): inf from x = 89 on",
 }
+
+
+_EMBEDDING_BAGS = {aten._embedding_bag_forward_only.default, aten._embedding_bag.default,
+                   aten.embedding_bag.padding_idx, aten.embedding_bag.default}
+
+
+def _argument(node: torch.fx.Node, index: int, name: str):
+    return node.args[index] if len(node.args) > index else node.kwargs.get(name)
 
 
 def _empty(values: list[torch.Tensor]) -> bool:
@@ -49,13 +64,15 @@ def check(node: torch.fx.Node, ins: list[torch.Tensor], outs: list[torch.Tensor]
           device: torch.device | None = None) -> str | None:
     """Why `node` would crash the toolchain, or None (static shapes: `ins` and `outs` are
     the example tensors of its tensor inputs and results; `device` the target's)."""
-    if _empty(ins) or _empty(outs):
-        return "a tensor with no elements (nothing to compute; a size of 0 crashes " \
-               "convert-torch-to-linalg)"
+    if node.target in _RESHAPES and _empty(ins):
+        return "a reshape of a tensor with no elements (convert-torch-to-linalg divides " \
+               "by a size of 0)"
     if node.target is aten.index.Tensor and not [i for i in node.args[1] if i is not None]:
         return "indexing with no index tensors (crashes torch-decompose-complex-ops)"
     if node.target in _MISCOMPILED:
         return _MISCOMPILED[node.target]
+    if node.target in _EMBEDDING_BAGS and _argument(node, 6, "per_sample_weights") is not None:
+        return "torch-mlir's embedding_bag ignores per_sample_weights"
     if node.target in _INDICES_WRONG_ON_GPU and device is not None and device.type == "cuda" \
             and any(u.target is operator.getitem and u.args[1] == 1 for u in node.users):
         return "its indices come out wrong from the GPU code (the values are right)"

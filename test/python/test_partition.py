@@ -133,15 +133,25 @@ def test_example_layouts_are_the_compiled_pieces():
 
 @pytest.mark.parametrize("fn,shape", [
     (lambda x: torch.nn.functional.unfold(x, 2) + 1, (0, 1, 5, 5)),
-    (lambda x: torch.tanh(x) * 2, (3, 0, 2))], ids=["unfold", "tanh"])
-def test_tensors_without_elements_never_reach_the_toolchain(fn, shape):
-    """A size of 0 crashed convert-torch-to-linalg (SIGFPE: unfold, bilinear on a batch
-    of 0): such ops run eager, where they cost nothing, or raise a CompileError."""
+    (lambda x: torch.tanh(x.view(-1, 2)) * 2, (3, 0, 2)),
+    (lambda x: x.flatten(1) * 2, (0, 3, 2))], ids=["unfold", "view", "flatten"])
+def test_reshapes_without_elements_never_reach_the_toolchain(fn, shape):
+    """Reshaping a tensor with no elements crashed convert-torch-to-linalg (SIGFPE:
+    unfold, bilinear on a batch of 0): the reshape runs eager, where it costs nothing,
+    or is a CompileError; other ops on such tensors compile."""
     f = fn
     x = torch.randn(shape)
     assert_same(mlirfuse.compile(f)(x), f(x))
     with pytest.raises(mlirfuse.CompileError, match="no elements"):
         mlirfuse.compile(f, on_unsupported="error")(x)
+
+
+def test_ops_without_elements_compile():
+    f = lambda x: (torch.tanh(x) * 2).sum(1)  # noqa: E731
+    x = torch.randn(0, 5)
+    compiled = mlirfuse.compile(f)
+    assert_same(compiled(x), f(x))
+    assert compiled.stats.eager_ops == 0
 
 
 def test_random_ops_follow_torchs_generator():
@@ -228,3 +238,13 @@ def test_logcumsumexp_of_large_values():
     x = torch.full((5, 3), 1e4)
     x[1] = -1e4
     assert_same(mlirfuse.compile(f)(x), f(x))
+
+
+def test_embedding_bag_with_per_sample_weights():
+    """torch-mlir's embedding_bag ignored per_sample_weights (a wrong sum): it runs eager."""
+    def f(i, w, off, psw):
+        return torch.nn.functional.embedding_bag(i, w, off, mode="sum", per_sample_weights=psw)
+
+    args = (torch.tensor([1, 2, 4, 5, 4]), torch.randn(10, 5), torch.tensor([0, 3]),
+            torch.randn(5))
+    assert_same(mlirfuse.compile(f)(*args), f(*args))
