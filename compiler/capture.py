@@ -198,6 +198,10 @@ def decompositions() -> dict:
     aten._thnn_fused_lstm_cell: nn.LSTMCell's kernel on CUDA; the cell's pointwise math.
     aten.var_mean (layer_norm's): torch-mlir computes it in f64, a slow f64 row per tile on
     GPUs (and no vectors on the CPU); here it is two passes in f32 (f16/bf16 widened).
+    aten.maximum, aten.minimum: torch-mlir selects with an ordered compare, so a NaN first
+    operand gave the second (eager: NaN); here NaN is taken from either side.
+    aten.hardtanh (relu6): torch-mlir makes it that maximum and minimum; here a clamp
+    (whose NaN handling mlirfuse-clamp-nan mends).
     """
     from torch._decomp import get_decompositions
     from torch_mlir.extras.fx_decomp_util import get_decomposition_table
@@ -208,6 +212,9 @@ def decompositions() -> dict:
     table[torch.ops.aten.sort.stable] = _sort_stable
     table[torch.ops.aten.div.Tensor_mode] = _int_floor_div
     table[torch.ops.aten._thnn_fused_lstm_cell.default] = _fused_lstm_cell
+    table[torch.ops.aten.maximum.default] = _nan_maximum
+    table[torch.ops.aten.minimum.default] = _nan_minimum
+    table[torch.ops.aten.hardtanh.default] = _hardtanh
     for op, signatures in LEARNED.items():
         if op not in table:
             table[op] = _for_signatures(op, signatures, torch_decomposition(op))
@@ -277,6 +284,22 @@ def _var_mean(x, dim=None, *, correction=None, keepdim=False):
     if not keepdim:
         mean = mean.squeeze(dims)
     return var.to(x.dtype), mean.to(x.dtype)
+
+
+def _nan_maximum(a, b):
+    if not (a.dtype.is_floating_point or b.dtype.is_floating_point):
+        return NotImplemented
+    return torch.where((a > b) | torch.isnan(a), a, b)
+
+
+def _nan_minimum(a, b):
+    if not (a.dtype.is_floating_point or b.dtype.is_floating_point):
+        return NotImplemented
+    return torch.where((a < b) | torch.isnan(a), a, b)
+
+
+def _hardtanh(x, min_val=-1.0, max_val=1.0):
+    return torch.ops.aten.clamp.default(x, min_val, max_val)
 
 
 def _fused_lstm_cell(input_gates, hidden_gates, cx, input_bias=None, hidden_bias=None):

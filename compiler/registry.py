@@ -26,6 +26,7 @@ FOLDERS = {
 
 REGISTRY = {
     "mlirfuse-bubble-up-slices": "compiler.passes",
+    "mlirfuse-clamp-nan": "compiler.passes",
     "mlirfuse-destination-style-abi": "compiler.passes",
     "mlirfuse-drop-asserts": "compiler.passes",
     "mlirfuse-drop-destination-results": "compiler.passes",

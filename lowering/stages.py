@@ -28,6 +28,8 @@ def fused(concat_as_select: bool = True, conv_as_gemm: bool = True,
     return [
         # torch-mlir's asserts where eager has none (batch_norm's): they abort the process.
         "mlirfuse-drop-asserts",
+        # torch-mlir's clamps took the bound for a NaN input (eager: NaN).
+        "mlirfuse-clamp-nan",
         *(["mlirfuse-conv-to-gemm"] if conv_as_gemm else []),
         # torch's pads become fills and insert_slices; concatenations become one select
         # over zero-padded pieces (fusible on the CPU; on the GPU a piece's tile would be
@@ -68,6 +70,7 @@ FUSED = fused()
 # Without fusion (option fuse=False, the baseline benchmarks compare with): every
 # linalg op stays a kernel of its own.
 UNFUSED = [
+    "mlirfuse-clamp-nan",
     "func.func(refback-generalize-tensor-pad, refback-generalize-tensor-concat)",
 ]
 

@@ -51,3 +51,21 @@ def test_float32_function_matches_eager(name):
     assert relative.max().item() <= ulps * 2.0**-23, f"max relative error {relative.max().item()}"
     tiny = torch.isfinite(expected) & ~normal  # results that exp may flush to zero
     assert (got - expected)[tiny].abs().max().item() <= 2e-38
+
+
+@pytest.mark.parametrize("fn", [lambda x: torch.clamp(x, -0.5, 0.5),
+                                lambda x: torch.clamp(x, min=0.1) * 2,
+                                lambda x: F.hardtanh(x),
+                                lambda x: F.relu6(x),
+                                lambda x: torch.clamp(x, min=x.flip(0)),
+                                lambda x: torch.maximum(x, x.flip(0)),
+                                lambda x: torch.minimum(x, x.flip(0)),
+                                lambda x: torch.where(x > x.flip(0), x, x.flip(0))],
+                         ids=["clamp", "clamp_min", "hardtanh", "relu6", "tensor_bound",
+                              "maximum", "minimum", "where"])
+def test_nan_in_clamps_and_extremes(fn):
+    """torch-mlir's clamps took the bound for a NaN input (cmpf ult), and maximum and
+    minimum the other operand for a NaN first one: eager returns NaN (mlirfuse-clamp-nan,
+    capture's decompositions). A `where` keeps eager's ordered compare."""
+    x = torch.tensor(SPECIALS + [0.2, -0.3, 2.0])
+    torch.testing.assert_close(mlirfuse.compile(fn)(x), fn(x), equal_nan=True, rtol=0, atol=0)
