@@ -41,6 +41,7 @@ REGISTRY = {
     "mlirfuse-simplify-math": "compiler.passes",
     "mlirfuse-split-reductions": "compiler.passes",
     "mlirfuse-tile-kernels": "compiler.passes",
+    "mlirfuse-widen-half": "compiler.passes",
     "mlirfuse-concat-to-select": "lowering.cpu",
     "mlirfuse-conv-to-gemm": "lowering.cpu",
     "mlirfuse-expand-math": "lowering.cpu",

@@ -54,7 +54,10 @@ def fused(concat_as_select: bool = True, conv_as_gemm: bool = True,
         # A merged chain used elsewhere too (the LSTM's cy) becomes a second result of its
         # elementwise consumer: upstream fusion takes single-use producers only.
         "mlirfuse-fuse-multi-use",
-        # Once chains are merged: tanh(softplus(x)) as one exp and one division (mish).
+        # Once chains are merged: f16 and bf16 arithmetic in f32, rounded once at the store
+        # (as eager and inductor compute a fused kernel; not after every op).
+        "mlirfuse-widen-half",
+        # tanh(softplus(x)) as one exp and one division (mish).
         "mlirfuse-simplify-math",
         "mlirfuse-shield-contractions{remove=true}",
         # Reductions over 64K+ elements: blocked partial sums (accuracy, and a parallel loop).

@@ -14,14 +14,14 @@ opinfo = pytest.importorskip("bench.opinfo", reason="bench/opinfo.py needs expec
                              "(torch's op database imports it): pip install expecttest")
 
 # Ops that compile whole, among them the ones a bug once broke.
-NATIVE = ["abs", "add", "mul", "nn.functional.softmax", "nn.functional.layer_norm", "sum",
+NATIVE = ["abs", "add", "mul", "softmax", "nn.functional.layer_norm", "sum",
           "mean", "matmul", "cat", "where", "clamp", "nn.functional.gelu", "cumsum",
-          "nn.functional.cosine_similarity", "addmv", "item", "nn.functional.max_pool2d",
+          "nn.functional.cosine_similarity", "addmv", "nn.functional.max_pool2d",
           "index_select", "nn.functional.embedding"]
 # Ops that run partly eager (and were wrong, crashed or failed before the partitioning).
 PARTLY = ["nonzero", "special.bessel_j0", "nn.functional.unfold", "nn.functional.bilinear",
           "resize_", "logcumsumexp", "randn", "nn.functional.dropout", "masked_select",
-          "fft.fft", "linalg.svd"]
+          "fft.fft", "linalg.svd", "item"]  # (the database's item seeds the generator)
 
 
 @pytest.mark.cpu_only("the H200 runs the whole sweep (bench/opinfo.py --device cuda)")
@@ -30,7 +30,7 @@ def test_op_database_sample(tmp_path):
     records = opinfo.sweep("cpu", "float32", samples=2, workers=2, names=set(NATIVE + PARTLY),
                            options={}, out_path=out, timeout=600)
     status = {r["op"]: r for r in records}
-    assert set(status) == set(NATIVE + PARTLY)
+    assert set(NATIVE + PARTLY) <= set(status)  # (and variants: softmax.with_dtype)
     bad = {op: r["reason"] for op, r in status.items()
            if r["status"] in ("crash", "wrong", "error")}
     assert not bad, bad

@@ -1,0 +1,63 @@
+// RUN: mlirfuse-opt %s --split-input-file --pass-pipeline='builtin.module(mlirfuse-widen-half)' | FileCheck %s
+
+// A fused f16 chain computes in f32 and rounds once, where the body yields.
+// CHECK-LABEL: func.func @chain
+// CHECK:       ^bb0(%[[IN:.*]]: f16, %{{.*}}: f16):
+// CHECK-NEXT:    %[[W:.*]] = arith.extf %[[IN]] : f16 to f32
+// CHECK-NEXT:    %[[C:.*]] = arith.extf %{{.*}} : f16 to f32
+// CHECK-NEXT:    %[[M:.*]] = arith.mulf %[[W]], %[[C]] : f32
+// CHECK-NEXT:    %[[T:.*]] = math.tanh %[[M]] : f32
+// CHECK-NEXT:    %[[E:.*]] = math.exp %[[T]] : f32
+// CHECK-NEXT:    %[[R:.*]] = arith.truncf %[[E]] : f32 to f16
+// CHECK-NEXT:    linalg.yield %[[R]] : f16
+#map = affine_map<(d0) -> (d0)>
+func.func @chain(%x: tensor<64xf16>) -> tensor<64xf16> {
+  %c = arith.constant 3.700000e+00 : f16
+  %e = tensor.empty() : tensor<64xf16>
+  %r = linalg.generic {indexing_maps = [#map, #map], iterator_types = ["parallel"]} ins(%x : tensor<64xf16>) outs(%e : tensor<64xf16>) {
+  ^bb0(%in: f16, %out: f16):
+    %0 = arith.mulf %in, %c : f16
+    %1 = math.tanh %0 : f16
+    %2 = math.exp %1 : f16
+    linalg.yield %2 : f16
+  } -> tensor<64xf16>
+  return %r : tensor<64xf16>
+}
+
+// -----
+
+// An explicit conversion to bf16 (the user's .bfloat16()) still rounds; a comparison
+// of bf16 values compares their f32 forms; a body with no half arithmetic (a copy)
+// is left alone.
+// CHECK-LABEL: func.func @explicit_rounding
+// CHECK:         %[[A:.*]] = arith.addf %{{.*}}, %{{.*}} : f32
+// CHECK:         %[[T:.*]] = arith.truncf %[[A]] : f32 to bf16
+// CHECK-NEXT:    %[[W:.*]] = arith.extf %[[T]] : bf16 to f32
+// CHECK-NEXT:    %[[C:.*]] = arith.cmpf ogt, %[[W]], %{{.*}} : f32
+// CHECK-NEXT:    %[[S:.*]] = arith.select %[[C]], %[[W]], %{{.*}} : f32
+// CHECK-NEXT:    %[[R:.*]] = arith.truncf %[[S]] : f32 to bf16
+// CHECK-NEXT:    linalg.yield %[[R]] : bf16
+// CHECK-LABEL: func.func @copy
+// CHECK:       ^bb0(%[[IN:.*]]: bf16, %{{.*}}: bf16):
+// CHECK-NEXT:    linalg.yield %[[IN]] : bf16
+#map = affine_map<(d0) -> (d0)>
+func.func @explicit_rounding(%x: tensor<8xf32>, %y: tensor<8xbf16>) -> tensor<8xbf16> {
+  %e = tensor.empty() : tensor<8xbf16>
+  %r = linalg.generic {indexing_maps = [#map, #map, #map], iterator_types = ["parallel"]} ins(%x, %y : tensor<8xf32>, tensor<8xbf16>) outs(%e : tensor<8xbf16>) {
+  ^bb0(%a: f32, %b: bf16, %out: bf16):
+    %0 = arith.addf %a, %a : f32
+    %1 = arith.truncf %0 : f32 to bf16
+    %2 = arith.cmpf ogt, %1, %b : bf16
+    %3 = arith.select %2, %1, %b : bf16
+    linalg.yield %3 : bf16
+  } -> tensor<8xbf16>
+  return %r : tensor<8xbf16>
+}
+func.func @copy(%y: tensor<8xbf16>) -> tensor<8xbf16> {
+  %e = tensor.empty() : tensor<8xbf16>
+  %r = linalg.generic {indexing_maps = [#map, #map], iterator_types = ["parallel"]} ins(%y : tensor<8xbf16>) outs(%e : tensor<8xbf16>) {
+  ^bb0(%b: bf16, %out: bf16):
+    linalg.yield %b : bf16
+  } -> tensor<8xbf16>
+  return %r : tensor<8xbf16>
+}
