@@ -6,14 +6,16 @@ chain then rounded after every op: `tanh(x * 3.7 + 1.3).exp() * 0.7` in f16 was 
 further from the exact result than eager (which, like inductor, computes a fused
 kernel's ops in f32 and rounds once at the store).
 
-Matches: linalg.generic ops whose body has an arith or math op on f16 or bf16 values.
+Matches: elementwise linalg.generic ops (no reduction loop) whose body has an arith or
+math op on f16 or bf16 values.
 Rewrites: the body's half-precision block arguments are extended to f32 where the body
 starts; every arith and math op on half values is made again on f32 values; a value the
 body yields is truncated back to its half type. An explicit conversion in the body (a
 truncf to half: the user's `.half()`) still rounds there, and the body goes on from the
-rounded value. Leaves alone: bodies with regions (scf.if...), and bodies with no half
-arithmetic (copies). The accumulator of a reduction is still half precision between
-iterations (its type is the op's result type).
+rounded value. Leaves alone: bodies with regions (scf.if...), bodies with no half
+arithmetic (copies), and reductions: the GPU code generator finds a reduction's combining
+op in its body, and a widened body (extf, addf, truncf) came out as wrong f16 sums on the
+H200; their accumulator is half precision between iterations anyway.
 
 Before:
   ^bb0(%x: f16, %out: f16):
@@ -123,7 +125,7 @@ class _Widen:
 
 
 def _widens(op: ir.Operation) -> bool:
-    if op.name != "linalg.generic":
+    if op.name != "linalg.generic" or st.reduction_loops(op):
         return False
     ops = [o.operation for o in op.regions[0].blocks[0].operations]
     if any(len(o.regions) for o in ops):

@@ -61,3 +61,20 @@ func.func @copy(%y: tensor<8xbf16>) -> tensor<8xbf16> {
   } -> tensor<8xbf16>
   return %r : tensor<8xbf16>
 }
+
+// -----
+
+// Reductions are left alone (the GPU code generator reads their combining op).
+// CHECK-LABEL: func.func @row_sum
+// CHECK:         arith.addf %{{.*}}, %{{.*}} : f16
+// CHECK-NOT:     arith.extf
+#map = affine_map<(d0, d1) -> (d0, d1)>
+#red = affine_map<(d0, d1) -> (d0)>
+func.func @row_sum(%x: tensor<4x6xf16>, %init: tensor<4xf16>) -> tensor<4xf16> {
+  %r = linalg.generic {indexing_maps = [#map, #red], iterator_types = ["parallel", "reduction"]} ins(%x : tensor<4x6xf16>) outs(%init : tensor<4xf16>) {
+  ^bb0(%in: f16, %out: f16):
+    %0 = arith.addf %in, %out : f16
+    linalg.yield %0 : f16
+  } -> tensor<4xf16>
+  return %r : tensor<4xf16>
+}
