@@ -332,6 +332,30 @@ def summary(records: list[dict]) -> dict[str, int]:
     return counts
 
 
+# Why an op is not native, by the first words of its reason (the first that matches).
+CATEGORIES = [
+    ("random", ("draws random numbers", "seeds or draws")),
+    ("no torch-mlir lowering", ("pass 'torch-reduce-op-variants'", "failed to legalize",
+                                "torch-finalizing-backend-type-conversion")),
+    ("data-dependent shape or value", ("depends on the data", "returns a Python value",
+                                       "takes a Python value", "DataDependent",
+                                       "DynamicOutputShape", "GuardOnDataDependent",
+                                       "PendingUnbacked")),
+    ("toolchain hazard (crash or wrong lowering)", ("crashes", "ignores", "inf from",
+                                                    "wrong from the GPU", "illegal address")),
+    ("complex or other dtypes", ("stage 'jit'", "KeyError: torch.", "complex")),
+    ("capture", ("could not be captured",)),
+    ("lowering error", ("does not compile",)),
+]
+
+
+def category(reason: str) -> str:
+    for name, needles in CATEGORIES:
+        if any(n in reason for n in needles):
+            return name
+    return "other"
+
+
 def table(records: list[dict], title: str, only_not_native: bool = False) -> str:
     counts = summary(records)
     run = len(records) - counts["skipped"]
@@ -339,12 +363,19 @@ def table(records: list[dict], title: str, only_not_native: bool = False) -> str
              f"{len(records)} ops, {run} run (eager raised on every sample of "
              f"{counts['skipped']}): " + ", ".join(f"{counts[s]} {s}" for s in ORDER[:-1])
              + (f"; native {100.0 * counts['native'] / run:.1f}%" if run else ""), ""]
-    lines += ["| op | status | reason |", "| --- | --- | --- |"]
+    kinds: dict[str, int] = {}
+    for r in records:
+        if r["status"] == "partly":
+            kinds[category(r["reason"])] = kinds.get(category(r["reason"]), 0) + 1
+    lines += ["Not native, by cause: " + ", ".join(
+        f"{k} {v}" for k, v in sorted(kinds.items(), key=lambda kv: -kv[1])), ""]
+    lines += ["| op | status | cause | reason |", "| --- | --- | --- | --- |"]
     for r in records:
         if only_not_native and r["status"] in ("native", "skipped"):
             continue
         reason = r["reason"].replace("|", "\\|").replace("\n", " ")
-        lines.append(f"| {r['op']} | {r['status']} | {reason} |")
+        cause = category(r["reason"]) if r["status"] == "partly" else ""
+        lines.append(f"| {r['op']} | {r['status']} | {cause} | {reason} |")
     return "\n".join(lines) + "\n"
 
 
@@ -359,6 +390,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--timeout", type=float, default=300.0, help="seconds per op")
     p.add_argument("--out", default="")
     p.add_argument("--table", default="", help="write the markdown table of --out here")
+    p.add_argument("--title", default="", help="the table's title")
+    p.add_argument("--not-native", action="store_true", help="table only the ops not native")
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     options = json.loads(args.options)
@@ -373,7 +406,8 @@ def main(argv: list[str] | None = None) -> None:
     print(json.dumps(summary(records)))
     if args.table:
         with open(args.table, "w") as f:
-            f.write(table(records, f"{args.device}, {args.dtype}"))
+            f.write(table(records, args.title or f"{args.device}, {args.dtype}",
+                          args.not_native))
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ import torch.utils._pytree as pytree
 from torch.export import ExportedProgram
 from torch.export.graph_signature import InputKind, OutputKind
 
-from . import op_signature
+from .decompositions import table as decomposition_table
 from .errors import CompileError
 from .narrow_ints import widen_narrow_ints
 
@@ -187,131 +187,6 @@ def _strip_own_frames(gm: torch.fx.GraphModule) -> None:
         node.meta["stack_trace"] = "".join(kept) if kept else None
 
 
-def decompositions() -> dict:
-    """torch-mlir's decomposition table, plus ops whose torch-mlir lowering is off.
-
-    aten.gelu(approximate="tanh"): torch-mlir's linalg lowering uses 0.79772 for
-    sqrt(2/pi) (0.79788...), errors of 5e-5; torch's own decomposition is exact.
-    aten.sort.stable: torch-mlir lowers only aten.sort, whose tm_tensor.sort is stable.
-    Integer floor division: torch-mlir computes it in f64 (wrong past 2**53); here it
-    is truncating division corrected where the remainder and the divisor differ in sign.
-    aten._thnn_fused_lstm_cell: nn.LSTMCell's kernel on CUDA; the cell's pointwise math.
-    aten.var_mean (layer_norm's): torch-mlir computes it in f64, a slow f64 row per tile on
-    GPUs (and no vectors on the CPU); here it is two passes in f32 (f16/bf16 widened).
-    aten.maximum, aten.minimum: torch-mlir selects with an ordered compare, so a NaN first
-    operand gave the second (eager: NaN); here NaN is taken from either side.
-    aten.hardtanh (relu6): torch-mlir makes it that maximum and minimum; here a clamp
-    (whose NaN handling mlirfuse-clamp-nan mends).
-    """
-    from torch._decomp import get_decompositions
-    from torch_mlir.extras.fx_decomp_util import get_decomposition_table
-
-    table = dict(get_decomposition_table())
-    table.update(get_decompositions([torch.ops.aten.gelu]))
-    table[torch.ops.aten.var_mean.correction] = _var_mean
-    table[torch.ops.aten.sort.stable] = _sort_stable
-    table[torch.ops.aten.div.Tensor_mode] = _int_floor_div
-    table[torch.ops.aten._thnn_fused_lstm_cell.default] = _fused_lstm_cell
-    table[torch.ops.aten.maximum.default] = _nan_maximum
-    table[torch.ops.aten.minimum.default] = _nan_minimum
-    table[torch.ops.aten.hardtanh.default] = _hardtanh
-    for op, signatures in LEARNED.items():
-        if op not in table:
-            table[op] = _for_signatures(op, signatures, torch_decomposition(op))
-    return table
-
-
-# Decompositions learned from compile failures in this process: an op whose call failed
-# to compile (partition.PartitionedGraph.failed) and that torch can decompose is
-# decomposed at the next capture, for the signatures that failed (op_signature.py);
-# other calls of it keep the op (softmax's amax compiles, a 0-d amax does not).
-LEARNED: dict = {}
-
-
-def torch_decomposition(op):
-    """torch's own decomposition of an op overload (torch._decomp), or None."""
-    from torch._decomp import decomposition_table
-
-    return decomposition_table.get(op)
-
-
-def _for_signatures(op, signatures: set, decomposition):
-    def decompose(*args, **kwargs):
-        if op_signature.signature(op, args, kwargs) not in signatures:
-            return NotImplemented
-        return decomposition(*args, **kwargs)
-    return decompose
-
-
-def learn_decompositions(nodes: list[torch.fx.Node]) -> list[tuple]:
-    """Learns to decompose the calls of `nodes` that failed to compile, where torch has
-    a decomposition of their op. Returns what was new: (op, signature) pairs."""
-    new = []
-    for node in nodes:
-        op = node.target
-        if not isinstance(op, torch._ops.OpOverload) or torch_decomposition(op) is None:
-            continue
-        sig = op_signature.of_node(node)
-        if sig not in LEARNED.get(op, ()) and (op, sig) not in _UNHELPFUL:
-            LEARNED.setdefault(op, set()).add(sig)
-            new.append((op, sig))
-    return new
-
-
-def forget_decompositions(learned: list[tuple]) -> None:
-    """Undoes learn_decompositions, for good: the decomposition did not trace, or its
-    parts do not compile either."""
-    for op, sig in learned:
-        LEARNED.get(op, set()).discard(sig)
-        _UNHELPFUL.add((op, sig))
-
-
-_UNHELPFUL: set = set()
-
-
-def _var_mean(x, dim=None, *, correction=None, keepdim=False):
-    if not x.dtype.is_floating_point or x.dtype == torch.float64:
-        return NotImplemented
-    dims = list(range(x.dim())) if dim is None else [dim] if isinstance(dim, int) else list(dim)
-    count = 1
-    for d in dims:
-        count *= x.shape[d]
-    wide = x.to(torch.float32)
-    mean = wide.mean(dims, keepdim=True)
-    centered = wide - mean
-    var = (centered * centered).sum(dims, keepdim=keepdim) / max(
-        0, count - (1 if correction is None else correction))
-    if not keepdim:
-        mean = mean.squeeze(dims)
-    return var.to(x.dtype), mean.to(x.dtype)
-
-
-def _nan_maximum(a, b):
-    if not (a.dtype.is_floating_point or b.dtype.is_floating_point):
-        return NotImplemented
-    return torch.where((a > b) | torch.isnan(a), a, b)
-
-
-def _nan_minimum(a, b):
-    if not (a.dtype.is_floating_point or b.dtype.is_floating_point):
-        return NotImplemented
-    return torch.where((a < b) | torch.isnan(a), a, b)
-
-
-def _hardtanh(x, min_val=-1.0, max_val=1.0):
-    return torch.ops.aten.clamp.default(x, min_val, max_val)
-
-
-def _fused_lstm_cell(input_gates, hidden_gates, cx, input_bias=None, hidden_bias=None):
-    gates = input_gates + hidden_gates
-    if input_bias is not None:
-        gates = gates + input_bias + hidden_bias
-    i, f, g, o = gates.chunk(4, 1)
-    cy = torch.sigmoid(f) * cx + torch.sigmoid(i) * torch.tanh(g)
-    hy = torch.sigmoid(o) * torch.tanh(cy)
-    return hy, cy, gates  # the workspace (backward's) is never read: inference graphs
-
-
 @contextlib.contextmanager
 def _portable_kernels():
     """Traces the device-independent forms of ops that pick a fused kernel by device:
@@ -329,20 +204,6 @@ def _portable_kernels():
         torch.backends.mha.set_fastpath_enabled(fastpath)
 
 
-def _int_floor_div(a, b, *, rounding_mode=None):
-    if rounding_mode != "floor" or a.dtype.is_floating_point or a.dtype == torch.bool \
-            or (isinstance(b, torch.Tensor) and b.dtype.is_floating_point):
-        return NotImplemented  # floats and true/trunc division: torch-mlir's own lowering
-    quotient = torch.ops.aten.div.Tensor_mode(a, b, rounding_mode="trunc")
-    remainder = a - quotient * b
-    inexact = (remainder != 0) & ((remainder < 0) != (b < 0))
-    return quotient - inexact.to(quotient.dtype)
-
-
-def _sort_stable(self, *, stable=None, dim=-1, descending=False):
-    return torch.ops.aten.sort.default(self, dim, descending)
-
-
 def export(fn: Callable, args: tuple) -> tuple[ExportedProgram, _Wrapper]:
     """Runs torch.export on `fn(*args)` with torch-mlir's decompositions.
 
@@ -358,7 +219,7 @@ def export(fn: Callable, args: tuple) -> tuple[ExportedProgram, _Wrapper]:
             # torch's own deprecation inside export's copies of pytree specs.
             warnings.filterwarnings("ignore", message=".*LeafSpec.*", category=FutureWarning)
             prog = torch.export.export(wrapper, tuple(tensors), strict=False)
-            prog = prog.run_decompositions(decompositions())
+            prog = prog.run_decompositions(decomposition_table())
     except Exception as e:  # torch.export raises many types; all mean "cannot capture"
         raise CompileError(f"{type(e).__name__}: {e}", stage="capture") from e
     if generator.changed() or seeding.seeded:

@@ -17,7 +17,7 @@ import torch
 import torch.utils._pytree as pytree
 
 from . import capture as capture_mod
-from . import hazards
+from . import decompositions, hazards
 from .compiled_graph import ALIGN, CompiledGraph, lower_graph
 from .errors import CompileError
 from .options import Options
@@ -131,11 +131,11 @@ class Specialization:
         start = time.perf_counter()
         self._capture(fn, args, options)
         # Ops that failed to compile and that torch can decompose: decomposed, captured
-        # and compiled again (capture.LEARNED; a few rounds, decompositions make ops).
+        # and compiled again (decompositions.LEARNED; a few rounds, decompositions make ops).
         for _ in range(MAX_DECOMPOSITION_ROUNDS):
             if not isinstance(self.graph, PartitionedGraph) or options.on_unsupported == "error":
                 break
-            learned = capture_mod.learn_decompositions(self.graph.failed)
+            learned = decompositions.learn(self.graph.failed)
             if not learned:
                 break
             before = (self.captured, self.graph, self._constants, self._on_device, self.device)
@@ -146,7 +146,7 @@ class Specialization:
             except CompileError:  # the decomposition does not trace
                 helped = False
             if not helped:  # (its parts do not compile either: prims.bessel_j0...)
-                capture_mod.forget_decompositions(learned)
+                decompositions.forget(learned)
                 self.captured, self.graph, self._constants, self._on_device, self.device = before
                 break
         if isinstance(self.graph, PartitionedGraph):

@@ -17,7 +17,8 @@ opinfo = pytest.importorskip("bench.opinfo", reason="bench/opinfo.py needs expec
 NATIVE = ["abs", "add", "mul", "softmax", "nn.functional.layer_norm", "sum",
           "mean", "matmul", "cat", "where", "clamp", "nn.functional.gelu", "cumsum",
           "nn.functional.cosine_similarity", "addmv", "nn.functional.max_pool2d",
-          "index_select", "nn.functional.embedding"]
+          "index_select", "nn.functional.embedding", "amax", "argmax", "fmax", "isfinite",
+          "new_zeros", "nn.functional.relu6"]
 # Ops that run partly eager (and were wrong, crashed or failed before the partitioning).
 PARTLY = ["nonzero", "special.bessel_j0", "nn.functional.unfold", "nn.functional.bilinear",
           "resize_", "logcumsumexp", "randn", "nn.functional.dropout", "masked_select",

@@ -1,0 +1,210 @@
+"""The decompositions applied at capture: torch-mlir's table, mlirfuse's own, and those
+learned from compile failures.
+
+mlirfuse's own replace ops whose torch-mlir lowering is wrong or slow, or missing where
+a form in other ops is exact. Each returns NotImplemented where it does not apply (the
+op then stays as it is). The learned ones are torch's own decompositions
+(torch._decomp) of ops that failed to compile, for the signatures that failed.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from . import op_signature
+
+aten = torch.ops.aten
+
+
+def table() -> dict:
+    """torch-mlir's decomposition table, plus ops whose torch-mlir lowering is off.
+
+    aten.gelu(approximate="tanh"): torch-mlir's linalg lowering uses 0.79772 for
+    sqrt(2/pi) (0.79788...), errors of 5e-5; torch's own decomposition is exact.
+    aten.sort.stable: torch-mlir lowers only aten.sort, whose tm_tensor.sort is stable.
+    Integer floor division: torch-mlir computes it in f64 (wrong past 2**53); here it
+    is truncating division corrected where the remainder and the divisor differ in sign.
+    aten._thnn_fused_lstm_cell: nn.LSTMCell's kernel on CUDA; the cell's pointwise math.
+    aten.var_mean (layer_norm's): torch-mlir computes it in f64, a slow f64 row per tile on
+    GPUs (and no vectors on the CPU); here it is two passes in f32 (f16/bf16 widened).
+    aten.maximum, aten.minimum: torch-mlir selects with an ordered compare, so a NaN first
+    operand gave the second (eager: NaN); here NaN is taken from either side.
+    aten.hardtanh (relu6): torch-mlir makes it that maximum and minimum; here a clamp
+    (whose NaN handling mlirfuse-clamp-nan mends).
+    aten.fmax, aten.fmin (broadcast operands failed to lower), aten.isfinite (no lowering),
+    aten.empty_strided with contiguous strides (new_zeros, new_ones, new_full: its strides
+    argument was left unlowered): the same in ops that lower.
+    Reductions of a 0-d tensor (amax, argmax, all...: a dimension 0 torch-mlir cannot
+    reduce): the same reduction of the tensor as one element.
+    """
+    from torch._decomp import get_decompositions
+    from torch_mlir.extras.fx_decomp_util import get_decomposition_table
+
+    out = dict(get_decomposition_table())
+    out.update(get_decompositions([torch.ops.aten.gelu]))
+    out[torch.ops.aten.var_mean.correction] = _var_mean
+    out[torch.ops.aten.sort.stable] = _sort_stable
+    out[torch.ops.aten.div.Tensor_mode] = _int_floor_div
+    out[torch.ops.aten._thnn_fused_lstm_cell.default] = _fused_lstm_cell
+    out[torch.ops.aten.maximum.default] = _nan_maximum
+    out[torch.ops.aten.minimum.default] = _nan_minimum
+    out[torch.ops.aten.hardtanh.default] = _hardtanh
+    for op in (aten.fmax.default, aten.fmin.default):
+        out[op] = _ignoring_nan(op)
+    out[aten.isfinite.default] = _isfinite
+    out[aten.empty_strided.default] = _empty_contiguous
+    for op in _RANK0_REDUCTIONS:
+        out[op] = _rank0_reduction(op)
+    for op, signatures in LEARNED.items():
+        if op not in table:
+            out[op] = _for_signatures(op, signatures, torch_decomposition(op))
+    return out
+
+
+# Decompositions learned from compile failures in this process: an op whose call failed
+# to compile (partition.PartitionedGraph.failed) and that torch can decompose is
+# decomposed at the next capture, for the signatures that failed (op_signature.py);
+# other calls of it keep the op (softmax's amax compiles, a 0-d amax does not).
+LEARNED: dict = {}
+
+
+def torch_decomposition(op):
+    """torch's own decomposition of an op overload (torch._decomp), or None."""
+    from torch._decomp import decomposition_table
+
+    return decomposition_table.get(op)
+
+
+def _for_signatures(op, signatures: set, decomposition):
+    def decompose(*args, **kwargs):
+        if op_signature.signature(op, args, kwargs) not in signatures:
+            return NotImplemented
+        return decomposition(*args, **kwargs)
+    return decompose
+
+
+def learn(nodes: list[torch.fx.Node]) -> list[tuple]:
+    """Learns to decompose the calls of `nodes` that failed to compile, where torch has
+    a decomposition of their op. Returns what was new: (op, signature) pairs."""
+    new = []
+    for node in nodes:
+        op = node.target
+        if not isinstance(op, torch._ops.OpOverload) or torch_decomposition(op) is None:
+            continue
+        sig = op_signature.of_node(node)
+        if sig not in LEARNED.get(op, ()) and (op, sig) not in _UNHELPFUL:
+            LEARNED.setdefault(op, set()).add(sig)
+            new.append((op, sig))
+    return new
+
+
+def forget(learned: list[tuple]) -> None:
+    """Undoes learn, for good: the decomposition did not trace, or its
+    parts do not compile either."""
+    for op, sig in learned:
+        LEARNED.get(op, set()).discard(sig)
+        _UNHELPFUL.add((op, sig))
+
+
+_UNHELPFUL: set = set()
+
+
+def _var_mean(x, dim=None, *, correction=None, keepdim=False):
+    if not x.dtype.is_floating_point or x.dtype == torch.float64:
+        return NotImplemented
+    dims = list(range(x.dim())) if dim is None else [dim] if isinstance(dim, int) else list(dim)
+    count = 1
+    for d in dims:
+        count *= x.shape[d]
+    wide = x.to(torch.float32)
+    mean = wide.mean(dims, keepdim=True)
+    centered = wide - mean
+    var = (centered * centered).sum(dims, keepdim=keepdim) / max(
+        0, count - (1 if correction is None else correction))
+    if not keepdim:
+        mean = mean.squeeze(dims)
+    return var.to(x.dtype), mean.to(x.dtype)
+
+
+def _nan_maximum(a, b):
+    if not (a.dtype.is_floating_point or b.dtype.is_floating_point):
+        return NotImplemented
+    return torch.where((a > b) | torch.isnan(a), a, b)
+
+
+def _nan_minimum(a, b):
+    if not (a.dtype.is_floating_point or b.dtype.is_floating_point):
+        return NotImplemented
+    return torch.where((a < b) | torch.isnan(a), a, b)
+
+
+def _hardtanh(x, min_val=-1.0, max_val=1.0):
+    return torch.ops.aten.clamp.default(x, min_val, max_val)
+
+
+def _fused_lstm_cell(input_gates, hidden_gates, cx, input_bias=None, hidden_bias=None):
+    gates = input_gates + hidden_gates
+    if input_bias is not None:
+        gates = gates + input_bias + hidden_bias
+    i, f, g, o = gates.chunk(4, 1)
+    cy = torch.sigmoid(f) * cx + torch.sigmoid(i) * torch.tanh(g)
+    hy = torch.sigmoid(o) * torch.tanh(cy)
+    return hy, cy, gates  # the workspace (backward's) is never read: inference graphs
+
+
+def _int_floor_div(a, b, *, rounding_mode=None):
+    if rounding_mode != "floor" or a.dtype.is_floating_point or a.dtype == torch.bool \
+            or (isinstance(b, torch.Tensor) and b.dtype.is_floating_point):
+        return NotImplemented  # floats and true/trunc division: torch-mlir's own lowering
+    quotient = torch.ops.aten.div.Tensor_mode(a, b, rounding_mode="trunc")
+    remainder = a - quotient * b
+    inexact = (remainder != 0) & ((remainder < 0) != (b < 0))
+    return quotient - inexact.to(quotient.dtype)
+
+
+def _sort_stable(self, *, stable=None, dim=-1, descending=False):
+    return torch.ops.aten.sort.default(self, dim, descending)
+
+
+def _ignoring_nan(op):
+    """fmax/fmin: the other operand where one is NaN, NaN where both are."""
+    greater = op is aten.fmax.default
+
+    def decompose(a, b):
+        if not (a.dtype.is_floating_point or b.dtype.is_floating_point):
+            return NotImplemented
+        better = (a > b) if greater else (a < b)
+        return torch.where(better | torch.isnan(b), a, b)
+    return decompose
+
+
+def _isfinite(x):
+    if not x.dtype.is_floating_point:
+        return NotImplemented
+    return (x == x) & (x.abs() != float("inf"))
+
+
+def _empty_contiguous(size, stride, *, dtype=None, layout=None, device=None,
+                      pin_memory=None):
+    expected, step = [], 1
+    for n in reversed(list(size)):
+        expected.insert(0, step)
+        step *= max(int(n), 1)
+    if [int(s) for s, n in zip(stride, size) if int(n) > 1] != \
+            [e for e, n in zip(expected, size) if int(n) > 1]:
+        return NotImplemented
+    return torch.empty(size, dtype=dtype, layout=layout, device=device)
+
+
+_RANK0_REDUCTIONS = (aten.amax.default, aten.amin.default, aten.argmax.default,
+                     aten.argmin.default, aten.all.dim, aten.any.dim)
+
+
+def _rank0_reduction(op):
+    def decompose(x, dim=None, keepdim=False):
+        if x.dim() != 0:
+            return NotImplemented
+        if op in (aten.amax.default, aten.amin.default):
+            return op(x.reshape([1]), [0], False)
+        return op(x.reshape([1]), 0, False)
+    return decompose
