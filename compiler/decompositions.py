@@ -56,7 +56,7 @@ def table() -> dict:
     for op in _RANK0_REDUCTIONS:
         out[op] = _rank0_reduction(op)
     for op, signatures in LEARNED.items():
-        if op not in table:
+        if op not in out:
             out[op] = _for_signatures(op, signatures, torch_decomposition(op))
     return out
 

@@ -248,3 +248,19 @@ def test_embedding_bag_with_per_sample_weights():
     args = (torch.tensor([1, 2, 4, 5, 4]), torch.randn(10, 5), torch.tensor([0, 3]),
             torch.randn(5))
     assert_same(mlirfuse.compile(f)(*args), f(*args))
+
+
+def test_failed_ops_with_a_torch_decomposition_compile_decomposed():
+    """addmv has no torch-mlir lowering: torch's decomposition of it compiles, learned on
+    the first compile (for that signature) and used by the next captures in the process
+    (a broken learned table once failed every later capture)."""
+    f = lambda m, a, b: torch.addmv(m, a, b) * 2  # noqa: E731
+    args = (torch.randn(6), torch.randn(6, 4), torch.randn(4))
+    for _ in range(2):
+        compiled = mlirfuse.compile(f)
+        assert_same(compiled(*args), f(*args))
+        assert compiled.stats.eager_ops == 0
+    g = lambda x: torch.tanh(x) + 1  # noqa: E731
+    other = mlirfuse.compile(g)
+    other(torch.randn(3))
+    assert other.stats.eager_ops == 0 and other.stats.fallbacks == 0
