@@ -36,6 +36,10 @@ def table() -> dict:
     argument was left unlowered): the same in ops that lower.
     Reductions of a 0-d tensor (amax, argmax, all...: a dimension 0 torch-mlir cannot
     reduce): the same reduction of the tensor as one element.
+    No lowering in torch-mlir, exact in other ops: aten.roll (a concatenation of two
+    slices per rolled dimension), aten.angle of real tensors, aten.isin (a broadcast
+    compare, for up to 2**20 pairs), aten.median of all elements (the middle of the
+    sorted elements; NaN if there is one, as eager).
     """
     from torch._decomp import get_decompositions
     from torch_mlir.extras.fx_decomp_util import get_decomposition_table
@@ -55,6 +59,11 @@ def table() -> dict:
     out[aten.empty_strided.default] = _empty_contiguous
     for op in _RANK0_REDUCTIONS:
         out[op] = _rank0_reduction(op)
+    out[aten.new_empty_strided.default] = _new_empty_contiguous
+    out[aten.roll.default] = _roll
+    out[aten.angle.default] = _angle
+    out[aten.isin.Tensor_Tensor] = _isin
+    out[aten.median.default] = _median
     for op, signatures in LEARNED.items():
         if op not in out:
             out[op] = _for_signatures(op, signatures, torch_decomposition(op))
@@ -208,3 +217,47 @@ def _rank0_reduction(op):
             return op(x.reshape([1]), [0], False)
         return op(x.reshape([1]), 0, False)
     return decompose
+
+
+def _new_empty_contiguous(x, size, stride, *, dtype=None, layout=None, device=None,
+                          pin_memory=None):
+    return _empty_contiguous(size, stride, dtype=dtype or x.dtype, layout=layout,
+                             device=device or x.device)
+
+
+def _roll(x, shifts, dims=()):
+    shifts, dims = list(shifts), list(dims)
+    if not dims:  # the flattened tensor, rolled
+        if len(shifts) != 1:
+            return NotImplemented
+        return _roll(x.flatten(), shifts, [0]).reshape(x.shape)
+    if len(shifts) != len(dims) or not x.dim():
+        return NotImplemented
+    for shift, dim in zip(shifts, dims):
+        size = x.shape[dim]
+        s = shift % size if size else 0
+        if s:
+            x = torch.cat([x.narrow(dim, size - s, s), x.narrow(dim, 0, size - s)], dim)
+    return x.clone()
+
+
+def _angle(x):
+    if not x.dtype.is_floating_point:
+        return NotImplemented
+    pi = torch.full_like(x, 3.141592653589793)
+    return torch.where(torch.isnan(x), x, torch.where(x < 0, pi, torch.zeros_like(x)))
+
+
+def _isin(elements, test_elements, *, assume_unique=False, invert=False):
+    if elements.numel() * test_elements.numel() > 1 << 20:
+        return NotImplemented
+    hits = (elements.unsqueeze(-1) == test_elements.flatten()).any(-1)
+    return ~hits if invert else hits
+
+
+def _median(x):
+    if not x.dtype.is_floating_point or x.numel() == 0:
+        return NotImplemented
+    flat = x.flatten()
+    middle = torch.sort(flat)[0][(flat.numel() - 1) // 2]
+    return torch.where(torch.isnan(flat).any(), torch.full_like(middle, float("nan")), middle)
