@@ -151,6 +151,33 @@ def _untie_destinations(ops: list[ir.Operation]) -> None:
                     op.operands[i] = init.clone(ip=ir.InsertionPoint(op)).results[0]
 
 
+def _crashes_fusion(fn: ir.Operation, index: int) -> bool:
+    """Whether fusing producer `index` into the loop would crash fuse_into_containing_op:
+    a producer read in the loop more than once, once inside an scf.if (a fused pad's:
+    `torch.cat([t, t])` concatenated as a select of two padded copies of t) made the
+    release build of upstream MLIR dereference a null op (SIGSEGV). Such a producer stays
+    before the loop (a loop nest of its own)."""
+    producer = next((o for o in st.walk(fn) if FUSE_ATTR in o.attributes and
+                     ir.IntegerAttr(o.attributes[FUSE_ATTR]).value == index), None)
+    if producer is None:
+        return False
+    loop = next((o for o in st.walk(fn) if o.name == "scf.forall"), None)
+    if loop is None:
+        return False
+    users = [st.owner_op(u) for r in producer.results for u in r.uses]
+    inside = [u for u in users if st.is_nested_in(u, loop)]
+    return len(inside) > 1 and any(a.name == "scf.if" for u in inside
+                                   for a in _ancestors(u, loop))
+
+
+def _ancestors(op: ir.Operation, stop: ir.Operation):
+    """The ops enclosing `op`, innermost first, up to (not including) `stop`."""
+    parent = op.operation.parent
+    while parent is not None and parent.operation != stop.operation:
+        yield parent.operation
+        parent = parent.operation.parent
+
+
 def _erase_dead(fn: ir.Operation) -> None:
     """Erases ops on tensors left without uses by a fusion (a fused tensor.pad stays
     behind, and a later fusion must not see it as a user of its producer)."""
@@ -213,6 +240,8 @@ class TileKernels(Pass):
         root.attributes[ROOT_ATTR] = ir.UnitAttr.get()
         if apply_transform(fn, _TILE.format(attr=ROOT_ATTR, sizes=sizes)):
             for i in range(len(producers)):
+                if _crashes_fusion(fn, i):
+                    continue
                 if apply_transform(fn, _FUSE.format(attr=FUSE_ATTR, index=i)):
                     _erase_dead(fn)
         self._clear(fn)

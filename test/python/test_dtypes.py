@@ -228,3 +228,19 @@ def test_half_precision_chain_rounds_once(dtype):
     error = lambda y: (y.double() - exact).abs()  # noqa: E731
     assert error(got).max() <= error(want).max()
     assert error(got).mean() < error(want).mean()
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16], ids=str)
+@pytest.mark.parametrize("name", ["cumsum", "sum", "prod"])
+def test_half_precision_accumulates_in_f32(dtype, name):
+    """Sums, products and scans of f16/bf16 accumulate in f32 as eager does (a bf16 cumsum
+    of a cumsum was 31% off eager's, issue 15's second program; its JIT also failed)."""
+    fns = {"cumsum": lambda x: torch.cumsum(torch.cumsum(x, -1), -1),
+           "sum": lambda x: x.sum(-1) * 2, "prod": lambda x: (x * 0.01 + 1).prod(-1)}
+    f = fns[name]
+    x = torch.randn(2, 33).to(dtype)
+    compiled = mlirfuse.compile(f)
+    got, want, exact = compiled(x), f(x), f(x.double())
+    assert compiled.stats.eager_ops == 0
+    error = lambda y: (y.double() - exact).abs().max()  # noqa: E731
+    assert error(got) <= error(want) * 1.01 + 1e-6

@@ -190,3 +190,14 @@ def test_reductions_sharing_one_fill():
     a, b = torch.randn(5, 5) * 4, torch.randn(5, 5) * 4
     for _ in range(3):  # the garbage differed from call to call
         assert_same(mlirfuse.compile(f)(a, b), f(a, b))
+
+
+@pytest.mark.parametrize("fn", [
+    lambda x: (lambda t: torch.cat([t, t], -1)[..., ::2])(torch.tanh(x)),
+    lambda x: (lambda t: torch.cat([t, t * 2], 0))(torch.tanh(x)),
+    lambda x: (lambda t: torch.stack([t, t], -1))(torch.tanh(x))], ids=["cat", "cat2", "stack"])
+def test_concatenating_one_computed_tensor_twice(fn):
+    """torch.cat([t, t]) of a computed t killed the process while compiling (SIGSEGV in
+    upstream fuse_into_containing_op, mlirfuse-tile-kernels: issue 15's first program)."""
+    x = torch.randn(64, 2)
+    assert_same(mlirfuse.compile(fn)(x), fn(x))
