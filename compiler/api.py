@@ -18,6 +18,7 @@ from typing import Any, Callable, NamedTuple
 import torch
 
 from . import stats as stats_mod
+from .concurrency import COMPILE_LOCK
 from .capture import split_args
 from .errors import CompileError, GuardError, InternalErrorWarning
 from .options import Options
@@ -37,6 +38,10 @@ def _hashable(x: Any) -> Any:
 
 def _tensor_key(t: torch.Tensor) -> tuple:
     return (t.dtype, t.shape, t.device, t.requires_grad)
+
+
+# What CompiledFunction._serve returns when no specialization accepts a call.
+_MISS = object()
 
 
 class Key(NamedTuple):
@@ -143,7 +148,8 @@ class CompiledFunction:
 
     def _compile(self, key: tuple, args: tuple) -> Specialization:
         spec = Specialization(self.fn, args, self.options)
-        self._specializations.setdefault(key, []).insert(0, spec)
+        # A new list, swapped in: threads calling meanwhile iterate the old one.
+        self._specializations[key] = [spec] + self._specializations.get(key, [])
         stats_mod.count(self.stats, "compilations")
         self._last, self._last_key = spec, key
         return spec
@@ -151,40 +157,72 @@ class CompiledFunction:
     def compile_for(self, *args) -> "CompiledFunction":
         """Compiles a specialization for `args` now, without running it."""
         key, _ = self._key(args)
-        if key not in self._specializations and self._dynamo is None:
-            try:
-                self._compile(key, args)
-            except Exception as e:
-                self._not_compiled(e)
+        with COMPILE_LOCK:
+            if key not in self._specializations and self._dynamo is None:
+                try:
+                    self._compile(key, args)
+                except Exception as e:
+                    self._not_compiled(e)
         return self
 
-    def __call__(self, *args):
-        if self._dynamo is not None:
-            return self._run_dynamo(args)
-        key, tensors = self._key(args)
+    def _serve(self, key: Key, tensors: list[torch.Tensor], args: tuple):
+        """(the result of the first specialization for `key` that accepts the call, None),
+        or (_MISS, why the last one rejected it: None when there is none)."""
         reason = None
         for spec in self._specializations.get(key, ()):
             status, result = spec(tensors)
             self._count_variants(spec)
             if status == NEEDS_AUTOGRAD:
-                return self._eager_for_autograd(args)
+                return self._eager_for_autograd(args), None
             if status == 0:
                 stats_mod.count(self.stats, "cache_hits")
                 stats_mod.ran(self.stats, spec.kernels, len(spec.eager))
                 self._last, self._last_key = spec, key
-                return result
+                return result, None
             reason = spec.explain(status, tensors)
-        if not self._specializations:  # the first call: compiling is not a failure
-            return self._run_new(key, args, tensors)
-        stats_mod.count(self.stats, "guard_failures")
-        if reason is None:
-            reason = _key_difference(key, self._last_key)
-        policy = self.options.on_guard_failure
-        if policy == "error":
-            raise GuardError(f"mlirfuse: guard failed: {reason}")
-        if policy == "eager" or self.stats.compilations >= self.options.recompile_limit:
+        return _MISS, reason
+
+    def __call__(self, *args):
+        if self._dynamo is not None:
+            return self._run_dynamo(args)
+        key, tensors = self._key(args)
+        result, _ = self._serve(key, tensors, args)
+        if result is not _MISS:
+            return result
+        with COMPILE_LOCK:
+            # Another thread may have compiled what this call needs while it waited.
+            result, reason = self._serve(key, tensors, args)
+            if result is not _MISS:
+                return result
+            action, spec, error = self._miss(key, args, reason)
+        # What runs user code or compiled code runs outside the lock.
+        if action == "dynamo":
+            return self._run_dynamo(args)
+        if action == "eager":
             return self._eager(args)
-        return self._run_new(key, args, tensors)
+        if action == "failed":
+            return self._run_not_compiled(error, args)
+        return self._run_spec(spec, key, args, tensors)
+
+    def _miss(self, key: Key, args: tuple, reason: str | None):
+        """Under the compile lock, decides what a call no specialization accepts does:
+        ("compile"d: the new specialization), ("eager"), ("dynamo") or ("failed", error)."""
+        if self._dynamo is not None:
+            return "dynamo", None, None
+        if self._specializations:  # the first call: compiling is not a failure
+            stats_mod.count(self.stats, "guard_failures")
+            reason = reason or _key_difference(key, self._last_key)
+            policy = self.options.on_guard_failure
+            if policy == "error":
+                raise GuardError(f"mlirfuse: guard failed: {reason}")
+            if policy == "eager" or self.stats.compilations >= self.options.recompile_limit:
+                return "eager", None, None
+        try:
+            return "compiled", self._compile(key, args), None
+        except Exception as e:
+            if self.options.on_unsupported == "error":
+                raise
+            return "failed", None, e
 
     def _count_variants(self, spec: Specialization) -> None:
         n = spec.new_compilations()
@@ -247,17 +285,17 @@ class CompiledFunction:
                       sum(c.stats.eager_ops for c in self._children) + breaks)
         return result
 
-    def _run_new(self, key: tuple, args: tuple, tensors: list[torch.Tensor]):
-        try:
-            spec = self._compile(key, args)
-        except Exception as e:
-            if self.options.on_unsupported == "error":
-                raise
-            # Eager first: arguments eager rejects raise eager's error, and the function
-            # stays as it is; otherwise later calls take the route _not_compiled sets.
-            result = self._eager(args, self._eager_ops())
-            self._not_compiled(e)
-            return result
+    def _run_not_compiled(self, error: Exception, args: tuple):
+        """Eager first: arguments eager rejects raise eager's error, and the function stays
+        as it is; otherwise later calls take the route _not_compiled sets."""
+        result = self._eager(args, self._eager_ops())
+        with COMPILE_LOCK:
+            if self._dynamo is None:
+                self._not_compiled(error)
+        return result
+
+    def _run_spec(self, spec: Specialization, key: Key, args: tuple,
+                  tensors: list[torch.Tensor]):
         status, result = spec(tensors)
         self._count_variants(spec)
         if status == NEEDS_AUTOGRAD:

@@ -31,6 +31,7 @@ from torch.fx.passes.utils.fuser_utils import fuse_as_graphmodule, fuse_by_parti
 
 from . import hazards, op_signature
 from .capture import source_of
+from .concurrency import COMPILE_LOCK
 from .compiled_graph import CompiledGraph
 from .errors import CompileError
 from .options import Options
@@ -215,6 +216,15 @@ class _Piece(torch.nn.Module):
 
     MAX_VARIANTS = 4
 
+    @staticmethod
+    def _run(variants, ins):
+        status, outs, compiled = 1, None, None
+        for compiled in variants:
+            status, outs = compiled(ins)
+            if not status:
+                break
+        return status, outs, compiled
+
     def __init__(self, compiled: CompiledGraph, name: str, dtypes: list[torch.dtype],
                  recompile):
         super().__init__()
@@ -231,16 +241,20 @@ class _Piece(torch.nn.Module):
                 raise PieceGuardFailure(f"input {i} of {self.piece}: dtype {t.dtype}, "
                                         f"compiled for {dtype}")
         ins = list(ins)
-        for compiled in self.variants:
-            status, outs = compiled(ins)
-            if not status:
-                return tuple(outs)
-        if len(self.variants) < self.MAX_VARIANTS:
-            compiled = self.recompile(ins)
-            self.variants.append(compiled)
-            status, outs = compiled(ins)
-            if not status:
-                return tuple(outs)
+        seen = self.variants
+        status, outs, compiled = self._run(seen, ins)
+        if not status:
+            return tuple(outs)
+        with COMPILE_LOCK:
+            variants = self.variants  # another thread may have compiled one meanwhile
+            if len(variants) > len(seen):
+                status, outs, compiled = self._run(variants[len(seen):], ins)
+            if status and len(variants) < self.MAX_VARIANTS:
+                compiled = self.recompile(ins)
+                self.variants = variants + [compiled]  # swapped in whole: calls read it
+                status, outs = compiled(ins)
+        if not status:
+            return tuple(outs)
         index = status - 1
         if index < len(ins):
             why = compiled.explain(index, ins[index], f"input {index} of {self.piece}")

@@ -10,6 +10,7 @@ back in-place mutations, and rebuild the user's result structure.
 
 from __future__ import annotations
 
+import threading
 import time
 from typing import Any, Callable
 
@@ -167,6 +168,7 @@ class Specialization:
         ]
         self._last_piece_failure = ""
         self._counted = 0
+        self._count_lock = threading.Lock()
 
     def _capture(self, fn: Callable, args: tuple, options: Options) -> None:
         """Captures `fn(*args)` and compiles its graph."""
@@ -206,8 +208,11 @@ class Specialization:
 
     def new_compilations(self) -> int:
         """Variants of pieces compiled at calls since the last time this was asked."""
-        n = getattr(self.graph, "compilations", 0) - self._counted
-        self._counted += n
+        if not isinstance(self.graph, PartitionedGraph):
+            return 0
+        with self._count_lock:  # threads call one specialization at once
+            n = self.graph.compilations - self._counted
+            self._counted += n
         return n
 
     def describe(self, index: int) -> str:
