@@ -28,11 +28,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import selectors
-import subprocess
 import sys
-import time
 import traceback
+
+# As a script, bench/ is on the path; `bench.workers` needs the repository's root.
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 ORDER = ["crash", "wrong", "error", "partly", "native", "skipped"]
 
@@ -224,93 +224,31 @@ def worker(device: str, dtype_name: str, samples: int, options: dict) -> None:
             os._exit(3)
 
 
-class _Worker:
-    def __init__(self, argv: list[str], log):
-        self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     stderr=log, text=True, bufsize=1)
-        self.task, self.started, self.buffer = None, 0.0, ""
-
-    def send(self, index: int) -> None:
-        self.task, self.started = index, time.monotonic()
-        self.proc.stdin.write(f"{index}\n")
-        self.proc.stdin.flush()
-
-    def kill(self) -> None:
-        self.proc.kill()
-        self.proc.wait()
-
-
 def sweep(device: str, dtype_name: str, samples: int, workers: int, names: list[str] | None,
           options: dict, out_path: str, timeout: float) -> list[dict]:
     """Runs the ops in `workers` restartable worker processes; appends records to out_path."""
+    from bench import workers as pool
+
     ops = ops_for(device, dtype_name)
-    todo = [i for i, op in enumerate(ops) if names is None or op_name(op) in names
+    todo = [str(i) for i, op in enumerate(ops) if names is None or op_name(op) in names
             or op.name in names]
     argv = [sys.executable, os.path.abspath(__file__), "--worker", "--device", device,
             "--dtype", dtype_name, "--samples", str(samples),
             "--options", json.dumps(options)]
     os.makedirs(os.path.dirname(out_path) or ".", exist_ok=True)
-    records, pending = [], list(reversed(todo))
-    log = open(out_path + ".log", "a")
-    out = open(out_path, "a")
-    pool: list[_Worker] = []
-    sel = selectors.DefaultSelector()
+    records = []
+    with open(out_path, "a") as out:
+        def on_record(task: str, record: dict) -> None:
+            record.setdefault("op", op_name(ops[int(task)]))
+            record.setdefault("index", int(task))
+            record.setdefault("reason", "")
+            records.append(record)
+            out.write(json.dumps(record) + "\n")
+            out.flush()
+            print(f"[{len(records)}/{len(todo)}] {record['op']}: {record['status']} "
+                  f"{record['reason'][:100]}", flush=True)
 
-    def start() -> _Worker:
-        w = _Worker(argv, log)
-        sel.register(w.proc.stdout, selectors.EVENT_READ, w)
-        return w
-
-    def finish(w: _Worker, record: dict) -> None:
-        record.setdefault("index", w.task)
-        records.append(record)
-        out.write(json.dumps(record) + "\n")
-        out.flush()
-        done = len(records)
-        print(f"[{done}/{len(todo)}] {record['op']}: {record['status']} {record['reason'][:100]}",
-              flush=True)
-        w.task = None
-
-    def replace(w: _Worker) -> None:
-        sel.unregister(w.proc.stdout)
-        w.kill()
-        pool.remove(w)
-        if pending:
-            nw = start()
-            pool.append(nw)
-            nw.send(pending.pop())
-
-    for _ in range(min(workers, len(todo))):
-        pool.append(start())
-    for w in pool:
-        if pending:
-            w.send(pending.pop())
-    while any(w.task is not None for w in pool):
-        for key, _ in sel.select(timeout=1.0):
-            w = key.data
-            line = w.proc.stdout.readline()
-            if not line:  # the worker died
-                code = w.proc.wait()
-                finish(w, {"op": op_name(ops[w.task]), "status": "crash",
-                           "reason": f"worker died (exit {code})", "index": w.task})
-                replace(w)
-                continue
-            record = json.loads(line)
-            finish(w, record)
-            if record["status"] == "crash":  # the worker exits: a fresh one takes over
-                replace(w)
-            elif pending:
-                w.send(pending.pop())
-        for w in list(pool):
-            if w.task is not None and time.monotonic() - w.started > timeout:
-                finish(w, {"op": op_name(ops[w.task]), "status": "crash",
-                           "reason": f"hung past {timeout:.0f} s", "index": w.task})
-                replace(w)
-    for w in pool:
-        w.proc.stdin.close()
-        w.kill()
-    out.close()
-    log.close()
+        pool.run(argv, todo, workers, timeout, on_record, out_path + ".log")
     return records
 
 

@@ -1,0 +1,489 @@
+"""Random torch programs through mlirfuse.compile, compared with eager: a differential fuzzer.
+
+    python bench/fuzz.py [--device cpu|cuda] [--seeds 0:1000] [--workers 2] [--out FILE]
+    python bench/fuzz.py --minimize FILE     # shrink each failing program of a run
+
+A program is a few inputs (float32/64, float16, bfloat16, int32/64, bool; shapes with 1s
+and 0s; contiguous, transposed or strided) and 2 to 9 ops drawn from elementwise math,
+comparisons, integer and boolean ops, broadcasts, reductions, softmax, layer_norm, scans,
+views (reshape, permute, slices with steps, expand, flip), concatenations and their slices,
+matmuls, dtype conversions and in-place updates (of its inputs too), with one to three
+results. Each op is tried on eager tensors while the program is drawn, so every program
+runs in eager. Each seed runs in a worker process that is restarted when it dies
+(bench/workers.py). Statuses:
+
+  ok      every result (and every mutated input) as eager's: within the dtype's tolerance
+          of eager, or no further from the float64 result than 4x eager is
+  wrong   a result differs
+  error   mlirfuse raised where eager did not
+  crash   the worker died, hung or its device faulted
+
+`--minimize` removes ops and results while the failure stays the same kind, and prints
+each program as a test to paste into test/python.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import sys
+import traceback
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+FLOATS = ["float32", "float32", "float32", "float64", "float16", "bfloat16"]
+DTYPES = FLOATS + ["int32", "int64", "bool"]
+SIZES = [1, 1, 2, 3, 4, 5, 8, 16, 33, 0]
+TOLERANCE = {"float64": 1e-9, "float32": 1e-4, "float16": 1e-2, "bfloat16": 5e-2}
+
+
+# ---- programs: inputs, ops (a template over earlier values), results ----
+
+def render(program: dict, name: str = "f") -> str:
+    """The program as Python source: `def f(x0, x1): ...`."""
+    n = len(program["inputs"])
+    lines = [f"def {name}({', '.join(f'x{i}' for i in range(n))}):"]
+    for k, op in enumerate(program["ops"]):
+        args = [f"x{i}" if i < n else f"v{i}" for i in op["args"]]
+        lines.append(f"    v{n + k} = " + op["t"].format(*args, **op.get("c", {})))
+    outs = [f"x{i}" if i < n else f"v{i}" for i in program["outputs"]]
+    lines.append(f"    return {', '.join(outs)}" + ("," if len(outs) == 1 else ""))
+    return "\n".join(lines)
+
+
+def make_inputs(program: dict, device: str, seed: int):
+    """The program's input tensors (the same for the same seed)."""
+    import torch
+
+    gen = torch.Generator(device).manual_seed(seed)
+    out = []
+    for spec in program["inputs"]:
+        shape, dtype, layout = spec["shape"], getattr(torch, spec["dtype"]), spec["layout"]
+        base = list(reversed(shape)) if layout == "transposed" else list(shape)
+        if layout == "strided":
+            base[-1] *= 2
+        if dtype == torch.bool:
+            t = torch.rand(base, generator=gen, device=device) > 0.5
+        elif dtype.is_floating_point:
+            t = (torch.randn(base, generator=gen, device=device) * spec.get("scale", 1.0)).to(dtype)
+        else:
+            t = torch.randint(-9, 10, base, generator=gen, device=device, dtype=dtype)
+        if layout == "transposed":
+            t = t.permute(*reversed(range(t.dim())))
+        elif layout == "strided":
+            t = t[..., ::2]
+        out.append(t)
+    return out
+
+
+def _fn(program: dict):
+    import torch
+
+    namespace = {"torch": torch, "F": torch.nn.functional}
+    exec(render(program), namespace)
+    return namespace["f"]
+
+
+# Op families: (template, number of value arguments, what the first argument must be).
+UNARY_FLOAT = ["torch.tanh({0})", "torch.sigmoid({0})", "torch.exp({0}.clamp(-20, 20))",
+               "torch.log1p({0}.abs())", "torch.sqrt({0}.abs())", "torch.sin({0})",
+               "torch.relu({0})", "F.gelu({0})", "F.silu({0})", "torch.floor({0})",
+               "torch.round({0})", "torch.erf({0})", "torch.rsqrt({0}.abs() + 1)",
+               "{0}.clamp(-1, 1)", "torch.reciprocal({0}.abs() + 0.5)", "F.softplus({0})",
+               "torch.nan_to_num({0})", "F.hardtanh({0})", "torch.sign({0})"]
+UNARY_ANY = ["torch.abs({0})", "-{0}", "{0} * {0}", "{0} * 2 + 1", "{0} - 3"]
+UNARY_INT = ["torch.bitwise_not({0})", "{0} // 3", "{0} % 4", "{0} & 5", "{0} | 2", "{0} ^ 7"]
+UNARY_BOOL = ["torch.logical_not({0})", "~{0}", "{0}.to(torch.int32)", "{0}.float()"]
+BINARY = ["{0} + {1}", "{0} - {1}", "{0} * {1}", "torch.maximum({0}, {1})",
+          "torch.minimum({0}, {1})", "torch.where({0} > {1}, {0}, {1})", "({0} > {1})",
+          "({0} == {1})", "({0} <= {1})"]
+BINARY_FLOAT = ["{0} / ({1}.abs() + 1)", "torch.atan2({0}, {1})", "torch.hypot({0}, {1})"]
+BINARY_BOOL = ["{0} & {1}", "{0} | {1}", "torch.logical_xor({0}, {1})",
+               "torch.where({0}, {1}.float(), -{1}.float())"]
+DIM_FLOAT = ["torch.softmax({0}, {d})", "torch.log_softmax({0}, {d})",
+             "{0}.mean({d}, keepdim={k})", "torch.cumsum({0}, {d})",
+             "{0}.var({d}, keepdim={k})", "F.normalize({0}, dim={d})"]
+DIM_ANY = ["{0}.sum({d}, keepdim={k})", "{0}.amax({d}, keepdim={k})",
+           "{0}.amin({d}, keepdim={k})", "{0}.argmax({d}, keepdim={k})",
+           "torch.flip({0}, [{d}])", "{0}.unsqueeze({d})", "torch.cat([{0}, {0}], {d})",
+           "torch.cat([{0}, {0}], {d})[..., ::2]", "torch.stack([{0}, {0}], {d})",
+           "{0}.narrow({d}, 0, 1)", "{0}.cumsum({d})"]
+VIEWS = ["{0}.reshape(-1)", "{0}.t()", "{0}.permute({p})", "{0}.contiguous()",
+         "{0}[..., ::2]", "{0}[1:]", "{0}.squeeze()",
+         "{0}.transpose(0, -1)", "{0}.unsqueeze(0).expand(2, *{0}.shape)"]
+CONVERSIONS = ["{0}.to(torch.float16)", "{0}.to(torch.bfloat16)", "{0}.float()",
+               "{0}.double()", "{0}.to(torch.int64)", "({0} > 0)"]
+TWO_SAME = ["torch.cat([{0}, {1}], {d})", "torch.stack([{0}, {1}], 0)",
+            "torch.cat([{0}, {1}], {d})[..., 1:]"]
+MATMUL = ["{0} @ {1}.transpose(-1, -2)", "torch.matmul({0}, {1}.transpose(-1, -2)).relu()"]
+LAYER_NORM = ["F.layer_norm({0}, {0}.shape[-1:])", "F.layer_norm({0}, {0}.shape[-1:]) * 2"]
+MUTATE = ["{0}.clone().add_({1})", "{0}.clone().mul_(2).sub_(1)"]
+MUTATE_INPUT = ["{0}.mul_(2)", "{0}.add_(1)"]
+
+
+def _kind(value) -> str:
+    import torch
+
+    if value.dtype == torch.bool:
+        return "bool"
+    return "float" if value.dtype.is_floating_point else "int"
+
+
+def generate(seed: int, device: str = "cpu") -> dict:
+    """A random program that runs in eager (each op is tried as it is drawn)."""
+    import torch
+
+    rng = random.Random(seed)
+    inputs = []
+    for _ in range(rng.choice([1, 1, 2, 2, 3])):
+        rank = rng.choice([1, 2, 2, 3])
+        shape = [rng.choice(SIZES) for _ in range(rank)]
+        if rng.random() < 0.8:  # mostly non-empty
+            shape = [max(s, 1) for s in shape]
+        layout = rng.choice(["contiguous"] * 4 + ["transposed", "strided"])
+        spec = {"shape": shape, "dtype": rng.choice(DTYPES), "layout": layout}
+        if rng.random() < 0.15:
+            spec["scale"] = rng.choice([1e-3, 30.0, 1e4])
+        inputs.append(spec)
+    if len(inputs) > 1 and rng.random() < 0.5:  # binary ops need partners of one shape
+        inputs[1] = dict(inputs[1], shape=list(inputs[0]["shape"]))
+    program = {"inputs": inputs, "ops": [], "outputs": []}
+    values = make_inputs(program, device, seed)
+    n = len(inputs)
+    for _ in range(rng.randint(2, 9)):
+        for _attempt in range(30):
+            op = _draw(rng, values, n)
+            if op is None:
+                continue
+            trial = dict(program, ops=program["ops"] + [op],
+                         outputs=[n + len(program["ops"])])
+            try:
+                with torch.no_grad():
+                    out = _fn(trial)(*[v.clone() for v in values[:n]])[0]
+            except Exception:
+                continue
+            if not isinstance(out, torch.Tensor) or out.numel() > 1 << 16:
+                continue
+            program = trial
+            values.append(out)
+            break
+    m = len(values)
+    outputs = [m - 1] + [i for i in rng.sample(range(n, m), min(2, m - n)) if i != m - 1]
+    program["outputs"] = outputs[:rng.randint(1, 3)] if m > n else [0]
+    return program
+
+
+def _draw(rng: random.Random, values, n: int) -> dict | None:
+    i = rng.randrange(len(values))
+    a = values[i]
+    kind = _kind(a)
+    d = rng.randrange(-a.dim(), a.dim()) if a.dim() else 0
+    consts = {"d": d, "k": rng.choice([True, False]),
+              "p": ", ".join(map(str, rng.sample(range(a.dim()), a.dim()))) or "()"}
+    same = [j for j, v in enumerate(values) if v.shape == a.shape and j != i]
+    same_kind = [j for j in same if _kind(values[j]) == kind]
+    family = rng.choice(["unary", "unary", "binary", "dim", "dim", "view", "convert",
+                         "two", "matmul", "norm", "mutate"])
+    if family == "unary":
+        pool = {"float": UNARY_FLOAT + UNARY_ANY, "int": UNARY_INT + UNARY_ANY,
+                "bool": UNARY_BOOL}[kind]
+        return {"t": rng.choice(pool), "args": [i]}
+    if family == "binary":
+        partners = same_kind or [i]
+        j = rng.choice(partners)
+        pool = {"float": BINARY + BINARY_FLOAT, "int": BINARY, "bool": BINARY_BOOL}[kind]
+        return {"t": rng.choice(pool), "args": [i, j]}
+    if family == "dim" and a.dim():
+        pool = DIM_ANY + (DIM_FLOAT if kind == "float" else [])
+        return {"t": rng.choice(pool), "args": [i], "c": consts}
+    if family == "view" and a.dim():
+        return {"t": rng.choice(VIEWS), "args": [i], "c": consts}
+    if family == "convert":
+        return {"t": rng.choice(CONVERSIONS), "args": [i]}
+    if family == "two" and a.dim() and same:
+        return {"t": rng.choice(TWO_SAME), "args": [i, rng.choice(same)], "c": consts}
+    if family == "matmul" and kind == "float" and a.dim() >= 2:
+        j = rng.choice([k for k in same_kind if values[k].dtype == a.dtype] or [i])
+        return {"t": rng.choice(MATMUL), "args": [i, j]}
+    if family == "norm" and kind == "float" and a.dim():
+        return {"t": rng.choice(LAYER_NORM), "args": [i]}
+    if family == "mutate" and kind != "bool":
+        if i < n and rng.random() < 0.5 and kind == "float":
+            return {"t": rng.choice(MUTATE_INPUT), "args": [i]}
+        j = rng.choice(same_kind or [i])
+        return {"t": rng.choice(MUTATE), "args": [i, j]}
+    return None
+
+
+# ---- running one program ----
+
+def _first_line(e: BaseException) -> str:
+    lines = [l for l in str(e).strip().splitlines() if l.strip()]
+    detail = next((l.strip() for l in lines if l.strip().startswith("error:")), "")
+    return f"{type(e).__name__}: {(lines[0] if lines else '')} {detail}".strip()[:300]
+
+
+def _close(actual, expected, reference, dtype_name: str) -> bool:
+    import torch
+
+    if actual.dtype != expected.dtype or actual.shape != expected.shape:
+        return False
+    if not actual.dtype.is_floating_point:
+        return torch.equal(actual, expected)
+    tol = TOLERANCE[dtype_name]
+    a, e = actual.double(), expected.double()
+    if torch.allclose(a, e, rtol=tol, atol=tol, equal_nan=True):
+        return True
+    if reference is None or reference.shape != actual.shape:
+        return False
+    r = reference.double()
+    nan = torch.isnan(e) | torch.isnan(r)
+    if not torch.equal(torch.isnan(a) & ~nan, torch.zeros_like(nan)):
+        return False
+    scale = r.abs().nan_to_num(posinf=0, neginf=0).amax().item() if r.numel() else 0.0
+    err_a = (a - r).abs().nan_to_num(0)[~nan]
+    err_e = (e - r).abs().nan_to_num(0)[~nan]
+    return bool((err_a <= 4 * err_e + tol * (1 + scale)).all())
+
+
+class DeviceFault(Exception):
+    """A kernel faulted: the CUDA context is lost, the worker must go."""
+
+
+def run_program(program: dict, seed: int, device: str, options: dict | None = None) -> dict:
+    """Compiles and runs one program; returns {"status", "reason"}."""
+    import torch
+
+    import mlirfuse
+
+    fn = _fn(program)
+    inputs = make_inputs(program, device, seed)
+    cuda = device != "cpu"
+    with torch.no_grad():
+        eager_in = [t.clone() for t in inputs]
+        try:
+            expected = fn(*eager_in)
+        except Exception as e:
+            return {"status": "skipped", "reason": "eager: " + _first_line(e)}
+        compiled_in = [t.clone() for t in inputs]
+        # (clone first: .double() of a float64 tensor is the tensor itself, and the program
+        # may mutate its inputs)
+        ref_in = [t.clone().double() if t.dtype.is_floating_point else t.clone()
+                  for t in inputs]
+        try:
+            reference = fn(*ref_in)
+        except Exception:
+            reference = [None] * len(expected)
+        try:
+            actual = mlirfuse.compile(fn, **(options or {}))(*compiled_in)
+            if cuda:
+                torch.cuda.synchronize()
+        except torch.AcceleratorError as e:
+            raise DeviceFault(_first_line(e)) from e
+        except Exception as e:
+            return {"status": "error", "reason": _first_line(e)}
+    # The tolerance of the least precise float type the program computes in (a bf16
+    # intermediate makes an f32 result as uncertain as bf16 is).
+    source = render(program)
+    present = [s["dtype"] for s in program["inputs"]] + \
+        [str(t.dtype).removeprefix("torch.") for t in expected] + \
+        [d for d in ("float16", "bfloat16") if d in source]
+    loosest = max((d for d in present if d in TOLERANCE), key=TOLERANCE.get, default="float32")
+    pairs = list(zip(actual, expected, reference)) + list(zip(compiled_in, eager_in, ref_in))
+    for k, (a, e, r) in enumerate(pairs):
+        what = f"result {k}" if k < len(expected) else f"input {k - len(expected)} after"
+        if not _close(a, e, r if isinstance(r, torch.Tensor) else None, loosest):
+            diff = ""
+            if a.shape == e.shape and a.dtype == e.dtype and a.numel():
+                diff = f", max diff {(a.double() - e.double()).abs().nan_to_num(0).max().item():.3g}"
+            return {"status": "wrong", "reason": f"{what}: {a.dtype}{tuple(a.shape)} vs eager "
+                    f"{e.dtype}{tuple(e.shape)}{diff}"}
+    return {"status": "ok", "reason": ""}
+
+
+def worker(device: str, options: dict) -> None:
+    """Reads tasks ({"seed": n} or {"seed": n, "program": ...}) and writes records."""
+    import warnings
+
+    warnings.filterwarnings("ignore")
+    out = sys.stdout
+    sys.stdout = sys.stderr
+    for line in sys.stdin:
+        task = json.loads(line)
+        seed = task["seed"]
+        fault = False
+        try:
+            program = task.get("program") or generate(seed, device)
+            record = run_program(program, seed, device, options)
+        except DeviceFault as e:
+            record, fault = {"status": "crash", "reason": f"the device faulted: {e}"}, True
+        except Exception:
+            record = {"status": "error",
+                      "reason": "fuzz: " + traceback.format_exc().splitlines()[-1]}
+            program = task.get("program")
+        record["seed"] = seed
+        if record["status"] != "ok":
+            record["program"] = program
+        out.write(json.dumps(record) + "\n")
+        out.flush()
+        if fault:
+            os._exit(3)
+
+
+def run(seeds: list[int], device: str, workers: int, options: dict, out_path: str | None,
+        timeout: float = 300, quiet: bool = False) -> list[dict]:
+    """Runs the seeds' programs in restartable worker processes; returns the records."""
+    from bench import workers as pool
+
+    argv = [sys.executable, os.path.abspath(__file__), "--worker", "--device", device,
+            "--options", json.dumps(options)]
+    records = []
+    out = open(out_path, "a") if out_path else None
+
+    def on_record(task: str, record: dict) -> None:
+        meta = json.loads(task)
+        record.setdefault("seed", meta["seed"])
+        if record["status"] == "crash" and "program" not in record:
+            record["program"] = meta.get("program") or generate(meta["seed"], "cpu")
+        records.append(record)
+        if out:
+            out.write(json.dumps(record) + "\n")
+            out.flush()
+        if not quiet and record["status"] != "ok":
+            print(f"seed {record['seed']}: {record['status']}: {record['reason'][:150]}",
+                  flush=True)
+
+    tasks = [json.dumps({"seed": s}) for s in seeds]
+    pool.run(argv, tasks, workers, timeout, on_record,
+             (out_path + ".log") if out_path else "/dev/null")
+    if out:
+        out.close()
+    return records
+
+
+# ---- minimizing a failing program ----
+
+def _without(program: dict, k: int) -> dict | None:
+    """The program without op k: its uses read its first argument instead, when that has
+    the same shape and dtype (else None)."""
+    import torch
+
+    n = len(program["inputs"])
+    dropped = n + k
+    op = program["ops"][k]
+    values = make_inputs(program, "cpu", 0)
+    try:
+        with torch.no_grad():
+            probe = dict(program, outputs=[dropped, op["args"][0]])
+            out, arg = _fn(probe)(*values)
+    except Exception:
+        return None
+    if out.shape != arg.shape or out.dtype != arg.dtype:
+        return None
+    remap = {dropped: op["args"][0]}
+
+    def fix(i):
+        i = remap.get(i, i)
+        return i - 1 if i > dropped else i
+
+    ops = [dict(o, args=[fix(a) for a in o["args"]]) for j, o in enumerate(program["ops"])
+           if j != k]
+    outputs = list(dict.fromkeys(fix(i) for i in program["outputs"]))
+    return dict(program, ops=ops, outputs=outputs)
+
+
+def _trim(program: dict) -> dict:
+    """Drops ops nothing reads (results come from the outputs)."""
+    n = len(program["inputs"])
+    needed = set(program["outputs"])
+    for k in reversed(range(len(program["ops"]))):
+        if n + k in needed:
+            needed.update(program["ops"][k]["args"])
+    keep = [k for k in range(len(program["ops"])) if n + k in needed]
+    index = {n + k: n + j for j, k in enumerate(keep)}
+    index.update({i: i for i in range(n)})
+    ops = [dict(program["ops"][k], args=[index[a] for a in program["ops"][k]["args"]])
+           for k in keep]
+    return dict(program, ops=ops, outputs=[index[i] for i in program["outputs"]])
+
+
+def minimize(record: dict, device: str, options: dict) -> dict:
+    """The smallest program found that fails the same way as `record`'s."""
+    seed, status = record["seed"], record["status"]
+    program = _trim(record["program"])
+
+    def fails(candidate: dict) -> bool:
+        task = [seed]
+        got = []
+        from bench import workers as pool
+        argv = [sys.executable, os.path.abspath(__file__), "--worker", "--device", device,
+                "--options", json.dumps(options)]
+        pool.run(argv, [json.dumps({"seed": task[0], "program": candidate})], 1, 300,
+                 lambda _, r: got.append(r))
+        return bool(got) and got[0]["status"] == status
+
+    changed = True
+    while changed:
+        changed = False
+        for outs in ([o] for o in program["outputs"]):
+            if len(program["outputs"]) > 1:
+                candidate = _trim(dict(program, outputs=outs))
+                if fails(candidate):
+                    program, changed = candidate, True
+                    break
+        for k in reversed(range(len(program["ops"]))):
+            candidate = _without(program, k)
+            if candidate is not None and fails(_trim(candidate)):
+                program, changed = _trim(candidate), True
+                break
+    return program
+
+
+def as_test(program: dict, seed: int, status: str, reason: str) -> str:
+    """A pytest function reproducing a minimized program."""
+    body = render(program).replace("\n", "\n    ")
+    n = len(program["inputs"])
+    return (
+        f"def test_fuzz_seed_{seed}():\n"
+        f'    """bench/fuzz.py seed {seed}: {status}: {reason[:120]}"""\n'
+        f"    {body}\n\n"
+        f"    program = {json.dumps({'inputs': program['inputs']})}\n"
+        f"    args = fuzz.make_inputs(program, DEVICE, {seed})\n"
+        f"    expected = f(*[a.clone() for a in args])\n"
+        f"    assert_same(mlirfuse.compile(f)(*[a.clone() for a in args]), expected)\n"
+        + ("" if n else ""))
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--seeds", default="0:200", help="first:last (exclusive)")
+    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--options", default="{}", help="mlirfuse.compile options, as JSON")
+    p.add_argument("--out", default="")
+    p.add_argument("--minimize", default="", help="a results file: shrink its failures")
+    p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    args = p.parse_args()
+    options = json.loads(args.options)
+    if args.worker:
+        return worker(args.device, options)
+    if args.minimize:
+        with open(args.minimize) as f:
+            failures = [json.loads(l) for l in f if l.strip()]
+        for record in [r for r in failures if r["status"] in ("crash", "wrong", "error")]:
+            program = minimize(record, args.device, options)
+            print(as_test(program, record["seed"], record["status"], record["reason"]))
+        return
+    first, last = (int(x) for x in args.seeds.split(":"))
+    records = run(list(range(first, last)), args.device, args.workers, options,
+                  args.out or None)
+    counts = {}
+    for r in records:
+        counts[r["status"]] = counts.get(r["status"], 0) + 1
+    print(json.dumps({"device": args.device, "seeds": args.seeds, **counts}))
+
+
+if __name__ == "__main__":
+    main()
