@@ -27,7 +27,7 @@ from torch_mlir import ir
 
 from . import structured as st
 from .base import Pass
-from .tile_kernels import apply_transform
+from .tile_kernels import apply_transform, has_empty_tensor
 
 MARK = "mlirfuse.split"
 
@@ -56,7 +56,7 @@ class SplitReductions(Pass):
 
     def _splittable(self, op: ir.Operation) -> bool:
         loops = st.reduction_loops(op)
-        if len(loops) != 1:
+        if len(loops) != 1 or has_empty_tensor([op]):  # (transform_op says why)
             return False
         extent = st.loop_extent(op, loops[0])
         return extent is not None and extent >= self.min_extent and extent % self.block == 0

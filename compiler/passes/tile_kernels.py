@@ -91,7 +91,12 @@ TARGET_ATTR = "mlirfuse.transform_target"
 
 def transform_op(fn: ir.Operation, op: ir.Operation, body: str) -> bool:
     """Runs transform `body`, which matches ops carrying TARGET_ATTR, on `op` of `fn` alone:
-    tags `op`, runs, then clears the tag from whatever carries it. False when it fails."""
+    tags `op`, runs, then clears the tag from whatever carries it. False when it fails,
+    or when `op` has a dimension of size 0: upstream tiling and splitting crash on a loop
+    of extent 0 (a release build: SIGSEGV; a layer_norm of zero rows in
+    mlirfuse-reduce-in-lanes, found by bench/fuzz.py)."""
+    if has_empty_tensor([op]):
+        return False
     op.attributes[TARGET_ATTR] = ir.UnitAttr.get()
     try:
         return apply_transform(fn, body)
@@ -119,7 +124,7 @@ def _short_rows(root: ir.Operation, tile_loops: list[int], shortest: int = 128) 
     return extent is not None and extent < shortest
 
 
-def _has_empty_tensor(ops: list[ir.Operation]) -> bool:
+def has_empty_tensor(ops: list[ir.Operation]) -> bool:
     for op in ops:
         for value in list(op.operands) + list(op.results):
             if isinstance(value.type, ir.RankedTensorType) and 0 in value.type.shape:
@@ -217,7 +222,7 @@ class TileKernels(Pass):
             return
         root = roots[0]
         tile_loops = list(ir.DenseI64ArrayAttr(root.attributes[TILE_ATTR]))
-        if not tile_loops or _has_empty_tensor(ops) or len(root.results) != 1:
+        if not tile_loops or has_empty_tensor(ops) or len(root.results) != 1:
             # Rank 0: one iteration. Zero-element tensors: nothing to compute per tile, and
             # upstream tiling crashes on loops of extent 0 (it is a release build). Roots
             # with several results (argmax: value and index): bufferizing their forall's
