@@ -231,7 +231,15 @@ def _close(actual, expected, reference, dtype_name: str) -> bool:
     if actual.dtype != expected.dtype or actual.shape != expected.shape:
         return False
     if not actual.dtype.is_floating_point:
-        return torch.equal(actual, expected)
+        if torch.equal(actual, expected):
+            return True
+        # A comparison of floats flips where the two round differently: the compiled
+        # result must then be the float64 program's (eager's bf16 layer_norm of one
+        # element is 3e-5, not 0, and `> 0` said True; seed 2692).
+        if reference is None or reference.shape != actual.shape:
+            return False
+        differ = actual != expected
+        return bool((actual[differ] == reference.to(actual.dtype)[differ]).all())
     tol = TOLERANCE[dtype_name]
     a, e = actual.double(), expected.double()
     if torch.allclose(a, e, rtol=tol, atol=tol, equal_nan=True):
@@ -253,7 +261,8 @@ class DeviceFault(Exception):
 
 
 def run_program(program: dict, seed: int, device: str, options: dict | None = None) -> dict:
-    """Compiles and runs one program; returns {"status", "reason"}."""
+    """Compiles and runs one program; returns {"status", "reason"} (and "eager_ops",
+    "eager": the ops that ran eager and why, when some did)."""
     import torch
 
     import mlirfuse
@@ -277,7 +286,8 @@ def run_program(program: dict, seed: int, device: str, options: dict | None = No
         except Exception:
             reference = [None] * len(expected)
         try:
-            actual = mlirfuse.compile(fn, **(options or {}))(*compiled_in)
+            compiled = mlirfuse.compile(fn, **(options or {}))
+            actual = compiled(*compiled_in)
             if cuda:
                 torch.cuda.synchronize()
         except torch.AcceleratorError as e:
@@ -300,6 +310,11 @@ def run_program(program: dict, seed: int, device: str, options: dict | None = No
                 diff = f", max diff {(a.double() - e.double()).abs().nan_to_num(0).max().item():.3g}"
             return {"status": "wrong", "reason": f"{what}: {a.dtype}{tuple(a.shape)} vs eager "
                     f"{e.dtype}{tuple(e.shape)}{diff}"}
+    eager = compiled.stats.eager_ops
+    if eager:
+        # Partly eager: correct, but say which ops and why (the closing counts name them).
+        ops = sorted({f"{e.op}: {e.reason.splitlines()[0][:120]}" for e in compiled.explain().eager})
+        return {"status": "ok", "reason": "", "eager_ops": eager, "eager": ops}
     return {"status": "ok", "reason": ""}
 
 
@@ -324,7 +339,7 @@ def worker(device: str, options: dict) -> None:
                       "reason": "fuzz: " + traceback.format_exc().splitlines()[-1]}
             program = task.get("program")
         record["seed"] = seed
-        if record["status"] != "ok":
+        if record["status"] != "ok" or record.get("eager_ops"):
             record["program"] = program
         out.write(json.dumps(record) + "\n")
         out.flush()
@@ -482,6 +497,8 @@ def main() -> None:
     counts = {}
     for r in records:
         counts[r["status"]] = counts.get(r["status"], 0) + 1
+        if r.get("eager_ops"):
+            counts["partly eager"] = counts.get("partly eager", 0) + 1
     print(json.dumps({"device": args.device, "seeds": args.seeds, **counts}))
 
 

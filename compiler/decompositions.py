@@ -42,7 +42,12 @@ def table() -> dict:
     No lowering in torch-mlir, exact in other ops: aten.roll (a concatenation of two
     slices per rolled dimension), aten.angle of real tensors, aten.isin (a broadcast
     compare, for up to 2**20 pairs), aten.median of all elements (the middle of the
-    sorted elements; NaN if there is one, as eager).
+    sorted elements; NaN if there is one, as eager), aten.bitwise_or.Scalar and
+    aten.bitwise_xor.Scalar (the Tensor op on a 0-d tensor of the scalar, which promotes
+    as the scalar does).
+    Comparisons of tensors of two dtypes (eq, ne, lt, le, gt, ge): torch-mlir compared a
+    float16 and a bfloat16 tensor in bfloat16 (`v == v.to(torch.bfloat16)` was all True;
+    the fuzzer's seed 3114); here both are converted to the promoted type first, as eager.
     """
     from torch._decomp import get_decompositions
     from torch_mlir.extras.fx_decomp_util import get_decomposition_table
@@ -67,6 +72,10 @@ def table() -> dict:
     out[aten.angle.default] = _angle
     out[aten.isin.Tensor_Tensor] = _isin
     out[aten.median.default] = _median
+    for op in _COMPARISONS:
+        out[op] = _compare_promoted(op)
+    for scalar_op, tensor_op in _SCALAR_BITWISE.items():
+        out[scalar_op] = _with_scalar_tensor(tensor_op)
     for op in _HALF_ACCUMULATIONS:
         out[op] = _accumulate_in_f32(op)
     for op, signatures in LEARNED.items():
@@ -272,6 +281,33 @@ _HALF = (torch.float16, torch.bfloat16)
 _HALF_ACCUMULATIONS = (aten.sum.default, aten.sum.dim_IntList, aten.mean.default,
                        aten.mean.dim, aten.prod.default, aten.prod.dim_int,
                        aten.cumsum.default, aten.cumprod.default)
+
+
+_COMPARISONS = (aten.eq.Tensor, aten.ne.Tensor, aten.lt.Tensor, aten.le.Tensor,
+                aten.gt.Tensor, aten.ge.Tensor)
+
+
+def _compare_promoted(op):
+    def decompose(a, b):
+        if not isinstance(a, torch.Tensor) or not isinstance(b, torch.Tensor) \
+                or a.dtype == b.dtype:
+            return NotImplemented
+        common = torch.result_type(a, b)
+        return op(a.to(common), b.to(common))
+    return decompose
+
+
+_SCALAR_BITWISE = {aten.bitwise_or.Scalar: aten.bitwise_or.Tensor,
+                   aten.bitwise_xor.Scalar: aten.bitwise_xor.Tensor}
+
+
+def _with_scalar_tensor(tensor_op):
+    def decompose(x, other):
+        # A 0-d tensor does not promote an integer tensor past its dtype, as a Python
+        # number does not: int32 ^ 7 stays int32, bool ^ 7 is int64.
+        dtype = torch.bool if isinstance(other, bool) else torch.int64
+        return tensor_op(x, torch.full((), other, dtype=dtype, device=x.device))
+    return decompose
 
 
 def _accumulate_in_f32(op):

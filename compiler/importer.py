@@ -15,7 +15,7 @@ import torch
 from torch_mlir import ir
 from torch_mlir.extras.fx_importer import ContextCache, FxImporter
 
-from .errors import CompileError
+from .errors import CompileError, describe_diagnostics, locations_of
 
 ENTRY = "main"
 
@@ -44,7 +44,9 @@ def import_graph(gm: torch.fx.GraphModule, ctx: ir.Context) -> ir.Module:
     """Imports a functional FX graph as `func.func @main` in the torch dialect (raw form).
 
     Raises:
-      CompileError (stage "import") when the importer rejects a node; its `nodes` names it.
+      CompileError (stage "import") when the importer rejects a node, or makes an op the
+      verifier rejects (a NumToTensor of a bool: a decomposition's `scalar_tensor(True)`);
+      its `nodes` names the node.
     """
     importer = FxImporter(context=ctx)
     cache = _NamedLocations(ctx, py_attr_tracker=importer._py_attr_tracker)
@@ -55,4 +57,15 @@ def import_graph(gm: torch.fx.GraphModule, ctx: ir.Context) -> ir.Module:
     except Exception as e:
         raise CompileError(f"{type(e).__name__}: {e}", stage="import",
                            nodes=[cache.last] if cache.last else []) from e
+    # Verify here: the passes would fail on such IR, and the IR printed for a repro
+    # would not parse.
+    try:
+        importer.module.operation.verify()
+    except ir.MLIRError as e:
+        diags = e.error_diagnostics
+        text, op, source = describe_diagnostics(diags)
+        nodes = [n for loc in locations_of(diags) for n in node_names(loc)]
+        raise CompileError(text or str(e), stage="import", op=op, source=source,
+                           nodes=list(dict.fromkeys(nodes)),
+                           reason=diags[0].message.splitlines()[0] if diags else None) from None
     return importer.module

@@ -17,6 +17,12 @@ arithmetic (copies), and reductions: the GPU code generator finds a reduction's 
 op in its body, and a widened body (extf, addf, truncf) came out as wrong f16 sums on the
 H200; their accumulator is half precision between iterations anyway.
 
+Also rewrites, anywhere in the module: a truncf from f64 to f16 or bf16 becomes a truncf
+to f32 and one to the half type. Torch converts a double to half through float
+(c10::Half(float(x))), so this rounds as eager does; and the CPU JIT has no compiler-rt,
+so a direct conversion was a missing __truncdfbf2 / __truncdfhf2 symbol (the fuzzer's
+`.double()` then `.to(torch.bfloat16)`, and bf16 `var`, ran eager).
+
 Before:
   ^bb0(%x: f16, %out: f16):
     %0 = arith.mulf %x, %c3.7 : f16
@@ -124,6 +130,11 @@ class _Widen:
                 op.erase()
 
 
+def _double_to_half(op: ir.Operation) -> bool:
+    return op.name == "arith.truncf" and str(op.operands[0].type) == "f64" \
+        and _half(op.results[0].type)
+
+
 def _widens(op: ir.Operation) -> bool:
     if op.name != "linalg.generic" or st.reduction_loops(op):
         return False
@@ -140,6 +151,10 @@ class WidenHalf(Pass):
     ARGUMENT = "mlirfuse-widen-half"
 
     def run(self, module: ir.Operation) -> None:
+        for op in [o for o in st.walk(module) if _double_to_half(o)]:
+            with ir.InsertionPoint(op), op.location:
+                f32 = arith.TruncFOp(ir.F32Type.get(), op.operands[0]).result
+                op.operands[0] = f32
         for op in [o for o in st.walk(module) if _widens(o)]:
             with op.location:
                 _Widen(op.regions[0].blocks[0]).run()

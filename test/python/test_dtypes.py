@@ -212,6 +212,22 @@ def test_mixed_dtype_promotion():
     assert [o.dtype for o in out] == [torch.int16, torch.float16, torch.float64, torch.int32]
 
 
+@pytest.mark.parametrize("op", ["eq", "ne", "lt", "le", "gt", "ge"])
+def test_comparisons_of_two_dtypes_promote(op):
+    """A float16 and a bfloat16 tensor compare in float32, as eager (torch-mlir compared
+    them in bfloat16: `v == v.to(torch.bfloat16)` was all True; bench/fuzz.py seed 3114);
+    also an int8 with a uint8 tensor."""
+    cmp = getattr(torch, op)
+    v = torch.randn(64).half()
+    i8, u8 = _ints(torch.int8, (64,), seed=1), _ints(torch.uint8, (64,), seed=2)
+    f = lambda v, i8, u8: (cmp(v, v.to(torch.bfloat16)), cmp(v.to(torch.bfloat16), v * 1),  # noqa
+                           cmp(i8, u8))
+    compiled = mlirfuse.compile(f)
+    for got, want in zip(compiled(v, i8, u8), f(v, i8, u8)):
+        assert torch.equal(got, want)
+    assert compiled.stats.eager_ops == 0
+
+
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16], ids=str)
 def test_half_precision_chain_rounds_once(dtype):
     """A fused chain of f16 or bf16 ops computes in f32 and rounds once at the store
@@ -228,6 +244,21 @@ def test_half_precision_chain_rounds_once(dtype):
     error = lambda y: (y.double() - exact).abs()  # noqa: E731
     assert error(got).max() <= error(want).max()
     assert error(got).mean() < error(want).mean()
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16], ids=str)
+def test_double_to_half_compiles_and_rounds_as_eager(dtype):
+    """float64 → f16/bf16 rounds through f32 as torch does; it ran eager before (the JIT
+    lacked __truncdfbf2 and __truncdfhf2; the fuzzer's `.double()` programs, bf16 var)."""
+    f = lambda x: (x * 3).to(dtype) + 1  # noqa: E731
+    g = lambda x: x.var(0, keepdim=True)  # noqa: E731
+    x = torch.randn(33, 8, dtype=torch.float64)
+    for fn, arg in ((f, x), (g, x.to(dtype))):
+        compiled = mlirfuse.compile(fn)
+        got = compiled(arg)
+        assert compiled.stats.eager_ops == 0
+        assert torch.equal(got, fn(arg)) if fn is f else torch.allclose(
+            got.float(), fn(arg).float(), rtol=1e-2, atol=1e-2)
 
 
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16], ids=str)

@@ -264,3 +264,36 @@ def test_failed_ops_with_a_torch_decomposition_compile_decomposed():
     other = mlirfuse.compile(g)
     other(torch.randn(3))
     assert other.stats.eager_ops == 0 and other.stats.fallbacks == 0
+
+
+@pytest.mark.parametrize("fn, x", [
+    (lambda x: x ^ 7, torch.randint(-9, 9, (4, 5), dtype=torch.int32)),  # stays int32
+    (lambda x: (x | -3) * 2, torch.randint(-9, 9, (4, 5))),
+    (lambda x: x ^ 7, torch.randn(4, 5) > 0),  # bool ^ int: int64
+    (lambda x: x | True, torch.randn(4, 5) > 0),
+], ids=["xor-int32", "or-int64", "xor-bool-int", "or-bool-bool"])
+def test_bitwise_ops_with_a_number_compile(fn, x):
+    """bitwise_or and bitwise_xor with a Python number: no torch-mlir lowering; the fuzzer
+    found `x ^ 7` running eager. They compile, promoting as eager does."""
+    compiled = mlirfuse.compile(fn)
+    assert_same(compiled(x), fn(x))
+    assert compiled.stats.eager_ops == 0
+
+
+def test_a_decomposition_the_verifier_rejects_runs_that_op_eager(monkeypatch):
+    """Without mlirfuse's own decomposition, `bool_tensor ^ True` learned torch's, whose
+    import made a NumToTensor of a bool that the verifier rejects; the repro printer could
+    not parse that IR back, and the whole function ran eager with an internal-error
+    warning. Imports are verified: the op runs eager, the rest compiles, no warning."""
+    from mlirfuse.compiler import decompositions
+
+    monkeypatch.setattr(decompositions, "_SCALAR_BITWISE", {})
+    f = lambda x: (x ^ True) & (x.float() > 0.5)  # noqa: E731
+    x = torch.rand(4, 5) > 0.3
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        compiled = mlirfuse.compile(f)
+        assert_same(compiled(x), f(x))
+    eager = compiled.explain().eager
+    assert [e.op for e in eager] == ["aten.bitwise_xor.Scalar"], compiled.explain()
+    assert compiled.stats.fallbacks == 0

@@ -78,3 +78,21 @@ func.func @row_sum(%x: tensor<4x6xf16>, %init: tensor<4xf16>) -> tensor<4xf16> {
   } -> tensor<4xf16>
   return %r : tensor<4xf16>
 }
+
+// -----
+
+// A double rounds to bf16 through f32, as torch converts (c10::BFloat16(float(x))); the
+// CPU JIT has no __truncdfbf2.
+// CHECK-LABEL: func.func @double_to_bf16
+// CHECK:         %[[F:.*]] = arith.truncf %{{.*}} : f64 to f32
+// CHECK-NEXT:    arith.truncf %[[F]] : f32 to bf16
+#map = affine_map<(d0) -> (d0)>
+func.func @double_to_bf16(%x: tensor<8xf64>) -> tensor<8xbf16> {
+  %e = tensor.empty() : tensor<8xbf16>
+  %r = linalg.generic {indexing_maps = [#map, #map], iterator_types = ["parallel"]} ins(%x : tensor<8xf64>) outs(%e : tensor<8xbf16>) {
+  ^bb0(%in: f64, %out: bf16):
+    %0 = arith.truncf %in : f64 to bf16
+    linalg.yield %0 : bf16
+  } -> tensor<8xbf16>
+  return %r : tensor<8xbf16>
+}
