@@ -320,8 +320,10 @@ def run_program(program: dict, seed: int, device: str, options: dict | None = No
 
 def worker(device: str, options: dict) -> None:
     """Reads tasks ({"seed": n} or {"seed": n, "program": ...}) and writes records."""
+    import faulthandler
     import warnings
 
+    faulthandler.enable()  # a crash's Python stack goes to the log (stderr)
     warnings.filterwarnings("ignore")
     out = sys.stdout
     sys.stdout = sys.stderr

@@ -132,9 +132,12 @@ def lower_graph(gm: torch.fx.GraphModule, examples: list[torch.Tensor], options:
     return module, record
 
 
-def _workspace_bytes(text: str) -> int:
+def _workspace_bytes(text: str) -> int | None:
+    """The bytes of the workspace argument mlirfuse-workspace added, or None: none added.
+    (0 bytes is an argument too: temporaries of no elements. Taken for none, the call
+    passed one argument fewer and the host code crashed: a cumsum of a [0, 8] tensor.)"""
     match = re.search(r"mlirfuse\.workspace = (\d+)", text)
-    return int(match.group(1)) if match else 0
+    return int(match.group(1)) if match else None
 
 
 class CompiledGraph:
@@ -180,7 +183,7 @@ class CompiledGraph:
             if device.type == "cuda":
                 from ..runtime.cuda import CudaExecutable
 
-                ranks += [1] if self.workspace else []
+                ranks += [1] if self.workspace is not None else []
                 self.executable = CudaExecutable(module, ranks, device.index,
                                                  opt_level=options.opt_level)
             else:
@@ -212,6 +215,6 @@ class CompiledGraph:
         device = self.device
         outs = [torch.empty(shape, dtype=dtype, device=device) for shape, dtype in self.result_meta]
         scratch = [torch.empty(self.workspace, dtype=torch.uint8, device=device)] \
-            if self.workspace else []
+            if self.workspace is not None else []
         status = self.executable(ins + outs + scratch)
         return (status, None) if status else (0, outs)

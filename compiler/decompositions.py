@@ -9,6 +9,9 @@ op then stays as it is). The learned ones are torch's own decompositions
 
 from __future__ import annotations
 
+import functools
+import math
+
 import torch
 
 from . import op_signature
@@ -48,6 +51,15 @@ def table() -> dict:
     Comparisons of tensors of two dtypes (eq, ne, lt, le, gt, ge): torch-mlir compared a
     float16 and a bfloat16 tensor in bfloat16 (`v == v.to(torch.bfloat16)` was all True;
     the fuzzer's seed 3114); here both are converted to the promoted type first, as eager.
+    aten.hypot (no lowering): max * sqrt(1 + (min/max)^2), which neither overflows nor
+    underflows where the squares would; inf if either is inf, as eager.
+    aten.cat with inputs of no elements: torch-mlir dropped them and failed on a
+    concatenation of none ('tensor.concat' op requires at least one input; bufferization
+    failed on what was left), seen in 1 of 40 fuzzer programs; here they are dropped
+    before (the result keeps the promoted dtype of all), and a concatenation of nothing
+    is an empty tensor.
+    Ordering comparisons of a bool tensor with a number (lt, le, gt, ge): torch-mlir compared i1 values signed, so True was -1 (`(x == x) > 0` was all
+    False, seed 3978; `b > -1` too): the bools are compared as integers, as eager.
     """
     from torch._decomp import get_decompositions
     from torch_mlir.extras.fx_decomp_util import get_decomposition_table
@@ -74,6 +86,10 @@ def table() -> dict:
     out[aten.median.default] = _median
     for op in _COMPARISONS:
         out[op] = _compare_promoted(op)
+    out[aten.hypot.default] = _hypot
+    out[aten.cat.default] = _cat_of_nonempty
+    for op in _SCALAR_ORDERINGS:
+        out[op] = _bool_as_integer(op)
     for scalar_op, tensor_op in _SCALAR_BITWISE.items():
         out[scalar_op] = _with_scalar_tensor(tensor_op)
     for op in _HALF_ACCUMULATIONS:
@@ -289,11 +305,49 @@ _COMPARISONS = (aten.eq.Tensor, aten.ne.Tensor, aten.lt.Tensor, aten.le.Tensor,
 
 def _compare_promoted(op):
     def decompose(a, b):
-        if not isinstance(a, torch.Tensor) or not isinstance(b, torch.Tensor) \
-                or a.dtype == b.dtype:
+        if not isinstance(a, torch.Tensor) or not isinstance(b, torch.Tensor):
+            return NotImplemented
+        if a.dtype == b.dtype:
             return NotImplemented
         common = torch.result_type(a, b)
         return op(a.to(common), b.to(common))
+    return decompose
+
+
+def _hypot(a, b):
+    a, b = torch.broadcast_tensors(a.abs(), b.abs())
+    big, small = torch.maximum(a, b), torch.minimum(a, b)
+    ratio = small / big
+    h = big * torch.sqrt(1 + ratio * ratio)
+    h = torch.where(big == 0, torch.zeros_like(h), h)
+    return torch.where(torch.isinf(a) | torch.isinf(b), torch.full_like(h, math.inf), h)
+
+
+def _cat_of_nonempty(tensors, dim=0):
+    if all(t.numel() for t in tensors):
+        return NotImplemented
+    dtype = functools.reduce(torch.promote_types, [t.dtype for t in tensors])
+    kept = [t for t in tensors if t.numel()]
+    if kept:
+        out = aten.cat.default(kept, dim)
+        return out if out.dtype == dtype else out.to(dtype)
+    # All empty: the result's sizes, skipping legacy 1-D empty tensors (any rank joins them).
+    shaped = [t for t in tensors if t.dim() != 1 or t.shape[0] != 0] or tensors[:1]
+    sizes = list(shaped[0].shape)
+    d = dim % len(sizes)
+    sizes[d] = sum(t.shape[d] for t in shaped)
+    return torch.empty(sizes, dtype=dtype, device=tensors[0].device)
+
+
+_SCALAR_ORDERINGS = (aten.lt.Scalar, aten.le.Scalar, aten.gt.Scalar, aten.ge.Scalar)
+
+
+def _bool_as_integer(op):
+    def decompose(a, b):
+        if not isinstance(a, torch.Tensor) or a.dtype != torch.bool or isinstance(b, torch.Tensor):
+            return NotImplemented
+        common = torch.result_type(a, b)
+        return op(a.to(torch.uint8 if common == torch.bool else common), b)
     return decompose
 
 

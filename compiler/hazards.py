@@ -10,6 +10,9 @@ reproduced with mlirfuse-opt, and is recognized at the FX level before import
   * a reshape (view, flatten, im2col) of a tensor with no elements: convert-torch-to-
     linalg divides by a size of 0 (SIGFPE: nn.functional.unfold and bilinear on a batch
     of 0; other ops on such tensors compile). Eager does no work on it.
+  * index_put (index_copy, index_add: the same after decomposition) of no elements (no
+    index or no values): convert-torch-to-linalg divides by a size of 0 (SIGFPE; found
+    by hand after the fuzzer's zero-row findings). Eager does no work.
   * aten.index.Tensor with no index tensors, which torch-mlir's importer also makes of
     a 0-d as_strided (resize_ of a 0-d tensor): torch-decompose-complex-ops dereferences
     the missing first index (SIGSEGV).
@@ -39,6 +42,10 @@ _RESHAPES = {aten.view.default, aten._unsafe_view.default, aten.reshape.default,
              aten.view_copy.default, aten.flatten.using_ints, aten.unflatten.int,
              aten.im2col.default}
 
+_INDEX_PUTS = {aten.index_put.default, aten.index_put_.default,
+               aten._unsafe_index_put.default, aten.index_copy.default,
+               aten.index_add.default}
+
 _INDICES_WRONG_ON_GPU = {aten.max_pool2d_with_indices.default,
                          aten.max_pool3d_with_indices.default,
                          aten.adaptive_max_pool2d.default, aten.adaptive_max_pool3d.default}
@@ -67,6 +74,8 @@ def check(node: torch.fx.Node, ins: list[torch.Tensor], outs: list[torch.Tensor]
     if node.target in _RESHAPES and _empty(ins):
         return "a reshape of a tensor with no elements (convert-torch-to-linalg divides " \
                "by a size of 0)"
+    if node.target in _INDEX_PUTS and _empty(ins):
+        return "an index_put of no elements (convert-torch-to-linalg divides by a size of 0)"
     if node.target is aten.index.Tensor and not [i for i in node.args[1] if i is not None]:
         return "indexing with no index tensors (crashes torch-decompose-complex-ops)"
     if node.target in _MISCOMPILED:

@@ -8,7 +8,7 @@ import torch
 from torch_mlir import ir
 from torch_mlir.execution_engine import ExecutionEngine
 
-from . import blas, openmp
+from . import blas, native, openmp
 from .memref import ArgumentLayout
 
 PACKED = ctypes.CFUNCTYPE(None, ctypes.c_void_p)
@@ -26,10 +26,12 @@ class Executable:
 
     def __init__(self, module: ir.Module, ranks: list[int], entry: str = "main",
                  opt_level: int = 3):
-        # The __kmpc_* functions of the kernels' OpenMP loops (runtime/openmp.py) and
-        # the matmuls' mlirfuse_cpu_gemm (runtime/blas.py).
+        # The __kmpc_* functions of the kernels' OpenMP loops (runtime/openmp.py), the
+        # matmuls' mlirfuse_cpu_gemm (runtime/blas.py), and the f16/bf16 conversions of
+        # compiler-rt (runtime/cpu/mlirfuse_fp.c).
         self.engine = ExecutionEngine(module, opt_level=opt_level,
-                                      shared_libs=[openmp.library_path(), blas.library_path()])
+                                      shared_libs=[openmp.library_path(), blas.library_path(),
+                                                   native.half_conversions()])
         address = self.engine.raw_lookup("_mlir_ciface_" + entry)
         if not address:
             raise RuntimeError(f"entry function {entry!r} could not be linked: the JIT reported "

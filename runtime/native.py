@@ -58,3 +58,9 @@ def build_for(source: str, name: str, init: str, library: str | None, missing: s
     if library is None or function(library.encode()):
         warnings.warn(missing)
     return path
+
+
+def half_conversions() -> str:
+    """runtime/cpu/mlirfuse_fp.c built: compiler-rt's f16 and bf16 conversions, which
+    LLVM calls where it has no instruction for one (the JIT has no compiler-rt)."""
+    return build(os.path.join(os.path.dirname(__file__), "cpu", "mlirfuse_fp.c"), "mlirfuse_fp")

@@ -14,6 +14,13 @@ vectorizing it. With it, exp-heavy kernels (softmax, swish, gelu, mish) are
 straight-line arithmetic that vectorizes. exp flushes results below 2e-38 to zero.
 Leaves alone: other types (f64 keeps libm), other math ops.
 
+Also, where the JIT lacks a routine (it has no compiler-rt): an integer converted to
+bf16 or f16 (sitofp, uitofp: torch.stack of a bool and a bf16 tensor needed
+__truncsfbf2) is converted to f32 and truncated, as torch converts (c10::BFloat16(float
+(x))), and arith-expand makes that truncation integer arithmetic; an f64 `math.erf`,
+which refback-expand-ops-for-llvm rejects (it expands f32 only), becomes a call of
+libm's erf per element.
+
 Before:
   %y = math.exp %x : vector<8xf32>
 After:
@@ -31,7 +38,7 @@ import dataclasses
 import math
 
 from torch_mlir import ir
-from torch_mlir.dialects import arith
+from torch_mlir.dialects import arith, func, ub, vector
 from torch_mlir.dialects import math as math_d
 
 from ...compiler.passes import structured as st
@@ -163,6 +170,8 @@ class ExpandMath(Pass):
     ARGUMENT = "mlirfuse-expand-math"
 
     def run(self, module: ir.Operation) -> None:
+        _integers_to_half_via_f32(module)
+        _double_erf_to_libm(module)
         ops = [op for op in st.walk(module)
                if (op.name in _EXPANSIONS and _is_f32(op.results[0].type))
                or (op.name == "math.fpowi" and st.small_constant(op.operands[1]) is not None)]
@@ -174,3 +183,51 @@ class ExpandMath(Pass):
                     value = _EXPANSIONS[op.name](_Builder(op.results[0].type), op.operands[0])
             op.results[0].replace_all_uses_with(value)
             op.erase()
+
+
+def _element(t: ir.Type) -> ir.Type:
+    return ir.VectorType(t).element_type if isinstance(t, ir.VectorType) else t
+
+
+def _like(t: ir.Type, element: ir.Type) -> ir.Type:
+    return ir.VectorType.get(ir.VectorType(t).shape, element) \
+        if isinstance(t, ir.VectorType) else element
+
+
+def _integers_to_half_via_f32(module: ir.Operation) -> None:
+    for op in [o for o in st.walk(module) if o.name in ("arith.sitofp", "arith.uitofp")
+               and str(_element(o.results[0].type)) in ("bf16", "f16")]:
+        t = op.results[0].type
+        with ir.InsertionPoint(op), op.location:
+            wide = ir.Operation.create(op.name, results=[_like(t, ir.F32Type.get())],
+                                       operands=list(op.operands)).results[0]
+            value = arith.TruncFOp(t, wide).result
+        op.results[0].replace_all_uses_with(value)
+        op.erase()
+
+
+def _double_erf_to_libm(module: ir.Operation) -> None:
+    erfs = [o for o in st.walk(module)
+            if o.name == "math.erf" and isinstance(_element(o.results[0].type), ir.F64Type)]
+    if not erfs:
+        return
+    f64 = ir.F64Type.get()
+    body = module.regions[0].blocks[0]
+    if not any(o.name == "func.func" and ir.StringAttr(o.attributes["sym_name"]).value == "erf"
+               for o in body.operations):
+        with ir.InsertionPoint.at_block_begin(body), module.location:
+            decl = func.FuncOp("erf", ir.FunctionType.get([f64], [f64]))
+            decl.attributes["sym_visibility"] = ir.StringAttr.get("private")
+    for op in erfs:
+        x, t = op.operands[0], op.results[0].type
+        with ir.InsertionPoint(op), op.location:
+            if not isinstance(t, ir.VectorType):
+                value = func.CallOp([f64], "erf", [x]).result
+            else:  # one call per lane (1-D vectors here: convert-vector-to-scf unrolled)
+                value = ub.PoisonOp(t).result
+                for i in range(ir.VectorType(t).shape[0]):
+                    lane = vector.ExtractOp(x, [], [i]).result
+                    y = func.CallOp([f64], "erf", [lane]).result
+                    value = vector.InsertOp(y, value, [], [i]).result
+        op.results[0].replace_all_uses_with(value)
+        op.erase()

@@ -101,11 +101,17 @@ class Registers:
         # same place makes them dead (every thread runs this code, so a load of the
         # place by any thread in between would have been emitted in between too).
         self.unread: list[tuple[_Record, ir.Operation]] = []
+        # The roots the op being emitted writes (`writes`).
+        self.writing: list[ir.Value] = []
 
     def _top(self) -> bool:
         return self.block is not None and ir.InsertionPoint.current.block == self.block
 
     def _find(self, buffer: ir.Value, where: list[ir.Value], width: int) -> ir.Value | None:
+        if not self._top() and root(buffer) in self.writing:
+            # In a loop of an op that writes this buffer: the loop may have stored there
+            # since (an argmax's running maximum was read as its initial -inf each step).
+            return None
         for r in self.records:
             if r.at(buffer, where, width):
                 return r.value
@@ -152,13 +158,21 @@ class Registers:
         self._record(buffer, where, kind.shape[0], value, mine=False)
         return value
 
+    def _nested_store(self, buffer: ir.Value) -> None:
+        """A store inside a loop: what was recorded of its buffer may be stale after."""
+        if not self._top():
+            base = root(buffer)
+            self.records = [r for r in self.records if root(r.buffer) != base]
+
     def store(self, value: ir.Value, buffer: ir.Value, where: list[ir.Value]) -> None:
         op = memref.StoreOp(value, buffer, where)
+        self._nested_store(buffer)
         self._stored(self._record(buffer, where, 0, value, mine=True), op)
 
     def store_vector(self, value: ir.Value, buffer: ir.Value, where: list[ir.Value],
                      alignment: int) -> None:
         op = vector.StoreOp(value, buffer, where, alignment=alignment)
+        self._nested_store(buffer)
         self._stored(self._record(buffer, where, ir.VectorType(value.type).shape[0], value,
                                   mine=True), op)
 
@@ -170,10 +184,12 @@ class Registers:
     def writes(self, buffers: list[ir.Value]):
         """Emitting an op that writes `buffers`: after it, only its own records of
         their roots stay."""
+        roots = [root(b) for b in buffers]
+        outer, self.writing = self.writing, roots
         try:
             yield self
         finally:
-            roots = [root(b) for b in buffers]
+            self.writing = outer
             self.records = [r for r in self.records
                             if r.mine or not any(root(r.buffer) == x for x in roots)]
             for r in self.records:

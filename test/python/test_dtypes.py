@@ -228,6 +228,33 @@ def test_comparisons_of_two_dtypes_promote(op):
     assert compiled.stats.eager_ops == 0
 
 
+def test_conversions_llvm_makes_library_calls_of():
+    """torch.stack of a bool and a bf16 tensor: LLVM (-O2 and up) folds the integer
+    rounding arith-expand makes back into a conversion it calls __truncsfbf2 for, which
+    the JIT lacked (compiler-rt): runtime/cpu/mlirfuse_fp.c has them (bench/fuzz.py seed
+    2651 ran partly eager). Its roundings match torch's on 3M floats."""
+    x0 = torch.randn(2, 1, 16).to(torch.bfloat16)
+    x1 = torch.randn(2, 1, 16) > 0
+    f = lambda x0, x1: (torch.stack([x1, x0], 0), x1.to(torch.float16) - x0.half())  # noqa
+    compiled = mlirfuse.compile(f)
+    for got, want in zip(compiled(x0, x1), f(x0, x1)):
+        assert torch.equal(got, want)
+    assert compiled.stats.eager_ops == 0
+
+
+@pytest.mark.parametrize("op", ["lt", "le", "gt", "ge"])
+def test_bools_ordered_against_numbers(op):
+    """A bool compared with a number compares as an integer (torch-mlir compared i1
+    signed: True was -1, and `(x == x) > 0` was all False; bench/fuzz.py seed 3978)."""
+    cmp = getattr(torch, op)
+    x = _ints(torch.int64, (8, 5), seed=3)
+    f = lambda x: tuple(cmp(x == x, s) for s in (0, -1, 1, 0.5, True))  # noqa: E731
+    compiled = mlirfuse.compile(f)
+    for got, want in zip(compiled(x), f(x)):
+        assert torch.equal(got, want)
+    assert compiled.stats.eager_ops == 0
+
+
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16], ids=str)
 def test_half_precision_chain_rounds_once(dtype):
     """A fused chain of f16 or bf16 ops computes in f32 and rounds once at the store

@@ -387,3 +387,30 @@ def test_cuda_as_strided_and_pool_indices_run_eager(no_grad):
     pool = mlirfuse.compile(lambda x: torch.nn.functional.max_pool2d(x, 2) + 1)
     pool(x)
     assert pool.stats.eager_ops == 0
+
+
+@needs_cuda
+@pytest.mark.parametrize("fn", [
+    lambda x: torch.cumsum(x, 1), lambda x: torch.cumprod(x.half(), 1),
+    lambda x: torch.sort(x, 1)[0], lambda x: torch.topk(x, 2, 1)[0]],
+    ids=["cumsum", "cumprod-f16", "sort", "topk"])
+def test_cuda_scans_and_sorts_of_no_rows(fn, no_grad):
+    """A scan, sort or topk along the rows of a [0, 8] tensor: temporaries of 0 bytes
+    still make a workspace argument, which the call did not pass; the host code read past
+    its arguments (SIGSEGV on the H200; bench/fuzz.py seeds 769, 1021, 1596)."""
+    x = torch.randn(0, 8, device="cuda")
+    assert_same(mlirfuse.compile(fn)(x), fn(x))
+    torch.cuda.synchronize()
+
+
+@needs_cuda
+@pytest.mark.parametrize("shape", [(2, 1, 8), (3, 1, 40), (2, 2, 8)])
+def test_cuda_argmax_then_arithmetic(shape, no_grad):
+    """An argmax whose index feeds more arithmetic in the same kernel keeps its running
+    maximum in shared memory; the reduction loop read the fill's -inf at every step, and
+    the last index won (the H200, bench/fuzz.py seed 623; lit gpu-registers.mlir)."""
+    f = lambda x: torch.tanh(x.add_(1)).argmax(2) * 2 + 1  # noqa: E731
+    x = torch.randn(shape, device="cuda")
+    ours, theirs = x.clone(), x.clone()
+    assert_same(mlirfuse.compile(f)(ours), f(theirs))
+    assert_same(ours, theirs)

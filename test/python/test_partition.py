@@ -134,11 +134,18 @@ def test_example_layouts_are_the_compiled_pieces():
 @pytest.mark.parametrize("fn,shape", [
     (lambda x: torch.nn.functional.unfold(x, 2) + 1, (0, 1, 5, 5)),
     (lambda x: torch.tanh(x.view(-1, 2)) * 2, (3, 0, 2)),
-    (lambda x: x.flatten(1) * 2, (0, 3, 2))], ids=["unfold", "view", "flatten"])
+    (lambda x: x.flatten(1) * 2, (0, 3, 2)),
+    (lambda x: torch.ones(4, 3).index_add(0, torch.zeros(0, dtype=torch.long), x) * 2,
+     (0, 3)),
+    (lambda x: torch.ones(4, 3).index_put((torch.zeros(0, dtype=torch.long),), x,
+                                          accumulate=True), (0, 3)),
+    (lambda x: torch.ones(4, 3).index_copy(0, torch.zeros(0, dtype=torch.long), x), (0, 3))],
+    ids=["unfold", "view", "flatten", "index_add", "index_put", "index_copy"])
 def test_reshapes_without_elements_never_reach_the_toolchain(fn, shape):
     """Reshaping a tensor with no elements crashed convert-torch-to-linalg (SIGFPE:
-    unfold, bilinear on a batch of 0): the reshape runs eager, where it costs nothing,
-    or is a CompileError; other ops on such tensors compile."""
+    unfold, bilinear on a batch of 0), and so did an index_put of no values (index_add,
+    index_copy): the op runs eager, where it costs nothing, or is a CompileError; other
+    ops on such tensors compile."""
     f = fn
     x = torch.randn(shape)
     assert_same(mlirfuse.compile(f)(x), f(x))
@@ -146,11 +153,20 @@ def test_reshapes_without_elements_never_reach_the_toolchain(fn, shape):
         mlirfuse.compile(f, on_unsupported="error")(x)
 
 
-def test_ops_without_elements_compile():
-    f = lambda x: (torch.tanh(x) * 2).sum(1)  # noqa: E731
-    x = torch.randn(0, 5)
-    compiled = mlirfuse.compile(f)
-    assert_same(compiled(x), f(x))
+@pytest.mark.parametrize("fn", [
+    lambda x, y: (torch.tanh(x) * 2).sum(1),
+    lambda x, y: torch.cat([y, x]) * 2,
+    lambda x, y: torch.cat([x, x], 1) + 1,
+    lambda x, y: torch.cat([y.half(), x.double()]),
+    lambda x, y: torch.cat([y, torch.empty(0)], 1)],
+    ids=["sum", "cat-one-empty", "cat-all-empty", "cat-promotes", "cat-legacy-empty"])
+def test_ops_without_elements_compile(fn):
+    """Concatenations with inputs of no elements failed in torch-mlir ('tensor.concat' op
+    requires at least one input; bufferization offsets out of bounds: 1 in 40 fuzzer
+    programs ran partly eager); the empty inputs are dropped first."""
+    x, y = torch.randn(0, 5), torch.randn(3, 5)
+    compiled = mlirfuse.compile(fn)
+    assert_same(compiled(x, y), fn(x, y))
     assert compiled.stats.eager_ops == 0
 
 
