@@ -58,14 +58,19 @@ def table() -> dict:
     failed on what was left), seen in 1 of 40 fuzzer programs; here they are dropped
     before (the result keeps the promoted dtype of all), and a concatenation of nothing
     is an empty tensor.
-    Ordering comparisons of a bool tensor with a number (lt, le, gt, ge): torch-mlir compared i1 values signed, so True was -1 (`(x == x) > 0` was all
-    False, seed 3978; `b > -1` too): the bools are compared as integers, as eager.
+    Ordering comparisons of a bool tensor with a number (lt, le, gt, ge): torch-mlir
+    compared i1 values signed, so True was -1 (`(x == x) > 0` was all False, seed 3978;
+    `b > -1` too): the bools are compared as integers, as eager.
+    Where one of these does not apply (NotImplemented), the decomposition it replaced
+    (torch-mlir's, or a learned one) still does: the f16 accumulations on aten.cumprod hid
+    the learned decomposition of an f32 cumprod with a dtype (masked.cumprod ran eager).
     """
     from torch._decomp import get_decompositions
     from torch_mlir.extras.fx_decomp_util import get_decomposition_table
 
     out = dict(get_decomposition_table())
     out.update(get_decompositions([torch.ops.aten.gelu]))
+    base = dict(out)
     out[torch.ops.aten.var_mean.correction] = _var_mean
     out[torch.ops.aten.sort.stable] = _sort_stable
     out[torch.ops.aten.div.Tensor_mode] = _int_floor_div
@@ -94,10 +99,24 @@ def table() -> dict:
         out[scalar_op] = _with_scalar_tensor(tensor_op)
     for op in _HALF_ACCUMULATIONS:
         out[op] = _accumulate_in_f32(op)
+    for op, replaced in base.items():
+        if out[op] is not replaced:
+            out[op] = _first_of(out[op], replaced)
     for op, signatures in LEARNED.items():
-        if op not in out:
-            out[op] = _for_signatures(op, signatures, torch_decomposition(op))
+        learned = _for_signatures(op, signatures, torch_decomposition(op))
+        out[op] = _first_of(out[op], learned) if op in out else learned
     return out
+
+
+def _first_of(*decompositions):
+    """The first of `decompositions` that applies (does not return NotImplemented)."""
+    def decompose(*args, **kwargs):
+        for decomposition in decompositions:
+            result = decomposition(*args, **kwargs)
+            if result is not NotImplemented:
+                return result
+        return NotImplemented
+    return decompose
 
 
 # Decompositions learned from compile failures in this process: an op whose call failed
