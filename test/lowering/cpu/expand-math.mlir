@@ -49,3 +49,19 @@ func.func @square_vector(%x: vector<16xf32>) -> vector<16xf32> {
   %y = math.fpowi %x, %n : vector<16xf32>, vector<16xi64>
   return %y : vector<16xf32>
 }
+
+// An integer converted to bf16 goes through f32 (then arith-expand's integer rounding):
+// the JIT has no __truncsfbf2. An f64 erf calls libm (refback-expand-ops-for-llvm expands
+// f32 only), one call per lane.
+// CHECK-LABEL: func.func @conversions_and_erf
+// CHECK:         %[[W:.*]] = arith.uitofp %{{.*}} : vector<2xi1> to vector<2xf32>
+// CHECK:         arith.truncf %[[W]] : vector<2xf32> to vector<2xbf16>
+// CHECK:         vector.extract %{{.*}}[0] : f64 from vector<2xf64>
+// CHECK:         call @erf(%{{.*}}) : (f64) -> f64
+// CHECK:         call @erf(%{{.*}}) : (f64) -> f64
+// CHECK-NOT:     math.erf
+func.func @conversions_and_erf(%b: vector<2xi1>, %x: vector<2xf64>) -> (vector<2xbf16>, vector<2xf64>) {
+  %0 = arith.uitofp %b : vector<2xi1> to vector<2xbf16>
+  %1 = math.erf %x : vector<2xf64>
+  return %0, %1 : vector<2xbf16>, vector<2xf64>
+}
