@@ -223,11 +223,16 @@ def _double_erf_to_libm(module: ir.Operation) -> None:
         with ir.InsertionPoint(op), op.location:
             if not isinstance(t, ir.VectorType):
                 value = func.CallOp([f64], "erf", [x]).result
-            else:  # one call per lane (1-D vectors here: convert-vector-to-scf unrolled)
-                value = ub.PoisonOp(t).result
-                for i in range(ir.VectorType(t).shape[0]):
-                    lane = vector.ExtractOp(x, [], [i]).result
+            else:  # one call per lane, on the vector made 1-D
+                shape = ir.VectorType(t).shape
+                flat = ir.VectorType.get([math.prod(shape)], f64)
+                lanes = vector.ShapeCastOp(flat, x).result if len(shape) > 1 else x
+                value = ub.PoisonOp(flat).result
+                for i in range(math.prod(shape)):
+                    lane = vector.ExtractOp(lanes, [], [i]).result
                     y = func.CallOp([f64], "erf", [lane]).result
                     value = vector.InsertOp(y, value, [], [i]).result
+                if len(shape) > 1:
+                    value = vector.ShapeCastOp(t, value).result
         op.results[0].replace_all_uses_with(value)
         op.erase()

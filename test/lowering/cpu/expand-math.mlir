@@ -65,3 +65,13 @@ func.func @conversions_and_erf(%b: vector<2xi1>, %x: vector<2xf64>) -> (vector<2
   %1 = math.erf %x : vector<2xf64>
   return %0, %1 : vector<2xbf16>, vector<2xf64>
 }
+
+// An n-D vector is made 1-D for the calls (bench/fuzz.py seed 205: vector<1x8xf64>).
+// CHECK-LABEL: func.func @erf_2d
+// CHECK:         vector.shape_cast %{{.*}} : vector<1x2xf64> to vector<2xf64>
+// CHECK-COUNT-2: call @erf
+// CHECK:         vector.shape_cast %{{.*}} : vector<2xf64> to vector<1x2xf64>
+func.func @erf_2d(%x: vector<1x2xf64>) -> vector<1x2xf64> {
+  %0 = math.erf %x : vector<1x2xf64>
+  return %0 : vector<1x2xf64>
+}
