@@ -61,6 +61,9 @@ def table() -> dict:
     Ordering comparisons of a bool tensor with a number (lt, le, gt, ge): torch-mlir
     compared i1 values signed, so True was -1 (`(x == x) > 0` was all False, seed 3978;
     `b > -1` too): the bools are compared as integers, as eager.
+    Reshapes (view, _unsafe_view, reshape) of a tensor with no elements: a new empty
+    tensor of the view's sizes (convert-torch-to-linalg divides by the size of 0; they ran
+    eager as a hazard, the fuzzer's most common eager op).
     Where one of these does not apply (NotImplemented), the decomposition it replaced
     (torch-mlir's, or a learned one) still does: the f16 accumulations on aten.cumprod hid
     the learned decomposition of an f32 cumprod with a dtype (masked.cumprod ran eager).
@@ -91,6 +94,8 @@ def table() -> dict:
     out[aten.median.default] = _median
     for op in _COMPARISONS:
         out[op] = _compare_promoted(op)
+    for op in (aten.view.default, aten._unsafe_view.default, aten.reshape.default):
+        out[op] = _empty_reshape(op)
     out[aten.hypot.default] = _hypot
     out[aten.cat.default] = _cat_of_nonempty
     for op in _SCALAR_ORDERINGS:
@@ -330,6 +335,16 @@ def _compare_promoted(op):
             return NotImplemented
         common = torch.result_type(a, b)
         return op(a.to(common), b.to(common))
+    return decompose
+
+
+def _empty_reshape(op):
+    def decompose(x, size):
+        if x.numel():
+            return NotImplemented
+        # No elements: nothing to alias or move; a new empty tensor of the view's sizes.
+        sizes = [0 if s == -1 else s for s in size]  # (eager rejects an ambiguous -1)
+        return torch.empty(sizes, dtype=x.dtype, device=x.device)
     return decompose
 
 

@@ -9,7 +9,9 @@ reproduced with mlirfuse-opt, and is recognized at the FX level before import
 
   * a reshape (view, flatten, im2col) of a tensor with no elements: convert-torch-to-
     linalg divides by a size of 0 (SIGFPE: nn.functional.unfold and bilinear on a batch
-    of 0; other ops on such tensors compile). Eager does no work on it.
+    of 0; other ops on such tensors compile). Eager does no work on it. The decompositions
+    make view, _unsafe_view and reshape of such tensors new empty tensors first; this
+    catches the rest.
   * index_put (index_copy, index_add: the same after decomposition) of no elements (no
     index or no values): convert-torch-to-linalg divides by a size of 0 (SIGFPE; found
     by hand after the fuzzer's zero-row findings). Eager does no work.

@@ -135,22 +135,33 @@ def test_example_layouts_are_the_compiled_pieces():
     (lambda x: torch.nn.functional.unfold(x, 2) + 1, (0, 1, 5, 5)),
     (lambda x: torch.tanh(x.view(-1, 2)) * 2, (3, 0, 2)),
     (lambda x: x.flatten(1) * 2, (0, 3, 2)),
+    (lambda x: torch.stack([x.bfloat16(), x.bfloat16()], 0), (1, 0))],
+    ids=["unfold", "view", "flatten", "stack"])
+def test_reshapes_without_elements_compile(fn, shape):
+    """Reshaping a tensor with no elements crashed convert-torch-to-linalg (SIGFPE:
+    unfold, bilinear on a batch of 0), then ran eager as a hazard (the fuzzer's most
+    common eager op: 34 of 3,900 programs); it is a new empty tensor of the view's sizes
+    now: nothing to alias, nothing to move."""
+    x = torch.randn(shape)
+    compiled = mlirfuse.compile(fn, on_unsupported="error")
+    assert_same(compiled(x), fn(x))
+    assert compiled.stats.eager_ops == 0
+
+
+@pytest.mark.parametrize("fn,shape", [
     (lambda x: torch.ones(4, 3).index_add(0, torch.zeros(0, dtype=torch.long), x) * 2,
      (0, 3)),
     (lambda x: torch.ones(4, 3).index_put((torch.zeros(0, dtype=torch.long),), x,
                                           accumulate=True), (0, 3)),
     (lambda x: torch.ones(4, 3).index_copy(0, torch.zeros(0, dtype=torch.long), x), (0, 3))],
-    ids=["unfold", "view", "flatten", "index_add", "index_put", "index_copy"])
-def test_reshapes_without_elements_never_reach_the_toolchain(fn, shape):
-    """Reshaping a tensor with no elements crashed convert-torch-to-linalg (SIGFPE:
-    unfold, bilinear on a batch of 0), and so did an index_put of no values (index_add,
-    index_copy): the op runs eager, where it costs nothing, or is a CompileError; other
-    ops on such tensors compile."""
-    f = fn
+    ids=["index_add", "index_put", "index_copy"])
+def test_index_puts_without_elements_never_reach_the_toolchain(fn, shape):
+    """An index_put of no values (index_add, index_copy) crashed convert-torch-to-linalg
+    (SIGFPE): the op runs eager, where it costs nothing, or is a CompileError."""
     x = torch.randn(shape)
-    assert_same(mlirfuse.compile(f)(x), f(x))
+    assert_same(mlirfuse.compile(fn)(x), fn(x))
     with pytest.raises(mlirfuse.CompileError, match="no elements"):
-        mlirfuse.compile(f, on_unsupported="error")(x)
+        mlirfuse.compile(fn, on_unsupported="error")(x)
 
 
 @pytest.mark.parametrize("fn", [
