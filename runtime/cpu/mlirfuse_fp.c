@@ -9,33 +9,16 @@
  * No conversion here calls another compiler routine (a plain (_Float16)x would call
  * __truncsfhf2, this file's own). */
 #include <stdint.h>
-#include <string.h>
 
 typedef _Float16 half;
 
-static half from_bits(uint16_t bits) {
-  half h;
-  memcpy(&h, &bits, sizeof h);
-  return h;
-}
-
-static uint16_t to_bits(half h) {
-  uint16_t bits;
-  memcpy(&bits, &h, sizeof bits);
-  return bits;
-}
-
-static uint32_t float_bits(float f) {
-  uint32_t u;
-  memcpy(&u, &f, sizeof u);
-  return u;
-}
-
-static float bits_float(uint32_t u) {
-  float f;
-  memcpy(&f, &u, sizeof f);
-  return f;
-}
+/* The bits of a value as another type of the same size (a union: defined in C). */
+#define PUN(to_type, from_type, value) \
+  (((union { from_type from; to_type to; }){.from = (value)}).to)
+#define from_bits(bits) PUN(half, uint16_t, bits)
+#define to_bits(h) PUN(uint16_t, half, h)
+#define float_bits(f) PUN(uint32_t, float, f)
+#define bits_float(u) PUN(float, uint32_t, u)
 
 static uint16_t bf16_of(float f) {
   uint32_t u = float_bits(f);
