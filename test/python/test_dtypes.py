@@ -11,6 +11,7 @@ import sys
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 import mlirfuse
 from conftest import assert_same
@@ -271,6 +272,20 @@ def test_half_precision_chain_rounds_once(dtype):
     error = lambda y: (y.double() - exact).abs()  # noqa: E731
     assert error(got).max() <= error(want).max()
     assert error(got).mean() < error(want).mean()
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16], ids=str)
+def test_half_norms_and_numbers_of_small_values(dtype):
+    """F.normalize of f16 values near 1e-6: the norm's squares underflowed in f16, the
+    norm was 0 and the result inf (bench/fuzz.py seeds 8458, 9102); it accumulates in
+    f32, as eager. And a half tensor times 1e6 was inf: torch-mlir rounded the number to
+    f16 first (eager computes in f32 with the number as it is)."""
+    x = (torch.randn(3, 3) * 1e-6).to(dtype)
+    f = lambda x: (F.normalize(x, dim=0), torch.linalg.vector_norm(x, dim=1) * 1e6)  # noqa
+    compiled = mlirfuse.compile(f)
+    for got, want in zip(compiled(x), f(x)):
+        torch.testing.assert_close(got, want, rtol=1e-2, atol=1e-3)
+    assert compiled.stats.eager_ops == 0
 
 
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16], ids=str)
