@@ -312,9 +312,9 @@ def test_a_decomposition_the_verifier_rejects_runs_that_op_eager(monkeypatch):
     import made a NumToTensor of a bool that the verifier rejects; the repro printer could
     not parse that IR back, and the whole function ran eager with an internal-error
     warning. Imports are verified: the op runs eager, the rest compiles, no warning."""
-    from mlirfuse.compiler import decompositions
+    from mlirfuse.compiler import own_decompositions
 
-    monkeypatch.setattr(decompositions, "_SCALAR_BITWISE", {})
+    monkeypatch.setattr(own_decompositions, "SCALAR_BITWISE", {})
     f = lambda x: (x ^ True) & (x.float() > 0.5)  # noqa: E731
     x = torch.rand(4, 5) > 0.3
     with warnings.catch_warnings():
