@@ -11,6 +11,7 @@ eager PyTorch, or raise GuardError.
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import operator
 import warnings
 from typing import Any, Callable, NamedTuple
@@ -19,7 +20,7 @@ import torch
 
 from . import stats as stats_mod
 from .concurrency import COMPILE_LOCK
-from .capture import split_args
+from .capture import is_fake, split_args
 from .errors import CompileError, GuardError, InternalErrorWarning
 from .options import Options
 from .partition import EagerOp
@@ -123,19 +124,31 @@ def _graph_ops(gm: torch.fx.GraphModule) -> int:
 class CompiledFunction:
     """A callable that runs `fn` through compiled code.
 
+    A call that needs autograd (grad mode on, and an argument or a parameter of the
+    module requires grad) takes the training path: AOTAutograd traces the forward and
+    backward once per dispatch key and each graph compiles as a CompiledFunction of its
+    own (compiler/training.py), counting into this one's stats.
+
     Attributes:
       stats: a Stats record (compilations, cache hits, guard failures, fallbacks, and
         the kernels and eager ops of the last call).
     """
 
-    def __init__(self, fn: Callable, options: Options):
+    def __init__(self, fn: Callable, options: Options, stats: Stats | None = None,
+                 backward: bool = False):
         self.fn = fn
         self.options = options
-        self.stats = Stats()
+        self.stats = Stats() if stats is None else stats
+        self.backward = backward  # a backward graph: its compiles are counted apart too
         self._specializations: dict[Key, list[Specialization]] = {}
+        # The training path, per key: a TrainingFunction, or None (dynamo splits it).
+        self._training: dict[Key, Any] = {}
+        self._dynamo_training: Callable | None = None
+        self._training_notes: list[str] = []
         self._last: Specialization | None = None
         self._last_key: Key | None = None
         self._modules = _modules_of(fn)
+        self._parameters = [p for m in self._modules for p in m.parameters(recurse=False)]
         self._warned_autograd = False
         # When the function cannot be captured whole (torch.export fails: data-dependent
         # Python control flow, int(tensor)...), dynamo runs it, graph by graph.
@@ -151,6 +164,8 @@ class CompiledFunction:
         # A new list, swapped in: threads calling meanwhile iterate the old one.
         self._specializations[key] = [spec] + self._specializations.get(key, [])
         stats_mod.count(self.stats, "compilations")
+        if self.backward:
+            stats_mod.count(self.stats, "backward_compilations")
         self._last, self._last_key = spec, key
         return spec
 
@@ -164,6 +179,15 @@ class CompiledFunction:
                 except Exception as e:
                     self._not_compiled(e)
         return self
+
+    def run_first(self, args) -> Any:
+        """The call compile_for(*args) was for: the specialization it compiled runs, not
+        counted as a cache hit (the call itself, where the compile failed)."""
+        args = tuple(args)
+        if self._last is None or self._dynamo is not None:
+            return self(*args)
+        key, tensors = self._key(args)
+        return self._run_spec(self._last, key, args, tensors)
 
     def _serve(self, key: Key, tensors: list[torch.Tensor], args: tuple):
         """(the result of the first specialization for `key` that accepts the call, None),
@@ -182,10 +206,34 @@ class CompiledFunction:
             reason = spec.explain(status, tensors)
         return _MISS, reason
 
-    def __call__(self, *args):
+    def _positional(self, args: tuple, kwargs: dict) -> tuple:
+        """Keyword arguments bound to their positions, defaults filled in between: one
+        call, one argument tuple (`model(input_ids=ids, labels=ids)`)."""
+        target = self.fn.forward if isinstance(self.fn, torch.nn.Module) else self.fn
+        try:
+            bound = inspect.signature(target).bind(*args, **kwargs)
+        except (TypeError, ValueError) as e:
+            raise TypeError(f"{getattr(target, '__qualname__', target)}: {e}") from None
+        bound.apply_defaults()
+        given = [name for name in bound.kwargs if name in kwargs or name not in
+                 bound.signature.parameters]
+        if given:
+            raise TypeError(f"mlirfuse: keyword-only arguments are not supported "
+                            f"({', '.join(given)}): pass them by position")
+        return bound.args
+
+    def __call__(self, *args, **kwargs):
+        if kwargs:
+            args = self._positional(args, kwargs)
         if self._dynamo is not None:
             return self._run_dynamo(args)
         key, tensors = self._key(args)
+        if is_fake(tensors):
+            # Shape propagation while another compiler traces (dynamo's DDPOptimizer runs
+            # each compiled piece on fake tensors): the graph itself runs, nothing compiles.
+            return self.fn(*args)
+        if torch.is_grad_enabled() and self._needs_autograd(key):
+            return self._train(key, tensors, args)
         result, _ = self._serve(key, tensors, args)
         if result is not _MISS:
             return result
@@ -203,6 +251,55 @@ class CompiledFunction:
         if action == "failed":
             return self._run_not_compiled(error, args)
         return self._run_spec(spec, key, args, tensors)
+
+    def _needs_autograd(self, key: Key) -> bool:
+        return any(t[3] for t in key.tensors) or any(p.requires_grad for p in self._parameters)
+
+    def _train(self, key: Key, tensors: list[torch.Tensor], args: tuple):
+        """A call that needs autograd: the forward and backward graphs of its key, compiled
+        (compiler/training.py)."""
+        fn = self._training.get(key, _MISS)
+        if fn is _MISS:
+            with COMPILE_LOCK:
+                fn = self._training.get(key, _MISS)
+                if fn is _MISS:
+                    return self._first_training_call(key, tensors, args)
+        return self._run_dynamo_training(args) if fn is None else fn(tensors)
+
+    def _first_training_call(self, key: Key, tensors: list[torch.Tensor], args: tuple):
+        """Traces forward and backward together (AOTAutograd); where they cannot be
+        (data-dependent Python, .item()), dynamo splits the function into graphs that can,
+        each trained as under torch.compile, and the Python between them runs eager."""
+        from . import training
+
+        fn = training.TrainingFunction(self.fn, args, self._graph_factory(), self._children)
+        try:
+            result = fn(tensors)
+        except Exception as e:
+            if self.options.on_unsupported == "error":
+                raise CompileError(training.first_line(e), stage="capture") from e
+            self._training[key] = None
+            self._training_notes.append(
+                f"the forward and backward could not be traced together "
+                f"({training.first_line(e)}): dynamo split the function into graphs")
+            if self._dynamo_training is None:
+                make, graphs = self._graph_factory(), self._children
+                self._dynamo_training = torch.compile(
+                    self.fn, dynamic=False,
+                    backend=lambda gm, inputs: training.backend_for_training(gm, inputs, make,
+                                                                             graphs))
+            return self._run_dynamo_training(args)
+        self._training[key] = fn
+        return result
+
+    def _graph_factory(self) -> Callable:
+        """Makes the CompiledFunction of a forward or backward graph: this one's options,
+        counting into this one's stats."""
+        options, stats = self.options, self.stats
+        return lambda gm, backward: CompiledFunction(gm, options, stats=stats, backward=backward)
+
+    def _run_dynamo_training(self, args: tuple):
+        return self._dynamo_training(*args)
 
     def _miss(self, key: Key, args: tuple, reason: str | None):
         """Under the compile lock, decides what a call no specialization accepts does:
@@ -235,11 +332,12 @@ class CompiledFunction:
         return self.fn(*args)
 
     def _eager_for_autograd(self, args: tuple):
-        """Inputs that require grad under grad mode: eager, so that backward works."""
+        """A tensor the function holds (not an argument, not a parameter of its module)
+        requires grad under grad mode: eager, so that backward reaches it."""
         if not self._warned_autograd:
-            warnings.warn("mlirfuse compiles inference only: inputs or parameters require grad "
-                          "and grad mode is on, so this call runs eager PyTorch (wrap the call "
-                          "in torch.no_grad() or torch.inference_mode() to run compiled code)",
+            warnings.warn("mlirfuse: a tensor the function holds requires grad and grad mode "
+                          "is on, so this call runs eager PyTorch (pass it as an argument, or "
+                          "make it a parameter of the module, to compile forward and backward)",
                           stacklevel=3)
             self._warned_autograd = True
         return self._eager(args)
@@ -306,6 +404,15 @@ class CompiledFunction:
         stats_mod.ran(self.stats, spec.kernels, len(spec.eager))
         return result
 
+    def _explain_children(self, notes: list[str]) -> Explanation:
+        pieces, eager = [], []
+        for child in self._children:
+            if child._last is not None:
+                sub = child.explain()
+                pieces += sub.pieces
+                eager += sub.eager
+        return Explanation(pieces, eager, notes)
+
     def explain(self) -> Explanation:
         """Says what ran where in the last compiled or called specialization: the compiled
         pieces of the graph, and every op that ran eager, with its source line and why."""
@@ -313,13 +420,12 @@ class CompiledFunction:
             notes = [f"the function could not be captured whole ({self._capture_error.reason}"
                      ")" + (": dynamo split it into graphs, the Python between them runs "
                             "eager" if self._children else ": it runs eager")]
-            pieces, eager = [], []
-            for child in self._children:
-                if child._last is not None:
-                    sub = child.explain()
-                    pieces += sub.pieces
-                    eager += sub.eager
-            return Explanation(pieces, eager, notes)
+            return self._explain_children(notes)
+        if self._last is None and self._training:
+            # The training path: the pieces of the forward and backward graphs, in order.
+            return self._explain_children([f"{len(self._children)} graph(s) compiled by "
+                                           f"AOTAutograd: forward and backward"]
+                                          + self._training_notes)
         if self._last is None:
             raise RuntimeError("nothing compiled yet: call the function or pass example_inputs")
         spec = self._last

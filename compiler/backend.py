@@ -1,15 +1,21 @@
 """The torch.compile backend: `torch.compile(fn, backend="mlirfuse")`.
 
-Dynamo hands the backend an FX GraphModule and example inputs. The backend
-returns an mlirfuse CompiledFunction over the graph module, which compiles at
+Dynamo hands the backend an FX GraphModule and example inputs. For inference the
+backend returns an mlirfuse CompiledFunction over the graph module, which compiles at
 the first call with real tensors (example inputs may be fake or symbolic) and
-specializes on shapes from then on.
+specializes on shapes from then on. When grad mode is on and an input requires grad
+(a parameter: dynamo makes them graph inputs), the graph trains: AOTAutograd splits it
+into a forward and a backward graph, each compiled by mlirfuse (compiler/training.py).
 """
 
 from __future__ import annotations
 
+import torch
+
+from . import training
 from .api import CompiledFunction
 from .options import Options
+from .stats import Stats
 
 NAME = "mlirfuse"
 
@@ -17,12 +23,31 @@ NAME = "mlirfuse"
 def mlirfuse_backend(gm, example_inputs, **options):
     """Dynamo backend entry point (also the `torch_dynamo_backends` entry point)."""
     options = dict(options.get("options") or {}, **{k: v for k, v in options.items() if k != "options"})
-    compiled = CompiledFunction(gm, Options.from_kwargs(options))
+    return compile_graph(gm, example_inputs, Options.from_kwargs(options))
 
-    def run(*args):
-        return compiled(*args)
 
-    run.compiled = compiled
+def compile_graph(gm, example_inputs, options: Options, stats: Stats | None = None,
+                  graphs: list | None = None):
+    """What the backend returns for one of dynamo's graphs; its compiled graphs count into
+    `stats` and are appended to `graphs` (new ones by default: the result's .stats and
+    .graphs)."""
+    stats = Stats() if stats is None else stats
+    graphs = [] if graphs is None else graphs
+    if torch.is_grad_enabled() and any(isinstance(t, torch.Tensor) and t.requires_grad
+                                       for t in example_inputs):
+        run = training.backend_for_training(
+            gm, example_inputs,
+            lambda g, backward: CompiledFunction(g, options, stats=stats, backward=backward),
+            graphs)
+    else:
+        compiled = CompiledFunction(gm, options, stats=stats)
+        graphs.append(compiled)
+
+        def run(*args):
+            return compiled(*args)
+
+        run.compiled = compiled
+    run.stats, run.graphs = stats, graphs
     return run
 
 

@@ -86,6 +86,13 @@ class TensorSlot:
     index: int
 
 
+def is_fake(tensors) -> bool:
+    """Whether some of `tensors` are fake (FakeTensor: metadata, no data)."""
+    from torch._subclasses.fake_tensor import FakeTensor
+
+    return any(type(t) is not torch.Tensor and isinstance(t, FakeTensor) for t in tensors)
+
+
 def split_args(args: tuple) -> tuple[list[torch.Tensor], list[Any], Any]:
     """Flattens arguments into (distinct tensors, skeleton, spec).
 
@@ -145,9 +152,13 @@ class _Wrapper(torch.nn.Module):
                 out_leaves[i] = torch.scalar_tensor(x, dtype=dtype)
             if isinstance(out_leaves[i], torch.Tensor):
                 results.append(out_leaves[i])
-        self.record.leaves = [None if isinstance(x, torch.Tensor) else x for x in out_leaves]
+        self.record.leaves = [TENSOR if isinstance(x, torch.Tensor) else x for x in out_leaves]
         return tuple(results)
 
+
+# Marks the tensor leaves of a result (None is a leaf of its own: a backward graph returns
+# None for the gradient of an input that needs none).
+TENSOR = object()
 
 _SCALARS = {torch.SymFloat: (float, torch.float64), torch.SymInt: (int, torch.int64),
             torch.SymBool: (bool, torch.bool)}
@@ -188,7 +199,7 @@ def _strip_own_frames(gm: torch.fx.GraphModule) -> None:
 
 
 @contextlib.contextmanager
-def _portable_kernels():
+def portable_kernels():
     """Traces the device-independent forms of ops that pick a fused kernel by device:
     attention through SDPA's math backend (on CUDA it would be the efficient or flash
     kernel, which torch-mlir does not lower) and nn.MultiheadAttention without its
@@ -215,7 +226,7 @@ def export(fn: Callable, args: tuple) -> tuple[ExportedProgram, _Wrapper]:
     generator = _RandomState()
     seeding = _SeedWatch()
     try:
-        with warnings.catch_warnings(), _portable_kernels(), seeding:
+        with warnings.catch_warnings(), portable_kernels(), seeding:
             # torch's own deprecation inside export's copies of pytree specs.
             warnings.filterwarnings("ignore", message=".*LeafSpec.*", category=FutureWarning)
             prog = torch.export.export(wrapper, tuple(tensors), strict=False)
@@ -372,7 +383,7 @@ def capture(fn: Callable, args: tuple) -> Captured:
     gm.graph.lint()
     gm.recompile()
 
-    out_consts = {i: v for i, v in enumerate(wrapper.record.leaves) if v is not None}
+    out_consts = {i: v for i, v in enumerate(wrapper.record.leaves) if v is not TENSOR}
     return Captured(gm, inputs, mutations, outputs, wrapper.record.spec, out_consts,
                     dict(wrapper.record.scalars), wrapper)
 

@@ -67,6 +67,10 @@ def table() -> dict:
     Reshapes (view, _unsafe_view, reshape) of a tensor with no elements: a new empty
     tensor of the view's sizes (convert-torch-to-linalg divides by the size of 0; they ran
     eager as a hazard, the fuzzer's most common eager op).
+    aten._scaled_dot_product_flash_attention_for_cpu: torch's decomposition (torch-mlir's
+    table holds it) returns the attention weights as the log-sum-exp output, which only a
+    backward reads (GPT-2's gradients below each attention were wrong); here the
+    log-sum-exp of the scores.
     Where one of these does not apply (NotImplemented), the decomposition it replaced
     (torch-mlir's, or a learned one) still does: the f16 accumulations on aten.cumprod hid
     the learned decomposition of an f32 cumprod with a dtype (masked.cumprod ran eager).
@@ -112,6 +116,8 @@ def table() -> dict:
     for op, replaced in base.items():
         if out[op] is not replaced:
             out[op] = _first_of(out[op], replaced)
+    # No fallback to the replaced one: torch's log-sum-exp is wrong whatever the arguments.
+    out[aten._scaled_dot_product_flash_attention_for_cpu.default] = own.flash_attention_for_cpu
     for op, signatures in LEARNED.items():
         learned = _for_signatures(op, signatures, torch_decomposition(op))
         out[op] = _first_of(out[op], learned) if op in out else learned

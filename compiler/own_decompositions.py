@@ -264,3 +264,30 @@ def accumulate_in_f32(op):
         out = op(x.to(torch.float32), *args, **kwargs)
         return out.to(dtype or x.dtype)
     return decompose
+
+
+def flash_attention_for_cpu(query, key, value, dropout_p=0.0, is_causal=False, *,
+                            attn_mask=None, scale=None):
+    """aten._scaled_dot_product_flash_attention_for_cpu: torch's decomposition returns the
+    attention weights [N, H, L, S] where the op returns the log-sum-exp of each row of
+    scores [N, H, L] (f32 for half inputs); only a backward reads it, and the gradients of
+    every layer below a GPT-2 attention were wrong. The output stays torch's; the
+    log-sum-exp is computed from the scores, masks applied as the kernel does."""
+    from torch._decomp import decomposition_table as torch_table
+
+    output, _ = torch_table[aten._scaled_dot_product_flash_attention_for_cpu.default](
+        query, key, value, dropout_p, is_causal, attn_mask=attn_mask, scale=scale)
+    acc = torch.float32 if query.dtype in (torch.float16, torch.bfloat16) else query.dtype
+    q, k = query.to(acc), key.to(acc)
+    scale = 1.0 / math.sqrt(query.shape[-1]) if scale is None else scale
+    scores = torch.matmul(q, k.transpose(-2, -1)) * scale
+    if is_causal:
+        keep = torch.ones(q.shape[-2], k.shape[-2], dtype=torch.bool,
+                          device=q.device).tril()
+        scores = scores.masked_fill(~keep, float("-inf"))
+    if attn_mask is not None:
+        if attn_mask.dtype == torch.bool:
+            scores = scores.masked_fill(~attn_mask, float("-inf"))
+        else:
+            scores = scores + attn_mask.to(acc)
+    return output, torch.logsumexp(scores, dim=-1)

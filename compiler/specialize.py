@@ -27,7 +27,8 @@ from .partition import PartitionedGraph, PieceGuardFailure, screen
 # Captures of one specialization after learning decompositions of ops that failed.
 MAX_DECOMPOSITION_ROUNDS = 3
 
-# Status of a call that needs autograd: compiled code is inference only.
+# Status of a call that needs autograd for a tensor the graph holds as a constant (the
+# training path, compiler/training.py, takes arguments and parameters that require grad).
 NEEDS_AUTOGRAD = -1
 # Status of a call where a compiled piece of a partitioned graph rejected the tensors the
 # eager ops before it made (Specialization.explain says which).

@@ -16,12 +16,13 @@ class Stats:
     """What a compiled function has done.
 
     Attributes:
-      compilations: specializations compiled.
+      compilations: specializations compiled (of forward and backward graphs alike).
+      backward_compilations: those of backward graphs (training).
       cache_hits: calls served by a specialization compiled before the call.
       guard_failures: calls whose arguments no compiled specialization accepted.
       fallbacks: calls run wholly by eager PyTorch instead of compiled code (a guard
-        policy, inputs that require grad under grad mode, or a function that could not
-        be captured at all).
+        policy, a function that could not be captured at all, or not traced with its
+        backward, or that holds a tensor requiring grad under grad mode).
       kernels: kernels in the code the last call ran (0 after an eager fallback).
       eager_ops: ops of the graph that ran as eager torch ops in the last call (0: it ran
         compiled whole); `explain()` says which and why.
@@ -31,6 +32,7 @@ class Stats:
     """
 
     compilations: int = 0
+    backward_compilations: int = 0
     cache_hits: int = 0
     guard_failures: int = 0
     fallbacks: int = 0
@@ -40,7 +42,8 @@ class Stats:
 
 _TOTALS = Stats()
 _LOCK = threading.Lock()
-_COUNTERS = ("compilations", "cache_hits", "guard_failures", "fallbacks")
+_COUNTERS = ("compilations", "backward_compilations", "cache_hits", "guard_failures",
+             "fallbacks")
 
 
 def count(stats: Stats, field: str, n: int = 1) -> None:

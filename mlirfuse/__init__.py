@@ -24,6 +24,7 @@ _API = {
     "GuardError": "mlirfuse.compiler.errors",
     "InternalErrorWarning": "mlirfuse.compiler.errors",
     "Stats": "mlirfuse.compiler.stats",
+    "memory_efficient_fusion": "mlirfuse.compiler.memory_efficient_fusion",
 }
 
 

@@ -275,19 +275,19 @@ def test_custom_buffer_mutation():
     assert compiled.stats.compilations == 1 and compiled.stats.fallbacks == 0
 
 
-def test_grad_mode_with_parameters_runs_eager():
-    """Under grad mode with parameters that require grad, the call runs eager PyTorch
-    (inference-only compiler): results and autograd are eager's; stats count a fallback."""
+def test_grad_mode_with_parameters_compiles_forward_and_backward():
+    """Under grad mode with parameters that require grad, the call trains: forward and
+    backward compiled (was: inference only, the call ran eager); under no_grad the
+    inference graph is compiled apart."""
     m = models._init(nn.Linear(4, 3))
     x = models.randn(2, 4)
     compiled = mlirfuse.compile(m)
     with torch.enable_grad():
-        with pytest.warns(UserWarning, match="inference only"):
-            out = compiled(x)
+        out = compiled(x)
         assert out.requires_grad
         out.sum().backward()
-    assert m.weight.grad is not None
-    assert compiled.stats.fallbacks == 1
+    assert_same(m.weight.grad, x.sum(0).expand(3, 4))
+    assert compiled.stats.fallbacks == 0 and compiled.stats.backward_compilations == 1
     with torch.no_grad():
         assert_same(compiled(x), m(x))
-    assert compiled.stats.compilations == 1 and compiled.stats.fallbacks == 1
+    assert compiled.stats.compilations == 3 and compiled.stats.fallbacks == 0
