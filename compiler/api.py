@@ -452,8 +452,16 @@ class CompiledFunction:
 
     @property
     def compile_seconds(self) -> float:
-        """Compile time of the last specialization, in seconds."""
-        return self._last.compile_seconds if self._last else 0.0
+        """Compile time of the last specialization, in seconds; on the training path (or
+        where dynamo split the function), of the last specialization of every graph."""
+        if self._last is None:
+            return sum(c.compile_seconds for c in self._children)
+        return self._last.compile_seconds
+
+    @property
+    def backward_compile_seconds(self) -> float:
+        """The part of compile_seconds spent on backward graphs."""
+        return sum(c.compile_seconds for c in self._children if c.backward)
 
 
 def compile(fn: Callable, example_inputs: tuple | None = None, **options) -> CompiledFunction:

@@ -1,4 +1,5 @@
-"""Training under DistributedDataParallel: gloo, 2 processes on the CPU.
+"""Training under DistributedDataParallel: gloo, 2 processes on the CPU; NCCL on CUDA
+(MLIRFUSE_TEST_DEVICE=cuda), one process per GPU, up to 2 (1 on a one-GPU machine).
 
 torch.compile(DDP(model), backend="mlirfuse") goes through dynamo's DDPOptimizer, which
 splits the graph at DDP's bucket boundaries (three here) so that
@@ -14,9 +15,8 @@ import os
 import pytest
 import torch
 
-pytestmark = pytest.mark.cpu_only("gloo on CPU tensors; NCCL runs on the GPU machine")
-
-WORLD = 2
+DEVICE = os.environ.get("MLIRFUSE_TEST_DEVICE", "cpu")
+WORLD = 2 if DEVICE == "cpu" else min(2, torch.cuda.device_count())
 
 
 class Net(torch.nn.Module):
@@ -35,17 +35,17 @@ class Net(torch.nn.Module):
         return self.out(torch.nn.functional.gelu(self.last(x)))
 
 
-def _model():
+def _model(device: str = "cpu"):
     torch.manual_seed(0)
-    return Net()
+    return Net().to(device)
 
 
-def _train(model, steps: int, rank: int) -> list[float]:
+def _train(model, steps: int, rank: int, device: str = "cpu") -> list[float]:
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
     losses = []
     for step in range(steps):
         g = torch.Generator().manual_seed(100 * step + rank)
-        x, y = torch.randn(8, 16, generator=g), torch.randn(8, 4, generator=g)
+        x, y = torch.randn(8, 16, generator=g).to(device), torch.randn(8, 4, generator=g).to(device)
         loss = torch.nn.functional.mse_loss(model(x), y)
         loss.backward()
         opt.step()
@@ -60,25 +60,29 @@ def _worker(rank: int, store_path: str, out_path: str) -> None:
 
     import mlirfuse
 
+    device = "cpu" if DEVICE == "cpu" else f"cuda:{rank}"
+    if DEVICE != "cpu":
+        torch.cuda.set_device(rank)
     store = dist.FileStore(store_path, WORLD)
-    dist.init_process_group("gloo", store=store, rank=rank, world_size=WORLD)
+    dist.init_process_group("gloo" if DEVICE == "cpu" else "nccl", store=store, rank=rank,
+                            world_size=WORLD)
     try:
-        plain = DDP(_model(), bucket_cap_mb=1)
-        expected = _train(plain, 3, rank)
-        ddp = DDP(_model(), bucket_cap_mb=1)
+        plain = DDP(_model(device), bucket_cap_mb=1)
+        expected = _train(plain, 3, rank, device)
+        ddp = DDP(_model(device), bucket_cap_mb=1)
         mlirfuse.reset_stats()
         compiled = torch.compile(ddp, backend="mlirfuse")
-        losses = _train(compiled, 3, rank)
+        losses = _train(compiled, 3, rank, device)
         if rank == 0:
             torch.save({"losses": losses, "expected": expected,
-                        "weights": [p.detach() for p in ddp.module.parameters()],
-                        "expected_weights": [p.detach() for p in plain.module.parameters()],
+                        "weights": [p.detach().cpu() for p in ddp.module.parameters()],
+                        "expected_weights": [p.detach().cpu() for p in plain.module.parameters()],
                         "stats": mlirfuse.stats()}, out_path)
     finally:
         dist.destroy_process_group()
 
 
-def test_ddp_gloo_two_processes(tmp_path):
+def test_ddp_trains_as_uncompiled_ddp(tmp_path):
     import torch.multiprocessing as mp
 
     out = str(tmp_path / "rank0.pt")
