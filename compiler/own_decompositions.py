@@ -51,9 +51,13 @@ def fused_lstm_cell(input_gates, hidden_gates, cx, input_bias=None, hidden_bias=
     if input_bias is not None:
         gates = gates + input_bias + hidden_bias
     i, f, g, o = gates.chunk(4, 1)
-    cy = torch.sigmoid(f) * cx + torch.sigmoid(i) * torch.tanh(g)
-    hy = torch.sigmoid(o) * torch.tanh(cy)
-    return hy, cy, gates  # the workspace (backward's) is never read: inference graphs
+    i, f, g, o = torch.sigmoid(i), torch.sigmoid(f), torch.tanh(g), torch.sigmoid(o)
+    cy = f * cx + i * g
+    hy = o * torch.tanh(cy)
+    # The workspace, which the backward (_thnn_fused_lstm_cell_backward_impl) reads: the
+    # activated gates, as CUDA's kernel stores them (the raw gates made every gradient of a
+    # trained LSTMCell wrong on CUDA).
+    return hy, cy, torch.cat([i, f, g, o], 1)
 
 
 def int_floor_div(a, b, *, rounding_mode=None):

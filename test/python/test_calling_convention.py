@@ -300,3 +300,16 @@ def test_cpu_kernels_run_on_as_many_threads_as_torch(no_grad):
             assert openmp.last_team() == n
     finally:
         torch.set_num_threads(before)
+
+
+def test_none_among_results():
+    """None is a pytree leaf of its own: it was taken for a tensor leaf, and a result
+    holding one (a backward graph's gradient of an input that needs none) failed."""
+    def f(x):
+        return x + 1, None, {"y": x * 2, "z": None}
+
+    x = torch.randn(3)
+    out = mlirfuse.compile(f)(x)
+    assert out[1] is None and out[2]["z"] is None
+    assert_same(out[0], x + 1)
+    assert_same(out[2]["y"], x * 2)
