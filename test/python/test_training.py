@@ -249,3 +249,20 @@ def test_memory_efficient_fusion_is_functorchs_drop_in():
     gelu_bias(x, b).sum().backward()
     torch.testing.assert_close(got, (x.grad, b.grad))
     assert fn.stats.backward_compilations == 1
+
+
+def test_dropout_draws_as_eager():
+    """Dropout runs as an eager op between the compiled pieces (random ops do): under the
+    same seed its masks, the outputs and the gradients are eager's (torch.compile with
+    inductor draws its own, different numbers)."""
+    model = models._init(torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.Dropout(0.5),
+                                             torch.nn.GELU(), torch.nn.Linear(16, 2))).train()
+    reference = copy.deepcopy(model)
+    x = models.randn(4, 8)
+    compiled = mlirfuse.compile(model)
+    for seed in (1, 2):
+        torch.manual_seed(seed)
+        loss = _step(compiled, (x,))
+        torch.manual_seed(seed)
+        _assert_trained_alike(model, reference, loss, _step(reference, (x,)))
+    assert any("random" in e.reason for e in compiled.explain().eager)
