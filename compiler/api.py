@@ -272,6 +272,15 @@ class CompiledFunction:
         each trained as under torch.compile, and the Python between them runs eager."""
         from . import training
 
+        if self._specializations or self._training:  # not the first call: a guard failure
+            stats_mod.count(self.stats, "guard_failures")
+            policy = self.options.on_guard_failure
+            if policy == "error":
+                raise GuardError(f"mlirfuse: guard failed: "
+                                 f"{_key_difference(key, self._last_key or key)}")
+            if policy == "eager" or self.stats.compilations >= self.options.recompile_limit:
+                return self._eager(args)
+        self._last_key = key
         fn = training.TrainingFunction(self.fn, args, self._graph_factory(), self._children)
         try:
             result = fn(tensors)

@@ -155,3 +155,22 @@ func.func @transposed_reuse(%x: memref<2x16x16xf32>, %y: memref<2x16x16xf32>) at
   }
   return
 }
+
+// A copy into rows 13 elements apart (the slice [:, :12] of a [2, 13] buffer, seen in
+// GPT-2's forward graph): the first row starts 16-byte aligned, the second 104 bytes
+// later. Two-wide i64 vector stores there were "misaligned address" on the H200; the
+// rows' stride must be a multiple of the vector too, so this copy stays scalar.
+// CHECK-LABEL: func.func @rows_not_vector_aligned
+// CHECK-NOT: vector.store
+// CHECK: memref.store
+// CHECK: gpu.terminator
+func.func @rows_not_vector_aligned(%x: memref<2x12xi64>, %y: memref<2x13xi64>) attributes {mlirfuse.abi} {
+  %rows = memref.subview %y[0, 0] [2, 12] [1, 1] : memref<2x13xi64> to memref<2x12xi64, strided<[13, 1]>>
+  scf.forall (%i) in (1) {
+    linalg.generic {indexing_maps = [#row, #row], iterator_types = ["parallel", "parallel"]} ins(%x : memref<2x12xi64>) outs(%rows : memref<2x12xi64, strided<[13, 1]>>) {
+    ^bb0(%a: i64, %o: i64):
+      linalg.yield %a : i64
+    }
+  }
+  return
+}
