@@ -10,110 +10,32 @@ eager PyTorch, or raise GuardError.
 
 from __future__ import annotations
 
-import dataclasses
 import inspect
 import operator
 import warnings
-from typing import Any, Callable, NamedTuple
+from typing import Any, Callable
 
 import torch
 
 from . import stats as stats_mod
 from .concurrency import COMPILE_LOCK
-from .capture import is_fake, split_args
+from .capture import is_fake
+from .dispatch import Explanation, Key, dispatch_key, key_difference
 from .errors import CompileError, GuardError, InternalErrorWarning
 from .options import Options
-from .partition import EagerOp
 from .specialize import NEEDS_AUTOGRAD, Specialization
 from .stats import Stats
 
-
-
-def _hashable(x: Any) -> Any:
-    try:
-        hash(x)
-        return (type(x), x)
-    except TypeError:
-        return (type(x), repr(x))
-
-
-def _tensor_key(t: torch.Tensor) -> tuple:
-    return (t.dtype, t.shape, t.device, t.requires_grad)
 
 
 # What CompiledFunction._serve returns when no specialization accepts a call.
 _MISS = object()
 
 
-class Key(NamedTuple):
-    """What a specialization is built for, beyond its guards.
-
-    structure: the argument count, or the pytree spec with every non-tensor leaf
-      and which leaves are the same tensor; tensors: each distinct tensor's dtype,
-      shape, device, requires_grad; modes: the train/eval flag of each module.
-    """
-
-    structure: tuple
-    tensors: tuple
-    modes: tuple = ()
-
-
-def dispatch_key(args: tuple, modules=()) -> tuple[Key, list[torch.Tensor]]:
-    """The Key of a call, and its distinct tensors."""
-    modes = tuple(m.training for m in modules)  # train() and eval() change the graph
-    if all(type(a) is torch.Tensor for a in args) and len({id(a) for a in args}) == len(args):
-        return Key((len(args),), tuple(_tensor_key(t) for t in args), modes), list(args)
-    tensors, skeleton, spec = split_args(args)
-    structure = (spec, tuple(_hashable(x) for x in skeleton))
-    return Key(structure, tuple(_tensor_key(t) for t in tensors), modes), tensors
-
-
 def _modules_of(fn: Callable) -> list[torch.nn.Module]:
     """The modules whose train/eval mode the graph depends on."""
     owner = fn if isinstance(fn, torch.nn.Module) else getattr(fn, "__self__", None)
     return list(owner.modules()) if isinstance(owner, torch.nn.Module) else []
-
-
-def _key_difference(new: Key, old: Key) -> str:
-    """Says how a call's Key differs from the one a specialization was built for."""
-    if new.structure != old.structure or len(new.tensors) != len(old.tensors):
-        return "the argument structure, a Python scalar or the aliasing of arguments changed"
-    if new.modes != old.modes:
-        return "a module switched between train() and eval()"
-    names = ("dtype", "shape", "device", "requires_grad")
-    for i, (a, b) in enumerate(zip(new.tensors, old.tensors)):
-        for name, x, y in zip(names, a, b):
-            if x != y:
-                what = "rank" if name == "shape" and len(x) != len(y) else name
-                shown = (tuple(x), tuple(y)) if name == "shape" else (x, y)
-                return f"tensor argument {i}: {what} {shown[0]}, compiled for {shown[1]}"
-    return "the arguments changed"
-
-
-@dataclasses.dataclass
-class Explanation:
-    """What ran where in a compiled function's last specialization.
-
-    Attributes:
-      pieces: the compiled parts of the graph, in order: (graph ops, kernels) each.
-      eager: the ops that ran as eager torch ops: node, op, the user's source line and
-        the reason (the stage, the pass and the first line of the diagnostic).
-      notes: what else ran outside compiled code (a function dynamo had to split).
-    """
-
-    pieces: list[tuple[int, int]]
-    eager: list[EagerOp]
-    notes: list[str] = dataclasses.field(default_factory=list)
-
-    def __str__(self) -> str:
-        lines = [f"{len(self.pieces)} compiled piece(s), {len(self.eager)} eager op(s)"]
-        for i, (ops, kernels) in enumerate(self.pieces):
-            lines.append(f"  piece {i}: {ops} ops, {kernels} kernels")
-        for e in self.eager:
-            lines.append(f"  eager {e.op} ({e.node}) at {e.source or 'unknown source'}: "
-                         f"{e.reason}")
-        lines += [f"  {n}" for n in self.notes]
-        return "\n".join(lines)
 
 
 def _graph_ops(gm: torch.fx.GraphModule) -> int:
@@ -277,7 +199,7 @@ class CompiledFunction:
             policy = self.options.on_guard_failure
             if policy == "error":
                 raise GuardError(f"mlirfuse: guard failed: "
-                                 f"{_key_difference(key, self._last_key or key)}")
+                                 f"{key_difference(key, self._last_key or key)}")
             if policy == "eager" or self.stats.compilations >= self.options.recompile_limit:
                 return self._eager(args)
         self._last_key = key
@@ -317,7 +239,7 @@ class CompiledFunction:
             return "dynamo", None, None
         if self._specializations:  # the first call: compiling is not a failure
             stats_mod.count(self.stats, "guard_failures")
-            reason = reason or _key_difference(key, self._last_key)
+            reason = reason or key_difference(key, self._last_key)
             policy = self.options.on_guard_failure
             if policy == "error":
                 raise GuardError(f"mlirfuse: guard failed: {reason}")

@@ -1,0 +1,95 @@
+"""What selects a compiled specialization for a call: its dispatch Key, and what a
+compiled function says of itself (Explanation).
+
+A Key is cheap to make per call: the argument structure (or only the argument count
+when every argument is a distinct plain tensor), each distinct tensor's dtype, shape,
+device and requires_grad, and each module's train/eval flag. Strides and sizes that
+matter beyond it are the compiled guards' (specialize.py).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, NamedTuple
+
+import torch
+
+from .capture import split_args
+from .partition import EagerOp
+
+
+def _hashable(x: Any) -> Any:
+    try:
+        hash(x)
+        return (type(x), x)
+    except TypeError:
+        return (type(x), repr(x))
+
+
+def _tensor_key(t: torch.Tensor) -> tuple:
+    return (t.dtype, t.shape, t.device, t.requires_grad)
+
+
+class Key(NamedTuple):
+    """What a specialization is built for, beyond its guards.
+
+    structure: the argument count, or the pytree spec with every non-tensor leaf
+      and which leaves are the same tensor; tensors: each distinct tensor's dtype,
+      shape, device, requires_grad; modes: the train/eval flag of each module.
+    """
+
+    structure: tuple
+    tensors: tuple
+    modes: tuple = ()
+
+
+def dispatch_key(args: tuple, modules=()) -> tuple[Key, list[torch.Tensor]]:
+    """The Key of a call, and its distinct tensors."""
+    modes = tuple(m.training for m in modules)  # train() and eval() change the graph
+    if all(type(a) is torch.Tensor for a in args) and len({id(a) for a in args}) == len(args):
+        return Key((len(args),), tuple(_tensor_key(t) for t in args), modes), list(args)
+    tensors, skeleton, spec = split_args(args)
+    structure = (spec, tuple(_hashable(x) for x in skeleton))
+    return Key(structure, tuple(_tensor_key(t) for t in tensors), modes), tensors
+
+
+def key_difference(new: Key, old: Key) -> str:
+    """Says how a call's Key differs from the one a specialization was built for."""
+    if new.structure != old.structure or len(new.tensors) != len(old.tensors):
+        return "the argument structure, a Python scalar or the aliasing of arguments changed"
+    if new.modes != old.modes:
+        return "a module switched between train() and eval()"
+    names = ("dtype", "shape", "device", "requires_grad")
+    for i, (a, b) in enumerate(zip(new.tensors, old.tensors)):
+        for name, x, y in zip(names, a, b):
+            if x != y:
+                what = "rank" if name == "shape" and len(x) != len(y) else name
+                shown = (tuple(x), tuple(y)) if name == "shape" else (x, y)
+                return f"tensor argument {i}: {what} {shown[0]}, compiled for {shown[1]}"
+    return "the arguments changed"
+
+
+@dataclasses.dataclass
+class Explanation:
+    """What ran where in a compiled function's last specialization.
+
+    Attributes:
+      pieces: the compiled parts of the graph, in order: (graph ops, kernels) each.
+      eager: the ops that ran as eager torch ops: node, op, the user's source line and
+        the reason (the stage, the pass and the first line of the diagnostic).
+      notes: what else ran outside compiled code (a function dynamo had to split).
+    """
+
+    pieces: list[tuple[int, int]]
+    eager: list[EagerOp]
+    notes: list[str] = dataclasses.field(default_factory=list)
+
+    def __str__(self) -> str:
+        lines = [f"{len(self.pieces)} compiled piece(s), {len(self.eager)} eager op(s)"]
+        for i, (ops, kernels) in enumerate(self.pieces):
+            lines.append(f"  piece {i}: {ops} ops, {kernels} kernels")
+        for e in self.eager:
+            lines.append(f"  eager {e.op} ({e.node}) at {e.source or 'unknown source'}: "
+                         f"{e.reason}")
+        lines += [f"  {n}" for n in self.notes]
+        return "\n".join(lines)
