@@ -266,3 +266,22 @@ def test_dropout_draws_as_eager():
         torch.manual_seed(seed)
         _assert_trained_alike(model, reference, loss, _step(reference, (x,)))
     assert any("random" in e.reason for e in compiled.explain().eager)
+
+
+def test_batch_size_changes():
+    """A last batch of another size: dynamo recompiles with symbolic sizes (the AOTAutograd
+    graphs take them as arguments), mlirfuse.compile traces a new key; gradients stay
+    eager's and each new shape compiles once."""
+    model, _ = models.mlp()
+    model.train()
+    reference = copy.deepcopy(model)
+    backend = torch.compile(model, backend="mlirfuse")
+    compiled = mlirfuse.compile(copy.deepcopy(model))
+    for rows in (3, 5, 7, 5):
+        x = models.randn(rows, 8, seed=rows)
+        for m in (model, reference):
+            m.zero_grad()
+        loss = _step(backend, (x,))
+        _assert_trained_alike(model, reference, loss, _step(reference, (x,)))
+        _step(compiled, (x,))
+    assert compiled.stats.backward_compilations == 3 and compiled.stats.fallbacks == 0
