@@ -373,13 +373,24 @@ class CompiledFunction:
         Stages: "raw" (as imported), "torch", "linalg", "fused", "guarded",
         "kernels", "bufferized", then on the CPU "loops", "llvm", and on CUDA
         "gpu" (launches and outlined kernels), "ptx" (the PTX text), "llvm".
-        When some ops run eager, the stages of the first compiled piece.
+        When some ops run eager, the stages of the first compiled piece. On the training
+        path (or where dynamo split the function) each graph has its own: `graphs`.
         """
+        if self._last is None and self._children:
+            raise RuntimeError(f"this function ran as {len(self._children)} graphs (forward and "
+                               f"backward, or dynamo's pieces): use .graphs[i].ir(stage)")
         if self._last is None:
             raise RuntimeError("nothing compiled yet: call the function or pass example_inputs")
         if stage not in self._last.stages:
             raise ValueError(f"unknown stage {stage!r}; stages: {list(self._last.stages)}")
         return self._last.stages[stage]
+
+    @property
+    def graphs(self) -> list["CompiledFunction"]:
+        """The graphs compiled on its behalf, in compile order: the forward and backward
+        graphs of the training path (`.backward` tells which), or the graphs dynamo split
+        the function into; each has its own stats' share, explain() and ir()."""
+        return list(self._children)
 
     @property
     def compile_seconds(self) -> float:

@@ -114,6 +114,11 @@ def test_function_with_inputs_requiring_grad():
     torch.testing.assert_close(gx, x.grad)
     torch.testing.assert_close(gw, w.grad)
     assert compiled.stats.fallbacks == 0 and compiled.stats.backward_compilations == 1
+    forward, backward = compiled.graphs
+    assert not forward.backward and backward.backward
+    assert "linalg.generic" in backward.ir("linalg")
+    with pytest.raises(RuntimeError, match="graphs"):
+        compiled.ir("linalg")
     # No grad needed: the inference graph, compiled apart.
     with torch.no_grad():
         torch.testing.assert_close(compiled(x, w), swish(x, w))
