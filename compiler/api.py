@@ -10,7 +10,6 @@ eager PyTorch, or raise GuardError.
 
 from __future__ import annotations
 
-import inspect
 import operator
 import warnings
 from typing import Any, Callable
@@ -20,22 +19,16 @@ import torch
 from . import stats as stats_mod
 from .concurrency import COMPILE_LOCK
 from .capture import is_fake
-from .dispatch import Explanation, Key, dispatch_key, key_difference
+from .dispatch import (Explanation, Key, bind_positional, dispatch_key, key_difference,
+                       modules_of)
 from .errors import CompileError, GuardError, InternalErrorWarning
 from .options import Options
 from .specialize import NEEDS_AUTOGRAD, Specialization
 from .stats import Stats
 
 
-
 # What CompiledFunction._serve returns when no specialization accepts a call.
 _MISS = object()
-
-
-def _modules_of(fn: Callable) -> list[torch.nn.Module]:
-    """The modules whose train/eval mode the graph depends on."""
-    owner = fn if isinstance(fn, torch.nn.Module) else getattr(fn, "__self__", None)
-    return list(owner.modules()) if isinstance(owner, torch.nn.Module) else []
 
 
 def _graph_ops(gm: torch.fx.GraphModule) -> int:
@@ -63,13 +56,12 @@ class CompiledFunction:
         self.stats = Stats() if stats is None else stats
         self.backward = backward  # a backward graph: its compiles are counted apart too
         self._specializations: dict[Key, list[Specialization]] = {}
-        # The training path, per key: a TrainingFunction, or None (dynamo splits it).
-        self._training: dict[Key, Any] = {}
+        self._training: dict[Key, Any] = {}  # TrainingFunction, or None: dynamo splits it
         self._dynamo_training: Callable | None = None
         self._training_notes: list[str] = []
         self._last: Specialization | None = None
         self._last_key: Key | None = None
-        self._modules = _modules_of(fn)
+        self._modules = modules_of(fn)
         self._parameters = [p for m in self._modules for p in m.parameters(recurse=False)]
         self._warned_autograd = False
         # When the function cannot be captured whole (torch.export fails: data-dependent
@@ -128,25 +120,9 @@ class CompiledFunction:
             reason = spec.explain(status, tensors)
         return _MISS, reason
 
-    def _positional(self, args: tuple, kwargs: dict) -> tuple:
-        """Keyword arguments bound to their positions, defaults filled in between: one
-        call, one argument tuple (`model(input_ids=ids, labels=ids)`)."""
-        target = self.fn.forward if isinstance(self.fn, torch.nn.Module) else self.fn
-        try:
-            bound = inspect.signature(target).bind(*args, **kwargs)
-        except (TypeError, ValueError) as e:
-            raise TypeError(f"{getattr(target, '__qualname__', target)}: {e}") from None
-        bound.apply_defaults()
-        given = [name for name in bound.kwargs if name in kwargs or name not in
-                 bound.signature.parameters]
-        if given:
-            raise TypeError(f"mlirfuse: keyword-only arguments are not supported "
-                            f"({', '.join(given)}): pass them by position")
-        return bound.args
-
     def __call__(self, *args, **kwargs):
         if kwargs:
-            args = self._positional(args, kwargs)
+            args = bind_positional(self.fn, args, kwargs)
         if self._dynamo is not None:
             return self._run_dynamo(args)
         key, tensors = self._key(args)
@@ -154,7 +130,8 @@ class CompiledFunction:
             # Shape propagation while another compiler traces (dynamo's DDPOptimizer runs
             # each compiled piece on fake tensors): the graph itself runs, nothing compiles.
             return self.fn(*args)
-        if torch.is_grad_enabled() and self._needs_autograd(key):
+        if torch.is_grad_enabled() and (any(t[3] for t in key.tensors)  # requires_grad
+                                        or any(p.requires_grad for p in self._parameters)):
             return self._train(key, tensors, args)
         result, _ = self._serve(key, tensors, args)
         if result is not _MISS:
@@ -174,9 +151,6 @@ class CompiledFunction:
             return self._run_not_compiled(error, args)
         return self._run_spec(spec, key, args, tensors)
 
-    def _needs_autograd(self, key: Key) -> bool:
-        return any(t[3] for t in key.tensors) or any(p.requires_grad for p in self._parameters)
-
     def _train(self, key: Key, tensors: list[torch.Tensor], args: tuple):
         """A call that needs autograd: the forward and backward graphs of its key, compiled
         (compiler/training.py)."""
@@ -186,7 +160,7 @@ class CompiledFunction:
                 fn = self._training.get(key, _MISS)
                 if fn is _MISS:
                     return self._first_training_call(key, tensors, args)
-        return self._run_dynamo_training(args) if fn is None else fn(tensors)
+        return self._dynamo_training(*args) if fn is None else fn(tensors)
 
     def _first_training_call(self, key: Key, tensors: list[torch.Tensor], args: tuple):
         """Traces forward and backward together (AOTAutograd); where they cannot be
@@ -194,16 +168,12 @@ class CompiledFunction:
         each trained as under torch.compile, and the Python between them runs eager."""
         from . import training
 
-        if self._specializations or self._training:  # not the first call: a guard failure
-            stats_mod.count(self.stats, "guard_failures")
-            policy = self.options.on_guard_failure
-            if policy == "error":
-                raise GuardError(f"mlirfuse: guard failed: "
-                                 f"{key_difference(key, self._last_key or key)}")
-            if policy == "eager" or self.stats.compilations >= self.options.recompile_limit:
-                return self._eager(args)
+        if (self._specializations or self._training) \
+                and self._guard_failed(key_difference(key, self._last_key or key)):
+            return self._eager(args)
         self._last_key = key
-        fn = training.TrainingFunction(self.fn, args, self._graph_factory(), self._children)
+        make = graph_factory(self.options, self.stats)
+        fn = training.TrainingFunction(self.fn, args, make, self._children)
         try:
             result = fn(tensors)
         except Exception as e:
@@ -214,37 +184,31 @@ class CompiledFunction:
                 f"the forward and backward could not be traced together "
                 f"({training.first_line(e)}): dynamo split the function into graphs")
             if self._dynamo_training is None:
-                make, graphs = self._graph_factory(), self._children
-                self._dynamo_training = torch.compile(
-                    self.fn, dynamic=False,
-                    backend=lambda gm, inputs: training.backend_for_training(gm, inputs, make,
-                                                                             graphs))
-            return self._run_dynamo_training(args)
+                def backend(gm, inputs, graphs=self._children):
+                    return training.backend_for_training(gm, inputs, make, graphs)
+                self._dynamo_training = torch.compile(self.fn, dynamic=False, backend=backend)
+            return self._dynamo_training(*args)
         self._training[key] = fn
         return result
 
-    def _graph_factory(self) -> Callable:
-        """Makes the CompiledFunction of a forward or backward graph: this one's options,
-        counting into this one's stats."""
-        options, stats = self.options, self.stats
-        return lambda gm, backward: CompiledFunction(gm, options, stats=stats, backward=backward)
-
-    def _run_dynamo_training(self, args: tuple):
-        return self._dynamo_training(*args)
+    def _guard_failed(self, reason: str) -> bool:
+        """A call no compiled code accepts, after the first (which only compiles): counts
+        it, raises GuardError under on_guard_failure="error", and says whether the call
+        runs eager (policy "eager", or the recompile limit reached) instead of compiling."""
+        stats_mod.count(self.stats, "guard_failures")
+        if self.options.on_guard_failure == "error":
+            raise GuardError(f"mlirfuse: guard failed: {reason}")
+        return self.options.on_guard_failure == "eager" \
+            or self.stats.compilations >= self.options.recompile_limit
 
     def _miss(self, key: Key, args: tuple, reason: str | None):
         """Under the compile lock, decides what a call no specialization accepts does:
         ("compile"d: the new specialization), ("eager"), ("dynamo") or ("failed", error)."""
         if self._dynamo is not None:
             return "dynamo", None, None
-        if self._specializations:  # the first call: compiling is not a failure
-            stats_mod.count(self.stats, "guard_failures")
-            reason = reason or key_difference(key, self._last_key)
-            policy = self.options.on_guard_failure
-            if policy == "error":
-                raise GuardError(f"mlirfuse: guard failed: {reason}")
-            if policy == "eager" or self.stats.compilations >= self.options.recompile_limit:
-                return "eager", None, None
+        if self._specializations and self._guard_failed(
+                reason or key_difference(key, self._last_key)):
+            return "eager", None, None
         try:
             return "compiled", self._compile(key, args), None
         except Exception as e:
@@ -427,3 +391,9 @@ def compile(fn: Callable, example_inputs: tuple | None = None, **options) -> Com
             example_inputs = (example_inputs,)
         compiled.compile_for(*example_inputs)
     return compiled
+
+
+def graph_factory(options: Options, stats: Stats) -> Callable:
+    """Makes the CompiledFunction of a forward or backward graph (training.py's `make`):
+    `options`, counting into `stats`."""
+    return lambda gm, backward: CompiledFunction(gm, options, stats=stats, backward=backward)

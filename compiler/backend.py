@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 
 from . import training
-from .api import CompiledFunction
+from .api import CompiledFunction, graph_factory
 from .options import Options
 from .stats import Stats
 
@@ -37,7 +37,7 @@ def compile_graph(gm, example_inputs, options: Options, stats: Stats | None = No
                                        for t in example_inputs):
         run = training.backend_for_training(
             gm, example_inputs,
-            lambda g, backward: CompiledFunction(g, options, stats=stats, backward=backward),
+            graph_factory(options, stats),
             graphs)
     else:
         compiled = CompiledFunction(gm, options, stats=stats)

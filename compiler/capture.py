@@ -21,6 +21,7 @@ from typing import Any, Callable
 
 import torch
 import torch.utils._pytree as pytree
+from torch._subclasses.fake_tensor import FakeTensor
 from torch.export import ExportedProgram
 from torch.export.graph_signature import InputKind, OutputKind
 
@@ -88,9 +89,13 @@ class TensorSlot:
 
 def is_fake(tensors) -> bool:
     """Whether some of `tensors` are fake (FakeTensor: metadata, no data)."""
-    from torch._subclasses.fake_tensor import FakeTensor
-
     return any(type(t) is not torch.Tensor and isinstance(t, FakeTensor) for t in tensors)
+
+
+def join_args(tensors, skeleton: list, spec) -> Any:
+    """split_args undone: the arguments with `tensors` put back in their slots."""
+    leaves = [tensors[x.index] if isinstance(x, TensorSlot) else x for x in skeleton]
+    return pytree.tree_unflatten(leaves, spec)
 
 
 def split_args(args: tuple) -> tuple[list[torch.Tensor], list[Any], Any]:
@@ -138,8 +143,7 @@ class _Wrapper(torch.nn.Module):
         self.record = _Record()
 
     def forward(self, *tensors):
-        leaves = [tensors[x.index] if isinstance(x, TensorSlot) else x for x in self._skeleton]
-        out = self.fn(*pytree.tree_unflatten(leaves, self._spec))
+        out = self.fn(*join_args(tensors, self._skeleton, self._spec))
         out_leaves, self.record.spec = pytree.tree_flatten(out)
         # A Python number computed from the data (`x.sum().item()`) is symbolic while
         # tracing: it leaves the graph as a 0-d tensor, made a number again per call.

@@ -10,7 +10,8 @@ matter beyond it are the compiled guards' (specialize.py).
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, NamedTuple
+import inspect
+from typing import Any, Callable, NamedTuple
 
 import torch
 
@@ -67,6 +68,29 @@ def key_difference(new: Key, old: Key) -> str:
                 shown = (tuple(x), tuple(y)) if name == "shape" else (x, y)
                 return f"tensor argument {i}: {what} {shown[0]}, compiled for {shown[1]}"
     return "the arguments changed"
+
+
+def modules_of(fn: Callable) -> list[torch.nn.Module]:
+    """The modules whose train/eval mode the graph depends on."""
+    owner = fn if isinstance(fn, torch.nn.Module) else getattr(fn, "__self__", None)
+    return list(owner.modules()) if isinstance(owner, torch.nn.Module) else []
+
+
+def bind_positional(fn: Callable, args: tuple, kwargs: dict) -> tuple:
+    """Keyword arguments bound to their positions, defaults filled in between: one call,
+    one argument tuple (`model(input_ids=ids, labels=ids)`)."""
+    target = fn.forward if isinstance(fn, torch.nn.Module) else fn
+    try:
+        bound = inspect.signature(target).bind(*args, **kwargs)
+    except (TypeError, ValueError) as e:
+        raise TypeError(f"{getattr(target, '__qualname__', target)}: {e}") from None
+    bound.apply_defaults()
+    given = [name for name in bound.kwargs if name in kwargs or name not in
+             bound.signature.parameters]
+    if given:
+        raise TypeError(f"mlirfuse: keyword-only arguments are not supported "
+                        f"({', '.join(given)}): pass them by position")
+    return bound.args
 
 
 @dataclasses.dataclass

@@ -8,7 +8,7 @@ import torch
 from torch._functorch.aot_autograd import aot_function, aot_module
 
 from . import training
-from .api import CompiledFunction
+from .api import graph_factory
 from .options import Options
 from .stats import Stats
 
@@ -29,7 +29,7 @@ def memory_efficient_fusion(fn: Callable, **kwargs) -> Callable:
     options = Options.from_kwargs(dict(kwargs.pop("options", None) or {}))
     stats, children = Stats(), []
     settings = training.aot_settings(
-        lambda gm, backward: CompiledFunction(gm, options, stats=stats, backward=backward),
+        graph_factory(options, stats),
         children)
     settings.update(kwargs)
     if isinstance(fn, torch.nn.Module):

@@ -22,13 +22,12 @@ from __future__ import annotations
 from typing import Any, Callable
 
 import torch
-import torch.utils._pytree as pytree
 from torch._dynamo.backends.common import aot_autograd
 from torch._functorch.aot_autograd import aot_function
 from torch._functorch.partitioners import min_cut_rematerialization_partition
 from torch.nn.utils.stateless import _reparametrize_module
 
-from .capture import TensorSlot, is_fake, portable_kernels, split_args
+from .capture import is_fake, join_args, portable_kernels, split_args
 from .concurrency import COMPILE_LOCK, in_clean_thread
 
 
@@ -134,8 +133,7 @@ class TrainingFunction:
 
         def of_tensors(*tensors):
             state, user = tensors[:len(names)], tensors[len(names):]
-            leaves = [user[x.index] if isinstance(x, TensorSlot) else x for x in skeleton]
-            call_args = pytree.tree_unflatten(leaves, spec)
+            call_args = join_args(user, skeleton, spec)
             if owner is None:
                 return fn(*call_args)
             with _reparametrize_module(owner, dict(zip(names, state))):
