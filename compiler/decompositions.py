@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import torch
 
-from . import decompositions_bessel, decompositions_gamma, decompositions_misc
+from . import decompositions_bessel, decompositions_gamma, decompositions_misc, decompositions_nn
 from . import op_signature
 from . import own_decompositions as own
 
@@ -114,7 +114,8 @@ def table() -> dict:
         out[scalar_op] = own.with_scalar_tensor(tensor_op)
     for op in own.HALF_ACCUMULATIONS:
         out[op] = own.accumulate_in_f32(op)
-    for module in (decompositions_bessel, decompositions_gamma, decompositions_misc):
+    for module in (decompositions_bessel, decompositions_gamma, decompositions_misc,
+                   decompositions_nn):
         out.update(module.table())
     for op, replaced in base.items():
         if out[op] is not replaced:
