@@ -37,6 +37,7 @@ REGISTRY = {
     "mlirfuse-library-gemm": "compiler.passes",
     "mlirfuse-lower-guards": "compiler.passes",
     "mlirfuse-outline-fusion-groups": "compiler.passes",
+    "mlirfuse-recompute-pointwise": "compiler.passes",
     "mlirfuse-shield-contractions": "compiler.passes",
     "mlirfuse-simplify-math": "compiler.passes",
     "mlirfuse-split-reductions": "compiler.passes",

@@ -51,6 +51,10 @@ def fused(concat_as_select: bool = True, conv_as_gemm: bool = True,
         # computed on the slices, so each piece fuses into its consumer.
         "mlirfuse-bubble-up-slices",
         "func.func(linalg-fold-unit-extent-dims, linalg-fuse-elementwise-ops, canonicalize, cse)",
+        # A cheap merged chain read by several ops (layer_norm's x_hat in its backward) is
+        # computed again in each reader instead of written once and read back.
+        "mlirfuse-recompute-pointwise",
+        "func.func(linalg-fuse-elementwise-ops, canonicalize, cse)",
         # A merged chain used elsewhere too (the LSTM's cy) becomes a second result of its
         # elementwise consumer: upstream fusion takes single-use producers only.
         "mlirfuse-fuse-multi-use",
