@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import torch
 
-from . import decompositions_bessel, decompositions_gamma, decompositions_misc, decompositions_nn
+from . import decompositions_bessel, decompositions_chebyshev, decompositions_gamma
+from . import decompositions_misc, decompositions_nn
 from . import op_signature
 from . import own_decompositions as own
 
@@ -52,6 +53,9 @@ def table() -> dict:
     Comparisons of tensors of two dtypes (eq, ne, lt, le, gt, ge): torch-mlir compared a
     float16 and a bfloat16 tensor in bfloat16 (`v == v.to(torch.bfloat16)` was all True;
     the fuzzer's seed 3114); here both are converted to the promoted type first, as eager.
+    aten.eq.Tensor of a float tensor with itself (`x == x`): torch-mlir folds it to true,
+    NaN included (isfinite, and the NaN test of user code, said NaN was finite); here it
+    is ~isnan(x).
     aten.hypot (no lowering): max * sqrt(1 + (min/max)^2), which neither overflows nor
     underflows where the squares would; inf if either is inf, as eager.
     aten.cat with inputs of no elements: torch-mlir dropped them and failed on a
@@ -59,6 +63,9 @@ def table() -> dict:
     failed on what was left), seen in 1 of 40 fuzzer programs; here they are dropped
     before (the result keeps the promoted dtype of all), and a concatenation of nothing
     is an empty tensor.
+    aten.index_put with one boolean mask (`x[mask] = v`): a nonzero of data-dependent size
+    in torch-mlir (it ran eager); where v is the same for every selected position, a
+    where(mask, v, x).
     Ordering comparisons of a bool tensor with a number (lt, le, gt, ge): torch-mlir
     compared i1 values signed, so True was -1 (`(x == x) > 0` was all False, seed 3978;
     `b > -1` too): the bools are compared as integers, as eager.
@@ -102,11 +109,13 @@ def table() -> dict:
     out[aten.median.default] = own.median
     for op in own.COMPARISONS:
         out[op] = own.compare_promoted(op)
+    out[aten.eq.Tensor] = _first_of(own.equal_to_itself, out[aten.eq.Tensor])
     for op in (aten.view.default, aten._unsafe_view.default, aten.reshape.default):
         out[op] = own.empty_reshape(op)
     for op in own.SCALAR_ARITHMETIC:
         out[op] = own.half_with_number_in_f32(op)
     out[aten.hypot.default] = own.hypot
+    out[aten.index_put.default] = own.masked_index_put
     out[aten.cat.default] = own.cat_of_nonempty
     for op in own.SCALAR_ORDERINGS:
         out[op] = own.bool_as_integer(op)
@@ -114,8 +123,8 @@ def table() -> dict:
         out[scalar_op] = own.with_scalar_tensor(tensor_op)
     for op in own.HALF_ACCUMULATIONS:
         out[op] = own.accumulate_in_f32(op)
-    for module in (decompositions_bessel, decompositions_gamma, decompositions_misc,
-                   decompositions_nn):
+    for module in (decompositions_bessel, decompositions_chebyshev, decompositions_gamma,
+                   decompositions_misc, decompositions_nn):
         out.update(module.table())
     for op, replaced in base.items():
         if out[op] is not replaced:

@@ -89,7 +89,15 @@ def ignoring_nan(op):
 def isfinite(x):
     if not x.dtype.is_floating_point:
         return NotImplemented
-    return (x == x) & (x.abs() != float("inf"))
+    return ~torch.isnan(x) & (x.abs() != float("inf"))
+
+
+def equal_to_itself(a, b):
+    """x == x: torch-mlir folds aten.eq.Tensor of one value with itself to true, which a
+    NaN is not (isfinite, written `x == x & ...`, was True for NaN)."""
+    if a is not b or not isinstance(a, torch.Tensor) or not a.dtype.is_floating_point:
+        return NotImplemented
+    return ~torch.isnan(a)
 
 
 def empty_contiguous(size, stride, *, dtype=None, layout=None, device=None,
@@ -295,3 +303,29 @@ def flash_attention_for_cpu(query, key, value, dropout_p=0.0, is_causal=False, *
         else:
             scores = scores + attn_mask.to(acc)
     return output, torch.logsumexp(scores, dim=-1)
+
+
+def masked_index_put(x, indices, values, accumulate=False):
+    """x[mask] = values, index_put with one boolean index over x's leading dimensions.
+
+    Eager puts values at the positions where mask holds, a count known only at run time:
+    torch-mlir lowers it through a nonzero of that size, which does not compile (a masked
+    fill ran eager). Where values are the same for every selected position (no leading
+    dimension, or one of size 1), that is a select: where(mask, values, x), or x + values
+    where mask holds when accumulating (each position is selected at most once).
+    """
+    if len(indices) != 1 or indices[0] is None or values.dtype != x.dtype:
+        return NotImplemented  # eager raises for mismatched dtypes: so does the op
+    mask = indices[0]
+    if mask.dtype not in (torch.bool, torch.uint8) or mask.dim() == 0 \
+            or tuple(mask.shape) != tuple(x.shape[:mask.dim()]):
+        return NotImplemented
+    rest = tuple(x.shape[mask.dim():])
+    if values.dim() == len(rest) + 1:
+        if values.shape[0] != 1:
+            return NotImplemented  # one value per selected position: the count matters
+        values = values.squeeze(0)
+    if values.dim() > len(rest) or torch.broadcast_shapes(values.shape, rest) != rest:
+        return NotImplemented
+    selected = mask.to(torch.bool).reshape(tuple(mask.shape) + (1,) * len(rest))
+    return torch.where(selected, x + values if accumulate else values, x)

@@ -87,3 +87,16 @@ def test_hypot_and_float64_erf_compile():
         torch.testing.assert_close(erf(x), torch.erf(x) * 2, rtol=1e-15, atol=1e-15)
         assert erf.stats.eager_ops == 0
     assert hypot.stats.eager_ops == 0
+
+
+@pytest.mark.parametrize("fn", [lambda x: x == x, torch.isfinite,
+                                lambda x: torch.where(x == x, x, 0.0) * 2],
+                         ids=["eq-self", "isfinite", "nan-to-zero"])
+def test_nan_is_not_equal_to_itself(fn):
+    """torch-mlir folds `x == x` to true, NaN included: isfinite (written with it) said
+    NaN was finite, and a user's NaN test never fired (found by the Chebyshev
+    decompositions, whose NaN degrees came out NaN instead of eager's 0)."""
+    x = torch.tensor(SPECIALS + [0.2, -0.3, 2.0])
+    compiled = mlirfuse.compile(fn)
+    torch.testing.assert_close(compiled(x), fn(x), equal_nan=True, rtol=0, atol=0)
+    assert compiled.stats.eager_ops == 0

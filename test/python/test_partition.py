@@ -164,6 +164,28 @@ def test_index_puts_without_elements_never_reach_the_toolchain(fn, shape):
         mlirfuse.compile(fn, on_unsupported="error")(x)
 
 
+def _zero_positives(x):
+    y = x.clone()
+    y[y > 0] = 0.5
+    return y
+
+
+@pytest.mark.parametrize("fn,shapes", [
+    (_zero_positives, [(8, 8)]),
+    (lambda x, v: torch.index_put(x, (x[:, 0] > 0,), v), [(6, 5), (5,)]),
+    (lambda x, v: torch.index_put(x, (x[:, :, 0] > 0,), v, accumulate=True),
+     [(4, 3, 2), (1, 2)])],
+    ids=["masked-assign", "rows", "accumulate"])
+def test_boolean_mask_index_put_compiles(fn, shapes):
+    """`x[mask] = v` (index_put with a boolean index) went through a nonzero of
+    data-dependent size, which does not compile (outline-fusion-groups failed; it ran
+    eager); with the same v for every selected position it is a where."""
+    args = [torch.randn(s) for s in shapes]
+    compiled = mlirfuse.compile(fn, on_unsupported="error")
+    assert_same(compiled(*args), fn(*args))
+    assert compiled.stats.eager_ops == 0
+
+
 @pytest.mark.parametrize("fn", [
     lambda x, y: (torch.tanh(x) * 2).sum(1),
     lambda x, y: torch.cat([y, x]) * 2,
