@@ -56,6 +56,10 @@ def table() -> dict:
     aten.eq.Tensor of a float tensor with itself (`x == x`): torch-mlir folds it to true,
     NaN included (isfinite, and the NaN test of user code, said NaN was finite); here it
     is ~isnan(x).
+    Orderings of floats with NaN (sort, topk, argmax, argmin, max.dim, min.dim): tm_tensor's
+    sort and the arg-reductions compare with ordered predicates, so NaNs sorted among the
+    numbers and argmax of a row with a NaN was 0; here NaN ranks above +inf in two stable
+    sorts (NaN flags, then values) and the arg-reductions take the first NaN's index.
     aten.hypot (no lowering): max * sqrt(1 + (min/max)^2), which neither overflows nor
     underflows where the squares would; inf if either is inf, as eager.
     aten.cat with inputs of no elements: torch-mlir dropped them and failed on a
@@ -116,6 +120,13 @@ def table() -> dict:
         out[op] = own.half_with_number_in_f32(op)
     out[aten.hypot.default] = own.hypot
     out[aten.index_put.default] = own.masked_index_put
+    out[aten.sort.default] = own.nan_ordered_sort
+    out[aten.topk.default] = own.nan_ordered_topk
+    for op in (aten.argmax.default, aten.argmin.default):
+        out[op] = _first_of(own.nan_first_index(op), out[op]) if op in out \
+            else own.nan_first_index(op)
+    for op in (aten.max.dim, aten.min.dim):
+        out[op] = own.nan_first_extreme(op)
     out[aten.cat.default] = own.cat_of_nonempty
     for op in own.SCALAR_ORDERINGS:
         out[op] = own.bool_as_integer(op)

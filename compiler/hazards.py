@@ -28,6 +28,9 @@ reproduced with mlirfuse-opt, and is recognized at the FX level before import
   * aten.logcumsumexp: torch-mlir lowers it as log(cumsum(exp(x))), which overflows to
     inf from x = 89 on (eager's scan adds logarithms: exact). A max-shifted form would
     underflow instead where values along the dimension differ by more than 88.
+  * sorts (sort, topk, kthvalue) along more than SORT_LIMIT elements: tm_tensor's sort
+    and top-k are quadratic loops, not a crash but a trap: a topk over a 32000-word
+    vocabulary took 32 s compiled (eager: 1 ms). Short rows compile.
 """
 
 from __future__ import annotations
@@ -57,6 +60,11 @@ _MISCOMPILED = {
 }
 
 
+# Sorting ops and the argument holding their dimension (position, name).
+_SORTS = {aten.sort.default: (1, "dim"), aten.sort.stable: (None, "dim"),
+          aten.topk.default: (2, "dim"), aten.kthvalue.default: (2, "dim")}
+SORT_LIMIT = 64  # elements along the sorted dimension: n^2 / 2 compare-swaps, ~2 us
+
 _EMBEDDING_BAGS = {aten._embedding_bag_forward_only.default, aten._embedding_bag.default,
                    aten.embedding_bag.padding_idx, aten.embedding_bag.default}
 
@@ -80,6 +88,13 @@ def check(node: torch.fx.Node, ins: list[torch.Tensor], outs: list[torch.Tensor]
         return "an index_put of no elements (convert-torch-to-linalg divides by a size of 0)"
     if node.target is aten.index.Tensor and not [i for i in node.args[1] if i is not None]:
         return "indexing with no index tensors (crashes torch-decompose-complex-ops)"
+    if node.target in _SORTS and ins and ins[0].dim():
+        position, name = _SORTS[node.target]
+        dim = node.kwargs.get(name, -1) if position is None else _argument(node, position, name)
+        extent = ins[0].shape[-1 if dim is None else dim]
+        if type(extent) is int and extent > SORT_LIMIT:
+            return f"a sort along {extent} elements (tm_tensor's sort is quadratic: " \
+                   f"compiled only up to {SORT_LIMIT})"
     if node.target in _MISCOMPILED:
         return _MISCOMPILED[node.target]
     if node.target in _EMBEDDING_BAGS and _argument(node, 6, "per_sample_weights") is not None:
