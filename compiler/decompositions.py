@@ -60,6 +60,8 @@ def table() -> dict:
     sort and the arg-reductions compare with ordered predicates, so NaNs sorted among the
     numbers and argmax of a row with a NaN was 0; here NaN ranks above +inf in two stable
     sorts (NaN flags, then values) and the arg-reductions take the first NaN's index.
+    number - x (aten.rsub.Scalar) of f32 and f64 tensors: torch-mlir rounded the number to
+    f32 (an f64 1.1447298858494002 - x was 3.3e-8 off); here -x + number.
     aten.hypot (no lowering): max * sqrt(1 + (min/max)^2), which neither overflows nor
     underflows where the squares would; inf if either is inf, as eager.
     aten.cat with inputs of no elements: torch-mlir dropped them and failed on a
@@ -120,6 +122,7 @@ def table() -> dict:
         out[op] = own.half_with_number_in_f32(op)
     out[aten.hypot.default] = own.hypot
     out[aten.index_put.default] = own.masked_index_put
+    out[aten.rsub.Scalar] = _first_of(own.rsub_as_add, out[aten.rsub.Scalar])
     out[aten.sort.default] = own.nan_ordered_sort
     out[aten.topk.default] = own.nan_ordered_topk
     for op in (aten.argmax.default, aten.argmin.default):

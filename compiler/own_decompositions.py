@@ -413,3 +413,13 @@ def nan_first_extreme(op):
             value, index = value.squeeze(dim), index.squeeze(dim)
         return value, index
     return decompose
+
+
+def rsub_as_add(x, other, alpha=1):
+    """number - x (aten.rsub.Scalar) of a float tensor: torch-mlir rounded the number to
+    f32 for an f64 tensor (1.1447298858494002 - x was 3.3e-8 off); -alpha * x + number
+    is the same value in every float type, and add takes the number exactly."""
+    if not isinstance(x, torch.Tensor) or not x.dtype.is_floating_point \
+            or x.dtype in _HALF or isinstance(other, (torch.Tensor, bool)):
+        return NotImplemented
+    return aten.add.Scalar(aten.mul.Scalar(x, -alpha), other)

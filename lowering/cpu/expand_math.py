@@ -18,8 +18,9 @@ Also, where the JIT lacks a routine (it has no compiler-rt): an integer converte
 bf16 or f16 (sitofp, uitofp: torch.stack of a bool and a bf16 tensor needed
 __truncsfbf2) is converted to f32 and truncated, as torch converts (c10::BFloat16(float
 (x))), and arith-expand makes that truncation integer arithmetic; an f64 `math.erf`,
-which refback-expand-ops-for-llvm rejects (it expands f32 only), becomes a call of
-libm's erf per element.
+which refback-expand-ops-for-llvm rejects (it expands f32 only), and f64 `math.log1p`
+and `math.expm1`, which convert-math-to-llvm makes log(1 + x) and exp(x) - 1 (all
+accuracy lost for tiny x), become calls of libm's erf, log1p and expm1 per element.
 
 Before:
   %y = math.exp %x : vector<8xf32>
@@ -171,7 +172,7 @@ class ExpandMath(Pass):
 
     def run(self, module: ir.Operation) -> None:
         _integers_to_half_via_f32(module)
-        _double_erf_to_libm(module)
+        _double_to_libm(module)
         ops = [op for op in st.walk(module)
                if (op.name in _EXPANSIONS and _is_f32(op.results[0].type))
                or (op.name == "math.fpowi" and st.small_constant(op.operands[1]) is not None)]
@@ -206,23 +207,31 @@ def _integers_to_half_via_f32(module: ir.Operation) -> None:
         op.erase()
 
 
-def _double_erf_to_libm(module: ir.Operation) -> None:
-    erfs = [o for o in st.walk(module)
-            if o.name == "math.erf" and isinstance(_element(o.results[0].type), ir.F64Type)]
-    if not erfs:
+# f64 math ops the LLVM lowering gets wrong or rejects, and the libm routine called
+# instead: erf (refback-expand-ops-for-llvm expands f32 only), log1p and expm1
+# (convert-math-to-llvm makes them log(1 + x) and exp(x) - 1: log1p(1e-17) was 0, and
+# 1e-10 was 8e-9 off).
+_F64_LIBM = {"math.erf": "erf", "math.log1p": "log1p", "math.expm1": "expm1"}
+
+
+def _double_to_libm(module: ir.Operation) -> None:
+    calls = [o for o in st.walk(module)
+             if o.name in _F64_LIBM and isinstance(_element(o.results[0].type), ir.F64Type)]
+    if not calls:
         return
     f64 = ir.F64Type.get()
     body = module.regions[0].blocks[0]
-    if not any(o.name == "func.func" and ir.StringAttr(o.attributes["sym_name"]).value == "erf"
-               for o in body.operations):
+    declared = {ir.StringAttr(o.attributes["sym_name"]).value for o in body.operations
+                if o.name == "func.func"}
+    for name in sorted({_F64_LIBM[o.name] for o in calls} - declared):
         with ir.InsertionPoint.at_block_begin(body), module.location:
-            decl = func.FuncOp("erf", ir.FunctionType.get([f64], [f64]))
+            decl = func.FuncOp(name, ir.FunctionType.get([f64], [f64]))
             decl.attributes["sym_visibility"] = ir.StringAttr.get("private")
-    for op in erfs:
-        x, t = op.operands[0], op.results[0].type
+    for op in calls:
+        name, x, t = _F64_LIBM[op.name], op.operands[0], op.results[0].type
         with ir.InsertionPoint(op), op.location:
             if not isinstance(t, ir.VectorType):
-                value = func.CallOp([f64], "erf", [x]).result
+                value = func.CallOp([f64], name, [x]).result
             else:  # one call per lane, on the vector made 1-D
                 shape = ir.VectorType(t).shape
                 flat = ir.VectorType.get([math.prod(shape)], f64)
@@ -230,7 +239,7 @@ def _double_erf_to_libm(module: ir.Operation) -> None:
                 value = ub.PoisonOp(flat).result
                 for i in range(math.prod(shape)):
                     lane = vector.ExtractOp(lanes, [], [i]).result
-                    y = func.CallOp([f64], "erf", [lane]).result
+                    y = func.CallOp([f64], name, [lane]).result
                     value = vector.InsertOp(y, value, [], [i]).result
                 if len(shape) > 1:
                     value = vector.ShapeCastOp(t, value).result

@@ -132,3 +132,18 @@ def test_long_sorts_run_eager():
     torch.testing.assert_close(compiled(x), torch.topk(x.softmax(-1), 5))
     assert compiled.stats.eager_ops == 1
     assert "quadratic" in str(compiled.explain())
+
+
+@pytest.mark.parametrize("fn", [torch.log1p, torch.expm1,
+                                lambda x: 1.1447298858494002 - x,
+                                lambda x: torch.rsub(x, 0.1, alpha=3)],
+                         ids=["log1p", "expm1", "rsub", "rsub-alpha"])
+def test_float64_small_values_and_numbers(fn):
+    """In f64, convert-math-to-llvm made log1p log(1 + x) and expm1 exp(x) - 1 on the CPU
+    (log1p(1e-17) was 0) and torch-mlir rounded the number of `number - x` to f32 (3.3e-8
+    off): found by the gamma-function decompositions, which compute in f64."""
+    x = torch.tensor([1e-17, -1e-12, 1e-10, 0.5, -0.3, 0.0, 3.0, float("inf"), float("nan")],
+                     dtype=torch.float64)
+    compiled = mlirfuse.compile(fn)
+    torch.testing.assert_close(compiled(x), fn(x), rtol=2e-16, atol=0, equal_nan=True)
+    assert compiled.stats.eager_ops == 0
