@@ -28,6 +28,10 @@ reproduced with mlirfuse-opt, and is recognized at the FX level before import
   * aten.logcumsumexp: torch-mlir lowers it as log(cumsum(exp(x))), which overflows to
     inf from x = 89 on (eager's scan adds logarithms: exact). A max-shifted form would
     underflow instead where values along the dimension differ by more than 88.
+  * determinants (linalg_det, slogdet, logdet) that reach torch-mlir: its lowering
+    eliminates without pivoting and aborts the process on a zero pivot ("unimplemented:
+    determinants requiring permutations", e.g. [[0,1],[1,0]]). Matrices up to 16x16 are
+    decomposed first (decompositions_nn: pivoting elimination); larger ones run eager.
   * sorts (sort, topk, kthvalue) along more than SORT_LIMIT elements: tm_tensor's sort
     and top-k are quadratic loops, not a crash but a trap: a topk over a 32000-word
     vocabulary took 32 s compiled (eager: 1 ms). Short rows compile.
@@ -60,6 +64,10 @@ _MISCOMPILED = {
 }
 
 
+_DETERMINANTS = {aten._linalg_det.default, aten.linalg_det.default, aten.det.default,
+                 aten._linalg_slogdet.default, aten.linalg_slogdet.default,
+                 aten.slogdet.default, aten.logdet.default}
+
 # Sorting ops and the argument holding their dimension (position, name).
 _SORTS = {aten.sort.default: (1, "dim"), aten.sort.stable: (None, "dim"),
           aten.topk.default: (2, "dim"), aten.kthvalue.default: (2, "dim")}
@@ -88,6 +96,8 @@ def check(node: torch.fx.Node, ins: list[torch.Tensor], outs: list[torch.Tensor]
         return "an index_put of no elements (convert-torch-to-linalg divides by a size of 0)"
     if node.target is aten.index.Tensor and not [i for i in node.args[1] if i is not None]:
         return "indexing with no index tensors (crashes torch-decompose-complex-ops)"
+    if node.target in _DETERMINANTS:
+        return "a determinant in torch-mlir (no pivoting: a zero pivot aborts the process)"
     if node.target in _SORTS and ins and ins[0].dim():
         position, name = _SORTS[node.target]
         dim = node.kwargs.get(name, -1) if position is None else _argument(node, position, name)
