@@ -676,8 +676,12 @@ def linear_cross_entropy_chunked_none(input, linear_weight, target, linear_bias,
 
 
 def _linear_cross_entropy_ops() -> dict:
-    """The chunked ops of F.linear_cross_entropy (registered on their module's import)."""
-    from torch.nn.modules import linear_cross_entropy as module
+    """The chunked ops of F.linear_cross_entropy (registered on their module's import;
+    torch before 2.12 has neither)."""
+    try:
+        from torch.nn.modules import linear_cross_entropy as module
+    except ImportError:
+        return {}
 
     return {module._linear_cross_entropy_batch_chunked._opoverload:
             linear_cross_entropy_chunked,
