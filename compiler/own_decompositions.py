@@ -318,8 +318,11 @@ def masked_index_put(x, indices, values, accumulate=False):
     dimension, or one of size 1), that is a select: where(mask, values, x), or x + values
     where mask holds when accumulating (each position is selected at most once).
     """
-    if len(indices) != 1 or indices[0] is None or values.dtype != x.dtype:
-        return NotImplemented  # eager raises for mismatched dtypes: so does the op
+    if len(indices) != 1 or indices[0] is None or values.dtype != x.dtype \
+            or values.device != x.device:
+        # eager raises for mismatched dtypes: so does the op; `y[m] = 0.5` on CUDA holds
+        # the value as a CPU constant, which compiled CUDA code cannot read
+        return NotImplemented
     mask = indices[0]
     if mask.dtype not in (torch.bool, torch.uint8) or mask.dim() == 0 \
             or tuple(mask.shape) != tuple(x.shape[:mask.dim()]):

@@ -143,6 +143,8 @@ def test_resampling():
     _compiled_matches(resample, image, volume, grid)
 
 
+@pytest.mark.skipif(not hasattr(F, "linear_cross_entropy"),
+                    reason="torch before 2.12 has no F.linear_cross_entropy")
 def test_chunked_linear_cross_entropy():
     """F.linear_cross_entropy with options (its chunked custom ops): mean with a bias
     and class weights, sum, none with an ignored class, and an unbatched input."""
