@@ -27,7 +27,9 @@ reproduced with mlirfuse-opt, and is recognized at the FX level before import
   * embedding_bag with per_sample_weights: torch-mlir ignores the weights.
   * aten.logcumsumexp: torch-mlir lowers it as log(cumsum(exp(x))), which overflows to
     inf from x = 89 on (eager's scan adds logarithms: exact). A max-shifted form would
-    underflow instead where values along the dimension differ by more than 88.
+    underflow instead where values along the dimension differ by more than 88. Real
+    tensors are decomposed first (decompositions_misc: a scan of log-add-exp); this
+    catches the rest.
   * determinants (linalg_det, slogdet, logdet) that reach torch-mlir: its lowering
     eliminates without pivoting and aborts the process on a zero pivot ("unimplemented:
     determinants requiring permutations", e.g. [[0,1],[1,0]]). Matrices up to 16x16 are

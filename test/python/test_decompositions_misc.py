@@ -232,3 +232,19 @@ def test_diagonal_scatter_as_strided_scatter_segment_reduce():
             torch.tensor([2, 0, 3, 1]), torch.tensor([0, 2, 2, 5, 6]))
     torch.testing.assert_close(_compiled(_segments)(*args), _segments(*args), equal_nan=True,
                                rtol=1e-6, atol=0)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_logcumsumexp(dtype):
+    """torch-mlir's log(cumsum(exp(x))) overflowed from x = 89 on (it ran eager as a
+    hazard): a scan of log-add-exp, with infinities and NaN as eager's."""
+    gen = torch.Generator(torch.get_default_device()).manual_seed(4)
+    x = torch.randn(4, 37, generator=gen, dtype=dtype) * 50
+    x[0, 3], x[1, 5], x[2, 7] = INF, -INF, NAN
+    x[1, :3] = -INF
+    x[3, 10:] = 100.0
+
+    def fn(x):
+        return torch.logcumsumexp(x, 1), torch.logcumsumexp(x, 0)
+    rtol = 1e-6 if dtype == torch.float32 else 1e-14
+    torch.testing.assert_close(_compiled(fn)(x), fn(x), rtol=rtol, atol=0, equal_nan=True)
