@@ -23,6 +23,8 @@ aten._linalg_det, aten.linalg_slogdet (torch.logdet): Gaussian elimination with
     pivoting, aborted the process on a zero pivot ("unimplemented: determinants
     requiring permutations and singular matrices"). _linalg_det's LU factors and
     pivots are LAPACK's (an elimination of their own, dropped when unused).
+aten._embedding_bag_forward_only with per_sample_weights (torch-mlir ignores them): the
+    weighted sums of each bag's rows, by index_add.
 aten.empty_permuted, aten.new_empty_strided with strides that are not contiguous: an
     empty tensor of the sizes (the values are uninitialized either way; compiled
     results are contiguous).
@@ -706,6 +708,32 @@ def table() -> dict:
         aten.avg_pool3d.default: avg_pool3d,
         aten._upsample_bilinear2d_aa.default: upsample_bilinear2d_aa,
         aten.grid_sampler_3d.default: grid_sampler_3d,
+        aten._embedding_bag_forward_only.default: embedding_bag_weighted_sum,
     }
     out.update(_linear_cross_entropy_ops())
     return out
+
+
+def embedding_bag_weighted_sum(weight, indices, offsets, scale_grad_by_freq=False, mode=0,
+                               sparse=False, per_sample_weights=None,
+                               include_last_offset=False, padding_idx=-1):
+    """aten._embedding_bag_forward_only with per_sample_weights (mode 'sum'; torch-mlir's
+    lowering ignores the weights: a hazard, it ran eager): each bag the sum of its rows
+    times their weights, the bag of each index from a compare with the offsets (up to
+    2**20 pairs). The other results are eager's for this mode on the CPU: no offset2bag,
+    and zeros (nothing reads them after the forward)."""
+    if per_sample_weights is None or mode != 0 or indices.dim() != 1 or offsets.dim() != 1 \
+            or scale_grad_by_freq:
+        return NotImplemented
+    bags = offsets.shape[0] - (1 if include_last_offset else 0)
+    if bags < 1 or indices.shape[0] * bags > 1 << 20:
+        return NotImplemented
+    position = torch.arange(indices.shape[0], device=indices.device)
+    bag = (position.unsqueeze(1) >= offsets[1:bags].unsqueeze(0)).sum(1)
+    rows = weight[indices] * per_sample_weights.unsqueeze(1).to(weight.dtype)
+    if padding_idx >= 0:
+        rows = torch.where((indices == padding_idx).unsqueeze(1), torch.zeros_like(rows), rows)
+    out = torch.zeros(bags, weight.shape[1], dtype=weight.dtype, device=weight.device)
+    out = out.index_add(0, bag, rows)
+    zeros = torch.zeros(offsets.shape[0], dtype=torch.int64, device=offsets.device)
+    return out, torch.zeros(0, dtype=torch.int64, device=indices.device), zeros, zeros.clone()

@@ -24,7 +24,8 @@ reproduced with mlirfuse-opt, and is recognized at the FX level before import
   * max pooling's indices on CUDA (max_pool2d/3d_with_indices, adaptive_max_pool): the
     values are right, the indices not (found on the H200; max pooling without indices
     compiles).
-  * embedding_bag with per_sample_weights: torch-mlir ignores the weights.
+  * embedding_bag with per_sample_weights: torch-mlir ignores the weights (the inference
+    op's weighted sums are decomposed first, decompositions_nn; this catches the rest).
   * aten.logcumsumexp: torch-mlir lowers it as log(cumsum(exp(x))), which overflows to
     inf from x = 89 on (eager's scan adds logarithms: exact). A max-shifted form would
     underflow instead where values along the dimension differ by more than 88. Real

@@ -205,3 +205,23 @@ def test_large_permuted_determinant_runs_eager():
     compiled = mlirfuse.compile(torch.linalg.det)
     torch.testing.assert_close(compiled(x), torch.linalg.det(x))
     assert compiled.stats.eager_ops == 1
+
+
+@pytest.mark.parametrize("offsets,last,padding", [([0, 4], False, None), ([0, 4, 8], True, None),
+                                                  ([0, 0, 5], False, 4)],
+                         ids=["bags", "include-last-offset", "empty-bag-and-padding"])
+def test_embedding_bag_with_per_sample_weights(offsets, last, padding):
+    """torch-mlir's embedding_bag ignores per_sample_weights (it ran eager as a hazard):
+    the weighted sum of each bag's rows, empty bags and padding_idx as eager's."""
+    gen = _gen()
+    weight = torch.randn(10, 3, generator=gen)
+    indices = torch.tensor([1, 2, 4, 5, 4, 3, 2, 9])
+    weights = torch.rand(8, generator=gen)
+
+    def fn(weight, indices, offsets, weights):
+        return F.embedding_bag(indices, weight, offsets, mode="sum", per_sample_weights=weights,
+                               include_last_offset=last, padding_idx=padding)
+    args = (weight, indices, torch.tensor(offsets), weights)
+    compiled = mlirfuse.compile(fn)
+    torch.testing.assert_close(compiled(*args), fn(*args))
+    assert compiled.stats.eager_ops == 0

@@ -20,7 +20,7 @@ NATIVE = ["abs", "add", "mul", "softmax", "nn.functional.layer_norm", "sum",
           "index_select", "nn.functional.embedding", "amax", "argmax", "fmax", "isfinite",
           "new_zeros", "nn.functional.relu6", "special.bessel_j0", "special.i0e", "lgamma",
           "erfinv", "special.chebyshev_polynomial_t", "cummax", "searchsorted", "signbit",
-          "index_put", "logcumsumexp"]
+          "index_put", "logcumsumexp", "nn.functional.embedding_bag"]
 # Ops that run partly eager (and were wrong, crashed or failed before the partitioning;
 # the database's item seeds the generator; one sample of sort sorts 8000 elements, past
 # hazards.SORT_LIMIT).
