@@ -31,7 +31,7 @@ import traceback
 SYSTEMS = ("eager", "inductor", "mlirfuse", "mlirfuse-unfused")
 # the mlirfuse systems and their `fuse` option
 MLIRFUSE_FUSE = {"mlirfuse": True, "mlirfuse-unfused": False}
-TRAIN_NA = "n/a (inference only: runs eager under autograd)"
+TRAIN_NA = "n/a here (training steps: bench/train.py)"
 
 
 def first_line(e: BaseException) -> str:

@@ -141,9 +141,9 @@ def _header(meta: dict, opts) -> list[str]:
         "- systems: eager; inductor (`torch.compile`, default mode); mlirfuse (`mlirfuse.compile(fn)`, "
         "fused); mlirfuse-unfused (`mlirfuse.compile(fn, fuse=False)`: one kernel per linalg op, the "
         "baseline of the fusion); all measured in the same process, interleaved",
-        "- mlirfuse is inference only: inference workloads call it under `torch.no_grad()`, and a "
-        "workload whose compiled function ran any call eager (`compiled.stats.fallbacks > 0`) shows "
-        "an error instead of a time; for training workloads mlirfuse is n/a",
+        "- inference workloads call every system under `torch.no_grad()`, and a workload whose "
+        "compiled function ran any call eager (`compiled.stats.fallbacks > 0`) shows an error "
+        "instead of a time; the training workloads' mlirfuse steps are timed by bench/train.py",
         "- compile s: wall time of the first call in a fresh process per workload "
         "(a cold inductor cache: TORCHINDUCTOR_CACHE_DIR is a new empty folder), modules "
         "imported beforehand; for mlirfuse `compile_seconds`; mlirfuse-unfused compiles second "
@@ -292,7 +292,9 @@ def write(results: list[dict], meta: dict, opts, log_dir: str) -> str:
     text = render(results, meta, opts)
     print()
     print(text)
-    default = os.path.join("out", "RESULTS-quick.md") if opts.quick else "RESULTS.md"
+    # Never bench/RESULTS.md itself: that file keeps every run's figures and their story
+    # (a run replaced all 640 lines of it with its own 80).
+    default = os.path.join("out", "RESULTS-quick.md" if opts.quick else "RESULTS-run.md")
     out = opts.out or os.path.join(REPO, "bench", default)
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
     with open(out, "w") as f:

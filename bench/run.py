@@ -1,7 +1,7 @@
 """Benchmark of /work/shared/BENCH.md: eager vs torch.compile (inductor) vs mlirfuse,
 and mlirfuse before fusion (mlirfuse-unfused: `fuse=False`) vs after.
 
-    python bench/run.py [--workloads a,b] [--out bench/RESULTS.md] [--quick]
+    python bench/run.py [--workloads a,b] [--out bench/out/RESULTS-run.md] [--quick]
 
 Per workload, in one fresh process (a child of this one, so that a crash in
 one workload cannot end the run and every first call is a cold compile):
@@ -20,8 +20,8 @@ The copy roofline is `src.clone()` of a float32 buffer of half the bytes the
 workload must read and write once (its inputs, weights and outputs), so the
 copy moves the same bytes.
 
-Training workloads time `out = fn(*inputs); out.sum().backward()`; mlirfuse is
-inference only (it runs eager under autograd), so it is n/a for them. Inference
+Training workloads time `out = fn(*inputs); out.sum().backward()` for eager and inductor;
+mlirfuse's training steps are timed by bench/train.py (with peak memory), n/a here. Inference
 workloads call every system under torch.no_grad(), and a mlirfuse system whose
 compiled function ran any call eager (stats.fallbacks) is reported as an error.
 
@@ -149,8 +149,8 @@ def run_parent(opts) -> None:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--workloads", default="", help="comma-separated names (default: all of BENCH.md)")
-    p.add_argument("--out", default="", help="markdown output (default bench/RESULTS.md; "
-                   "with --quick bench/out/RESULTS-quick.md)")
+    p.add_argument("--out", default="", help="markdown output (default bench/out/RESULTS-run.md, "
+                   "with --quick bench/out/RESULTS-quick.md; bench/RESULTS.md is written by hand)")
     p.add_argument("--skip-unfused", default="", metavar="A,B",
                    help="workloads not to measure mlirfuse-unfused on (default: none; the time cap "
                    "bounds the slow ones)")
