@@ -287,15 +287,19 @@ def render(results: list[dict], meta: dict, opts) -> str:
     return "\n".join(lines) + "\n"
 
 
+def default_out(quick: bool) -> str:
+    """Where a run's page goes without --out: bench/out/, never bench/RESULTS.md itself
+    (that file keeps every run's figures and their story; a run replaced all 640 lines of
+    it with its own 80)."""
+    return os.path.join(REPO, "bench", "out", "RESULTS-quick.md" if quick else "RESULTS-run.md")
+
+
 def write(results: list[dict], meta: dict, opts, log_dir: str) -> str:
     """Prints the page, writes it (markdown) and the raw results (JSON in log_dir); returns the path."""
     text = render(results, meta, opts)
     print()
     print(text)
-    # Never bench/RESULTS.md itself: that file keeps every run's figures and their story
-    # (a run replaced all 640 lines of it with its own 80).
-    default = os.path.join("out", "RESULTS-quick.md" if opts.quick else "RESULTS-run.md")
-    out = opts.out or os.path.join(REPO, "bench", default)
+    out = opts.out or default_out(opts.quick)
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
     with open(out, "w") as f:
         f.write(text)

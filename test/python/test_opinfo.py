@@ -41,3 +41,14 @@ def test_op_database_sample(tmp_path):
     assert not bad, bad
     not_native = {op: status[op]["reason"] for op in NATIVE if status[op]["status"] != "native"}
     assert not not_native, not_native
+
+
+def test_benchmark_report_never_overwrites_the_results_page():
+    """`python bench/run.py` (and `make bench`) wrote its report over bench/RESULTS.md,
+    which holds every run's figures: its page goes to bench/out/ now."""
+    from bench import report
+
+    for quick in (False, True):
+        path = report.default_out(quick)
+        assert os.path.dirname(path).endswith(os.path.join("bench", "out"))
+        assert os.path.basename(path) != "RESULTS.md"
