@@ -56,7 +56,7 @@ def table() -> dict:
     aten.eq.Tensor of a float tensor with itself (`x == x`): torch-mlir folds it to true,
     NaN included (isfinite, and the NaN test of user code, said NaN was finite); here it
     is ~isnan(x).
-    Orderings of floats with NaN (sort, topk, argmax, argmin, max.dim, min.dim): tm_tensor's
+    Orderings of floats with NaN (sort, topk, kthvalue, argmax, argmin, max.dim, min.dim): tm_tensor's
     sort and the arg-reductions compare with ordered predicates, so NaNs sorted among the
     numbers and argmax of a row with a NaN was 0; here NaN ranks above +inf in two stable
     sorts (NaN flags, then values) and the arg-reductions take the first NaN's index.
@@ -125,6 +125,7 @@ def table() -> dict:
     out[aten.rsub.Scalar] = _first_of(own.rsub_as_add, out[aten.rsub.Scalar])
     out[aten.sort.default] = own.nan_ordered_sort
     out[aten.topk.default] = own.nan_ordered_topk
+    out[aten.kthvalue.default] = own.nan_ordered_kthvalue
     for op in (aten.argmax.default, aten.argmin.default):
         out[op] = _first_of(own.nan_first_index(op), out[op]) if op in out \
             else own.nan_first_index(op)

@@ -389,6 +389,18 @@ def nan_ordered_topk(x, k, dim=-1, largest=True, sorted=True):
     return values.narrow(dim, 0, k), indices.narrow(dim, 0, k)
 
 
+def nan_ordered_kthvalue(x, k, dim=-1, keepdim=False):
+    """aten.kthvalue of floats (short rows only): the k-th of the sort above, NaN the
+    largest (tm_tensor's selection gave inf where eager gives NaN)."""
+    if not x.dtype.is_floating_point or x.dim() == 0 or _long(x, dim):
+        return NotImplemented
+    values, indices = nan_ordered_sort(x, dim, False)
+    value, index = values.narrow(dim, k - 1, 1), indices.narrow(dim, k - 1, 1)
+    if not keepdim:
+        value, index = value.squeeze(dim), index.squeeze(dim)
+    return value, index
+
+
 def nan_first_index(op):
     """argmax/argmin of floats: the first NaN's index where the slice has one, as eager."""
     def decompose(x, dim=None, keepdim=False):

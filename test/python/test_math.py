@@ -113,13 +113,16 @@ _NAN_ROWS = [[3.0, float("nan"), 1.0, float("inf"), -2.0, float("nan"), float("i
     lambda x: torch.argsort(x, dim=1, stable=True), lambda x: torch.sort(x.t(), dim=0, stable=True),
     lambda x: torch.topk(x, 3, dim=1).values, lambda x: torch.topk(x, 2, largest=False),
     lambda x: x.max(1), lambda x: x.min(1, keepdim=True), lambda x: x.argmax(1),
-    lambda x: x.argmin(), lambda x: x.int().max(1)],
+    lambda x: x.argmin(), lambda x: x.int().max(1), lambda x: torch.kthvalue(x[:, [0, 1, 3, 4, 6]], 5, dim=1),
+    lambda x: torch.kthvalue(x, 2, dim=1, keepdim=True)],
     ids=["sort", "descending", "argsort", "sort-dim0", "topk", "topk-smallest", "max",
-         "min", "argmax", "argmin-all", "int-max"])
+         "min", "argmax", "argmin-all", "int-max", "kthvalue-nan", "kthvalue"])
 def test_nan_orders_as_eager(fn):
     """NaN ranks above +inf in eager's orderings; tm_tensor's sort and the arg-reductions
-    compare with ordered predicates: NaNs sorted among the numbers, and argmax of a row
-    holding a NaN was 0 (found beside helper decompositions of median and cummax)."""
+    compare with ordered predicates: NaNs sorted among the numbers, argmax of a row
+    holding a NaN was 0, kthvalue's NaN came out inf (found beside the decompositions of
+    median and cummax). kthvalue's index among equal values is eager's selection's: the
+    rows here have none at k."""
     x = torch.tensor(_NAN_ROWS)
     compiled = mlirfuse.compile(fn)
     torch.testing.assert_close(compiled(x), fn(x), equal_nan=True, rtol=0, atol=0)
