@@ -12,7 +12,8 @@ from __future__ import annotations
 import torch
 
 from . import decompositions_bessel, decompositions_chebyshev, decompositions_gamma
-from . import decompositions_misc, decompositions_nn
+from . import decompositions_linalg, decompositions_misc, decompositions_nn
+from . import decompositions_orderings as orderings
 from . import op_signature
 from . import own_decompositions as own
 
@@ -123,14 +124,14 @@ def table() -> dict:
     out[aten.hypot.default] = own.hypot
     out[aten.index_put.default] = own.masked_index_put
     out[aten.rsub.Scalar] = _first_of(own.rsub_as_add, out[aten.rsub.Scalar])
-    out[aten.sort.default] = own.nan_ordered_sort
-    out[aten.topk.default] = own.nan_ordered_topk
-    out[aten.kthvalue.default] = own.nan_ordered_kthvalue
+    out[aten.sort.default] = orderings.nan_ordered_sort
+    out[aten.topk.default] = orderings.nan_ordered_topk
+    out[aten.kthvalue.default] = orderings.nan_ordered_kthvalue
     for op in (aten.argmax.default, aten.argmin.default):
-        out[op] = _first_of(own.nan_first_index(op), out[op]) if op in out \
-            else own.nan_first_index(op)
+        out[op] = _first_of(orderings.nan_first_index(op), out[op]) if op in out \
+            else orderings.nan_first_index(op)
     for op in (aten.max.dim, aten.min.dim):
-        out[op] = own.nan_first_extreme(op)
+        out[op] = orderings.nan_first_extreme(op)
     out[aten.cat.default] = own.cat_of_nonempty
     for op in own.SCALAR_ORDERINGS:
         out[op] = own.bool_as_integer(op)
@@ -139,7 +140,7 @@ def table() -> dict:
     for op in own.HALF_ACCUMULATIONS:
         out[op] = own.accumulate_in_f32(op)
     for module in (decompositions_bessel, decompositions_chebyshev, decompositions_gamma,
-                   decompositions_misc, decompositions_nn):
+                   decompositions_linalg, decompositions_misc, decompositions_nn):
         out.update(module.table())
     for op, replaced in base.items():
         if out[op] is not replaced:

@@ -18,7 +18,6 @@ test_decompositions_chebyshev.py: within 1e-5 relative in float32, 1e-12 in floa
 from __future__ import annotations
 
 import dataclasses
-import math
 
 import torch
 

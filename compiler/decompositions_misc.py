@@ -241,13 +241,6 @@ def _cumulative_extreme(greater: bool):
     return decompose
 
 
-def _sort_nan_last(x, dim: int):
-    """A stable ascending sort with NaNs last, in their order (as eager's): aten.sort's
-    own decomposition (own_decompositions.nan_ordered_sort) orders the NaNs. Returns the
-    sorted values and the indices."""
-    return torch.sort(x, dim=dim, stable=True)
-
-
 def _pick(values, indices, dim: int, position, keepdim: bool):
     """values and indices at `position` (a tensor, one per slice) along dim."""
     position = position.unsqueeze(dim)
@@ -270,7 +263,7 @@ def median_dim(x, dim, keepdim=False):
     n = x.shape[dim]
     if n == 0:
         return NotImplemented
-    values, indices = _sort_nan_last(x, dim)
+    values, indices = torch.sort(x, dim=dim, stable=True)
     count = torch.full_like(values.select(dim, 0), (n - 1) // 2, dtype=torch.int64)
     if x.dtype.is_floating_point:
         numbers = (~torch.isnan(x)).sum(dim)  # the first NaN's sorted position
@@ -290,7 +283,7 @@ def nanmedian_dim(x, dim, keepdim=False):
     dim = dim % x.dim()
     if x.shape[dim] == 0:
         return NotImplemented
-    values, indices = _sort_nan_last(x, dim)
+    values, indices = torch.sort(x, dim=dim, stable=True)
     numbers = (~torch.isnan(x)).sum(dim)
     position = torch.clamp(torch.div(numbers - 1, 2, rounding_mode="floor"), min=0)
     return _pick(values, indices, dim, position, keepdim)

@@ -34,7 +34,7 @@ reproduced with mlirfuse-opt, and is recognized at the FX level before import
   * determinants (linalg_det, slogdet, logdet) that reach torch-mlir: its lowering
     eliminates without pivoting and aborts the process on a zero pivot ("unimplemented:
     determinants requiring permutations", e.g. [[0,1],[1,0]]). Matrices up to 16x16 are
-    decomposed first (decompositions_nn: pivoting elimination); larger ones run eager.
+    decomposed first (decompositions_linalg: pivoting elimination); larger ones run eager.
   * sorts (sort, topk, kthvalue) along more than SORT_LIMIT elements: tm_tensor's sort
     and top-k are quadratic loops, not a crash but a trap: a topk over a 32000-word
     vocabulary took 32 s compiled (eager: 1 ms). Short rows compile.
