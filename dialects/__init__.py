@@ -56,12 +56,16 @@ def group_yield(values: list[ir.Value]) -> ir.Operation:
     return gpu.YieldOp(values).operation
 
 
-def guard(value: ir.Value, arg: int, sizes: list[int], strides: list[int]) -> ir.Operation:
-    """Creates `mlirfuse.guard` on entry argument `arg` at the current insertion point."""
-    return ir.Operation.create(
-        "mlirfuse.guard", results=[], operands=[value],
-        attributes={
-            "arg": ir.IntegerAttr.get(ir.IntegerType.get_signless(64), arg),
-            "sizes": ir.DenseI64ArrayAttr.get(sizes),
-            "strides": ir.DenseI64ArrayAttr.get(strides),
-        })
+def guard(value: ir.Value, arg: int, sizes: list[int], strides: list[int],
+          symbols: list[int] | None = None) -> ir.Operation:
+    """Creates `mlirfuse.guard` on entry argument `arg` at the current insertion point
+    (`symbols`: for dynamic sizes, the symbol each dimension's size is, or -1)."""
+    attributes = {
+        "arg": ir.IntegerAttr.get(ir.IntegerType.get_signless(64), arg),
+        "sizes": ir.DenseI64ArrayAttr.get(sizes),
+        "strides": ir.DenseI64ArrayAttr.get(strides),
+    }
+    if symbols is not None:
+        attributes["symbols"] = ir.DenseI64ArrayAttr.get(symbols)
+    return ir.Operation.create("mlirfuse.guard", results=[], operands=[value],
+                               attributes=attributes)

@@ -96,8 +96,10 @@ irdl.dialect @mlirfuse {
   }
 
   // What the compiled code assumes about argument `arg` of the entry function:
-  // its `sizes` and `strides` (dense i64 arrays, strides in elements). Lowering
-  // turns guards into run-time checks that run before any kernel.
+  // its `sizes` and `strides` (dense i64 arrays, strides in elements; -1: dynamic).
+  // A guard with dynamic sizes also has `symbols` (a discardable dense i64 array: the
+  // symbol each dimension's size is, or -1). Lowering turns guards into run-time
+  // checks that run before any kernel.
   irdl.operation @guard {
     %tensor = irdl.base "!builtin.tensor"
     %sizes = irdl.base "#builtin.dense_array"
