@@ -19,8 +19,8 @@ import torch
 from . import stats as stats_mod
 from .concurrency import COMPILE_LOCK
 from .capture import is_fake
-from .dispatch import (Explanation, Key, bind_positional, dispatch_key, key_difference,
-                       modules_of)
+from .dispatch import (Explanation, Key, bind_positional, dispatch_key, erase_sizes,
+                       key_difference, modules_of)
 from .errors import CompileError, GuardError, InternalErrorWarning
 from .options import Options
 from .specialize import NEEDS_AUTOGRAD, Specialization
@@ -56,6 +56,10 @@ class CompiledFunction:
         self.stats = Stats() if stats is None else stats
         self.backward = backward  # a backward graph: its compiles are counted apart too
         self._specializations: dict[Key, list[Specialization]] = {}
+        # Specializations for symbolic sizes: per tuple of symbolic dimensions, by the Key
+        # with those sizes erased (erase_sizes).
+        self._dynamic_specs: dict[tuple, dict[Key, list[Specialization]]] = {}
+        self._dynamic_notes: list[str] = []
         self._training: dict[Key, Any] = {}  # TrainingFunction, or None: dynamo splits it
         self._dynamo_training: Callable | None = None
         self._training_notes: list[str] = []
@@ -74,9 +78,23 @@ class CompiledFunction:
         return dispatch_key(args, self._modules)
 
     def _compile(self, key: tuple, args: tuple) -> Specialization:
-        spec = Specialization(self.fn, args, self.options)
-        # A new list, swapped in: threads calling meanwhile iterate the old one.
-        self._specializations[key] = [spec] + self._specializations.get(key, [])
+        spec = None
+        dims = self._dynamic_request(key)
+        if dims is not None:
+            try:
+                spec = Specialization(self.fn, args, self.options, dynamic=dims)
+            except CompileError as e:  # no code for symbolic sizes: these sizes, then
+                self._dynamic_notes.append(e.reason or str(e).splitlines()[0])
+        if spec is not None:
+            dims = tuple(spec.dynamic_dims)
+            general = erase_sizes(key, dims)
+            table = self._dynamic_specs.get(dims, {})
+            # New containers, swapped in: threads calling meanwhile iterate the old ones.
+            self._dynamic_specs = {**self._dynamic_specs, dims: {
+                **table, general: [spec] + table.get(general, [])}}
+        else:
+            spec = Specialization(self.fn, args, self.options)
+            self._specializations[key] = [spec] + self._specializations.get(key, [])
         stats_mod.count(self.stats, "compilations")
         if self.backward:
             stats_mod.count(self.stats, "backward_compilations")
@@ -87,7 +105,9 @@ class CompiledFunction:
         """Compiles a specialization for `args` now, without running it."""
         key, _ = self._key(args)
         with COMPILE_LOCK:
-            if key not in self._specializations and self._dynamo is None:
+            if key not in self._specializations and self._dynamo is None and \
+                    not any(erase_sizes(key, dims) in table
+                            for dims, table in self._dynamic_specs.items()):
                 try:
                     self._compile(key, args)
                 except Exception as e:
@@ -107,7 +127,10 @@ class CompiledFunction:
         """(the result of the first specialization for `key` that accepts the call, None),
         or (_MISS, why the last one rejected it: None when there is none)."""
         reason = None
-        for spec in self._specializations.get(key, ()):
+        specs = list(self._specializations.get(key, ()))
+        for dims, table in self._dynamic_specs.items():
+            specs += table.get(erase_sizes(key, dims), ())
+        for spec in specs:
             status, result = spec(tensors)
             self._count_variants(spec)
             if status == NEEDS_AUTOGRAD:
@@ -168,7 +191,7 @@ class CompiledFunction:
         each trained as under torch.compile, and the Python between them runs eager."""
         from . import training
 
-        if (self._specializations or self._training) \
+        if (self._specializations or self._dynamic_specs or self._training) \
                 and self._guard_failed(key_difference(key, self._last_key or key)):
             return self._eager(args)
         self._last_key = key
@@ -201,12 +224,36 @@ class CompiledFunction:
         return self.options.on_guard_failure == "eager" \
             or self.stats.compilations >= self.options.recompile_limit
 
+    def _dynamic_request(self, key: Key) -> list[tuple[int, ...]] | None:
+        """The dimensions to compile symbolic for a call that missed: every size of 2 or
+        more (dynamic=True); under dynamic=None, the sizes in which the call differs
+        from a compiled specialization otherwise like it; else None."""
+        if self.options.dynamic is False or self.backward:
+            return None
+        shapes = [t[1] for t in key.tensors]
+        if self.options.dynamic:
+            dims = [tuple(d for d, n in enumerate(shape) if n >= 2) for shape in shapes]
+            return dims if any(dims) else None
+        for old in list(self._specializations) + [
+                k for table in self._dynamic_specs.values() for k in table]:
+            if old.structure != key.structure or old.modes != key.modes or \
+                    len(old.tensors) != len(key.tensors) or any(
+                        a[0] != b[0] or a[2:] != b[2:] or len(a[1]) != len(b[1])
+                        for a, b in zip(old.tensors, key.tensors)):
+                continue
+            dims = [tuple(d for d, (m, n) in enumerate(zip(a[1], b[1]))
+                          if (m != n or m == -1) and n >= 2)
+                    for a, b in zip(old.tensors, key.tensors)]
+            if any(dims):
+                return dims
+        return None
+
     def _miss(self, key: Key, args: tuple, reason: str | None):
         """Under the compile lock, decides what a call no specialization accepts does:
         ("compile"d: the new specialization), ("eager"), ("dynamo") or ("failed", error)."""
         if self._dynamo is not None:
             return "dynamo", None, None
-        if self._specializations and self._guard_failed(
+        if (self._specializations or self._dynamic_specs) and self._guard_failed(
                 reason or key_difference(key, self._last_key)):
             return "eager", None, None
         try:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import logging
 import operator
 import re
 import types
@@ -219,8 +220,14 @@ def portable_kernels():
         torch.backends.mha.set_fastpath_enabled(fastpath)
 
 
-def export(fn: Callable, args: tuple) -> tuple[ExportedProgram, _Wrapper]:
+def export(fn: Callable, args: tuple, dynamic: list[tuple[int, ...]] | None = None
+           ) -> tuple[ExportedProgram, _Wrapper]:
     """Runs torch.export on `fn(*args)` with torch-mlir's decompositions.
+
+    Args:
+      dynamic: per distinct tensor argument, the dimensions whose size is a symbol
+        (torch.export's Dim.AUTO: torch keeps a dimension static where the code needs it
+        to be, and sizes 0 and 1 always); None: every size static.
 
     Raises:
       CompileError (stage "capture") when torch.export cannot trace the callable.
@@ -233,7 +240,11 @@ def export(fn: Callable, args: tuple) -> tuple[ExportedProgram, _Wrapper]:
         with warnings.catch_warnings(), portable_kernels(), seeding:
             # torch's own deprecation inside export's copies of pytree specs.
             warnings.filterwarnings("ignore", message=".*LeafSpec.*", category=FutureWarning)
-            prog = torch.export.export(wrapper, tuple(tensors), strict=False)
+            shapes = None if dynamic is None else {"tensors": tuple(
+                {d: torch.export.Dim.AUTO for d in dims} or None for dims in dynamic)}
+            with _quiet_fake_tensors(dynamic is not None):
+                prog = torch.export.export(wrapper, tuple(tensors), strict=False,
+                                           dynamic_shapes=shapes)
             prog = prog.run_decompositions(decomposition_table())
     except Exception as e:  # torch.export raises many types; all mean "cannot capture"
         raise CompileError(f"{type(e).__name__}: {e}", stage="capture") from e
@@ -245,6 +256,20 @@ def export(fn: Callable, args: tuple) -> tuple[ExportedProgram, _Wrapper]:
                            "outside its tensor ops (torch.manual_seed...): a graph cannot "
                            "hold that", stage="capture")
     return prog, wrapper
+
+
+@contextlib.contextmanager
+def _quiet_fake_tensors(quiet: bool):
+    """torch logs a failed symbolic trace (sizes eager would reject: `a + b` of 3 and 4
+    rows) at ERROR level before raising; the caller specializes then, and says so."""
+    logger = logging.getLogger("torch._subclasses.fake_tensor")
+    level = logger.level
+    if quiet:
+        logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 class _SeedWatch:
@@ -329,9 +354,11 @@ def _fold_item_into_tensor(gm: torch.fx.GraphModule) -> None:
         gm.recompile()
 
 
-def capture(fn: Callable, args: tuple) -> Captured:
-    """Captures `fn(*args)` as a functional graph plus its calling convention."""
-    prog, wrapper = export(fn, args)
+def capture(fn: Callable, args: tuple, dynamic: list[tuple[int, ...]] | None = None
+            ) -> Captured:
+    """Captures `fn(*args)` as a functional graph plus its calling convention
+    (`dynamic`: the symbolic dimensions of each distinct tensor argument, see export)."""
+    prog, wrapper = export(fn, args, dynamic)
     gm = prog.graph_module
     _strip_own_frames(gm)
     _fold_item_into_tensor(gm)

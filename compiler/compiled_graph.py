@@ -14,10 +14,10 @@ import time
 import torch
 
 from . import driver, importer, index_checks
-from .capture import source_of
 from .context import make_context
 from .errors import CompileError
 from .options import Options
+from .symbolic import SymbolicShapes
 from ..runtime.engine import Executable
 
 ALIGN = 16  # bytes of the GPU code's vector loads and stores
@@ -55,41 +55,23 @@ def target_name(device: torch.device, options: Options) -> str:
     return f"cuda:{chip}"
 
 
-def result_meta(gm: torch.fx.GraphModule) -> list[tuple[tuple[int, ...], torch.dtype]]:
-    """Shape and dtype of each result of a graph returning a tuple of tensors.
-
-    Raises:
-      CompileError naming the node when a result is no tensor or has a shape that
-      depends on the data (a static-shape compile cannot allocate it).
-    """
-    out_node = next(n for n in gm.graph.nodes if n.op == "output")
-    meta = []
-    for node in out_node.args[0]:
-        val = node.meta.get("val") if isinstance(node, torch.fx.Node) else None
-        if not isinstance(val, torch.Tensor):
-            raise CompileError(f"graph result {node} is not a tensor", stage="capture",
-                               nodes=[node.name] if isinstance(node, torch.fx.Node) else [])
-        if any(isinstance(s, torch.SymInt) for s in val.shape):
-            raise CompileError(
-                f"the shape of {node.name} ({node.target}) depends on the data "
-                f"({tuple(val.shape)}); this version compiles static shapes only",
-                stage="capture", op=str(node.target), source=source_of(node),
-                nodes=[node.name])
-        meta.append((tuple(int(s) for s in val.shape), val.dtype))
-    return meta
-
-
-def _attach_example_strides(module, tensors: list[torch.Tensor]) -> None:
-    """Records the example inputs' strides on @main for mlirfuse-insert-guards."""
+def _attach_examples(module, tensors: list[torch.Tensor], shapes: SymbolicShapes) -> None:
+    """Records on @main, for mlirfuse-insert-guards, the example inputs' strides and,
+    for a graph with dynamic sizes, each dimension's symbol and the symbols' ranges."""
     from torch_mlir import ir
 
-    from .passes.insert_guards import EXAMPLE_STRIDES
+    from .passes.insert_guards import EXAMPLE_STRIDES, EXAMPLE_SYMBOLS, SYMBOL_RANGES
 
     with module.context:
         fn = next(op.operation for op in module.body.operations
                   if op.operation.name == "func.func")
         fn.attributes[EXAMPLE_STRIDES] = ir.ArrayAttr.get(
             [ir.DenseI64ArrayAttr.get(list(t.stride())) for t in tensors])
+        if shapes.dynamic:
+            fn.attributes[EXAMPLE_SYMBOLS] = ir.ArrayAttr.get(
+                [ir.DenseI64ArrayAttr.get(names) for names in shapes.example_symbols])
+            fn.attributes[SYMBOL_RANGES] = ir.DenseI64ArrayAttr.get(
+                [bound for pair in shapes.ranges for bound in pair])
 
 
 class _DevicesOnCpu:
@@ -122,7 +104,7 @@ def lower_graph(gm: torch.fx.GraphModule, examples: list[torch.Tensor], options:
     """
     with _DevicesOnCpu(gm):
         module = importer.import_graph(gm, make_context())
-    _attach_example_strides(module, examples)
+    _attach_examples(module, examples, SymbolicShapes(gm))
     record = driver.StageRecord()
     record.texts["raw"] = str(module)
     if stop_after != "raw":
@@ -162,7 +144,9 @@ class CompiledGraph:
         start = time.perf_counter()
         self.graph_module = gm
         self.device = device
-        self.result_meta = result_meta(gm)
+        self.shapes = SymbolicShapes(gm)
+        # Sizes of the results: fixed, or computed per call from the inputs' (dynamic).
+        self._fixed = None if self.shapes.dynamic else self.shapes.result_shapes([])
         target = target_name(device, options)
         # GPU code uses 16-byte vector loads when the arguments are that aligned; its guards
         # check it, so a call whose tensors are not fails them (and compiles without).
@@ -179,7 +163,7 @@ class CompiledGraph:
         self.workspace = _workspace_bytes(record.texts.get("gpu", ""))
         self.expected = [(tuple(t.shape), tuple(t.stride())) for t in examples]
         try:
-            ranks = [t.dim() for t in examples] + [len(s) for s, _ in self.result_meta]
+            ranks = [t.dim() for t in examples] + [len(s) for s, _ in self.shapes.results]
             if device.type == "cuda":
                 from ..runtime.cuda import CudaExecutable
 
@@ -199,6 +183,13 @@ class CompiledGraph:
         shape, strides = self.expected[index]
         if self.aligned and got.data_ptr() % ALIGN:
             return f"{name}: data not {ALIGN}-byte aligned, compiled for aligned data"
+        if self.shapes.dynamic:
+            names = self.shapes.example_symbols[index]
+            compiled = tuple(str(self.shapes.symbols[n]) if n >= 0 else str(s)
+                             for n, s in zip(names, shape))
+            return f"{name}: sizes {tuple(got.shape)} strides {tuple(got.stride())}, " \
+                   f"compiled for sizes {compiled}, contiguous, where " \
+                   f"{self.shapes.describe()}"
         if tuple(got.shape) != shape:
             return f"{name}: sizes {tuple(got.shape)}, compiled for {shape}"
         return f"{name}: strides {tuple(got.stride())}, compiled for {strides}"
@@ -213,7 +204,10 @@ class CompiledGraph:
         if self._index_checks:
             index_checks.run(self._index_checks, ins)
         device = self.device
-        outs = [torch.empty(shape, dtype=dtype, device=device) for shape, dtype in self.result_meta]
+        sizes = self._fixed if self._fixed is not None else \
+            self.shapes.result_shapes(self.shapes.bind(ins))
+        outs = [torch.empty(shape, dtype=dtype, device=device)
+                for shape, (_, dtype) in zip(sizes, self.shapes.results)]
         scratch = [torch.empty(self.workspace, dtype=torch.uint8, device=device)] \
             if self.workspace is not None else []
         status = self.executable(ins + outs + scratch)

@@ -54,6 +54,15 @@ def dispatch_key(args: tuple, modules=()) -> tuple[Key, list[torch.Tensor]]:
     return Key(structure, tuple(_tensor_key(t) for t in tensors), modes), tensors
 
 
+def erase_sizes(key: Key, dims) -> Key:
+    """`key` with the sizes of `dims` (per tensor, the symbolic dimensions of a
+    specialization for symbolic sizes) written -1: every call it serves has this Key."""
+    tensors = tuple(
+        (t[0], torch.Size([-1 if d in ds else n for d, n in enumerate(t[1])]), *t[2:])
+        for t, ds in zip(key.tensors, dims)) if len(dims) == len(key.tensors) else key.tensors
+    return Key(key.structure, tensors, key.modes)
+
+
 def key_difference(new: Key, old: Key) -> str:
     """Says how a call's Key differs from the one a specialization was built for."""
     if new.structure != old.structure or len(new.tensors) != len(old.tensors):

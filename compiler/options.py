@@ -34,6 +34,12 @@ class Options:
       on_unsupported: what a graph with ops that cannot compile does: "eager" (default:
         what compiles runs compiled, the rest as eager torch ops between, reported by
         `explain()` and counted in `stats.eager_ops`) or "error" (raise CompileError).
+      dynamic: as torch.compile's: None (default) specializes the first call's sizes, and
+        when a later call differs from a compiled one only in sizes, compiles once more
+        with those dimensions symbolic, for every size; True: symbolic from the first
+        compile (every dimension of size 2 or more); False: every size specialized. Where
+        code for symbolic sizes cannot be made (a GPU target, for now, or a graph that
+        needs eager ops), the call's sizes are specialized instead.
     """
 
     device: str | None = None
@@ -43,6 +49,7 @@ class Options:
     recompile_limit: int = 8
     fuse: bool = True
     on_unsupported: str = "eager"
+    dynamic: bool | None = None
     dump_dir: str | None = None
     repro_dir: str = dataclasses.field(
         default_factory=lambda: _env_path(
@@ -75,6 +82,8 @@ class Options:
         if opts.on_unsupported not in ("eager", "error"):
             raise ValueError("mlirfuse: on_unsupported must be 'eager' or 'error', "
                              f"got {opts.on_unsupported!r}")
+        if opts.dynamic not in (None, True, False):
+            raise ValueError(f"mlirfuse: dynamic must be None, True or False, got {opts.dynamic!r}")
         if opts.recompile_limit < 1:
             raise ValueError(f"mlirfuse: recompile_limit must be >= 1, got {opts.recompile_limit}")
         if not 0 <= opts.opt_level <= 3:

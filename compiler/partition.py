@@ -25,6 +25,7 @@ import dataclasses
 import operator
 
 import torch
+from torch.fx.experimental.symbolic_shapes import free_unbacked_symbols
 from torch.fx.passes.infra.partitioner import CapabilityBasedPartitioner
 from torch.fx.passes.operator_support import OperatorSupportBase
 from torch.fx.passes.utils.fuser_utils import fuse_as_graphmodule, fuse_by_partitions, topo_sort
@@ -96,8 +97,16 @@ def _tensors(value) -> list:
     return []
 
 
+def _input_size(value) -> bool:
+    """Whether `value` is a symbolic size computed from the inputs' sizes (dynamic
+    shapes: `x.size(1) * 2`), not from their data."""
+    return isinstance(value, torch.SymInt) and not free_unbacked_symbols(value)
+
+
 def _symbolic(t: torch.Tensor) -> bool:
-    return any(isinstance(s, torch.SymInt) for s in t.shape)
+    """Whether a size of `t` depends on the data (an unbacked symbol: `nonzero`); the
+    symbols of dynamic input sizes do not count."""
+    return any(isinstance(s, torch.SymInt) and free_unbacked_symbols(s) for s in t.shape)
 
 
 def screen(node: torch.fx.Node, device: torch.device, on_device=frozenset()) -> str | None:
@@ -115,15 +124,19 @@ def screen(node: torch.fx.Node, device: torch.device, on_device=frozenset()) -> 
         return "draws random numbers: runs eager, so its values follow torch's generator"
     val = node.meta.get("val")
     outs = _tensors(val)
+    if _input_size(val):  # a size of a dynamic input, or arithmetic on such sizes
+        return None
     if target not in _CHECKS and (val is None or not outs or (
             isinstance(val, (list, tuple)) and len(outs) != len(val))):
         return f"returns a Python value ({type(val).__name__}), not a tensor"
     ins = [n.meta.get("val") for n in node.all_input_nodes]
-    if any(not isinstance(v, torch.Tensor) for v in ins):
+    if any(not isinstance(v, torch.Tensor) and not _input_size(v) for v in ins):
         return "takes a Python value computed by the graph (a size or a scalar from the data)"
+    ins = [v for v in ins if isinstance(v, torch.Tensor)]
     if any(_symbolic(t) for t in outs + ins):
         return "a shape depends on the data"
-    placed = [t for n, t in zip(node.all_input_nodes, ins) if n.name not in on_device]
+    placed = [t for n in node.all_input_nodes if n.name not in on_device
+              for t in [n.meta.get("val")] if isinstance(t, torch.Tensor)]
     if any(t.device != device for t in outs + placed):
         return f"moves data between devices (the code runs on {device})"
     return hazards.check(node, ins, outs, device) or KNOWN.get(signature(node))

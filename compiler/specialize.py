@@ -127,10 +127,17 @@ class Specialization:
       kernels: loop nests the compiled code runs per call.
       eager: the ops that run eager (partition.EagerOp), empty when compiled whole.
       compile_seconds: wall time of the compile.
+      dynamic_dims: per distinct tensor argument, the dimensions compiled for every size
+        (None: every size specialized).
+    Raises:
+      CompileError, with `dynamic` (the dimensions to make symbolic per distinct tensor
+      argument), when no code for symbolic sizes could be made (the caller specializes).
     """
 
-    def __init__(self, fn: Callable, args: tuple, options: Options):
+    def __init__(self, fn: Callable, args: tuple, options: Options,
+                 dynamic: list[tuple[int, ...]] | None = None):
         start = time.perf_counter()
+        self._dynamic = dynamic
         self._capture(fn, args, options)
         # Ops that failed to compile and that torch can decompose: decomposed, captured
         # and compiled again (decompositions.LEARNED; a few rounds, decompositions make ops).
@@ -151,6 +158,7 @@ class Specialization:
                 decompositions.forget(learned)
                 self.captured, self.graph, self._constants, self._on_device, self.device = before
                 break
+        self.dynamic_dims = self._symbolic_dims()
         if isinstance(self.graph, PartitionedGraph):
             self.eager = self.graph.eager
             self.stages = self.graph.pieces[0].stages if self.graph.pieces else {}
@@ -171,12 +179,28 @@ class Specialization:
         self._counted = 0
         self._count_lock = threading.Lock()
 
+    def _symbolic_dims(self) -> list[tuple[int, ...]] | None:
+        """The dimensions of each distinct tensor argument the code takes at any size."""
+        if self._dynamic is None:
+            return None
+        if not isinstance(self.graph, CompiledGraph) or not self.graph.shapes.dynamic:
+            why = "it runs partly eager" if isinstance(self.graph, PartitionedGraph) else \
+                "torch kept every size static"
+            raise CompileError(f"no code for symbolic sizes: {why}", stage="capture")
+        dims = [()] * len(self._dynamic)
+        for inp, names in zip(self.captured.inputs, self.graph.shapes.example_symbols):
+            if inp.kind == "user":
+                dims[inp.index] = tuple(d for d, n in enumerate(names) if n >= 0)
+        return dims
+
     def _capture(self, fn: Callable, args: tuple, options: Options) -> None:
         """Captures `fn(*args)` and compiles its graph."""
-        self.captured = capture_mod.capture(fn, args)
+        self.captured = capture_mod.capture(fn, args, self._dynamic)
         examples = graph_inputs(self.captured, args)
         gm = self.captured.graph_module
         self.device = target_device(options, list(enumerate(examples)), self.describe, gm)
+        if self._dynamic is not None and self.device.type != "cpu":
+            raise CompileError("no code for symbolic sizes on the GPU yet", stage="capture")
         # Constants captured with the graph live where the code runs.
         self._constants = [i.value.to(self.device) if i.kind == "constant" else None
                            for i in self.captured.inputs]
@@ -203,7 +227,12 @@ class Specialization:
             try:
                 return CompiledGraph(gm, examples, self.device, options)
             except CompileError as e:
+                if self._dynamic is not None:  # the caller specializes instead
+                    raise
                 first_error = e
+        if self._dynamic is not None:
+            raise CompileError("no code for symbolic sizes: the graph needs eager ops",
+                               stage="capture")
         return PartitionedGraph(gm, examples, self.device, options, first_error,
                                 self._on_device)
 

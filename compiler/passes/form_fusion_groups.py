@@ -193,6 +193,8 @@ class _Former:
         if value is None:
             return
         shaped = ir.RankedTensorType(reshape.results[0].type)
+        if not shaped.has_static_shape:  # (the fill's sizes would come from the reshape)
+            return
         parallel = ir.Attribute.parse("#linalg.iterator_type<parallel>")
         identity = ir.AffineMap.get_identity(shaped.rank)
         with ir.InsertionPoint(op), op.location:
@@ -242,20 +244,27 @@ def external_inputs(members: list[ir.Operation], fn: ir.Operation, is_member) ->
     """Values the members (in block order) use from outside, in first-use order.
 
     `is_member(top_level_op)` says whether a top-level op of `fn` is in the group.
-    Clonables (constants, tensor.empty) are not inputs: each group gets a copy.
+    Clonables (constants, tensor.empty) are not inputs: each group gets a copy, and
+    what the copy uses from outside is (a dynamic size of a tensor.empty).
     """
     seen, inputs = set(), []
+
+    def visit(operands):
+        for value in operands:
+            owner = st.defining_op(value)
+            top = st.top_level_ancestor(value.owner.owner if owner is None else owner, fn)
+            if top is not None and is_member(top):
+                continue
+            if owner is not None and owner.name in st.CLONABLE:
+                visit(owner.operands)
+                continue
+            if value not in seen:
+                seen.add(value)
+                inputs.append(value)
+
     for member in members:
         for op in st.walk(member):
-            for value in op.operands:
-                owner = st.defining_op(value)
-                top = st.top_level_ancestor(value.owner.owner if owner is None else owner, fn)
-                if (top is not None and is_member(top)) \
-                        or (owner is not None and owner.name in st.CLONABLE):
-                    continue
-                if value not in seen:
-                    seen.add(value)
-                    inputs.append(value)
+            visit(op.operands)
     return inputs
 
 

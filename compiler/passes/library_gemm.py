@@ -145,7 +145,7 @@ def _plan(op: ir.Operation, target: str, packed: tuple[int, ...] = ()) -> _Plan 
     extents = st.static_extents(op)
     layout = _layout(op)
     if extents is None or layout is None:
-        return None
+        return _dynamic_plan(op, dtypes[element]) if not packed else None
     (batch, ms, ns, ks), strides = layout
     for index in packed:
         order, table, size = _packed_order(index, (batch, ms, ns, ks), strides), {}, 1
@@ -189,6 +189,73 @@ def _plan(op: ir.Operation, target: str, packed: tuple[int, ...] = ()) -> _Plan 
                  loops)
 
 
+def _dynamic_plan(op: ir.Operation, dtype: int) -> _Plan | None:
+    """A contraction with sizes or strides known only at run time (dynamic shapes): one
+    call when the loops of each role nest as one row-major dimension in every operand
+    that has them (consecutive dimensions of a contiguous buffer), the unit strides are
+    static and no static stride is 0 (a broadcast). Sizes and the other strides are read
+    from the buffers' descriptors per call: in the plan a size is ("size", [(operand,
+    dimension)...]) (their product), a stride ("stride", operand, dimension)."""
+    maps = st.indexing_maps(op)
+    dims = [st.dim_positions(m) for m in maps]
+    if any(None in d for d in dims):
+        return None
+    sa, sb, sc = (set(d) for d in dims)
+    ks = sorted(st.reduction_loops_of(maps, 1))
+    batch = sorted(sa & sb & sc)
+    ms, ns = sorted((sa & sc) - sb), sorted((sb & sc) - sa)
+    if not ks or not ms or not ns or sc != set(batch + ms + ns) \
+            or sa != set(batch + ms + ks) or sb != set(batch + ns + ks):
+        return None
+    types = [ir.MemRefType(v.type) for v in op.operands]
+    dynamic = ir.ShapedType.get_dynamic_stride_or_offset()
+    statics = [t.get_strides_and_offset()[0] for t in types]
+    if any(x == 0 for table in statics for x in table):
+        return None
+    contiguous = [isinstance(t.layout, ir.AffineMapAttr) and t.layout.value ==
+                  ir.AffineMap.get_identity(len(t.shape)) for t in types]
+
+    def group(loops):
+        """The loops as one dimension: (its size, its innermost loop), or None."""
+        if not loops:
+            return ("size", []), None
+        order = None
+        for j in range(3):
+            if not set(loops) <= set(dims[j]):
+                continue
+            positions = sorted(dims[j].index(d) for d in loops)
+            here = [dims[j][p] for p in positions]
+            if order is None:
+                order = here
+            if here != order or positions != list(range(positions[0],
+                                                        positions[0] + len(loops))):
+                return None
+            if not contiguous[j] and len(loops) > 1:
+                return None
+        j = next(j for j in range(3) if set(loops) <= set(dims[j]))
+        return ("size", [(j, dims[j].index(d)) for d in order]), order[-1]
+
+    roles = [group(batch), group(ms), group(ns), group(ks)]
+    if any(r is None for r in roles):
+        return None
+    (bsz, lb), (msz, m), (nsz, n), (ksz, k) = roles
+
+    def stride(j, loop):
+        if loop is None:
+            return 0
+        d = dims[j].index(loop)
+        return statics[j][d] if statics[j][d] != dynamic else ("stride", j, d)
+
+    plan_a = (stride(0, lb), stride(0, m), stride(0, k))
+    plan_b = (stride(1, lb), stride(1, k), stride(1, n))
+    plan_c = (stride(2, lb), stride(2, m), stride(2, n))
+    if plan_c[2] != 1 or not (plan_a[2] == 1 or plan_a[1] == 1) \
+            or not (plan_b[2] == 1 or plan_b[1] == 1):
+        return None
+    return _Plan(dtype, bsz, msz, nsz, ksz,
+                 [(v, p) for v, p in zip(op.operands, (plan_a, plan_b, plan_c))], [])
+
+
 def declare(module_body: ir.Block, callee: str, arg_types: list[ir.Type]) -> None:
     """Declares runtime function `callee` (no results) in the module, once."""
     for op in module_body.operations:
@@ -207,13 +274,26 @@ def _gemm(op: ir.Operation, plan: _Plan, module_body: ir.Block, target: str,
     i32, i64 = ir.IntegerType.get_signless(32), ir.IntegerType.get_signless(64)
     index = ir.IndexType.get()
 
+    metas = []
+
     def const(t, v):
+        if isinstance(v, tuple):  # a size or stride of the call (_dynamic_plan)
+            if v[0] == "stride":
+                results = list(metas[v[1]].results)
+                rank = (len(results) - 2) // 2
+                return arith.IndexCastOp(t, results[2 + rank + v[2]]).result
+            value = arith.ConstantOp(t, 1).result
+            for j, d in v[1]:
+                size = arith.IndexCastOp(t, list(metas[j].results)[2 + d]).result
+                value = arith.MulIOp(value, size).result
+            return value
         return arith.ConstantOp(t, v).result
 
     with ir.InsertionPoint(op), op.location:
         pointers, offsets = [], []
         for value, _ in plan.operands:
             meta = memref.ExtractStridedMetadataOp(value)
+            metas.append(meta)
             pointer = memref.ExtractAlignedPointerAsIndexOp(meta.results[0]).result
             pointers.append(arith.IndexCastOp(i64, pointer).result)
             offsets.append(meta.results[1])

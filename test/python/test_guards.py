@@ -59,7 +59,8 @@ def test_eager_policy_falls_back():
 
 
 def test_recompile_limit_then_eager():
-    compiled = mlirfuse.compile(axpb, (torch.ones(1), torch.ones(1)), recompile_limit=2)
+    compiled = mlirfuse.compile(axpb, (torch.ones(1), torch.ones(1)), recompile_limit=2,
+                                dynamic=False)
     for n in range(2, 6):
         torch.testing.assert_close(compiled(torch.ones(n), torch.ones(n)), torch.full((n,), 4.0))
     assert compiled.stats.compilations == 2

@@ -49,7 +49,7 @@ def _drive(compiled, threads: int, calls: int) -> list[BaseException]:
 
 def test_threads_compile_each_specialization_once():
     mlirfuse.reset_stats()
-    compiled = [mlirfuse.compile(f) for f in FUNCTIONS]
+    compiled = [mlirfuse.compile(f, dynamic=False) for f in FUNCTIONS]
     threads, calls = 8, 60
     errors = _drive(compiled, threads, calls)
     assert not errors, errors[0]

@@ -1,0 +1,122 @@
+"""Dynamic shapes (option `dynamic`): one compilation serves every size.
+
+Each test compares with eager PyTorch on several sizes and counts compilations.
+"""
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+import mlirfuse
+
+
+def _rows(n, seed=0, cols=32):
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(n, cols, generator=g)
+
+
+def mlp_softmax(x, y):
+    return (torch.relu(x + y) * torch.sigmoid(x)).sum(1), (x * 2).softmax(-1)
+
+
+def _check(compiled, fn, sizes, make):
+    for n in sizes:
+        args = make(n)
+        expected = fn(*args)
+        got = compiled(*args)
+        expected = expected if isinstance(expected, tuple) else (expected,)
+        got = got if isinstance(got, tuple) else (got,)
+        for e, g in zip(expected, got):
+            torch.testing.assert_close(g, e, rtol=1e-5, atol=1e-5)
+
+
+def test_automatic_dynamic_compiles_twice_for_any_number_of_sizes():
+    """dynamic=None: the first size specializes; the second, differing only in sizes,
+    compiles symbolic code that serves every later size."""
+    compiled = mlirfuse.compile(mlp_softmax)
+    _check(compiled, mlp_softmax, [16, 5, 100, 7, 300, 2],
+           lambda n: (_rows(n), _rows(n, seed=1)))
+    assert compiled.stats.compilations == 2
+
+
+def test_dynamic_true_compiles_once():
+    compiled = mlirfuse.compile(mlp_softmax, dynamic=True)
+    _check(compiled, mlp_softmax, [16, 5, 100, 3], lambda n: (_rows(n), _rows(n, seed=1)))
+    assert compiled.stats.compilations == 1
+    assert compiled.stats.guard_failures == 0
+
+
+def test_dynamic_false_specializes_every_size():
+    compiled = mlirfuse.compile(mlp_softmax, dynamic=False)
+    _check(compiled, mlp_softmax, [16, 5, 7], lambda n: (_rows(n), _rows(n, seed=1)))
+    assert compiled.stats.compilations == 3
+
+
+def test_size_one_is_specialized_as_torch_does():
+    """Sizes 0 and 1 broadcast differently: the symbolic code's guard rejects them and
+    they get a specialization of their own, with eager's results."""
+    compiled = mlirfuse.compile(mlp_softmax, dynamic=True)
+    _check(compiled, mlp_softmax, [8, 1, 9], lambda n: (_rows(n), _rows(n, seed=1)))
+    assert compiled.stats.compilations == 2
+
+
+def test_sizes_eager_rejects_raise_as_eager():
+    """Two arguments whose sizes are one symbol: a call where they differ breaks the
+    guard (never runs the kernels on mismatched buffers) and raises eager's error."""
+    compiled = mlirfuse.compile(mlp_softmax, dynamic=True)
+    compiled(_rows(8), _rows(8, seed=1))
+    with pytest.raises(RuntimeError, match="must match the size"):
+        compiled(_rows(3), _rows(4))
+
+
+def test_guarded_stage_shows_symbols_and_ranges():
+    """Automatic dynamic makes symbolic only the size that changed: the rows."""
+    compiled = mlirfuse.compile(mlp_softmax)
+    compiled(_rows(8), _rows(8, seed=1))
+    compiled(_rows(9), _rows(9, seed=1))
+    guarded = compiled.ir("guarded")
+    assert "tensor<?x32xf32>" in guarded
+    assert "symbols = array<i64: 0, -1>" in guarded
+    assert "mlirfuse.symbol_ranges = array<i64: 2, -1>" in guarded
+
+
+def reshape_and_reduce(x, bias):
+    y = (x + bias).view(-1, 4, 8)
+    return y.sum(0), torch.tanh(y).mean(-1), F.layer_norm(x, (32,))
+
+
+def test_reshapes_reductions_over_the_symbolic_dimension_and_broadcasts():
+    bias = _rows(1, seed=5)[0]
+    compiled = mlirfuse.compile(reshape_and_reduce, dynamic=True)
+    _check(compiled, reshape_and_reduce, [6, 50, 3], lambda n: (_rows(n), bias))
+    assert compiled.stats.compilations == 1
+
+
+def test_a_guard_failure_names_the_symbols():
+    compiled = mlirfuse.compile(mlp_softmax, dynamic=True, on_guard_failure="error")
+    compiled(_rows(8), _rows(8, seed=1))
+    with pytest.raises(mlirfuse.GuardError, match=r"in \[2, inf\]"):
+        compiled(_rows(1), _rows(1, seed=1))
+
+
+def test_invalid_option():
+    with pytest.raises(ValueError, match="dynamic must be"):
+        mlirfuse.compile(mlp_softmax, dynamic="yes")
+
+
+def test_threads_share_one_compilation_for_every_size():
+    """Calls of many sizes from 6 threads at once: one compilation (dynamic=True), every
+    result eager's."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    compiled = mlirfuse.compile(mlp_softmax, dynamic=True)
+    sizes = [4 + (i * 7) % 50 for i in range(60)]
+
+    def call(n):
+        x, y = _rows(n, seed=n), _rows(n, seed=n + 1)
+        for g, e in zip(compiled(x, y), mlp_softmax(x, y)):
+            torch.testing.assert_close(g, e, rtol=1e-5, atol=1e-5)
+
+    with ThreadPoolExecutor(6) as pool:
+        list(pool.map(call, sizes))
+    assert compiled.stats.compilations == 1
