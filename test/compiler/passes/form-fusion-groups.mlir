@@ -146,3 +146,27 @@ func.func @reshaped_fill(%x: tensor<4x8x32xf32>, %w: tensor<16x32xf32>) -> tenso
   } -> tensor<4x8x16xf32>
   return %y : tensor<4x8x16xf32>
 }
+
+// -----
+
+// A dynamic size: the tensor.empty cloned into the group takes its size from outside,
+// so the size (a tensor.dim of the argument) is an operand of the group, not a value
+// the isolated body would reach across its region.
+// CHECK-LABEL: func.func @dynamic_rows
+// LIB-LABEL: func.func @dynamic_rows
+// CHECK: %[[N:.*]] = tensor.dim %[[X:.*]], %c0
+// CHECK: "mlirfuse.group"(%{{.*}}, %[[N]]) ({
+// CHECK: ^bb0(%{{.*}}: tensor<?x64xf32>, %[[SIZE:.*]]: index):
+// CHECK: tensor.empty(%[[SIZE]]) : tensor<?x64xf32>
+#rows = affine_map<(d0, d1) -> (d0, d1)>
+func.func @dynamic_rows(%arg0: tensor<?x64xf32>) -> tensor<?x64xf32> {
+  %c0 = arith.constant 0 : index
+  %n = tensor.dim %arg0, %c0 : tensor<?x64xf32>
+  %0 = tensor.empty(%n) : tensor<?x64xf32>
+  %1 = linalg.generic {indexing_maps = [#rows, #rows], iterator_types = ["parallel", "parallel"]} ins(%arg0 : tensor<?x64xf32>) outs(%0 : tensor<?x64xf32>) {
+  ^bb0(%in: f32, %out: f32):
+    %2 = math.exp %in : f32
+    linalg.yield %2 : f32
+  } -> tensor<?x64xf32>
+  return %1 : tensor<?x64xf32>
+}

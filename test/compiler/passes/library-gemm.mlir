@@ -141,3 +141,47 @@ func.func @projection_to_seq_major(%a: memref<4x128x512xf32>, %w: memref<1536x51
   }
   return
 }
+
+// Dynamic sizes (attention's q @ k^T over a symbolic sequence length): the two batch
+// loops (2 x 4) nest in each contiguous operand and are one batch dimension; sizes are
+// the product of the descriptors' sizes and the strides that are not static are read
+// from them, per call.
+#qa = affine_map<(d0, d1, d2, d3, d4) -> (d0, d1, d2, d4)>
+#qb = affine_map<(d0, d1, d2, d3, d4) -> (d0, d1, d4, d3)>
+#qc = affine_map<(d0, d1, d2, d3, d4) -> (d0, d1, d2, d3)>
+// CHECK-LABEL: func.func @dynamic_scores
+// CHECK: %{{.*}}, %{{.*}}, %[[AS:.*]]:4, %[[AT:.*]]:4 = memref.extract_strided_metadata %arg0
+// CHECK: %{{.*}}, %{{.*}}, %[[BS:.*]]:4, %[[BT:.*]]:4 = memref.extract_strided_metadata %arg1
+// CHECK: %{{.*}}, %{{.*}}, %[[CS:.*]]:4, %[[CT:.*]]:4 = memref.extract_strided_metadata %arg2
+// CHECK: arith.index_cast %[[AS]]#0
+// CHECK: arith.index_cast %[[AS]]#1
+// CHECK: arith.index_cast %[[AS]]#2
+// CHECK: arith.index_cast %[[BS]]#3
+// CHECK: arith.index_cast %[[AS]]#3
+// CHECK: arith.index_cast %[[AT]]#1
+// CHECK: arith.index_cast %[[CT]]#2
+// CHECK: call @mlirfuse_cpu_gemm
+// CHECK-NOT: linalg.generic
+func.func @dynamic_scores(%q: memref<2x4x?x16xf32>, %k: memref<2x4x16x?xf32>, %s: memref<2x4x?x?xf32>) attributes {mlirfuse.abi} {
+  linalg.generic {indexing_maps = [#qa, #qb, #qc], iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction"]} ins(%q, %k : memref<2x4x?x16xf32>, memref<2x4x16x?xf32>) outs(%s : memref<2x4x?x?xf32>) {
+  ^bb0(%p: f32, %r: f32, %o: f32):
+    %1 = arith.mulf %p, %r : f32
+    %2 = arith.addf %o, %1 : f32
+    linalg.yield %2 : f32
+  }
+  return
+}
+
+// A dynamic contraction whose batch loops do not nest (a strided view): generated code.
+// CHECK-LABEL: func.func @dynamic_views
+// CHECK-NOT: call @mlirfuse_cpu_gemm
+// CHECK: linalg.generic
+func.func @dynamic_views(%q: memref<2x4x?x16xf32, strided<[?, 16, ?, 1]>>, %k: memref<2x4x16x?xf32>, %s: memref<2x4x?x?xf32>) attributes {mlirfuse.abi} {
+  linalg.generic {indexing_maps = [#qa, #qb, #qc], iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction"]} ins(%q, %k : memref<2x4x?x16xf32, strided<[?, 16, ?, 1]>>, memref<2x4x16x?xf32>) outs(%s : memref<2x4x?x?xf32>) {
+  ^bb0(%p: f32, %r: f32, %o: f32):
+    %1 = arith.mulf %p, %r : f32
+    %2 = arith.addf %o, %1 : f32
+    linalg.yield %2 : f32
+  }
+  return
+}
