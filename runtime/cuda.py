@@ -123,6 +123,17 @@ def _declares(module: ir.Module, name: str) -> bool:
 # with triton blocked crashed too). Freed, the suites still crash (test_dtypes, test_fusion,
 # test_state: a later compile's first IR walk), while bench/free.py's 500 compiles freed
 # (--variant drop) ran and stayed flat: 49 KiB of RSS per specialization, device memory flat.
+# Also ruled out on the H200 (2026-12-02; MLIRFUSE_FREE_GPU_CODE=1 frees engines,
+# =2 frees them but keeps their MLIR modules): stale EH frames (every __register_frame
+# of the JIT had its __deregister_frame before its memory went), glibc heap damage
+# (MALLOC_CHECK_=3 with libc_malloc_debug: no abort, the same segfault), the modules'
+# lifetime (=2 crashed too), lazy kernel loading (CUDA_MODULE_LOADING=EAGER crashed too),
+# and the kernel names the host code passes (copied: crashed too). What made
+# test_dtypes pass with engines freed: an LD_PRELOAD shim that kept the JIT's freed pages
+# reserved (PROT_NONE, never reused) instead of unmapping them; nothing read or wrote
+# them, so the fault needs a later mapping at a freed address. The CPU path frees its
+# engines (same ExecutionEngine, no global constructors) and 500 CPU engines with
+# constructors and destructors freed in a loop with IR walks between did not crash.
 _ENGINES: list = []
 
 
@@ -153,7 +164,11 @@ class CudaExecutable:
         self._errors = _errors()
         before = self._errors.value
         self.engine = ExecutionEngine(module, opt_level=opt_level, shared_libs=[library_path()])
-        _ENGINES.append(self.engine)
+        free = os.environ.get("MLIRFUSE_FREE_GPU_CODE", "")  # a diagnostic switch
+        if not free:
+            _ENGINES.append(self.engine)
+        elif free == "2":
+            _ENGINES.append(module)
         self.engine.initialize()  # runs the constructors that load the kernels' PTX
         if self._errors.value != before:
             raise CudaError(last_error())
