@@ -50,8 +50,10 @@ class CompiledFunction:
     """
 
     def __init__(self, fn: Callable, options: Options, stats: Stats | None = None,
-                 backward: bool = False):
+                 backward: bool = False, symbolic: list[tuple[int, ...]] | None = None):
         self.fn = fn
+        # The dimensions per tensor argument that dynamo made symbolic (the backend).
+        self._symbolic = symbolic
         self.options = options
         self.stats = Stats() if stats is None else stats
         self.backward = backward  # a backward graph: its compiles are counted apart too
@@ -231,6 +233,10 @@ class CompiledFunction:
         if self.options.dynamic is False or self.backward:
             return None
         shapes = [t[1] for t in key.tensors]
+        if self._symbolic is not None and len(self._symbolic) == len(shapes):
+            dims = [tuple(d for d in ds if shape[d] >= 2)
+                    for ds, shape in zip(self._symbolic, shapes)]
+            return dims if any(dims) else None
         if self.options.dynamic:
             dims = [tuple(d for d, n in enumerate(shape) if n >= 2) for shape in shapes]
             return dims if any(dims) else None

@@ -10,6 +10,8 @@ into a forward and a backward graph, each compiled by mlirfuse (compiler/trainin
 
 from __future__ import annotations
 
+import copy
+
 import torch
 
 from . import training
@@ -40,15 +42,59 @@ def compile_graph(gm, example_inputs, options: Options, stats: Stats | None = No
             graph_factory(options, stats),
             graphs)
     else:
-        compiled = CompiledFunction(gm, options, stats=stats)
+        gm, symbolic, keep = _symbolic_inputs(gm, example_inputs) \
+            if options.dynamic is not False else (gm, None, None)
+        compiled = CompiledFunction(gm, options, stats=stats, symbolic=symbolic)
         graphs.append(compiled)
 
         def run(*args):
-            return compiled(*args)
+            return compiled(*(args if keep is None else [args[i] for i in keep]))
 
         run.compiled = compiled
     run.stats, run.graphs = stats, graphs
     return run
+
+
+def _symbolic_inputs(gm: torch.fx.GraphModule, example_inputs):
+    """Dynamo's symbolic shapes (dynamic=True, mark_dynamic, automatic dynamic): the
+    dimensions of each tensor input whose size is a symbol, and the inputs the compiled
+    graph takes. Dynamo also passes each symbol as an int input: one the graph does not
+    use is dropped, one it uses is read from a tensor's size instead (sym_size), so the
+    code serves every size. Returns (the graph to compile, the dimensions, the indices of
+    the inputs it takes); (gm, None, None) when the graph has no symbolic size, or a
+    size input that no tensor has (then each value specializes, as before)."""
+    if len([n for n in gm.graph.nodes if n.op == "placeholder"]) != len(example_inputs):
+        return gm, None, None
+    # A copy: dynamo calls the graph it handed over with all its inputs.
+    copied = torch.fx.GraphModule(gm, copy.deepcopy(gm.graph))
+    placeholders = [n for n in copied.graph.nodes if n.op == "placeholder"]
+    metas = [n.meta.get("example_value", n.meta.get("val")) for n in placeholders]
+    where = {}  # symbol -> (placeholder, dimension) of a tensor input with that size
+    dims, keep = [], []
+    for i, (node, meta) in enumerate(zip(placeholders, metas)):
+        if isinstance(meta, torch.Tensor):
+            sym = [d for d, size in enumerate(meta.shape) if isinstance(size, torch.SymInt)
+                   and not isinstance(size.node.maybe_as_int(), int)]
+            for d in sym:
+                where.setdefault(str(meta.shape[d].node.expr), (node, d))
+            dims.append(tuple(sym))
+            keep.append(i)
+    if not any(dims):
+        return gm, None, None
+    for node, meta in zip(placeholders, metas):
+        if isinstance(meta, torch.Tensor):
+            continue
+        if not isinstance(meta, torch.SymInt) or (node.users and
+                                                  str(meta.node.expr) not in where):
+            return gm, None, None  # an input the graph needs that no tensor's size gives
+        if node.users:
+            tensor, d = where[str(meta.node.expr)]
+            with copied.graph.inserting_after(placeholders[-1]):
+                size = copied.graph.call_function(torch.ops.aten.sym_size.int, (tensor, d))
+            node.replace_all_uses_with(size)
+        copied.graph.erase_node(node)
+    copied.recompile()
+    return copied, dims, keep
 
 
 def register_backend() -> None:

@@ -203,11 +203,19 @@ class CompiledGraph:
         """
         if self._index_checks:
             index_checks.run(self._index_checks, ins)
-        device = self.device
+        return self.run_into(ins, self.allocate(ins))
+
+    def allocate(self, ins: list[torch.Tensor]) -> list[torch.Tensor]:
+        """Empty result tensors for a call with inputs `ins`."""
         sizes = self._fixed if self._fixed is not None else \
             self.shapes.result_shapes(self.shapes.bind(ins))
-        outs = [torch.empty(shape, dtype=dtype, device=device)
+        return [torch.empty(shape, dtype=dtype, device=self.device)
                 for shape, (_, dtype) in zip(sizes, self.shapes.results)]
+
+    def run_into(self, ins: list[torch.Tensor], outs: list[torch.Tensor]
+                 ) -> tuple[int, list[torch.Tensor] | None]:
+        """Runs the code on `ins`, writing the results into `outs` (allocate's sizes)."""
+        device = self.device
         scratch = [torch.empty(self.workspace, dtype=torch.uint8, device=device)] \
             if self.workspace is not None else []
         status = self.executable(ins + outs + scratch)

@@ -18,7 +18,7 @@ import torch
 import torch.utils._pytree as pytree
 
 from . import capture as capture_mod
-from . import decompositions, hazards
+from . import decompositions, dynamic_check, hazards
 from .compiled_graph import ALIGN, CompiledGraph, lower_graph
 from .errors import CompileError
 from .options import Options
@@ -180,13 +180,15 @@ class Specialization:
         self._count_lock = threading.Lock()
 
     def _symbolic_dims(self) -> list[tuple[int, ...]] | None:
-        """The dimensions of each distinct tensor argument the code takes at any size."""
+        """The dimensions of each distinct tensor argument the code takes at any size
+        (the code checked against eager first: compiler/dynamic_check.py)."""
         if self._dynamic is None:
             return None
         if not isinstance(self.graph, CompiledGraph) or not self.graph.shapes.dynamic:
             why = "it runs partly eager" if isinstance(self.graph, PartitionedGraph) else \
                 "torch kept every size static"
             raise CompileError(f"no code for symbolic sizes: {why}", stage="capture")
+        dynamic_check.check(self.graph, self._examples)
         dims = [()] * len(self._dynamic)
         for inp, names in zip(self.captured.inputs, self.graph.shapes.example_symbols):
             if inp.kind == "user":
@@ -205,6 +207,7 @@ class Specialization:
         self._constants = [i.value.to(self.device) if i.kind == "constant" else None
                            for i in self.captured.inputs]
         examples = [c if c is not None else t for c, t in zip(self._constants, examples)]
+        self._examples = examples
         placeholders = [n for n in gm.graph.nodes if n.op == "placeholder"]
         self._on_device = {n.name for n, i in zip(placeholders, self.captured.inputs)
                            if i.kind == "constant"}

@@ -120,3 +120,48 @@ def test_threads_share_one_compilation_for_every_size():
     with ThreadPoolExecutor(6) as pool:
         list(pool.map(call, sizes))
     assert compiled.stats.compilations == 1
+
+
+def view_rows(x):
+    return (x * 2).view(-1, 4).sum(0)
+
+
+def test_code_that_differs_from_eager_is_not_kept():
+    """torch-mlir lowers x.view(-1, 4) of a [?, ?] tensor as no reshape (the kernel wrote
+    16 values per row into a result of 4, past its end): the check at compile time
+    (compiler/dynamic_check.py) rejects that code and the sizes are specialized."""
+    compiled = mlirfuse.compile(view_rows, dynamic=True)
+    for n in (8, 12):
+        x = _rows(n, cols=16)
+        torch.testing.assert_close(compiled(x), view_rows(x))
+    assert any("unlike eager" in n or "past the end" in n for n in compiled._dynamic_notes)
+
+
+def test_torch_compile_takes_dynamos_symbolic_shapes():
+    """mark_dynamic: the graph dynamo hands over has a symbolic batch (and the symbol as an
+    int input, read from the tensor's size instead): one compilation for every size."""
+    torch._dynamo.reset()
+    mlirfuse.reset_stats()
+    fn = torch.compile(mlp_softmax, backend="mlirfuse")
+    x, y = _rows(8), _rows(8, seed=1)
+    torch._dynamo.mark_dynamic(x, 0)
+    torch._dynamo.mark_dynamic(y, 0)
+    fn(x, y)
+    for n in (12, 5, 40):
+        x, y = _rows(n), _rows(n, seed=1)
+        for g, e in zip(fn(x, y), mlp_softmax(x, y)):
+            torch.testing.assert_close(g, e, rtol=1e-5, atol=1e-5)
+    assert mlirfuse.stats().compilations == 1
+
+
+def test_torch_compile_automatic_dynamic():
+    """Dynamo's automatic dynamic: a static graph first, then one with the changed size
+    symbolic: two compilations for any number of sizes."""
+    torch._dynamo.reset()
+    mlirfuse.reset_stats()
+    fn = torch.compile(mlp_softmax, backend="mlirfuse")
+    for n in (8, 12, 5, 40, 33):
+        x, y = _rows(n), _rows(n, seed=1)
+        for g, e in zip(fn(x, y), mlp_softmax(x, y)):
+            torch.testing.assert_close(g, e, rtol=1e-5, atol=1e-5)
+    assert mlirfuse.stats().compilations == 2
