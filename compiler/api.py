@@ -85,8 +85,9 @@ class CompiledFunction:
         if dims is not None:
             try:
                 spec = Specialization(self.fn, args, self.options, dynamic=dims)
-            except CompileError as e:  # no code for symbolic sizes: these sizes, then
-                self._dynamic_notes.append(e.reason or str(e).splitlines()[0])
+            except Exception as e:  # no code for symbolic sizes: these sizes, then
+                reason = getattr(e, "reason", None) or (str(e).splitlines() or [""])[0]
+                self._dynamic_notes.append(f"{type(e).__name__}: {reason}")
         if spec is not None:
             dims = tuple(spec.dynamic_dims)
             general = erase_sizes(key, dims)
@@ -231,6 +232,10 @@ class CompiledFunction:
         more (dynamic=True); under dynamic=None, the sizes in which the call differs
         from a compiled specialization otherwise like it; else None."""
         if self.options.dynamic is False or self.backward:
+            return None
+        # Code for symbolic sizes is made for the CPU only, for now.
+        if (self.options.device or "cpu") != "cpu" or any(
+                t[2].type != "cpu" for t in key.tensors):
             return None
         shapes = [t[1] for t in key.tensors]
         if self._symbolic is not None and len(self._symbolic) == len(shapes):
