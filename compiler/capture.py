@@ -28,6 +28,7 @@ from torch.export.graph_signature import InputKind, OutputKind
 
 from .decompositions import table as decomposition_table
 from .errors import CompileError
+from .identity_views import drop_identity_views
 from .narrow_ints import widen_narrow_ints
 
 
@@ -363,6 +364,7 @@ def capture(fn: Callable, args: tuple, dynamic: list[tuple[int, ...]] | None = N
     _strip_own_frames(gm)
     _fold_item_into_tensor(gm)
     widen_narrow_ints(gm)
+    drop_identity_views(gm)
     sig = prog.graph_signature
     placeholders = [n for n in gm.graph.nodes if n.op == "placeholder"]
 

@@ -144,7 +144,7 @@ def _plan(op: ir.Operation, target: str, packed: tuple[int, ...] = ()) -> _Plan 
         return None
     extents = st.static_extents(op)
     layout = _layout(op)
-    if extents is None or layout is None:
+    if extents is None or layout is None:  # dynamic: packed operands are copied first
         return _dynamic_plan(op, dtypes[element]) if not packed else None
     (batch, ms, ns, ks), strides = layout
     for index in packed:
@@ -215,30 +215,38 @@ def _dynamic_plan(op: ir.Operation, dtype: int) -> _Plan | None:
     contiguous = [isinstance(t.layout, ir.AffineMapAttr) and t.layout.value ==
                   ir.AffineMap.get_identity(len(t.shape)) for t in types]
 
-    def group(loops):
-        """The loops as one dimension: (its size, its innermost loop), or None."""
-        if not loops:
-            return ("size", []), None
-        order = None
+    def nests(loops) -> bool:
+        """Whether `loops` are consecutive dimensions, in this order, of every operand
+        that has them, each operand contiguous (a single loop always nests)."""
         for j in range(3):
             if not set(loops) <= set(dims[j]):
                 continue
-            positions = sorted(dims[j].index(d) for d in loops)
-            here = [dims[j][p] for p in positions]
-            if order is None:
-                order = here
-            if here != order or positions != list(range(positions[0],
-                                                        positions[0] + len(loops))):
-                return None
-            if not contiguous[j] and len(loops) > 1:
-                return None
-        j = next(j for j in range(3) if set(loops) <= set(dims[j]))
-        return ("size", [(j, dims[j].index(d)) for d in order]), order[-1]
+            positions = [dims[j].index(d) for d in loops]
+            if positions != list(range(positions[0], positions[0] + len(loops))):
+                return False
+            if len(loops) > 1 and not contiguous[j]:
+                return False
+        return True
 
-    roles = [group(batch), group(ms), group(ns), group(ks)]
-    if any(r is None for r in roles):
-        return None
-    (bsz, lb), (msz, m), (nsz, n), (ksz, k) = roles
+    def group(loops, reference):
+        """The loops as one dimension, the innermost that nest (in `reference`'s order),
+        and host loops for the others: (size, innermost loop, host loops)."""
+        if not loops:
+            return ("size", []), None, []
+        order = sorted(loops, key=lambda d: dims[reference].index(d))
+        first = len(order) - 1
+        while first > 0 and nests(order[first - 1:]):
+            first -= 1
+        merged = order[first:]
+        j = next(j for j in range(3) if set(merged) <= set(dims[j]))
+        return ("size", [(j, dims[j].index(d)) for d in merged]), merged[-1], order[:first]
+
+    (bsz, lb, hb), (msz, m, hm), (nsz, n, hn), (ksz, k, hk) = \
+        group(batch, 2), group(ms, 2), group(ns, 2), group(ks, 0)
+
+    def size_of(loop):
+        j = next(j for j in range(3) if loop in dims[j])
+        return ("size", [(j, dims[j].index(loop))])
 
     def stride(j, loop):
         if loop is None:
@@ -252,8 +260,11 @@ def _dynamic_plan(op: ir.Operation, dtype: int) -> _Plan | None:
     if plan_c[2] != 1 or not (plan_a[2] == 1 or plan_a[1] == 1) \
             or not (plan_b[2] == 1 or plan_b[1] == 1):
         return None
+    # Host loops around the call: extent and each operand's stride (0 where it has none).
+    loops = [(size_of(d), [stride(j, d) if d in dims[j] else 0 for j in range(3)], d in ks)
+             for d in hb + hm + hn + hk]
     return _Plan(dtype, bsz, msz, nsz, ksz,
-                 [(v, p) for v, p in zip(op.operands, (plan_a, plan_b, plan_c))], [])
+                 [(v, p) for v, p in zip(op.operands, (plan_a, plan_b, plan_c))], loops)
 
 
 def declare(module_body: ir.Block, callee: str, arg_types: list[ir.Type]) -> None:
@@ -278,14 +289,15 @@ def _gemm(op: ir.Operation, plan: _Plan, module_body: ir.Block, target: str,
 
     def const(t, v):
         if isinstance(v, tuple):  # a size or stride of the call (_dynamic_plan)
+            def cast(x):
+                return x if t == index else arith.IndexCastOp(t, x).result
             if v[0] == "stride":
                 results = list(metas[v[1]].results)
                 rank = (len(results) - 2) // 2
-                return arith.IndexCastOp(t, results[2 + rank + v[2]]).result
+                return cast(results[2 + rank + v[2]])
             value = arith.ConstantOp(t, 1).result
             for j, d in v[1]:
-                size = arith.IndexCastOp(t, list(metas[j].results)[2 + d]).result
-                value = arith.MulIOp(value, size).result
+                value = arith.MulIOp(value, cast(list(metas[j].results)[2 + d])).result
             return value
         return arith.ConstantOp(t, v).result
 
@@ -330,21 +342,42 @@ def _gemm(op: ir.Operation, plan: _Plan, module_body: ir.Block, target: str,
         func.CallOp([], ir.FlatSymbolRefAttr.get(CALLEES[target]), args)
 
 
+def _dynamic_packed_order(op: ir.Operation, index: int) -> list[int]:
+    """_packed_order for buffers of dynamic sizes: batch, m and n in C's order of
+    dimensions, k in B's (C and B contiguous: their order is their strides')."""
+    maps = st.indexing_maps(op)
+    dims = [st.dim_positions(m) for m in maps]
+    sa, sb, sc = (set(d) for d in dims)
+    ks = st.reduction_loops_of(maps, 1)
+    batch, ms, ns = sa & sb & sc, (sa & sc) - sb, (sb & sc) - sa
+
+    def by(loops, j):
+        return sorted(loops, key=lambda d: dims[j].index(d))
+    if index == 0:
+        return by(batch, 2) + by(ms, 2) + by(ks, 1)
+    return by(batch, 2) + by(ks, 1) + by(ns, 2)
+
+
 def _pack(op: ir.Operation, index: int) -> None:
     """Copies operand `index` (0: A, 1: B) of contraction `op` into a new contiguous buffer
     in _packed_order (a linalg.generic copy before it) and points `op` at the copy."""
     value = op.operands[index]
-    element = ir.MemRefType(value.type).element_type
+    typ = ir.MemRefType(value.type)
+    element = typ.element_type
     maps = st.indexing_maps(op)
     positions = st.dim_positions(maps[index])
     extents = st.static_extents(op)
-    roles, strides = _layout(op)
-    order = _packed_order(index, roles, strides)
+    order = _packed_order(index, *_layout(op)) if extents is not None \
+        else _dynamic_packed_order(op, index)
     rank = len(positions)
     parallel = ir.Attribute.parse("#linalg.iterator_type<parallel>")
+    dynamic = ir.ShapedType.get_dynamic_size()
     with ir.InsertionPoint(op), op.location:
-        buffer = memref.AllocOp(ir.MemRefType.get([extents[d] for d in order], element),
-                                [], []).result
+        shape = [typ.shape[positions.index(d)] for d in order]
+        sizes = [memref.DimOp(value, arith.ConstantOp(ir.IndexType.get(),
+                                                      positions.index(d)).result).result
+                 for d, n in zip(order, shape) if n == dynamic]
+        buffer = memref.AllocOp(ir.MemRefType.get(shape, element), sizes, []).result
         into = ir.AffineMap.get(rank, 0, [ir.AffineDimExpr.get(positions.index(d))
                                           for d in order])
         copy = linalg.GenericOp([], [value], [buffer], ir.ArrayAttr.get(
@@ -365,6 +398,12 @@ def zero_fill_of(op: ir.Operation, previous: ir.Operation | None) -> bool:
     overwrites instead of accumulating, and the fill goes)."""
     return previous is not None and st.fills_zero(previous) \
         and previous.operands[len(previous.operands) - 1] == op.operands[2]
+
+
+def _output_contiguous(op: ir.Operation) -> bool:
+    typ = ir.MemRefType(op.operands[2].type)
+    return isinstance(typ.layout, ir.AffineMapAttr) and \
+        typ.layout.value == ir.AffineMap.get_identity(len(typ.shape))
 
 
 @dataclasses.dataclass
@@ -395,7 +434,10 @@ class LibraryGemm(Pass):
                     for inner in op.regions:
                         self._region(inner, module_body)
                 plan = _plan(op, self.target)
-                if plan is not None and plan.loops and self.pack:
+                if plan is not None and plan.loops and self.pack \
+                        and st.static_extents(op) is None:
+                    plan = self._pack_dynamic(op, plan)
+                elif plan is not None and plan.loops and self.pack:
                     for choice in ((0,), (1,), (0, 1)):
                         packed = _plan(op, self.target, choice)
                         if packed is not None and not packed.loops:
@@ -412,3 +454,16 @@ class LibraryGemm(Pass):
                     previous = None
                     continue
                 previous = op
+
+    def _pack_dynamic(self, op: ir.Operation, plan: _Plan) -> _Plan:
+        """Dynamic sizes: packing A, then B, while host loops remain (whether a copy
+        leaves one call shows only in the plan of the packed buffers); C must be
+        contiguous, for C's order of dimensions to be the packed order."""
+        if not _output_contiguous(op):
+            return plan
+        for index in (0, 1):
+            if not plan.loops:
+                break
+            _pack(op, index)
+            plan = _plan(op, self.target) or plan
+        return plan

@@ -172,14 +172,45 @@ func.func @dynamic_scores(%q: memref<2x4x?x16xf32>, %k: memref<2x4x16x?xf32>, %s
   return
 }
 
-// A dynamic contraction whose batch loops do not nest (a strided view): generated code.
+// A dynamic contraction whose batch loops do not nest (a strided view): the outer one
+// is a host loop around the call, each step moving every operand by its stride (read
+// from the descriptor).
 // CHECK-LABEL: func.func @dynamic_views
-// CHECK-NOT: call @mlirfuse_cpu_gemm
-// CHECK: linalg.generic
+// CHECK: %{{.*}}, %[[OFF:.*]], %[[AS:.*]]:4, %[[AT:.*]]:4 = memref.extract_strided_metadata %arg0
+// CHECK: scf.for %[[I:.*]] = %c0 to %{{.*}} step
+// CHECK: %[[STEP:.*]] = arith.muli %[[I]], %[[AT]]#0 : index
+// CHECK: arith.addi %[[OFF]], %[[STEP]] : index
+// CHECK: call @mlirfuse_cpu_gemm
+// CHECK: } {mlirfuse.host}
+// CHECK-NOT: linalg.generic
 func.func @dynamic_views(%q: memref<2x4x?x16xf32, strided<[?, 16, ?, 1]>>, %k: memref<2x4x16x?xf32>, %s: memref<2x4x?x?xf32>) attributes {mlirfuse.abi} {
   linalg.generic {indexing_maps = [#qa, #qb, #qc], iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction"]} ins(%q, %k : memref<2x4x?x16xf32, strided<[?, 16, ?, 1]>>, memref<2x4x16x?xf32>) outs(%s : memref<2x4x?x?xf32>) {
   ^bb0(%p: f32, %r: f32, %o: f32):
     %1 = arith.mulf %p, %r : f32
+    %2 = arith.addf %o, %1 : f32
+    linalg.yield %2 : f32
+  }
+  return
+}
+
+// Dynamic sizes with pack: the input projection of a sequence-first transformer (A is
+// [batch, seq, k], C is [seq, batch, n]): A's m loops do not nest like C's, so A is
+// copied into a buffer of the call's sizes in C's order, and one call remains.
+#dpa = affine_map<(d0, d1, d2, d3) -> (d1, d0, d3)>
+#dpb = affine_map<(d0, d1, d2, d3) -> (d2, d3)>
+#dpc = affine_map<(d0, d1, d2, d3) -> (d0, d1, d2)>
+// PACK-LABEL: func.func @dynamic_packed
+// PACK: %[[N:.*]] = memref.dim %arg0, %c0
+// PACK: %[[COPY:.*]] = memref.alloc(%[[N]]) : memref<128x?x64xf32>
+// PACK: linalg.generic {{.*}} ins(%arg0 : memref<?x128x64xf32>) outs(%[[COPY]] : memref<128x?x64xf32>)
+// PACK-NOT: scf.for
+// PACK: call @mlirfuse_gemm
+// PACK-NOT: scf.for
+// PACK: return
+func.func @dynamic_packed(%x: memref<?x128x64xf32>, %w: memref<32x64xf32>, %y: memref<128x?x32xf32>) attributes {mlirfuse.abi} {
+  linalg.generic {indexing_maps = [#dpa, #dpb, #dpc], iterator_types = ["parallel", "parallel", "parallel", "reduction"]} ins(%x, %w : memref<?x128x64xf32>, memref<32x64xf32>) outs(%y : memref<128x?x32xf32>) {
+  ^bb0(%p: f32, %q: f32, %o: f32):
+    %1 = arith.mulf %p, %q : f32
     %2 = arith.addf %o, %1 : f32
     linalg.yield %2 : f32
   }
