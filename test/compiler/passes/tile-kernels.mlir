@@ -11,3 +11,14 @@
 // CHECK: return
 // CHECK-NOT: mlirfuse.tile_loops
 // CHECK-NOT: mlirfuse.fuse
+
+// form-fusion-groups.mlir's dynamic_rows: the kernel takes the dynamic size as an index
+// argument (its tensor.empty's) and its scf.forall runs over the rows of the call.
+// CHECK-LABEL: func.func @dynamic_rows
+// CHECK: %[[N:.*]] = tensor.dim %arg0, %c0
+// CHECK: call @kernel_0(%arg0, %[[N]]) : (tensor<?x64xf32>, index) -> tensor<?x64xf32>
+// CHECK: func.func private @kernel_0(%[[X:.*]]: tensor<?x64xf32>, %[[SIZE:.*]]: index)
+// CHECK: %[[OUT:.*]] = tensor.empty(%[[SIZE]]) : tensor<?x64xf32>
+// CHECK: %[[ROWS:.*]] = tensor.dim %[[X]], %c0
+// CHECK: scf.forall (%{{.*}}) in (%[[ROWS]]) shared_outs(%{{.*}} = %[[OUT]])
+// CHECK: math.exp
