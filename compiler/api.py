@@ -20,7 +20,7 @@ from . import stats as stats_mod
 from .concurrency import COMPILE_LOCK
 from .capture import is_fake
 from .dispatch import (Explanation, Key, bind_positional, dispatch_key, erase_sizes,
-                       key_difference, modules_of)
+                       key_difference, modules_of, symbolic_dims)
 from .errors import CompileError, GuardError, InternalErrorWarning
 from .options import Options
 from .specialize import NEEDS_AUTOGRAD, Specialization
@@ -108,9 +108,7 @@ class CompiledFunction:
         """Compiles a specialization for `args` now, without running it."""
         key, _ = self._key(args)
         with COMPILE_LOCK:
-            if key not in self._specializations and self._dynamo is None and \
-                    not any(erase_sizes(key, dims) in table
-                            for dims, table in self._dynamic_specs.items()):
+            if self._dynamo is None and next(self._specs_for(key), None) is None:
                 try:
                     self._compile(key, args)
                 except Exception as e:
@@ -126,14 +124,19 @@ class CompiledFunction:
         key, tensors = self._key(args)
         return self._run_spec(self._last, key, args, tensors)
 
+    def _specs_for(self, key: Key):
+        """The specializations that may take a call with `key`: those for its exact sizes,
+        then code for symbolic sizes (looked up only when those decline: the hot path of
+        a static specialization stays one dictionary lookup)."""
+        yield from self._specializations.get(key, ())
+        for dims, table in self._dynamic_specs.items():
+            yield from table.get(erase_sizes(key, dims), ())
+
     def _serve(self, key: Key, tensors: list[torch.Tensor], args: tuple):
         """(the result of the first specialization for `key` that accepts the call, None),
         or (_MISS, why the last one rejected it: None when there is none)."""
         reason = None
-        specs = list(self._specializations.get(key, ()))
-        for dims, table in self._dynamic_specs.items():
-            specs += table.get(erase_sizes(key, dims), ())
-        for spec in specs:
+        for spec in self._specs_for(key):
             status, result = spec(tensors)
             self._count_variants(spec)
             if status == NEEDS_AUTOGRAD:
@@ -228,36 +231,16 @@ class CompiledFunction:
             or self.stats.compilations >= self.options.recompile_limit
 
     def _dynamic_request(self, key: Key) -> list[tuple[int, ...]] | None:
-        """The dimensions to compile symbolic for a call that missed: every size of 2 or
-        more (dynamic=True); under dynamic=None, the sizes in which the call differs
-        from a compiled specialization otherwise like it; else None."""
-        if self.options.dynamic is False or self.backward:
+        """The dimensions to compile symbolic for a call that missed (dispatch.symbolic_dims),
+        None for a backward graph, dynamic=False, or a call on the GPU (code for symbolic
+        sizes is made for the CPU only, for now: this saves the attempt's torch.export)."""
+        if self.options.dynamic is False or self.backward or \
+                (self.options.device or "cpu") != "cpu" or \
+                any(t[2].type != "cpu" for t in key.tensors):
             return None
-        # Code for symbolic sizes is made for the CPU only, for now.
-        if (self.options.device or "cpu") != "cpu" or any(
-                t[2].type != "cpu" for t in key.tensors):
-            return None
-        shapes = [t[1] for t in key.tensors]
-        if self._symbolic is not None and len(self._symbolic) == len(shapes):
-            dims = [tuple(d for d in ds if shape[d] >= 2)
-                    for ds, shape in zip(self._symbolic, shapes)]
-            return dims if any(dims) else None
-        if self.options.dynamic:
-            dims = [tuple(d for d, n in enumerate(shape) if n >= 2) for shape in shapes]
-            return dims if any(dims) else None
-        for old in list(self._specializations) + [
-                k for table in self._dynamic_specs.values() for k in table]:
-            if old.structure != key.structure or old.modes != key.modes or \
-                    len(old.tensors) != len(key.tensors) or any(
-                        a[0] != b[0] or a[2:] != b[2:] or len(a[1]) != len(b[1])
-                        for a, b in zip(old.tensors, key.tensors)):
-                continue
-            dims = [tuple(d for d, (m, n) in enumerate(zip(a[1], b[1]))
-                          if (m != n or m == -1) and n >= 2)
-                    for a, b in zip(old.tensors, key.tensors)]
-            if any(dims):
-                return dims
-        return None
+        compiled = list(self._specializations) + [
+            k for table in self._dynamic_specs.values() for k in table]
+        return symbolic_dims(key, compiled, self.options.dynamic, self._symbolic)
 
     def _miss(self, key: Key, args: tuple, reason: str | None):
         """Under the compile lock, decides what a call no specialization accepts does:

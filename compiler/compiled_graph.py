@@ -96,7 +96,7 @@ class _DevicesOnCpu:
 
 
 def lower_graph(gm: torch.fx.GraphModule, examples: list[torch.Tensor], options: Options,
-                stop_after: str, target: str = "cpu"):
+                stop_after: str, target: str = "cpu", shapes: SymbolicShapes | None = None):
     """Imports a functional graph and runs the stages up to `stop_after` ("raw": none).
 
     Returns:
@@ -104,7 +104,7 @@ def lower_graph(gm: torch.fx.GraphModule, examples: list[torch.Tensor], options:
     """
     with _DevicesOnCpu(gm):
         module = importer.import_graph(gm, make_context())
-    _attach_examples(module, examples, SymbolicShapes(gm))
+    _attach_examples(module, examples, shapes or SymbolicShapes(gm))
     record = driver.StageRecord()
     record.texts["raw"] = str(module)
     if stop_after != "raw":
@@ -154,7 +154,7 @@ class CompiledGraph:
         if device.type == "cuda" and not self.aligned:
             target += ":unaligned"
         kernels_stage = "loops" if target == "cpu" else "gpu"
-        module, record = lower_graph(gm, examples, options, kernels_stage, target)
+        module, record = lower_graph(gm, examples, options, kernels_stage, target, self.shapes)
         self.kernels = count_kernels(module)
         driver.run_stages(module, target=target, start_after=kernels_stage, record=record,
                           dump_dir=options.dump_dir, repro_dir=options.repro_dir,

@@ -63,6 +63,33 @@ def erase_sizes(key: Key, dims) -> Key:
     return Key(key.structure, tensors, key.modes)
 
 
+def symbolic_dims(key: Key, compiled: list[Key], dynamic: bool | None,
+                  symbolic: list[tuple[int, ...]] | None = None) -> list[tuple[int, ...]] | None:
+    """Per tensor, the dimensions a call with `key` compiles symbolic, or None: the
+    dimensions dynamo made symbolic (`symbolic`), every size of 2 or more
+    (dynamic=True), or under automatic dynamic (None) the sizes in which the call
+    differs from a `compiled` Key otherwise like it (sizes 0 and 1 stay specialized)."""
+    shapes = [t[1] for t in key.tensors]
+    if symbolic is not None and len(symbolic) == len(shapes):
+        dims = [tuple(d for d in ds if shape[d] >= 2) for ds, shape in zip(symbolic, shapes)]
+        return dims if any(dims) else None
+    if dynamic:
+        dims = [tuple(d for d, n in enumerate(shape) if n >= 2) for shape in shapes]
+        return dims if any(dims) else None
+    for old in compiled:
+        if old.structure != key.structure or old.modes != key.modes or \
+                len(old.tensors) != len(key.tensors) or any(
+                    a[0] != b[0] or a[2:] != b[2:] or len(a[1]) != len(b[1])
+                    for a, b in zip(old.tensors, key.tensors)):
+            continue
+        dims = [tuple(d for d, (m, n) in enumerate(zip(a[1], b[1]))
+                      if (m != n or m == -1) and n >= 2)
+                for a, b in zip(old.tensors, key.tensors)]
+        if any(dims):
+            return dims
+    return None
+
+
 def key_difference(new: Key, old: Key) -> str:
     """Says how a call's Key differs from the one a specialization was built for."""
     if new.structure != old.structure or len(new.tensors) != len(old.tensors):

@@ -39,6 +39,7 @@ import math
 from torch_mlir import ir
 from torch_mlir.dialects import arith, func, linalg, memref, scf
 
+from . import gemm_dynamic
 from . import structured as st
 from .base import Pass, PassError
 from .destination_style_abi import MARK
@@ -190,81 +191,12 @@ def _plan(op: ir.Operation, target: str, packed: tuple[int, ...] = ()) -> _Plan 
 
 
 def _dynamic_plan(op: ir.Operation, dtype: int) -> _Plan | None:
-    """A contraction with sizes or strides known only at run time (dynamic shapes): one
-    call when the loops of each role nest as one row-major dimension in every operand
-    that has them (consecutive dimensions of a contiguous buffer), the unit strides are
-    static and no static stride is 0 (a broadcast). Sizes and the other strides are read
-    from the buffers' descriptors per call: in the plan a size is ("size", [(operand,
-    dimension)...]) (their product), a stride ("stride", operand, dimension)."""
-    maps = st.indexing_maps(op)
-    dims = [st.dim_positions(m) for m in maps]
-    if any(None in d for d in dims):
+    """The plan of a contraction on dynamic sizes (gemm_dynamic.layout), or None."""
+    layout = gemm_dynamic.layout(op)
+    if layout is None:
         return None
-    sa, sb, sc = (set(d) for d in dims)
-    ks = sorted(st.reduction_loops_of(maps, 1))
-    batch = sorted(sa & sb & sc)
-    ms, ns = sorted((sa & sc) - sb), sorted((sb & sc) - sa)
-    if not ks or not ms or not ns or sc != set(batch + ms + ns) \
-            or sa != set(batch + ms + ks) or sb != set(batch + ns + ks):
-        return None
-    types = [ir.MemRefType(v.type) for v in op.operands]
-    dynamic = ir.ShapedType.get_dynamic_stride_or_offset()
-    statics = [t.get_strides_and_offset()[0] for t in types]
-    if any(x == 0 for table in statics for x in table):
-        return None
-    contiguous = [isinstance(t.layout, ir.AffineMapAttr) and t.layout.value ==
-                  ir.AffineMap.get_identity(len(t.shape)) for t in types]
-
-    def nests(loops) -> bool:
-        """Whether `loops` are consecutive dimensions, in this order, of every operand
-        that has them, each operand contiguous (a single loop always nests)."""
-        for j in range(3):
-            if not set(loops) <= set(dims[j]):
-                continue
-            positions = [dims[j].index(d) for d in loops]
-            if positions != list(range(positions[0], positions[0] + len(loops))):
-                return False
-            if len(loops) > 1 and not contiguous[j]:
-                return False
-        return True
-
-    def group(loops, reference):
-        """The loops as one dimension, the innermost that nest (in `reference`'s order),
-        and host loops for the others: (size, innermost loop, host loops)."""
-        if not loops:
-            return ("size", []), None, []
-        order = sorted(loops, key=lambda d: dims[reference].index(d))
-        first = len(order) - 1
-        while first > 0 and nests(order[first - 1:]):
-            first -= 1
-        merged = order[first:]
-        j = next(j for j in range(3) if set(merged) <= set(dims[j]))
-        return ("size", [(j, dims[j].index(d)) for d in merged]), merged[-1], order[:first]
-
-    (bsz, lb, hb), (msz, m, hm), (nsz, n, hn), (ksz, k, hk) = \
-        group(batch, 2), group(ms, 2), group(ns, 2), group(ks, 0)
-
-    def size_of(loop):
-        j = next(j for j in range(3) if loop in dims[j])
-        return ("size", [(j, dims[j].index(loop))])
-
-    def stride(j, loop):
-        if loop is None:
-            return 0
-        d = dims[j].index(loop)
-        return statics[j][d] if statics[j][d] != dynamic else ("stride", j, d)
-
-    plan_a = (stride(0, lb), stride(0, m), stride(0, k))
-    plan_b = (stride(1, lb), stride(1, k), stride(1, n))
-    plan_c = (stride(2, lb), stride(2, m), stride(2, n))
-    if plan_c[2] != 1 or not (plan_a[2] == 1 or plan_a[1] == 1) \
-            or not (plan_b[2] == 1 or plan_b[1] == 1):
-        return None
-    # Host loops around the call: extent and each operand's stride (0 where it has none).
-    loops = [(size_of(d), [stride(j, d) if d in dims[j] else 0 for j in range(3)], d in ks)
-             for d in hb + hm + hn + hk]
-    return _Plan(dtype, bsz, msz, nsz, ksz,
-                 [(v, p) for v, p in zip(op.operands, (plan_a, plan_b, plan_c))], loops)
+    (batch, m, n, k), operands, loops = layout
+    return _Plan(dtype, batch, m, n, k, list(zip(op.operands, operands)), loops)
 
 
 def declare(module_body: ir.Block, callee: str, arg_types: list[ir.Type]) -> None:
@@ -342,22 +274,6 @@ def _gemm(op: ir.Operation, plan: _Plan, module_body: ir.Block, target: str,
         func.CallOp([], ir.FlatSymbolRefAttr.get(CALLEES[target]), args)
 
 
-def _dynamic_packed_order(op: ir.Operation, index: int) -> list[int]:
-    """_packed_order for buffers of dynamic sizes: batch, m and n in C's order of
-    dimensions, k in B's (C and B contiguous: their order is their strides')."""
-    maps = st.indexing_maps(op)
-    dims = [st.dim_positions(m) for m in maps]
-    sa, sb, sc = (set(d) for d in dims)
-    ks = st.reduction_loops_of(maps, 1)
-    batch, ms, ns = sa & sb & sc, (sa & sc) - sb, (sb & sc) - sa
-
-    def by(loops, j):
-        return sorted(loops, key=lambda d: dims[j].index(d))
-    if index == 0:
-        return by(batch, 2) + by(ms, 2) + by(ks, 1)
-    return by(batch, 2) + by(ks, 1) + by(ns, 2)
-
-
 def _pack(op: ir.Operation, index: int) -> None:
     """Copies operand `index` (0: A, 1: B) of contraction `op` into a new contiguous buffer
     in _packed_order (a linalg.generic copy before it) and points `op` at the copy."""
@@ -368,7 +284,7 @@ def _pack(op: ir.Operation, index: int) -> None:
     positions = st.dim_positions(maps[index])
     extents = st.static_extents(op)
     order = _packed_order(index, *_layout(op)) if extents is not None \
-        else _dynamic_packed_order(op, index)
+        else gemm_dynamic.packed_order(op, index)
     rank = len(positions)
     parallel = ir.Attribute.parse("#linalg.iterator_type<parallel>")
     dynamic = ir.ShapedType.get_dynamic_size()
@@ -398,12 +314,6 @@ def zero_fill_of(op: ir.Operation, previous: ir.Operation | None) -> bool:
     overwrites instead of accumulating, and the fill goes)."""
     return previous is not None and st.fills_zero(previous) \
         and previous.operands[len(previous.operands) - 1] == op.operands[2]
-
-
-def _output_contiguous(op: ir.Operation) -> bool:
-    typ = ir.MemRefType(op.operands[2].type)
-    return isinstance(typ.layout, ir.AffineMapAttr) and \
-        typ.layout.value == ir.AffineMap.get_identity(len(typ.shape))
 
 
 @dataclasses.dataclass
@@ -459,7 +369,7 @@ class LibraryGemm(Pass):
         """Dynamic sizes: packing A, then B, while host loops remain (whether a copy
         leaves one call shows only in the plan of the packed buffers); C must be
         contiguous, for C's order of dimensions to be the packed order."""
-        if not _output_contiguous(op):
+        if not gemm_dynamic.contiguous(ir.MemRefType(op.operands[2].type)):
             return plan
         for index in (0, 1):
             if not plan.loops:
