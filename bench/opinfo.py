@@ -10,7 +10,9 @@ are constants of the function), compiled with `mlirfuse.compile` and called on t
 `--samples` samples; each result is compared with eager's on the same tensors (random ops
 under the same seed). Per sample:
 
-  native   correct, and the whole graph ran compiled (stats.eager_ops == 0, no fallback)
+  native   correct, and the whole graph ran compiled (stats.eager_ops == 0, no fallback);
+           the record's `extern_calls` counts ops the compiled code ran with torch's
+           own kernel (compiler/extern.py), `externs` names them
   partly   correct, with some ops (or all) run as eager torch ops
   wrong    a result differs from eager's
   error    the compiled function raised where eager did not
@@ -170,11 +172,14 @@ def run_sample(op, sample, options: dict) -> dict:
     eager_ops = getattr(stats, "eager_ops", 0)
     if why:
         return {"status": "wrong", "reason": why, "eager_ops": eager_ops}
+    externs = {"extern_calls": getattr(stats, "extern_calls", 0)}
+    if externs["extern_calls"]:
+        externs["externs"] = ", ".join(sorted({e.op for e in compiled.explain().externs}))
     if eager_ops or stats.fallbacks:
         report = compiled.explain()
         reason = "; ".join([f"{e.op}: {e.reason}" for e in report.eager] + report.notes)[:300]
-        return {"status": "partly", "reason": reason, "eager_ops": eager_ops}
-    return {"status": "native", "reason": "", "eager_ops": 0}
+        return {"status": "partly", "reason": reason, "eager_ops": eager_ops, **externs}
+    return {"status": "native", "reason": "", "eager_ops": 0, **externs}
 
 
 def run_op(op, device: str, dtype_name: str, samples: int, options: dict) -> dict:
@@ -193,8 +198,14 @@ def run_op(op, device: str, dtype_name: str, samples: int, options: dict) -> dic
     counted = [r for r in results if r["status"] != "skipped"] or results
     worst = min(counted, key=lambda r: ORDER.index(r["status"])) if counted else \
         {"status": "skipped", "reason": "no samples"}
-    return {"op": op_name(op), "status": worst["status"], "reason": worst.get("reason", ""),
-            "samples": [r["status"] for r in results]}
+    record = {"op": op_name(op), "status": worst["status"], "reason": worst.get("reason", ""),
+              "samples": [r["status"] for r in results]}
+    externs = sorted({name for r in results for name in r.get("externs", "").split(", ")
+                      if name})
+    if externs:
+        record["extern_calls"] = max(r.get("extern_calls", 0) for r in results)
+        record["externs"] = ", ".join(externs)
+    return record
 
 
 def worker(device: str, dtype_name: str, samples: int, options: dict) -> None:
@@ -302,6 +313,11 @@ def table(records: list[dict], title: str, only_not_native: bool = False) -> str
              f"{len(records)} ops, {run} run (eager raised on every sample of "
              f"{counts['skipped']}): " + ", ".join(f"{counts[s]} {s}" for s in ORDER[:-1])
              + (f"; native {100.0 * counts['native'] / run:.1f}%" if run else ""), ""]
+    extern = sum(1 for r in records if r["status"] == "native" and r.get("externs"))
+    lines += [f"Of the native ops, {extern} run torch's kernel for an op from the compiled "
+              f"code (extern calls, compiler/extern.py); without them "
+              f"{counts['native'] - extern} native"
+              + (f" ({100.0 * (counts['native'] - extern) / run:.1f}%)." if run else "."), ""]
     kinds: dict[str, int] = {}
     for r in records:
         if r["status"] == "partly":
@@ -310,10 +326,11 @@ def table(records: list[dict], title: str, only_not_native: bool = False) -> str
         f"{k} {v}" for k, v in sorted(kinds.items(), key=lambda kv: -kv[1])), ""]
     lines += ["| op | status | cause | reason |", "| --- | --- | --- | --- |"]
     for r in records:
-        if only_not_native and r["status"] in ("native", "skipped"):
+        if only_not_native and r["status"] in ("native", "skipped") and not r.get("externs"):
             continue
         reason = r["reason"].replace("|", "\\|").replace("\n", " ")
-        cause = category(r["reason"]) if r["status"] == "partly" else ""
+        cause = category(r["reason"]) if r["status"] == "partly" else \
+            (f"extern: {r['externs']}" if r.get("externs") else "")
         lines.append(f"| {r['op']} | {r['status']} | {cause} | {reason} |")
     return "\n".join(lines) + "\n"
 

@@ -143,7 +143,7 @@ class CompiledFunction:
                 return self._eager_for_autograd(args), None
             if status == 0:
                 stats_mod.count(self.stats, "cache_hits")
-                stats_mod.ran(self.stats, spec.kernels, len(spec.eager))
+                stats_mod.ran(self.stats, spec.kernels, len(spec.eager), len(spec.externs))
                 self._last, self._last_key = spec, key
                 return result, None
             reason = spec.explain(status, tensors)
@@ -316,7 +316,8 @@ class CompiledFunction:
         # be captured), one per graph break where there are several graphs.
         breaks = max(1, len(self._children) - 1)
         stats_mod.ran(self.stats, sum(c.stats.kernels for c in self._children),
-                      sum(c.stats.eager_ops for c in self._children) + breaks)
+                      sum(c.stats.eager_ops for c in self._children) + breaks,
+                      sum(c.stats.extern_calls for c in self._children))
         return result
 
     def _run_not_compiled(self, error: Exception, args: tuple):
@@ -337,17 +338,18 @@ class CompiledFunction:
         if status:
             raise RuntimeError(f"mlirfuse: internal error: a new specialization rejected the "
                                f"arguments it was built for ({spec.explain(status, tensors)})")
-        stats_mod.ran(self.stats, spec.kernels, len(spec.eager))
+        stats_mod.ran(self.stats, spec.kernels, len(spec.eager), len(spec.externs))
         return result
 
     def _explain_children(self, notes: list[str]) -> Explanation:
-        pieces, eager = [], []
+        pieces, eager, externs = [], [], []
         for child in self._children:
             if child._last is not None:
                 sub = child.explain()
                 pieces += sub.pieces
                 eager += sub.eager
-        return Explanation(pieces, eager, notes)
+                externs += sub.externs
+        return Explanation(pieces, eager, notes, externs)
 
     def explain(self) -> Explanation:
         """Says what ran where in the last compiled or called specialization: the compiled
@@ -370,7 +372,7 @@ class CompiledFunction:
             pieces = [(_graph_ops(p.graph_module), p.kernels) for p in graph.pieces]
         else:
             pieces = [(_graph_ops(spec.captured.graph_module), spec.kernels)]
-        return Explanation(pieces, list(spec.eager))
+        return Explanation(pieces, list(spec.eager), externs=list(spec.externs))
 
     def ir(self, stage: str = "linalg") -> str:
         """Returns the IR text of the last compiled or called specialization at `stage`.

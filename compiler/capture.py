@@ -27,6 +27,7 @@ from torch.export import ExportedProgram
 from torch.export.graph_signature import InputKind, OutputKind
 
 from .decompositions import table as decomposition_table
+from .effect_tokens import drop_effect_tokens
 from .errors import CompileError
 from .identity_views import drop_identity_views
 from .narrow_ints import widen_narrow_ints
@@ -367,9 +368,20 @@ def capture(fn: Callable, args: tuple, dynamic: list[tuple[int, ...]] | None = N
     drop_identity_views(gm)
     sig = prog.graph_signature
     placeholders = [n for n in gm.graph.nodes if n.op == "placeholder"]
+    outs = list(next(n for n in gm.graph.nodes if n.op == "output").args[0])
+    tokens = [n for n, s in zip(placeholders, sig.input_specs) if s.kind == InputKind.TOKEN]
+    if tokens:
+        try:
+            drop_effect_tokens(gm, tokens, [n for n, s in zip(outs, sig.output_specs)
+                                            if s.kind == OutputKind.TOKEN])
+        except ValueError as e:
+            raise CompileError(f"effect tokens: {e}", stage="capture") from e
+    input_specs = [s for s in sig.input_specs if s.kind != InputKind.TOKEN]
+    output_specs = [s for s in sig.output_specs if s.kind != OutputKind.TOKEN]
+    placeholders = [n for n in gm.graph.nodes if n.op == "placeholder"]
 
     inputs, user_of_name, user_count = [], {}, 0
-    for node, spec in zip(placeholders, sig.input_specs):
+    for node, spec in zip(placeholders, input_specs):
         if spec.kind == InputKind.USER_INPUT:
             inputs.append(Input("user", index=user_count))
             user_of_name[spec.arg.name] = inputs[-1]
@@ -392,7 +404,7 @@ def capture(fn: Callable, args: tuple, dynamic: list[tuple[int, ...]] | None = N
             results.append(node)
         return result_of_node[node]
 
-    for node, spec in zip(out_nodes, sig.output_specs):
+    for node, spec in zip(out_nodes, output_specs):
         if spec.kind == OutputKind.BUFFER_MUTATION:
             mutations.append((Input("state", path=spec.target), result_index(node)))
         elif spec.kind == OutputKind.USER_INPUT_MUTATION:

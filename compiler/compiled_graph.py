@@ -13,7 +13,7 @@ import time
 
 import torch
 
-from . import driver, importer, index_checks
+from . import driver, extern, importer, index_checks
 from .context import make_context
 from .errors import CompileError
 from .options import Options
@@ -64,7 +64,8 @@ def _attach_examples(module, tensors: list[torch.Tensor], shapes: SymbolicShapes
 
     with module.context:
         fn = next(op.operation for op in module.body.operations
-                  if op.operation.name == "func.func")
+                  if op.operation.name == "func.func"
+                  and ir.StringAttr(op.operation.attributes["sym_name"]).value == importer.ENTRY)
         fn.attributes[EXAMPLE_STRIDES] = ir.ArrayAttr.get(
             [ir.DenseI64ArrayAttr.get(list(t.stride())) for t in tensors])
         if shapes.dynamic:
@@ -104,6 +105,7 @@ def lower_graph(gm: torch.fx.GraphModule, examples: list[torch.Tensor], options:
     """
     with _DevicesOnCpu(gm):
         module = importer.import_graph(gm, make_context())
+    extern.replace_calls(module, gm)
     _attach_examples(module, examples, shapes or SymbolicShapes(gm))
     record = driver.StageRecord()
     record.texts["raw"] = str(module)

@@ -201,6 +201,18 @@ def learn(nodes: list[torch.fx.Node]) -> list[tuple]:
     return new
 
 
+def exhausted(node: torch.fx.Node) -> bool:
+    """Whether torch's decomposition has nothing left to try for `node`'s call: its op
+    has none, or it was learned for this signature (and did not apply: the node is
+    still there), or it did not help. Only then is the op an extern call's
+    (compiler/extern.py): compiled code of its own beats a library call."""
+    op = node.target
+    if not isinstance(op, torch._ops.OpOverload) or torch_decomposition(op) is None:
+        return True
+    sig = op_signature.of_node(node)
+    return sig in LEARNED.get(op, ()) or (op, sig) in _UNHELPFUL
+
+
 def forget(learned: list[tuple]) -> None:
     """Undoes learn, for good: the decomposition did not trace, or its
     parts do not compile either."""

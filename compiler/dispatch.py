@@ -138,18 +138,25 @@ class Explanation:
       eager: the ops that ran as eager torch ops: node, op, the user's source line and
         the reason (the stage, the pass and the first line of the diagnostic).
       notes: what else ran outside compiled code (a function dynamo had to split).
+      externs: the ops the compiled code ran with torch's own kernel (extern calls),
+        with why they have no code of their own.
     """
 
     pieces: list[tuple[int, int]]
     eager: list[EagerOp]
     notes: list[str] = dataclasses.field(default_factory=list)
+    externs: list[EagerOp] = dataclasses.field(default_factory=list)
 
     def __str__(self) -> str:
-        lines = [f"{len(self.pieces)} compiled piece(s), {len(self.eager)} eager op(s)"]
+        lines = [f"{len(self.pieces)} compiled piece(s), {len(self.eager)} eager op(s)"
+                 + (f", {len(self.externs)} extern call(s)" if self.externs else "")]
         for i, (ops, kernels) in enumerate(self.pieces):
             lines.append(f"  piece {i}: {ops} ops, {kernels} kernels")
         for e in self.eager:
             lines.append(f"  eager {e.op} ({e.node}) at {e.source or 'unknown source'}: "
                          f"{e.reason}")
+        for e in self.externs:
+            lines.append(f"  extern {e.op} ({e.node}) at {e.source or 'unknown source'}: "
+                         f"torch's kernel, called from the compiled code ({e.reason})")
         lines += [f"  {n}" for n in self.notes]
         return "\n".join(lines)

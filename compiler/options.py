@@ -34,6 +34,12 @@ class Options:
       on_unsupported: what a graph with ops that cannot compile does: "eager" (default:
         what compiles runs compiled, the rest as eager torch ops between, reported by
         `explain()` and counted in `stats.eager_ops`) or "error" (raise CompileError).
+      extern_calls: True (default): an op that compiles neither natively nor through a
+        decomposition, and that torch has a kernel for, runs that kernel from the
+        compiled code (an extern call, as inductor's extern kernels: LAPACK, FFTs with
+        real results, long sorts, random ops on torch's generator), so the graph still
+        compiles whole; counted in `stats.extern_calls`. False runs such ops eager
+        between compiled pieces. With on_unsupported="error" there are none either.
       dynamic: as torch.compile's: None (default) specializes the first call's sizes, and
         when a later call differs from a compiled one only in sizes, compiles once more
         with those dimensions symbolic, for every size; True: symbolic from the first
@@ -49,6 +55,7 @@ class Options:
     recompile_limit: int = 8
     fuse: bool = True
     on_unsupported: str = "eager"
+    extern_calls: bool = True
     dynamic: bool | None = None
     dump_dir: str | None = None
     repro_dir: str = dataclasses.field(

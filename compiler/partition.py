@@ -30,7 +30,7 @@ from torch.fx.passes.infra.partitioner import CapabilityBasedPartitioner
 from torch.fx.passes.operator_support import OperatorSupportBase
 from torch.fx.passes.utils.fuser_utils import fuse_as_graphmodule, fuse_by_partitions, topo_sort
 
-from . import hazards, op_signature
+from . import decompositions, extern, hazards, op_signature
 from .capture import source_of
 from .concurrency import COMPILE_LOCK
 from .compiled_graph import CompiledGraph
@@ -39,7 +39,7 @@ from .options import Options
 
 # Stages whose failures are about one op (it has no lowering): later ones (fusion, code
 # generation) fail on what ops make together, and split their partition instead.
-_OP_STAGES = ("capture", "import", "torch", "linalg")
+OP_STAGES = ("capture", "import", "torch", "linalg")
 
 # Partitions tried before the rest of a graph is given up on (runs eager).
 MAX_ATTEMPTS = 64
@@ -116,7 +116,7 @@ def screen(node: torch.fx.Node, device: torch.device, on_device=frozenset()) -> 
       on_device: names of placeholders that are on `device` at run time whatever their
         example's device (the constants a function holds are moved there).
     """
-    if node.op != "call_function" or node.target is operator.getitem:
+    if node.op != "call_function" or node.target is operator.getitem or extern.marked(node):
         return None
     target = node.target
     tags = getattr(target, "tags", ())
@@ -140,6 +140,25 @@ def screen(node: torch.fx.Node, device: torch.device, on_device=frozenset()) -> 
     if any(t.device != device for t in outs + placed):
         return f"moves data between devices (the code runs on {device})"
     return hazards.check(node, ins, outs, device) or KNOWN.get(signature(node))
+
+
+def failure_reason(error: CompileError) -> str:
+    """Why an op did not compile, for reports: the stage, the pass, the diagnostic."""
+    where = f"stage '{error.stage}'" + (f", pass '{error.pass_name}'" if error.pass_name else "")
+    return f"does not compile ({where}): {error.reason}"
+
+
+def mark_externs(gm: torch.fx.GraphModule, device: torch.device, on_device=frozenset()) -> None:
+    """Marks the nodes the screen sends eager that can be extern calls instead
+    (compiler/extern.py): random ops, toolchain hazards (long sorts), and ops that
+    failed to compile before whose decompositions have nothing left to try."""
+    for n in gm.graph.nodes:
+        reason = screen(n, device, on_device)
+        if reason and (signature(n) not in KNOWN or decompositions.exhausted(n)):
+            if torch.Tag.nondeterministic_seeded in getattr(n.target, "tags", ()):
+                reason = "draws random numbers: torch's kernel draws them from torch's " \
+                         "generator, in the program's order, as eager does"
+            extern.mark(n, reason, device)
 
 
 class _Support(OperatorSupportBase):
@@ -326,8 +345,9 @@ class PartitionedGraph:
                     first_error = None
                     names = {n.name for n in part}
                     named = [n for n in e.nodes if n in names]
-                    if (len(named) == 1 and e.stage in _OP_STAGES) or len(part) == 1:
-                        self._learn(e, named or [part[0].name], nodes, eager)
+                    if (len(named) == 1 and e.stage in OP_STAGES) or len(part) == 1:
+                        self._learn(e, named or [part[0].name], nodes, eager,
+                                    device if options.extern_calls else None)
                     else:  # about a combination of ops (a kernel too wide...), or unknown
                         base = max(groups.values(), default=0) + 1
                         for i, n in enumerate(part):
@@ -348,13 +368,21 @@ class PartitionedGraph:
                       for n in self.module.graph.nodes
                       if n.op == "call_function" and n.target is not operator.getitem]
 
-    def _learn(self, error: CompileError, names: list[str], nodes: dict, eager: dict) -> None:
-        where = f"stage '{error.stage}'" + (f", pass '{error.pass_name}'" if error.pass_name else "")
-        reason = f"does not compile ({where}): {error.reason}"
+    def _learn(self, error: CompileError, names: list[str], nodes: dict, eager: dict,
+               extern_device: torch.device | None) -> None:
+        """Nodes that failed to compile become extern calls on `extern_device` where they
+        can (torch's decompositions tried first; None: no extern calls) and run eager
+        otherwise."""
+        reason = failure_reason(error)
         for name in names:
+            node = nodes[name]
+            KNOWN[signature(node)] = reason
+            if extern_device is not None and not extern.marked(node) and \
+                    decompositions.exhausted(node) and extern.mark(node, reason, extern_device):
+                continue
+            extern.unmark(node)  # (an extern call that failed too)
             eager[name] = reason
-            KNOWN[signature(nodes[name])] = reason
-            self.failed.append(nodes[name])
+            self.failed.append(node)
 
     @staticmethod
     def _propose(top, eager, groups) -> list[list[torch.fx.Node]]:

@@ -25,6 +25,7 @@ FOLDERS = {
 }
 
 REGISTRY = {
+    "mlirfuse-bridge-extern-calls": "compiler.passes",
     "mlirfuse-bubble-up-slices": "compiler.passes",
     "mlirfuse-clamp-nan": "compiler.passes",
     "mlirfuse-destination-style-abi": "compiler.passes",
@@ -42,6 +43,7 @@ REGISTRY = {
     "mlirfuse-simplify-math": "compiler.passes",
     "mlirfuse-split-reductions": "compiler.passes",
     "mlirfuse-tile-kernels": "compiler.passes",
+    "mlirfuse-verify-backend-contract": "compiler.passes",
     "mlirfuse-widen-half": "compiler.passes",
     "mlirfuse-concat-to-select": "lowering.cpu",
     "mlirfuse-conv-to-gemm": "lowering.cpu",

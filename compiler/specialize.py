@@ -18,14 +18,18 @@ import torch
 import torch.utils._pytree as pytree
 
 from . import capture as capture_mod
-from . import decompositions, dynamic_check, hazards
+from . import decompositions, dynamic_check, extern, hazards, op_signature
 from .compiled_graph import ALIGN, CompiledGraph, lower_graph
 from .errors import CompileError
 from .options import Options
-from .partition import PartitionedGraph, PieceGuardFailure, screen
+from .partition import (KNOWN, OP_STAGES, EagerOp, PartitionedGraph, PieceGuardFailure,
+                        failure_reason, mark_externs, op_name, screen)
 
 # Captures of one specialization after learning decompositions of ops that failed.
 MAX_DECOMPOSITION_ROUNDS = 3
+# Compiles of a whole graph, each after making the op the last one failed on an extern
+# call (compiler/extern.py); then the graph is partitioned around what still fails.
+MAX_EXTERN_ROUNDS = 8
 
 # Status of a call that needs autograd for a tensor the graph holds as a constant (the
 # training path, compiler/training.py, takes arguments and parameters that require grad).
@@ -126,6 +130,8 @@ class Specialization:
         compiled piece when partitioned (none when nothing compiled).
       kernels: loop nests the compiled code runs per call.
       eager: the ops that run eager (partition.EagerOp), empty when compiled whole.
+      externs: the ops the compiled code runs with torch's kernel (extern calls), as
+        EagerOps: the reason is why they have no native code.
       compile_seconds: wall time of the compile.
       dynamic_dims: per distinct tensor argument, the dimensions compiled for every size
         (None: every size specialized).
@@ -157,14 +163,20 @@ class Specialization:
             if not helped:  # (its parts do not compile either: prims.bessel_j0...)
                 decompositions.forget(learned)
                 self.captured, self.graph, self._constants, self._on_device, self.device = before
+                if options.extern_calls:  # nothing left to try: extern calls, where they can
+                    self._capture_again(fn, args, options, before)
                 break
         self.dynamic_dims = self._symbolic_dims()
         if isinstance(self.graph, PartitionedGraph):
             self.eager = self.graph.eager
             self.stages = self.graph.pieces[0].stages if self.graph.pieces else {}
+            compiled = self.graph.pieces
         else:
             self.eager = []
             self.stages = self.graph.stages
+            compiled = [self.graph]
+        self.externs = [EagerOp(n.name, op_name(n), capture_mod.source_of(n), n.meta[extern.WHY])
+                        for g in compiled for n in extern.marked_nodes(g.graph_module)]
         self.kernels = self.graph.kernels
         self.compile_seconds = time.perf_counter() - start
         self._getters = [
@@ -194,6 +206,17 @@ class Specialization:
             if inp.kind == "user":
                 dims[inp.index] = tuple(d for d, n in enumerate(names) if n >= 0)
         return dims
+
+    def _capture_again(self, fn: Callable, args: tuple, options: Options, before) -> None:
+        """Captures and compiles again; keeps the new graph if fewer ops run eager."""
+        try:
+            self._capture(fn, args, options)
+            if not isinstance(self.graph, PartitionedGraph) or \
+                    len(self.graph.eager) < len(before[1].eager):
+                return
+        except CompileError:
+            pass
+        self.captured, self.graph, self._constants, self._on_device, self.device = before
 
     def _capture(self, fn: Callable, args: tuple, options: Options) -> None:
         """Captures `fn(*args)` and compiles its graph."""
@@ -226,18 +249,40 @@ class Specialization:
                     raise CompileError(reason, stage="capture", op=str(n.target),
                                        source=capture_mod.source_of(n), nodes=[n.name])
             return CompiledGraph(gm, examples, self.device, options)
-        if not any(screen(n, self.device, self._on_device) for n in gm.graph.nodes):
+        if options.extern_calls:
+            mark_externs(gm, self.device, self._on_device)
+        for _ in range(MAX_EXTERN_ROUNDS):
+            if any(screen(n, self.device, self._on_device) for n in gm.graph.nodes):
+                break
             try:
                 return CompiledGraph(gm, examples, self.device, options)
             except CompileError as e:
                 if self._dynamic is not None:  # the caller specializes instead
                     raise
                 first_error = e
+                if not (options.extern_calls and self._extern_instead(e, gm, self.device)):
+                    break
         if self._dynamic is not None:
             raise CompileError("no code for symbolic sizes: the graph needs eager ops",
                                stage="capture")
         return PartitionedGraph(gm, examples, self.device, options, first_error,
                                 self._on_device)
+
+    @staticmethod
+    def _extern_instead(error: CompileError, gm: torch.fx.GraphModule,
+                        device: torch.device) -> bool:
+        """Marks the one op `error` is about as an extern call when it can be one (an op
+        without a lowering, whose decompositions have nothing left to try); True when
+        marked (compile the whole graph again)."""
+        if error.stage not in OP_STAGES or len(error.nodes) != 1:
+            return False
+        node = next((n for n in gm.graph.nodes if n.name == error.nodes[0]), None)
+        if node is None or node.op != "call_function" or extern.marked(node) or \
+                not decompositions.exhausted(node):
+            return False
+        reason = failure_reason(error)
+        KNOWN[op_signature.of_node(node)] = reason
+        return extern.mark(node, reason, device)
 
     def new_compilations(self) -> int:
         """Variants of pieces compiled at calls since the last time this was asked."""

@@ -26,8 +26,12 @@ class Stats:
       kernels: kernels in the code the last call ran (0 after an eager fallback).
       eager_ops: ops of the graph that ran as eager torch ops in the last call (0: it ran
         compiled whole); `explain()` says which and why.
+      extern_calls: ops of the graph that ran torch's own kernel from the compiled code
+        in the last call (extern calls: ops with no native code, compiler/extern.py);
+        `explain()` says which and why.
 
-    In the process totals (`mlirfuse.stats()`), kernels and eager_ops are summed over
+    In the process totals (`mlirfuse.stats()`), kernels, eager_ops and extern_calls are
+    summed over
     every call of every function instead.
     """
 
@@ -38,6 +42,7 @@ class Stats:
     fallbacks: int = 0
     kernels: int = 0
     eager_ops: int = 0
+    extern_calls: int = 0
 
 
 _TOTALS = Stats()
@@ -53,12 +58,13 @@ def count(stats: Stats, field: str, n: int = 1) -> None:
         setattr(_TOTALS, field, getattr(_TOTALS, field) + n)
 
 
-def ran(stats: Stats, kernels: int, eager_ops: int) -> None:
+def ran(stats: Stats, kernels: int, eager_ops: int, extern_calls: int = 0) -> None:
     """Records what a call ran."""
     with _LOCK:
-        stats.kernels, stats.eager_ops = kernels, eager_ops
+        stats.kernels, stats.eager_ops, stats.extern_calls = kernels, eager_ops, extern_calls
         _TOTALS.kernels += kernels
         _TOTALS.eager_ops += eager_ops
+        _TOTALS.extern_calls += extern_calls
 
 
 def totals() -> Stats:

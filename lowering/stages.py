@@ -11,9 +11,22 @@ TORCH = [
     "torchdynamo-export-to-torch-backend-pipeline",
 ]
 
-# torch backend contract → linalg on tensors (plus tm_tensor for scan, sort, topk, scatter).
+# torch backend contract → linalg on tensors (plus tm_tensor for scan, sort, topk, scatter):
+# torch-backend-to-linalg-on-tensors-backend-pipeline, whose last pass, the contract's
+# check, rejected extern calls (compiler/extern.py); mlirfuse's check allows them.
 LINALG = [
-    "torch-backend-to-linalg-on-tensors-backend-pipeline",
+    *[f"func.func({p})" for p in (
+        "torch-restructure-non-constant-axes", "torch-fuse-quantized-ops",
+        "convert-torch-to-tmtensor{allow-non-finites=true}", "canonicalize",
+        "convert-torch-to-linalg{allow-non-finites=true}", "canonicalize",
+        "convert-torch-to-scf", "convert-torch-to-arith", "convert-torch-to-tensor")],
+    "convert-torch-conversion-to-mlprogram",
+    *[f"func.func({p})" for p in (
+        "memref-expand", "canonicalize", "resolve-shaped-type-result-dims", "cse")],
+    "torch-func-backend-type-conversion",
+    "func.func(canonicalize)",
+    "func.func(torch-finalizing-backend-type-conversion)",
+    "mlirfuse-verify-backend-contract",
 ]
 
 # linalg on tensors → fusion groups: the kernels, each an isolated mlirfuse.group.
@@ -108,6 +121,8 @@ KERNELS = kernels()
 
 # Kernels on tensors → buffers, in the runtime's calling convention (CPU and GPU).
 BUFFERIZE = [
+    # Extern calls (torch's kernel for an op, compiler/extern.py) take and fill buffers.
+    "mlirfuse-bridge-extern-calls",
     # Let producers of a result write straight into its destination buffer.
     "eliminate-empty-tensors",
     # Arguments take any strides (transposed, sliced tensors are passed as they are).

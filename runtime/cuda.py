@@ -17,7 +17,7 @@ import torch
 from torch_mlir import ir
 from torch_mlir.execution_engine import ExecutionEngine
 
-from . import native
+from . import extern, native
 from .engine import PACKED
 from .memref import ArgumentLayout
 
@@ -163,7 +163,11 @@ class CudaExecutable:
             open_cudnn()
         self._errors = _errors()
         before = self._errors.value
-        self.engine = ExecutionEngine(module, opt_level=opt_level, shared_libs=[library_path()])
+        # Extern calls (compiler/extern.py): torch's kernels on torch's current stream, the
+        # one the kernels run on.
+        self._extern = bool(extern.prepare_module(module))
+        self.engine = ExecutionEngine(module, opt_level=opt_level, shared_libs=[library_path()]
+                                      + ([extern.library_path()] if self._extern else []))
         free = os.environ.get("MLIRFUSE_FREE_GPU_CODE", "")  # a diagnostic switch
         if not free:
             _ENGINES.append(self.engine)
@@ -194,7 +198,10 @@ class CudaExecutable:
         if self._convolutions:  # as eager: TF32 unless torch.backends.cudnn.allow_tf32 is off
             self._set_tf32(torch.backends.cudnn.allow_tf32)
         block = self._layout.pack(tensors)
+        extern_before = extern.errors() if self._extern else 0
         self._fn(ctypes.addressof(block))
         if self._errors.value != before:
             raise CudaError(last_error())
+        if self._extern and extern.errors() != extern_before:
+            raise extern.ExternError(extern.take_error())
         return block[self._layout.result] & 0xFFFFFFFF

@@ -8,11 +8,10 @@ import torch
 from torch_mlir import ir
 from torch_mlir.execution_engine import ExecutionEngine
 
-from . import blas, native, openmp
+from . import blas, extern, native, openmp
 from .memref import ArgumentLayout
 
 PACKED = ctypes.CFUNCTYPE(None, ctypes.c_void_p)
-
 
 class Executable:
     """A JIT-compiled module whose entry takes input and output memrefs and returns an i32.
@@ -29,9 +28,14 @@ class Executable:
         # The __kmpc_* functions of the kernels' OpenMP loops (runtime/openmp.py), the
         # matmuls' mlirfuse_cpu_gemm (runtime/blas.py), and the f16/bf16 conversions of
         # compiler-rt (runtime/cpu/mlirfuse_fp.c).
+        # Extern calls (compiler/extern.py) run torch's kernels through runtime/extern.py;
+        # their specs are parsed now, so a call that cannot work fails the compile.
+        specs = extern.prepare_module(module)
+        self._extern = bool(specs)
         self.engine = ExecutionEngine(module, opt_level=opt_level,
                                       shared_libs=[openmp.library_path(), blas.library_path(),
-                                                   native.half_conversions()])
+                                                   native.half_conversions()]
+                                      + ([extern.library_path()] if specs else []))
         address = self.engine.raw_lookup("_mlir_ciface_" + entry)
         if not address:
             raise RuntimeError(f"entry function {entry!r} could not be linked: the JIT reported "
@@ -45,7 +49,15 @@ class Executable:
         Returns:
           The guard status: 0 when the kernels ran, else 1 + the index of the
           first argument whose sizes or strides the code was not built for.
+        Raises:
+          extern.ExternError with torch's message when an op of an extern call raised.
         """
         block = self._layout.pack(tensors)
+        if not self._extern:
+            self._fn(ctypes.addressof(block))
+            return block[self._layout.result] & 0xFFFFFFFF
+        before = extern.errors()
         self._fn(ctypes.addressof(block))
+        if extern.errors() != before:  # an op raised (torch's message): as eager would
+            raise extern.ExternError(extern.take_error())
         return block[self._layout.result] & 0xFFFFFFFF

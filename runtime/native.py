@@ -24,22 +24,28 @@ def cache_dir() -> str:
     return os.path.join(root, "runtime")
 
 
-def build(source: str, name: str) -> str:
+def build(source: str, name: str, compiler: str | None = None,
+          flags: tuple[str, ...] = (), libraries: tuple[str, ...] = ("-ldl",),
+          salt: str = "") -> str:
     """Builds `source` into lib<name>-<hash>.so if not built yet; returns its path.
 
+    Args:
+      compiler: the compiler command ($CC, else cc, when None).
+      flags: compile flags before the source (include paths...); libraries: after it.
+      salt: what else the binary depends on (a C++ library's version): in the hash.
     Raises:
       BuildError with the compiler's message.
     """
     with open(source, "rb") as f:
-        digest = hashlib.sha256(f.read()).hexdigest()[:16]
-    path = os.path.join(cache_dir(), f"lib{name}-{digest}.so")
+        digest = hashlib.sha256(f.read() + repr((flags, libraries, salt)).encode())
+    path = os.path.join(cache_dir(), f"lib{name}-{digest.hexdigest()[:16]}.so")
     if os.path.exists(path):
         return path
     os.makedirs(cache_dir(), exist_ok=True)
     partial = f"{path}.{os.getpid()}.tmp"
-    compiler = os.environ.get("CC", "cc")
-    done = subprocess.run([compiler, "-O2", "-shared", "-fPIC", "-o", partial, source, "-ldl"],
-                          capture_output=True, text=True)
+    compiler = compiler or os.environ.get("CC", "cc")
+    done = subprocess.run([compiler, "-O2", "-shared", "-fPIC", *flags, "-o", partial, source,
+                           *libraries], capture_output=True, text=True)
     if done.returncode != 0:
         raise BuildError(f"building {os.path.basename(source)} with '{compiler}' failed: "
                          f"{done.stderr.strip()[:2000]}")

@@ -203,10 +203,11 @@ def is_nested_in(op: ir.Operation, container: ir.Operation) -> bool:
 
 
 def functions(module: ir.Operation, marked: str | None = None) -> list[ir.Operation]:
-    """The module's func.func ops (a list: passes may add functions while iterating),
-    only those carrying attribute `marked` when given."""
+    """The module's func.func ops with bodies (a list: passes may add functions while
+    iterating), only those carrying attribute `marked` when given. Declarations (the
+    external functions of extern calls, compiler/extern.py) have nothing to rewrite."""
     return [o.operation for o in module.regions[0].blocks[0].operations
-            if o.operation.name == "func.func"
+            if o.operation.name == "func.func" and len(o.operation.regions[0].blocks)
             and (marked is None or marked in o.operation.attributes)]
 
 

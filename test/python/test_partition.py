@@ -27,8 +27,9 @@ def unsupported_between(x, w):
 
 
 def test_unsupported_op_runs_eager_between_compiled_pieces():
+    # (by default that op is an extern call: test_extern.py)
     x, w = torch.randn(8, 16), torch.randn(16, 16)
-    compiled = mlirfuse.compile(unsupported_between)
+    compiled = mlirfuse.compile(unsupported_between, extern_calls=False)
     assert_same(compiled(x, w), unsupported_between(x, w))
     assert compiled.stats.eager_ops == 1
     report = compiled.explain()
@@ -77,7 +78,7 @@ class Net(torch.nn.Module):
 def test_module_state_and_mutation_across_the_split():
     net, ref = Net().eval(), Net().eval()
     ref.load_state_dict(net.state_dict())
-    compiled = mlirfuse.compile(net)
+    compiled = mlirfuse.compile(net, extern_calls=False)
     for _ in range(2):
         x = torch.randn(3, 8)
         assert_same(compiled(x), ref(x))
@@ -106,7 +107,7 @@ def test_a_piece_given_new_strides_compiles_a_variant():
     def f(x):
         return torch.special.laguerre_polynomial_l(x, 3) + x * 2
 
-    compiled = mlirfuse.compile(f)
+    compiled = mlirfuse.compile(f, extern_calls=False)
     x = torch.randn(4, 4)
     assert_same(compiled(x), f(x))
     t = torch.randn(4, 4).t()  # same shape, other strides: the piece reading x rejects it
@@ -209,7 +210,7 @@ def test_random_ops_follow_torchs_generator():
         return torch.nn.functional.dropout(x, 0.5, training=True) * 2 + x.exp()
 
     x = torch.randn(64, 64)
-    compiled = mlirfuse.compile(f)
+    compiled = mlirfuse.compile(f, extern_calls=False)
     torch.manual_seed(3)
     got = compiled(x)
     torch.manual_seed(3)
@@ -255,7 +256,8 @@ def test_python_control_flow_on_data_goes_through_dynamo():
 
 def test_torch_compile_backend_partitions_and_counts():
     mlirfuse.reset_stats()
-    fn = torch.compile(unsupported_between, backend="mlirfuse")
+    fn = torch.compile(unsupported_between, backend="mlirfuse",
+                       options={"extern_calls": False})
     x, w = torch.randn(8, 16), torch.randn(16, 16)
     assert_same(fn(x, w), unsupported_between(x, w))
     totals = mlirfuse.stats()
@@ -342,7 +344,7 @@ def test_a_decomposition_the_verifier_rejects_runs_that_op_eager(monkeypatch):
     x = torch.rand(4, 5) > 0.3
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        compiled = mlirfuse.compile(f)
+        compiled = mlirfuse.compile(f, extern_calls=False)
         assert_same(compiled(x), f(x))
     eager = compiled.explain().eager
     assert [e.op for e in eager] == ["aten.bitwise_xor.Scalar"], compiled.explain()

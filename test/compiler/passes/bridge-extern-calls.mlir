@@ -1,0 +1,54 @@
+// RUN: mlirfuse-opt %s --split-input-file --pass-pipeline='builtin.module(mlirfuse-bridge-extern-calls)' | FileCheck %s
+
+// An extern call with two results: its operand becomes a read-only buffer, each result a
+// new buffer the call writes; the declaration gets a body that writes the words (spec
+// address and length, then address, offset, sizes and strides of each buffer) and calls
+// the runtime.
+// CHECK-DAG: func.func private @mlirfuse_extern_call(memref<?xindex>)
+// CHECK-DAG: memref.global "private" constant @mlirfuse_extern_op_0_spec : memref<35xi8>
+// CHECK-LABEL: func.func private @mlirfuse_extern_op_0
+// CHECK-SAME: (%[[IN:.*]]: memref<4x4xf32, strided<[?, ?], offset: ?>>, %[[Q:.*]]: memref<4x4xf32>, %[[R:.*]]: memref<4x4xf32>)
+// CHECK-SAME: mlirfuse.extern = "op aten::linalg_qr
+// CHECK: %[[WORDS:.*]] = memref.alloca() : memref<20xindex>
+// CHECK: memref.get_global @mlirfuse_extern_op_0_spec
+// CHECK: memref.extract_strided_metadata %[[IN]]
+// CHECK: memref.extract_aligned_pointer_as_index %[[IN]]
+// CHECK: memref.extract_aligned_pointer_as_index %[[Q]]
+// CHECK: memref.extract_aligned_pointer_as_index %[[R]]
+// CHECK: %[[ALL:.*]] = memref.cast %[[WORDS]] : memref<20xindex> to memref<?xindex>
+// CHECK: call @mlirfuse_extern_call(%[[ALL]])
+// CHECK-LABEL: func.func @main
+// CHECK: %[[B:.*]] = bufferization.to_buffer %{{.*}} read_only : tensor<4x4xf32> to memref<4x4xf32, strided<[?, ?], offset: ?>>
+// CHECK: %[[O0:.*]] = memref.alloc() {alignment = 64 : i64} : memref<4x4xf32>
+// CHECK: %[[O1:.*]] = memref.alloc() {alignment = 64 : i64} : memref<4x4xf32>
+// CHECK: call @mlirfuse_extern_op_0(%[[B]], %[[O0]], %[[O1]])
+// CHECK: %[[T0:.*]] = bufferization.to_tensor %[[O0]] restrict writable
+// CHECK: %[[T1:.*]] = bufferization.to_tensor %[[O1]] restrict writable
+// CHECK: return %[[T0]], %[[T1]]
+func.func private @mlirfuse_extern_op_0(tensor<4x4xf32>) -> (tensor<4x4xf32>, tensor<4x4xf32>) attributes {mlirfuse.extern = "op aten::linalg_qr\0Aarg T 0\0Aarg S r\0A"}
+func.func @main(%a: tensor<4x4xf32>) -> (tensor<4x4xf32>, tensor<4x4xf32>) {
+  %0:2 = call @mlirfuse_extern_op_0(%a) : (tensor<4x4xf32>) -> (tensor<4x4xf32>, tensor<4x4xf32>)
+  return %0#0, %0#1 : tensor<4x4xf32>, tensor<4x4xf32>
+}
+
+// -----
+
+// A 0-d operand has no sizes or strides: two words (address, offset); 2 + 2 + 4 in all.
+// CHECK-LABEL: func.func private @mlirfuse_extern_op_0
+// CHECK-SAME: (%[[S:.*]]: memref<f32, strided<[], offset: ?>>, %{{.*}}: memref<3xi64>)
+// CHECK: memref.alloca() : memref<8xindex>
+// CHECK: %{{.*}}, %{{.*}} = memref.extract_strided_metadata %[[S]] : memref<f32, strided<[], offset: ?>> -> memref<f32>, index
+func.func private @mlirfuse_extern_op_0(tensor<f32>) -> tensor<3xi64> attributes {mlirfuse.extern = "op aten::x"}
+func.func @main(%a: tensor<f32>) -> tensor<3xi64> {
+  %0 = call @mlirfuse_extern_op_0(%a) : (tensor<f32>) -> tensor<3xi64>
+  return %0 : tensor<3xi64>
+}
+
+// -----
+
+// A module without extern calls is left as it is (no runtime declaration).
+// CHECK-LABEL: func.func @main
+// CHECK-NOT: mlirfuse_extern_call
+func.func @main(%a: tensor<4xf32>) -> tensor<4xf32> {
+  return %a : tensor<4xf32>
+}

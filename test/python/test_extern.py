@@ -1,0 +1,186 @@
+"""Extern calls: ops with no native code run torch's kernel from compiled code
+(compiler/extern.py, runtime/cpu/mlirfuse_extern.cpp), so the graph compiles whole."""
+
+import threading
+
+import pytest
+import torch
+
+import mlirfuse
+from conftest import assert_same
+
+
+def qr_between(x):
+    y = x @ x.mT + torch.eye(x.shape[0], device=x.device)  # compiled before (threads have
+    # no default device of their own)
+    q, r = torch.linalg.qr(y)  # torch-mlir has no lowering: LAPACK through torch
+    return q * 2, r.abs().sum(1)  # compiled after
+
+
+def test_lapack_op_compiles_whole_as_an_extern_call():
+    x = torch.randn(6, 6)
+    compiled = mlirfuse.compile(qr_between)
+    assert_same(compiled(x), qr_between(x))
+    assert compiled.stats.eager_ops == 0 and compiled.stats.extern_calls == 1
+    report = compiled.explain()
+    assert len(report.pieces) == 1 and report.eager == []
+    (call,) = report.externs
+    assert call.op == "aten.linalg_qr.default" and "stage 'linalg'" in call.reason
+    assert "1 extern call(s)" in str(report) and "linalg_qr" in str(report)
+    assert "call @mlirfuse_extern_op_0" in compiled.ir("raw")
+    assert "call @mlirfuse_extern_call" in compiled.ir("bufferized")
+    x2 = torch.randn(6, 6)  # the next call: no compile
+    assert_same(compiled(x2), qr_between(x2))
+    assert compiled.stats.compilations == 1
+
+
+def test_extern_calls_off_runs_the_op_eager():
+    x = torch.randn(6, 6)
+    compiled = mlirfuse.compile(qr_between, extern_calls=False)
+    assert_same(compiled(x), qr_between(x))
+    assert compiled.stats.eager_ops == 1 and compiled.stats.extern_calls == 0
+    assert len(compiled.explain().pieces) == 2
+
+
+def test_random_ops_draw_from_torchs_generator_in_order():
+    def f(x):
+        return torch.nn.functional.dropout(x * 2, 0.5, training=True) + torch.rand_like(x)
+
+    x = torch.randn(32, 32)
+    compiled = mlirfuse.compile(f)
+    for seed in (1, 2):
+        torch.manual_seed(seed)
+        got, after = compiled(x), torch.rand(3)
+        torch.manual_seed(seed)
+        want, want_after = f(x), torch.rand(3)
+        assert_same(got, want)
+        assert_same(after, want_after)  # the generator advanced as eager's did
+    assert compiled.stats.extern_calls == 2 and compiled.stats.eager_ops == 0
+    assert all("generator" in e.reason for e in compiled.explain().externs)
+
+
+def test_long_sort_runs_torchs_sort():
+    """tm_tensor's sort is quadratic (hazards.SORT_LIMIT): a long one is torch's."""
+    def f(x):
+        values, indices = torch.sort(x * 3, dim=-1, descending=True)
+        return values + 1, indices
+
+    x = torch.randn(4, 5000)
+    compiled = mlirfuse.compile(f)
+    assert_same(compiled(x), f(x))
+    assert [e.op for e in compiled.explain().externs] == ["aten.sort.default"]
+
+
+@pytest.mark.cpu_only("CUDA's multinomial checks its probabilities on the device (an "
+                     "assert that ends the CUDA context), not with an error to raise")
+def test_an_ops_own_error_raises_torchs_message():
+    """An error inside an extern call cannot unwind through compiled code: it is kept,
+    the call's results are zeroed, and the call raises torch's message afterwards."""
+    def f(p):
+        return torch.multinomial(p * 1, 4, replacement=True) + 1
+
+    compiled = mlirfuse.compile(f)
+    p = torch.rand(3, 5) + 0.1
+    torch.manual_seed(0)
+    got = compiled(p)
+    torch.manual_seed(0)
+    assert_same(got, f(p))
+    with pytest.raises(RuntimeError, match="multinomial distribution|probability"):
+        compiled(-p)
+    torch.manual_seed(5)
+    got = compiled(p)  # the process and the function work on
+    torch.manual_seed(5)
+    assert_same(got, f(p))
+
+
+def test_extern_calls_in_threads():
+    x = [torch.randn(6, 6) for _ in range(4)]
+    compiled = mlirfuse.compile(qr_between)
+    compiled(x[0])
+    errors = []
+
+    def work(t):
+        try:
+            for _ in range(20):
+                assert_same(compiled(t), qr_between(t))
+        except Exception as e:  # noqa: BLE001 (reported below)
+            errors.append(e)
+
+    threads = [threading.Thread(target=work, args=(t,)) for t in x]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors[0]
+
+
+def test_extern_call_beside_an_eager_op():
+    """A graph still partitioned (nonzero's shape depends on the data) runs its extern
+    calls inside the compiled pieces."""
+    def f(x):
+        y = torch.special.laguerre_polynomial_l(x, 3) * 2
+        return y + torch.nonzero(x > 0).sum()
+
+    x = torch.randn(5, 4)
+    compiled = mlirfuse.compile(f)
+    assert_same(compiled(x), f(x))
+    assert compiled.stats.extern_calls == 1
+    eager = [e.op for e in compiled.explain().eager]
+    assert "aten.nonzero.default" in eager and not any("laguerre" in e for e in eager)
+
+
+def test_integer_and_boolean_results():
+    def f(x):
+        return torch.argsort(x, dim=0, stable=True), torch.isin(x.round(), x.round().flip(0))
+
+    x = torch.randn(300, 3)
+    compiled = mlirfuse.compile(f)
+    assert_same(compiled(x), f(x))
+    assert compiled.stats.eager_ops == 0
+
+
+def test_backend_counts_extern_calls():
+    mlirfuse.reset_stats()
+    fn = torch.compile(qr_between, backend="mlirfuse")
+    x = torch.randn(6, 6)
+    assert_same(fn(x), qr_between(x))
+    totals = mlirfuse.stats()
+    assert totals.extern_calls == 1 and totals.eager_ops == 0
+
+
+def test_lapack_checks_raise_eagers_error():
+    """cholesky, solve and inv decompose to an `_ex` op and `_linalg_check_errors`,
+    ordered by an effect token: capture took no token (the function ran eager whole);
+    now the check is an extern call, and a singular matrix raises eager's error."""
+    def f(a, b):
+        return torch.linalg.solve(a, b) + torch.linalg.inv(a).sum() + \
+            torch.linalg.cholesky(a @ a.mT + torch.eye(a.shape[0])).sum()
+
+    a, b = torch.randn(5, 5), torch.randn(5, 2)
+    compiled = mlirfuse.compile(f)
+    assert_same(compiled(a, b), f(a, b), rtol=1e-4, atol=1e-4)
+    assert compiled.stats.eager_ops == 0 and compiled.stats.fallbacks == 0
+    if "aten._linalg_check_errors.default" not in [e.op for e in compiled.explain().externs]:
+        pytest.skip(f"torch {torch.__version__}'s export drops _linalg_check_errors (no "
+                    "effect token): the compiled code cannot raise eager's error")
+    singular = torch.zeros(5, 5)
+    with pytest.raises(RuntimeError) as eager:
+        f(singular, b)
+    with pytest.raises(RuntimeError) as got:
+        compiled(singular, b)
+    assert str(got.value) == str(eager.value) and "singular" in str(got.value)
+
+
+def test_tensors_without_elements():
+    """A tensor with no elements may have a null address, which torch's from_blob rejects
+    for a CUDA device (every op database sample of svd, eigh and inv on the H200): such
+    tensors are made empty instead."""
+    def f(x):
+        u, s, vh = torch.linalg.svd(x)
+        return u, s * 2, vh
+
+    for shape in [(0, 0), (3, 0, 4), (4, 4)]:
+        x = torch.randn(shape)
+        compiled = mlirfuse.compile(f)
+        assert_same(compiled(x), f(x), rtol=1e-4, atol=1e-4)
+        assert compiled.stats.extern_calls == 1
