@@ -18,6 +18,14 @@ if DEVICE != "cpu":
     torch.set_default_device(DEVICE)
 
 
+def extern_calls_here() -> bool:
+    """Whether ops without native code are extern calls on the test device (CUDA's are
+    off for now: compiler/extern.py, CUDA); else they run eager."""
+    from mlirfuse.compiler import extern
+
+    return DEVICE == "cpu" or extern.CUDA
+
+
 def pytest_configure(config):
     config.addinivalue_line("markers", "cpu_only(reason): checks CPU code; skipped when "
                             "MLIRFUSE_TEST_DEVICE names another device")

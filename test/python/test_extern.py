@@ -7,7 +7,11 @@ import pytest
 import torch
 
 import mlirfuse
-from conftest import assert_same
+from conftest import assert_same, extern_calls_here
+
+pytestmark = pytest.mark.skipif(not extern_calls_here(),
+                                reason="extern calls on CUDA are off (compiler/extern.py: "
+                                "4 ops of the op database crashed the process on the H200)")
 
 
 def qr_between(x):

@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 
 import mlirfuse
+from conftest import extern_calls_here
 
 
 pytestmark = pytest.mark.usefixtures("no_grad")
@@ -137,7 +138,8 @@ def test_long_sorts_run_torchs_kernel():
     fn = lambda x: torch.topk(x.softmax(-1), 5)  # noqa: E731
     compiled = mlirfuse.compile(fn)
     torch.testing.assert_close(compiled(x), fn(x))
-    assert compiled.stats.eager_ops == 0 and compiled.stats.extern_calls == 1
+    assert compiled.stats.extern_calls + compiled.stats.eager_ops == 1
+    assert compiled.stats.extern_calls == extern_calls_here()
     assert "quadratic" in str(compiled.explain())
     compiled = mlirfuse.compile(fn, extern_calls=False)
     torch.testing.assert_close(compiled(x), fn(x))
