@@ -28,6 +28,7 @@ from torch.export.graph_signature import InputKind, OutputKind
 
 from .decompositions import table as decomposition_table
 from .effect_tokens import drop_effect_tokens
+from .fold_item import fold_item_into_tensor
 from .errors import CompileError
 from .identity_views import drop_identity_views
 from .narrow_ints import widen_narrow_ints
@@ -319,43 +320,6 @@ class _RandomState:
         torch.random.set_rng_state(self.state)
 
 
-def _fold_item_into_tensor(gm: torch.fx.GraphModule) -> None:
-    """`x.item()` returned by the function leaves the graph as scalar_tensor(item(x))
-    (forward above): that is x itself converted to the number's dtype (float64, int64,
-    bool: exact for every tensor dtype of that kind), so nothing leaves the tensors."""
-    aten = torch.ops.aten
-    changed = False
-    for node in list(gm.graph.nodes):
-        if node.target is not aten.scalar_tensor.default or not isinstance(
-                node.args[0], torch.fx.Node):
-            continue
-        item = node.args[0]
-        if item.target not in (aten._local_scalar_dense.default, aten.item.default):
-            continue
-        source, dtype = item.args[0], node.kwargs.get("dtype")
-        val = source.meta.get("val")
-        kind = {torch.float64: lambda d: d.is_floating_point, torch.int64:
-                lambda d: not d.is_floating_point and not d.is_complex and d != torch.bool,
-                torch.bool: lambda d: d == torch.bool}.get(dtype)
-        if not isinstance(val, torch.Tensor) or kind is None or not kind(val.dtype):
-            continue
-        trace = {k: v for k, v in node.meta.items() if k == "stack_trace"}
-        with gm.graph.inserting_before(node):
-            if val.dim():
-                source = gm.graph.call_function(aten.reshape.default, (source, []))
-                source.meta = dict(trace, val=val.reshape([]))
-            new = gm.graph.call_function(aten._to_copy.default, (source,), {"dtype": dtype})
-            new.meta = dict(trace, val=node.meta["val"])
-        node.replace_all_uses_with(new)
-        gm.graph.erase_node(node)
-        if not item.users:
-            gm.graph.erase_node(item)
-        changed = True
-    if changed:
-        gm.graph.lint()
-        gm.recompile()
-
-
 def capture(fn: Callable, args: tuple, dynamic: list[tuple[int, ...]] | None = None
             ) -> Captured:
     """Captures `fn(*args)` as a functional graph plus its calling convention
@@ -363,7 +327,7 @@ def capture(fn: Callable, args: tuple, dynamic: list[tuple[int, ...]] | None = N
     prog, wrapper = export(fn, args, dynamic)
     gm = prog.graph_module
     _strip_own_frames(gm)
-    _fold_item_into_tensor(gm)
+    fold_item_into_tensor(gm)
     widen_narrow_ints(gm)
     drop_identity_views(gm)
     sig = prog.graph_signature

@@ -5,7 +5,7 @@ A crash inside an upstream pass (a segmentation fault, a division by zero) kills
 user's process; no diagnostic comes back to partition around. A wrong lowering gives
 no diagnostic at all. Each hazard here was found by bench/opinfo.py or the fuzzer,
 reproduced with mlirfuse-opt, and is recognized at the FX level before import
-(partition.screen asks `check`):
+(screen.screen asks `check`):
 
   * a reshape (view, flatten, im2col) of a tensor with no elements: convert-torch-to-
     linalg divides by a size of 0 (SIGFPE: nn.functional.unfold and bilinear on a batch

@@ -3,7 +3,7 @@ dtype and rank, and the other arguments' values, bound to the op's schema.
 
 The same signature is computed from a graph node (its arguments are nodes, described by
 their example values) and from the arguments a decomposition is called with while
-tracing (fake tensors): partition.KNOWN and the learned decompositions of capture.py
+tracing (fake tensors): screen.KNOWN and the learned decompositions of capture.py
 are keyed by it.
 """
 

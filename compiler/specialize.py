@@ -22,8 +22,8 @@ from . import decompositions, dynamic_check, extern, hazards, op_signature
 from .compiled_graph import ALIGN, CompiledGraph, lower_graph
 from .errors import CompileError
 from .options import Options
-from .partition import (KNOWN, OP_STAGES, EagerOp, PartitionedGraph, PieceGuardFailure,
-                        failure_reason, mark_externs, op_name, screen)
+from .partition import EagerOp, PartitionedGraph, PieceGuardFailure, op_name
+from .screen import KNOWN, OP_STAGES, failure_reason, mark_externs, screen
 
 # Captures of one specialization after learning decompositions of ops that failed.
 MAX_DECOMPOSITION_ROUNDS = 3
