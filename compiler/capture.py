@@ -29,6 +29,7 @@ from torch.export.graph_signature import InputKind, OutputKind
 from .decompositions import table as decomposition_table
 from .effect_tokens import drop_effect_tokens
 from .fold_item import fold_item_into_tensor
+from .seeding import RandomState, SeedWatch
 from .errors import CompileError
 from .identity_views import drop_identity_views
 from .narrow_ints import widen_narrow_ints
@@ -72,6 +73,8 @@ class Captured:
       out_spec: pytree spec of the user's result; non-tensor leaves in out_consts.
       scalars: leaves that are Python numbers computed from the data (leaf index → int,
         float or bool): the graph returns them as 0-d tensors.
+      seeds: the function's own seeding, replayed before each call: (seeding function,
+        its arguments), in order (compiler/seeding.py).
     """
 
     graph_module: torch.fx.GraphModule
@@ -82,6 +85,7 @@ class Captured:
     out_consts: dict[int, Any]
     scalars: dict[int, type]
     module: torch.nn.Module
+    seeds: list = dataclasses.field(default_factory=list)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -237,8 +241,8 @@ def export(fn: Callable, args: tuple, dynamic: list[tuple[int, ...]] | None = No
     """
     tensors, skeleton, spec = split_args(args)
     wrapper = _Wrapper(_anchor_stack_traces(fn), skeleton, spec)
-    generator = _RandomState()
-    seeding = _SeedWatch()
+    generator = RandomState()
+    seeding = SeedWatch()
     try:
         with warnings.catch_warnings(), portable_kernels(), seeding:
             # torch's own deprecation inside export's copies of pytree specs.
@@ -251,13 +255,16 @@ def export(fn: Callable, args: tuple, dynamic: list[tuple[int, ...]] | None = No
             prog = prog.run_decompositions(decomposition_table())
     except Exception as e:  # torch.export raises many types; all mean "cannot capture"
         raise CompileError(f"{type(e).__name__}: {e}", stage="capture") from e
-    if generator.changed() or seeding.seeded:
-        # torch.manual_seed (or a draw on real tensors) ran in the function's Python: it
-        # ran once, while tracing, and would not at each call of the graph.
+    replay = seeding.replay()
+    if replay is None or (not seeding.records and generator.changed()):
+        # torch.seed(), a seed after a random op, or a draw on real tensors ran in the
+        # function's Python: it ran once, while tracing, and would not at each call.
         generator.restore()
         raise CompileError("the function seeds or draws from torch's random generator "
-                           "outside its tensor ops (torch.manual_seed...): a graph cannot "
-                           "hold that", stage="capture")
+                           "outside its tensor ops (torch.seed(), a seed after a random "
+                           "op...): a graph cannot hold that", stage="capture")
+    generator.restore()  # the calls seed it (Captured.seeds), tracing does not
+    wrapper.seeds = replay
     return prog, wrapper
 
 
@@ -273,51 +280,6 @@ def _quiet_fake_tensors(quiet: bool):
         yield
     finally:
         logger.setLevel(level)
-
-
-class _SeedWatch:
-    """Notes calls of torch's seeding functions while tracing: such a call runs in the
-    function's Python, once at trace time, not in the graph (export also keeps the
-    generator's state, so the state alone does not show it)."""
-
-    NAMES = [(torch, "manual_seed"), (torch, "seed"), (torch.random, "manual_seed"),
-             (torch.random, "seed"), (torch.cuda, "manual_seed"),
-             (torch.cuda, "manual_seed_all")]
-
-    def __init__(self):
-        self.seeded = False
-        self.saved = []
-
-    def __enter__(self):
-        for owner, name in self.NAMES:
-            original = getattr(owner, name)
-            self.saved.append((owner, name, original))
-
-            def watch(*args, _original=original, **kwargs):
-                self.seeded = True
-                return _original(*args, **kwargs)
-
-            setattr(owner, name, watch)
-        return self
-
-    def __exit__(self, *exc):
-        for owner, name, original in self.saved:
-            setattr(owner, name, original)
-        self.saved = []
-
-
-class _RandomState:
-    """The CPU generator's state. (The GPUs' is not compared: tracing a function of CUDA
-    tensors changed it with no random op in the function, x.item() on the H200.)"""
-
-    def __init__(self):
-        self.state = torch.random.get_rng_state()
-
-    def changed(self) -> bool:
-        return not torch.equal(torch.random.get_rng_state(), self.state)
-
-    def restore(self) -> None:
-        torch.random.set_rng_state(self.state)
 
 
 def capture(fn: Callable, args: tuple, dynamic: list[tuple[int, ...]] | None = None
@@ -394,7 +356,7 @@ def capture(fn: Callable, args: tuple, dynamic: list[tuple[int, ...]] | None = N
 
     out_consts = {i: v for i, v in enumerate(wrapper.record.leaves) if v is not TENSOR}
     return Captured(gm, inputs, mutations, outputs, wrapper.record.spec, out_consts,
-                    dict(wrapper.record.scalars), wrapper)
+                    dict(wrapper.record.scalars), wrapper, getattr(wrapper, "seeds", []))
 
 
 def source_of(node: torch.fx.Node) -> str | None:

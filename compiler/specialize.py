@@ -335,6 +335,8 @@ class Specialization:
                for i, g, c in zip(cap.inputs, self._getters, self._constants)]
         if torch.is_grad_enabled() and any(t.requires_grad for t in ins):
             return NEEDS_AUTOGRAD, None
+        for seed, seed_args in cap.seeds:  # the function's own seeding (compiler/seeding.py)
+            seed(*seed_args)
         with torch.no_grad():
             if isinstance(self.graph, CompiledGraph):
                 status, outs = self.graph(ins)

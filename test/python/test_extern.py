@@ -188,3 +188,43 @@ def test_tensors_without_elements():
         compiled = mlirfuse.compile(f)
         assert_same(compiled(x), f(x), rtol=1e-4, atol=1e-4)
         assert compiled.stats.extern_calls == 1
+
+
+def test_a_functions_own_seeding_runs_before_each_call():
+    """torch.manual_seed inside the function, before its random ops, ran once at trace
+    time and made the capture fail (dynamo split the function): it is a prologue now,
+    replayed before each call; the random ops are extern calls drawing eager's numbers."""
+    def f(x):
+        torch.manual_seed(42)
+        return torch.bernoulli(x.sigmoid()) + torch.rand_like(x) * x
+
+    x = torch.randn(64)
+    compiled = mlirfuse.compile(f)
+    for seed in (0, 1):
+        torch.manual_seed(seed)
+        got, after = compiled(x), torch.rand(3)
+        torch.manual_seed(seed)
+        want, want_after = f(x), torch.rand(3)
+        assert_same(got, want)
+        assert_same(after, want_after)
+    assert compiled.stats.eager_ops == 0 and compiled.stats.fallbacks == 0
+    assert compiled.stats.extern_calls == 2
+
+
+def test_seeding_after_a_random_op_is_not_replayed():
+    """A seed between random ops cannot be a prologue: the function runs through dynamo
+    (split at the seeding), with eager's results."""
+    def g(x):
+        y = torch.rand_like(x)
+        torch.manual_seed(1)
+        return y + torch.rand_like(x)
+
+    x = torch.randn(16)
+    compiled = mlirfuse.compile(g)
+    for _ in range(2):
+        torch.manual_seed(0)
+        got = compiled(x)
+        torch.manual_seed(0)
+        assert_same(got, g(x))
+    assert compiled.stats.eager_ops >= 1
+    assert "seeds or draws" in " ".join(compiled.explain().notes)
