@@ -29,7 +29,7 @@ from torch.export.graph_signature import InputKind, OutputKind
 from .decompositions import table as decomposition_table
 from .effect_tokens import drop_effect_tokens
 from .fold_item import fold_item_into_tensor
-from .seeding import RandomState, SeedWatch
+from .seeding import RandomState, RngReplay, SeedWatch, random_ops
 from .errors import CompileError
 from .identity_views import drop_identity_views
 from .narrow_ints import widen_narrow_ints
@@ -73,8 +73,8 @@ class Captured:
       out_spec: pytree spec of the user's result; non-tensor leaves in out_consts.
       scalars: leaves that are Python numbers computed from the data (leaf index → int,
         float or bool): the graph returns them as 0-d tensors.
-      seeds: the function's own seeding, replayed before each call: (seeding function,
-        its arguments), in order (compiler/seeding.py).
+      rng: what the function itself does with torch's generator, replayed around each
+        call (compiler/seeding.py: its seeding before, its restores after).
     """
 
     graph_module: torch.fx.GraphModule
@@ -85,7 +85,7 @@ class Captured:
     out_consts: dict[int, Any]
     scalars: dict[int, type]
     module: torch.nn.Module
-    seeds: list = dataclasses.field(default_factory=list)
+    rng: RngReplay = dataclasses.field(default_factory=lambda: RngReplay([], []))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -252,11 +252,12 @@ def export(fn: Callable, args: tuple, dynamic: list[tuple[int, ...]] | None = No
             with _quiet_fake_tensors(dynamic is not None):
                 prog = torch.export.export(wrapper, tuple(tensors), strict=False,
                                            dynamic_shapes=shapes)
+            traced_random_ops = random_ops(prog.graph)
             prog = prog.run_decompositions(decomposition_table())
     except Exception as e:  # torch.export raises many types; all mean "cannot capture"
         raise CompileError(f"{type(e).__name__}: {e}", stage="capture") from e
-    replay = seeding.replay()
-    if replay is None or (not seeding.records and generator.changed()):
+    replay = seeding.replay(traced_random_ops)
+    if replay is None or (not seeding.events and generator.changed()):
         # torch.seed(), a seed after a random op, or a draw on real tensors ran in the
         # function's Python: it ran once, while tracing, and would not at each call.
         generator.restore()
@@ -264,7 +265,7 @@ def export(fn: Callable, args: tuple, dynamic: list[tuple[int, ...]] | None = No
                            "outside its tensor ops (torch.seed(), a seed after a random "
                            "op...): a graph cannot hold that", stage="capture")
     generator.restore()  # the calls seed it (Captured.seeds), tracing does not
-    wrapper.seeds = replay
+    wrapper.rng = replay
     return prog, wrapper
 
 
@@ -356,7 +357,7 @@ def capture(fn: Callable, args: tuple, dynamic: list[tuple[int, ...]] | None = N
 
     out_consts = {i: v for i, v in enumerate(wrapper.record.leaves) if v is not TENSOR}
     return Captured(gm, inputs, mutations, outputs, wrapper.record.spec, out_consts,
-                    dict(wrapper.record.scalars), wrapper, getattr(wrapper, "seeds", []))
+                    dict(wrapper.record.scalars), wrapper, wrapper.rng)
 
 
 def source_of(node: torch.fx.Node) -> str | None:

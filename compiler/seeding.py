@@ -1,13 +1,16 @@
-"""A function's own seeding of torch's generator, seen while it is traced.
+"""A function's own handling of torch's generator, seen while it is traced.
 
 `torch.manual_seed(42)` in a function runs in its Python, once, while torch.export traces
-it: the graph does not hold it. Before, such a function could not be captured (it ran
-through dynamo, split at the seeding). When every seeding is `manual_seed(int)` (or
-`cuda.manual_seed(_all)`) and comes before the first random op of the function, its
-effect is a prologue: the compiled call seeds as the function did, then runs the graph,
-whose random ops (extern calls, compiler/extern.py) draw from the seeded generator in the
-program's order, as eager's. Anything else (torch.seed(), a seed after a random op, a
-draw on real tensors in the function's Python) still makes the capture fail.
+it: the graph does not hold it. Before, such a function could not be captured (dynamo
+split it at the seeding). Now a function whose generator calls all come before its first
+random op (`manual_seed(int)`, `cuda.manual_seed(_all)(int)`, `get_rng_state()`) or
+after its last one (`set_rng_state(s)` of a state it got before: torch.testing's
+`freeze_rng_state`) has a prologue and an epilogue (RngReplay): the compiled call does
+what the function did before its tensor ops, runs the graph, whose random ops (extern
+calls, compiler/extern.py) draw from the generator in the program's order as eager's
+do, then restores what the function restored. Anything else (torch.seed(), a seed
+between random ops, a draw on real tensors in the function's Python) still makes the
+capture fail.
 """
 
 from __future__ import annotations
@@ -16,43 +19,92 @@ import torch
 
 try:
     from torch.fx.experimental.proxy_tensor import get_proxy_mode
-except ImportError:  # no tracer to ask: no seeding is replayed
+except ImportError:  # no tracer to ask: nothing is replayed
     get_proxy_mode = None
 
-_REPLAYABLE = {"manual_seed", "manual_seed_all"}
+_SEEDS = {"manual_seed", "manual_seed_all"}
+_GET_STATE = torch.random.get_rng_state  # the real one: the watch replaces it
 
 
-def _random_op_traced() -> bool | None:
-    """Whether the graph traced so far holds a random op; None when there is no tracer."""
+def _random_ops_traced() -> int | None:
+    """The random ops in the graph traced so far; None when there is no tracer."""
     mode = get_proxy_mode() if get_proxy_mode is not None else None
-    if mode is None:
-        return None
-    return any(n.op == "call_function" and torch.Tag.nondeterministic_seeded in getattr(
-        n.target, "tags", ()) for n in mode.tracer.graph.nodes)
+    return None if mode is None else random_ops(mode.tracer.graph)
+
+
+class RngReplay:
+    """What a compiled call does with the generator: `before()` the graph runs (seeds,
+    and the states it saves, returned), `after(saved)` it (the states it restores)."""
+
+    def __init__(self, before: list[tuple], after: list[tuple]):
+        self._before, self._after = before, after
+
+    def __bool__(self) -> bool:
+        return bool(self._before or self._after)
+
+    def before(self) -> list:
+        saved = []
+        for kind, fn, arg in self._before:
+            if kind == "get":
+                saved.append(fn())
+            else:
+                fn(arg)
+        return saved
+
+    def after(self, saved: list) -> None:
+        for _, fn, slot in self._after:
+            fn(saved[slot])
 
 
 class SeedWatch:
-    """Notes calls of torch's seeding functions while tracing (export also keeps the
-    generator's state, so the state alone does not show them).
-
-    Attributes:
-      records: (seeding function, arguments) of each call, in order.
-      replayable: False once a call cannot be replayed as a prologue.
-    """
+    """Notes calls of torch's generator functions while tracing (export also keeps the
+    generator's state, so the state alone does not show them)."""
 
     NAMES = [(torch, "manual_seed"), (torch, "seed"), (torch.random, "manual_seed"),
              (torch.random, "seed"), (torch.cuda, "manual_seed"),
-             (torch.cuda, "manual_seed_all")]
+             (torch.cuda, "manual_seed_all"), (torch, "get_rng_state"),
+             (torch.random, "get_rng_state"), (torch, "set_rng_state"),
+             (torch.random, "set_rng_state"), (torch.cuda, "get_rng_state"),
+             (torch.cuda, "set_rng_state")]
 
     def __init__(self):
-        self.records: list[tuple] = []
+        self.events: list[tuple] = []  # (kind, original function, argument or slot)
         self.replayable = True
         self.saved = []
+        self._states: list = []  # what each get returned (identity tells a set's slot)
+        self._last_set_ops = 0
         self._state_after = None
 
     @property
     def seeded(self) -> bool:
-        return bool(self.records)
+        return bool(self.events)
+
+    def _note(self, name: str, original, args: tuple, kwargs: dict, result) -> None:
+        traced = _random_ops_traced()
+        if traced is None and name in ("get_rng_state", "set_rng_state"):
+            return  # export's own keeping of the state, outside the function's trace
+        if traced is None or kwargs:
+            self.replayable = False
+            self.events.append(("seed", original, None))
+        elif name in _SEEDS:
+            if len(args) != 1 or type(args[0]) is not int or traced:
+                self.replayable = False
+            self.events.append(("seed", original, args[0] if args else None))
+        elif name == "get_rng_state":
+            if args or traced:
+                self.replayable = False
+            self._states.append(result)
+            self.events.append(("get", original, len(self._states) - 1))
+        elif name == "set_rng_state":
+            slot = next((i for i, s in enumerate(self._states)
+                         if len(args) == 1 and args[0] is s), None)
+            if slot is None:
+                self.replayable = False
+            self._last_set_ops = traced
+            self.events.append(("set", original, slot))
+        else:  # torch.seed(): a new random seed each call
+            self.replayable = False
+            self.events.append(("seed", original, None))
 
     def __enter__(self):
         for owner, name in self.NAMES:
@@ -60,12 +112,9 @@ class SeedWatch:
             self.saved.append((owner, name, original))
 
             def watch(*args, _original=original, _name=name, **kwargs):
-                if _name not in _REPLAYABLE or kwargs or len(args) != 1 or \
-                        type(args[0]) is not int or _random_op_traced() is not False:
-                    self.replayable = False
-                self.records.append((_original, args))
                 result = _original(*args, **kwargs)
-                self._state_after = torch.random.get_rng_state()
+                self._note(_name, _original, args, kwargs, result)
+                self._state_after = _GET_STATE()
                 return result
 
             setattr(owner, name, watch)
@@ -76,13 +125,29 @@ class SeedWatch:
             setattr(owner, name, original)
         self.saved = []
 
-    def replay(self) -> list[tuple] | None:
-        """The seeding to replay before each call (empty: none), or None when it cannot
-        be replayed (then the capture fails)."""
-        if not self.records:
-            return []
-        drew = not torch.equal(torch.random.get_rng_state(), self._state_after)
-        return self.records if self.replayable and not drew else None
+    def replay(self, random_ops: int) -> RngReplay | None:
+        """The RngReplay of the function (empty when it never touched the generator), or
+        None when its generator calls cannot be replayed around the graph.
+
+        Args:
+          random_ops: the random ops of the traced graph (a restore must come after all).
+        """
+        if not self.events:
+            return RngReplay([], [])
+        if not self.replayable or not torch.equal(_GET_STATE(), self._state_after):
+            return None
+        before = [e for e in self.events if e[0] != "set"]
+        after = [e for e in self.events if e[0] == "set"]
+        if after and (self._last_set_ops != random_ops or
+                      self.events.index(after[0]) < len(before)):
+            return None  # a restore before a random op, or a seed after a restore
+        return RngReplay(before, after)
+
+
+def random_ops(graph: torch.fx.Graph) -> int:
+    """The random ops of a traced graph."""
+    return sum(1 for n in graph.nodes if n.op == "call_function"
+               and torch.Tag.nondeterministic_seeded in getattr(n.target, "tags", ()))
 
 
 class RandomState:

@@ -335,8 +335,16 @@ class Specialization:
                for i, g, c in zip(cap.inputs, self._getters, self._constants)]
         if torch.is_grad_enabled() and any(t.requires_grad for t in ins):
             return NEEDS_AUTOGRAD, None
-        for seed, seed_args in cap.seeds:  # the function's own seeding (compiler/seeding.py)
-            seed(*seed_args)
+        if cap.rng:  # the function's own seeding and restores (compiler/seeding.py)
+            saved = cap.rng.before()
+            try:
+                return self._run(cap, ins, tensors)
+            finally:
+                cap.rng.after(saved)
+        return self._run(cap, ins, tensors)
+
+    def _run(self, cap: capture_mod.Captured, ins: list[torch.Tensor],
+             tensors: list[torch.Tensor]) -> tuple[int, Any]:
         with torch.no_grad():
             if isinstance(self.graph, CompiledGraph):
                 status, outs = self.graph(ins)

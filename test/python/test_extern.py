@@ -228,3 +228,26 @@ def test_seeding_after_a_random_op_is_not_replayed():
         assert_same(got, g(x))
     assert compiled.stats.eager_ops >= 1
     assert "seeds or draws" in " ".join(compiled.explain().notes)
+
+
+def test_a_function_that_saves_seeds_and_restores_the_generator():
+    """torch.testing's freeze_rng_state (the op database wraps every random op in it):
+    the state is got and seeded before the random ops and restored after them; the
+    compiled call does the same around the graph, so the generator ends as eager's."""
+    from torch.testing._utils import freeze_rng_state
+
+    def f(x):
+        with freeze_rng_state():
+            torch.manual_seed(42)
+            return torch.nn.functional.dropout(x, 0.3, training=True) + torch.rand_like(x)
+
+    x = torch.randn(32)
+    compiled = mlirfuse.compile(f)
+    for seed in (0, 1):
+        torch.manual_seed(seed)
+        got, after = compiled(x), torch.rand(3)
+        torch.manual_seed(seed)
+        want, want_after = f(x), torch.rand(3)
+        assert_same(got, want)
+        assert_same(after, want_after)
+    assert compiled.stats.eager_ops == 0 and compiled.stats.extern_calls == 2
