@@ -21,6 +21,18 @@ def qr_between(x):
     return q * 2, r.abs().sum(1)  # compiled after
 
 
+def _assert_draws_as_eager(compiled, fn, x):
+    """Under the same seed, the compiled call gives eager's values, and the generator is
+    left as eager leaves it (the next draw is the same)."""
+    for seed in (1, 2):
+        torch.manual_seed(seed)
+        got, after = compiled(x), torch.rand(3)
+        torch.manual_seed(seed)
+        want, want_after = fn(x), torch.rand(3)
+        assert_same(got, want)
+        assert_same(after, want_after)
+
+
 def test_lapack_op_compiles_whole_as_an_extern_call():
     x = torch.randn(6, 6)
     compiled = mlirfuse.compile(qr_between)
@@ -52,13 +64,7 @@ def test_random_ops_draw_from_torchs_generator_in_order():
 
     x = torch.randn(32, 32)
     compiled = mlirfuse.compile(f)
-    for seed in (1, 2):
-        torch.manual_seed(seed)
-        got, after = compiled(x), torch.rand(3)
-        torch.manual_seed(seed)
-        want, want_after = f(x), torch.rand(3)
-        assert_same(got, want)
-        assert_same(after, want_after)  # the generator advanced as eager's did
+    _assert_draws_as_eager(compiled, f, x)
     assert compiled.stats.extern_calls == 2 and compiled.stats.eager_ops == 0
     assert all("generator" in e.reason for e in compiled.explain().externs)
 
@@ -200,13 +206,7 @@ def test_a_functions_own_seeding_runs_before_each_call():
 
     x = torch.randn(64)
     compiled = mlirfuse.compile(f)
-    for seed in (0, 1):
-        torch.manual_seed(seed)
-        got, after = compiled(x), torch.rand(3)
-        torch.manual_seed(seed)
-        want, want_after = f(x), torch.rand(3)
-        assert_same(got, want)
-        assert_same(after, want_after)
+    _assert_draws_as_eager(compiled, f, x)
     assert compiled.stats.eager_ops == 0 and compiled.stats.fallbacks == 0
     assert compiled.stats.extern_calls == 2
 
@@ -243,11 +243,5 @@ def test_a_function_that_saves_seeds_and_restores_the_generator():
 
     x = torch.randn(32)
     compiled = mlirfuse.compile(f)
-    for seed in (0, 1):
-        torch.manual_seed(seed)
-        got, after = compiled(x), torch.rand(3)
-        torch.manual_seed(seed)
-        want, want_after = f(x), torch.rand(3)
-        assert_same(got, want)
-        assert_same(after, want_after)
+    _assert_draws_as_eager(compiled, f, x)
     assert compiled.stats.eager_ops == 0 and compiled.stats.extern_calls == 2
