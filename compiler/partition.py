@@ -30,7 +30,7 @@ from torch.fx.passes.operator_support import OperatorSupportBase
 from torch.fx.passes.utils.fuser_utils import fuse_as_graphmodule, fuse_by_partitions, topo_sort
 
 from . import decompositions, extern
-from .screen import KNOWN, OP_STAGES, failure_reason, screen, signature
+from .screen import KNOWN, OP_STAGES, failure_reason, mark_externs, screen, signature
 from .capture import source_of
 from .concurrency import COMPILE_LOCK
 from .compiled_graph import CompiledGraph
@@ -230,6 +230,8 @@ class PartitionedGraph:
         nodes = {n.name: n for n in top.graph.nodes}
         self.failed: list[torch.fx.Node] = []
         eager: dict[str, str] = {}
+        if options.extern_calls:
+            mark_externs(top, device, on_device)
         for n in top.graph.nodes:
             reason = screen(n, device, on_device)
             if reason:

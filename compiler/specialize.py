@@ -249,9 +249,9 @@ class Specialization:
                     raise CompileError(reason, stage="capture", op=str(n.target),
                                        source=capture_mod.source_of(n), nodes=[n.name])
             return CompiledGraph(gm, examples, self.device, options)
-        if options.extern_calls:
-            mark_externs(gm, self.device, self._on_device)
         for _ in range(MAX_EXTERN_ROUNDS):
+            if options.extern_calls:  # (each round: the op that failed may occur again)
+                mark_externs(gm, self.device, self._on_device)
             if any(screen(n, self.device, self._on_device) for n in gm.graph.nodes):
                 break
             try:

@@ -245,3 +245,18 @@ def test_a_function_that_saves_seeds_and_restores_the_generator():
     compiled = mlirfuse.compile(f)
     _assert_draws_as_eager(compiled, f, x)
     assert compiled.stats.eager_ops == 0 and compiled.stats.extern_calls == 2
+
+
+def test_an_op_failing_several_times_in_a_graph_is_an_extern_call_each_time():
+    """Once one call of an op failed to compile, its other calls were screened as failed
+    ones (eager), not made extern calls: the graph was partitioned around them
+    (svd_lowrank of the op database: qr in a loop)."""
+    def f(x):
+        for _ in range(3):  # one signature: the same op, dtypes and constants
+            x = torch.special.hermite_polynomial_he(x, 3).tanh() * 0.5
+        return x
+
+    x = torch.randn(6, 3)
+    compiled = mlirfuse.compile(f)
+    assert_same(compiled(x), f(x))
+    assert compiled.stats.eager_ops == 0 and compiled.stats.extern_calls == 3
