@@ -16,6 +16,10 @@ Parts, one row each in the JSON lines:
     compile of that length.
   - "decode": a decode loop with a growing KV cache (the cache's length is the symbol):
     compilations over 64 steps and every step's logits against eager's.
+  - "overhead": what a call costs around the compute, on a tiny function (x * 2 + 1 of
+    [n, 8]): the first call of each of 200 sizes never seen before (served by the code
+    for symbolic sizes: no compile) against a repeated call of a seen size, the static
+    code's call and eager's, medians in microseconds.
 """
 
 from __future__ import annotations
@@ -201,6 +205,34 @@ def decode_row(name: str, device: str, steps: int = 64) -> dict:
             "eager_ops": compiled.stats.eager_ops, "notes": compiled._dynamic_notes[:2]}
 
 
+def overhead_row(device: str, sizes: int = 200) -> dict:
+    def fn(x):
+        return x * 2 + 1
+
+    def timed(f, x) -> float:
+        _sync(device)
+        start = time.perf_counter()
+        f(x)
+        _sync(device)
+        return (time.perf_counter() - start) * 1e6
+
+    dynamic = mlirfuse.compile(fn)
+    for n in (4, 5):  # the first size specializes, the second compiles symbolic code
+        dynamic(torch.randn(n, 8, device=device))
+    xs = [torch.randn(n, 8, device=device) for n in range(6, 6 + sizes)]
+    first = [timed(dynamic, x) for x in xs]
+    seen = [timed(dynamic, xs[0]) for _ in range(sizes)]
+    static = mlirfuse.compile(fn, dynamic=False)
+    static(xs[0])
+    static_us = [timed(static, xs[0]) for _ in range(sizes)]
+    eager_us = [timed(fn, xs[0]) for _ in range(sizes)]
+    return {"part": "overhead", "device": device, "sizes": sizes,
+            "compilations": dynamic.stats.compilations,
+            "never_seen_us": statistics.median(first), "never_seen_max_us": max(first),
+            "seen_us": statistics.median(seen), "static_us": statistics.median(static_us),
+            "eager_us": statistics.median(eager_us)}
+
+
 def table(rows: list[dict]) -> str:
     out = ["| workload | device | eager ms | static ms | dynamic ms | dynamic / static | "
            "symbolic | ok |", "|---|---|---|---|---|---|---|---|"]
@@ -221,6 +253,12 @@ def table(rows: list[dict]) -> str:
                        f"{r['compilations']} compilations, max |diff| "
                        f"{r['max_abs_diff']:.1e}, a never-seen length "
                        f"{r['new_size_call_ms']:.2f} ms; {comp}")
+        if r["part"] == "overhead":
+            out.append(f"\noverhead ({r['device']}): {r['sizes']} never-seen sizes, "
+                       f"{r['compilations']} compilations; first call of a never-seen size "
+                       f"{r['never_seen_us']:.1f} us (max {r['never_seen_max_us']:.1f}), "
+                       f"a seen size {r['seen_us']:.1f} us, static code "
+                       f"{r['static_us']:.1f} us, eager {r['eager_us']:.1f} us")
         if r["part"] == "decode":
             out.append(f"\n{r['name']} decode ({r['device']}): {r['steps']} steps, "
                        f"{r['compilations']} compilations, max |diff| "
@@ -243,7 +281,7 @@ def main() -> None:
     warnings.simplefilter("ignore")
     only = [n for n in args.only.split(",") if n]
     rows = []
-    for name in WORKLOADS + MODELS + [m + "_decode" for m in MODELS]:
+    for name in WORKLOADS + MODELS + [m + "_decode" for m in MODELS] + ["overhead"]:
         if only and name not in only:
             continue
         try:
@@ -251,6 +289,8 @@ def main() -> None:
                 row = workload_row(name, args.device, args.calls)
             elif name in MODELS:
                 row = model_row(name, args.device)
+            elif name == "overhead":
+                row = overhead_row(args.device)
             else:
                 row = decode_row(name.removesuffix("_decode"), args.device)
         except Exception as e:  # a row that fails says so; the others still run
