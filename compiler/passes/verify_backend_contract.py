@@ -52,7 +52,10 @@ class VerifyBackendContract(Pass):
             passmanager.PassManager.parse(UPSTREAM).run(checked)
         except ir.MLIRError as e:
             diagnostics = e.error_diagnostics
-            raise PassError(diagnostics[0].message if diagnostics else str(e)) from None
+            if not diagnostics:
+                raise PassError(str(e)) from None
+            # The copy's ops have the original's locations: the error names the op's line.
+            raise PassError(diagnostics[0].message, diagnostics[0].location) from None
         finally:
             if checked is not module:
                 checked.erase()
