@@ -128,6 +128,23 @@ def _constant(value, schema_type: str) -> str:
     raise NotEligible(f"argument {value!r} ({type(value).__name__})")
 
 
+def _arguments(node: torch.fx.Node):
+    """(schema argument, the node's value for it) for each argument of the op, in order.
+
+    Raises:
+      NotEligible for an argument the node does not give and that has no default.
+    """
+    for i, argument in enumerate(node.target._schema.arguments):
+        if not argument.kwarg_only and i < len(node.args):
+            yield argument, node.args[i]
+        elif argument.name in node.kwargs:
+            yield argument, node.kwargs[argument.name]
+        elif argument.has_default_value():
+            yield argument, argument.default_value
+        else:
+            raise NotEligible(f"argument {argument.name} is missing")
+
+
 def spec_of(node: torch.fx.Node, device: torch.device) -> tuple[str, list[torch.fx.Node]]:
     """The spec of `node`'s extern call on `device` (where the compiled code runs) and its
     distinct tensor inputs, in order.
@@ -164,15 +181,7 @@ def spec_of(node: torch.fx.Node, device: torch.device) -> tuple[str, list[torch.
         return inputs.index(arg)
 
     lines = []
-    for i, argument in enumerate(schema.arguments):
-        if not argument.kwarg_only and i < len(node.args):
-            value = node.args[i]
-        elif argument.name in node.kwargs:
-            value = node.kwargs[argument.name]
-        elif argument.has_default_value():
-            value = argument.default_value
-        else:
-            raise NotEligible(f"argument {argument.name} is missing")
+    for argument, value in _arguments(node):
         kind = str(argument.type)
         if isinstance(value, torch.fx.Node):
             lines.append(f"arg T {tensor_index(value)}")
@@ -190,15 +199,6 @@ def spec_of(node: torch.fx.Node, device: torch.device) -> tuple[str, list[torch.
     head += [f"in {DTYPES[n.meta['val'].dtype]} {n.meta['val'].dim()}" for n in inputs]
     head += [f"out {DTYPES[t.dtype]} {t.dim()}" for t in results]
     return "\n".join(head + lines), inputs
-
-
-def eligible(node: torch.fx.Node, device: torch.device) -> str | None:
-    """Why `node` cannot be an extern call on `device`, or None when it can."""
-    try:
-        spec_of(node, device)
-    except NotEligible as e:
-        return str(e)
-    return None
 
 
 def mark(node: torch.fx.Node, why: str, device: torch.device) -> bool:
@@ -305,13 +305,8 @@ def _distinct_tensor_inputs(node: torch.fx.Node) -> list[torch.fx.Node]:
 def _flat_node_inputs(node: torch.fx.Node) -> list[torch.fx.Node]:
     """The node's tensor inputs as its imported op takes them: argument order, lists
     flattened, None left out, repeats kept."""
-    schema = node.target._schema
     out = []
-    for i, argument in enumerate(schema.arguments):
-        if not argument.kwarg_only and i < len(node.args):
-            value = node.args[i]
-        else:
-            value = node.kwargs.get(argument.name)
+    for _, value in _arguments(node):
         values = value if isinstance(value, (list, tuple)) else [value]
         out.extend(v for v in values if isinstance(v, torch.fx.Node))
     return out

@@ -29,8 +29,7 @@ from torch.fx.passes.infra.partitioner import CapabilityBasedPartitioner
 from torch.fx.passes.operator_support import OperatorSupportBase
 from torch.fx.passes.utils.fuser_utils import fuse_as_graphmodule, fuse_by_partitions, topo_sort
 
-from . import decompositions, extern
-from .screen import KNOWN, OP_STAGES, failure_reason, mark_externs, screen, signature
+from .screen import OP_STAGES, failure_reason, learn_failure, mark_externs, screen
 from .capture import source_of
 from .concurrency import COMPILE_LOCK
 from .compiled_graph import CompiledGraph
@@ -289,11 +288,8 @@ class PartitionedGraph:
         reason = failure_reason(error)
         for name in names:
             node = nodes[name]
-            KNOWN[signature(node)] = reason
-            if extern_device is not None and not extern.marked(node) and \
-                    decompositions.exhausted(node) and extern.mark(node, reason, extern_device):
+            if learn_failure(node, reason, extern_device):
                 continue
-            extern.unmark(node)  # (an extern call that failed too)
             eager[name] = reason
             self.failed.append(node)
 

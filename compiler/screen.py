@@ -106,3 +106,14 @@ def mark_externs(gm: torch.fx.GraphModule, device: torch.device, on_device=froze
                 reason = "draws random numbers: torch's kernel draws them from torch's " \
                          "generator, in the program's order, as eager does"
             extern.mark(n, reason, device)
+
+
+def learn_failure(node: torch.fx.Node, reason: str, device: torch.device | None) -> bool:
+    """Records that `node`'s op signature failed to compile (`KNOWN`) and makes the node an
+    extern call on `device` when it can be one (its decompositions tried first; None: no
+    extern calls). True when marked; an extern call that failed too is unmarked."""
+    KNOWN[signature(node)] = reason
+    if device is not None and not extern.marked(node) and decompositions.exhausted(node):
+        return extern.mark(node, reason, device)
+    extern.unmark(node)
+    return False

@@ -18,12 +18,12 @@ import torch
 import torch.utils._pytree as pytree
 
 from . import capture as capture_mod
-from . import decompositions, dynamic_check, extern, hazards, op_signature
+from . import decompositions, dynamic_check, extern, hazards
 from .compiled_graph import ALIGN, CompiledGraph, lower_graph
 from .errors import CompileError
 from .options import Options
 from .partition import EagerOp, PartitionedGraph, PieceGuardFailure, op_name
-from .screen import KNOWN, OP_STAGES, failure_reason, mark_externs, screen
+from .screen import OP_STAGES, failure_reason, learn_failure, mark_externs, screen
 
 # Captures of one specialization after learning decompositions of ops that failed.
 MAX_DECOMPOSITION_ROUNDS = 3
@@ -187,6 +187,7 @@ class Specialization:
             capture_mod.state_getter(t.path) if t.kind == "state" else None
             for t, _ in self.captured.mutations
         ]
+        self._rng = self.captured.rng or None  # (tested once here, not at every call)
         self._last_piece_failure = ""
         self._counted = 0
         self._count_lock = threading.Lock()
@@ -277,12 +278,12 @@ class Specialization:
         if error.stage not in OP_STAGES or len(error.nodes) != 1:
             return False
         node = next((n for n in gm.graph.nodes if n.name == error.nodes[0]), None)
+        # Not yet where torch's decomposition may help: partitioning records the failure
+        # (PartitionedGraph.failed), and the decomposition is learned from there.
         if node is None or node.op != "call_function" or extern.marked(node) or \
                 not decompositions.exhausted(node):
             return False
-        reason = failure_reason(error)
-        KNOWN[op_signature.of_node(node)] = reason
-        return extern.mark(node, reason, device)
+        return learn_failure(node, failure_reason(error), device)
 
     def new_compilations(self) -> int:
         """Variants of pieces compiled at calls since the last time this was asked."""
@@ -335,12 +336,12 @@ class Specialization:
                for i, g, c in zip(cap.inputs, self._getters, self._constants)]
         if torch.is_grad_enabled() and any(t.requires_grad for t in ins):
             return NEEDS_AUTOGRAD, None
-        if cap.rng:  # the function's own seeding and restores (compiler/seeding.py)
-            saved = cap.rng.before()
+        if self._rng:  # the function's own seeding and restores (compiler/seeding.py)
+            saved = self._rng.before()
             try:
                 return self._run(cap, ins, tensors)
             finally:
-                cap.rng.after(saved)
+                self._rng.after(saved)
         return self._run(cap, ins, tensors)
 
     def _run(self, cap: capture_mod.Captured, ins: list[torch.Tensor],
