@@ -25,6 +25,7 @@ complex).
 from __future__ import annotations
 
 import math
+import os
 
 import torch
 from torch.fx.experimental.symbolic_shapes import free_symbols
@@ -49,12 +50,14 @@ _MEMORY_FORMATS = {torch.contiguous_format: 0, torch.preserve_format: 1,
                    torch.channels_last: 2, torch.channels_last_3d: 3}
 
 
-# Extern calls from CUDA host code work (the H200: LAPACK through cusolver, FFTs, sorts,
-# random ops), but 4 ops of the op database crashed the process there (linalg.pinv,
-# pinverse, conv2d and conv_transpose2d samples that ran eager before), a segfault in
-# the compiled call before any extern call ran. Off until that is understood; the
-# runtime side (runtime/cuda.py) stays.
-CUDA = False
+# Extern calls from CUDA host code (the H200: LAPACK through cusolver, FFTs, sorts, random
+# ops). Two crashes kept them off until 2026-12-02: a constant operand is a global of the
+# host code, which torch's CUDA kernels cannot read (now a `host` line in the spec, and the
+# runtime copies it to the device: mlirfuse-bridge-extern-calls), and the runtime library
+# exported the C++ library's template instantiations it holds, which cuDNN then called and
+# crashed in (now it exports its C functions only: runtime/cpu/mlirfuse_extern.map).
+# MLIRFUSE_CUDA_EXTERN=0 turns them off (a diagnostic switch).
+CUDA = os.environ.get("MLIRFUSE_CUDA_EXTERN", "1") != "0"
 
 
 class NotEligible(Exception):
@@ -79,7 +82,7 @@ def _check_tensor(t: torch.Tensor, what: str, device: torch.device) -> None:
     if t.device != device:
         raise NotEligible(f"{what} is on {t.device}, the code runs on {device}")
     if device.type != "cpu" and not CUDA:
-        raise NotEligible("extern calls on CUDA are off (CUDA below)")
+        raise NotEligible("extern calls on CUDA are off (MLIRFUSE_CUDA_EXTERN=0)")
     if any(free_symbols(s) for s in (*t.shape, *t.stride())):
         raise NotEligible(f"{what} has symbolic sizes")
 

@@ -19,6 +19,7 @@ import torch
 from . import native
 
 SOURCE = os.path.join(os.path.dirname(__file__), "cpu", "mlirfuse_extern.cpp")
+EXPORTS = os.path.join(os.path.dirname(__file__), "cpu", "mlirfuse_extern.map")
 SYMBOL = "mlirfuse_extern_call"
 
 
@@ -32,7 +33,8 @@ def _flags() -> tuple[tuple[str, ...], tuple[str, ...]]:
     abi = int(torch.compiled_with_cxx11_abi())
     flags = ("-std=c++17", "-w", f"-D_GLIBCXX_USE_CXX11_ABI={abi}",
              "-I" + os.path.join(root, "include"))
-    return flags, ("-L" + lib, "-ltorch_cpu", "-lc10", "-Wl,-rpath," + lib)
+    return flags, ("-L" + lib, "-ltorch_cpu", "-lc10", "-Wl,-rpath," + lib,
+                   "-Wl,--version-script=" + EXPORTS)
 
 
 @functools.cache
@@ -44,8 +46,10 @@ def library_path() -> str:
     """
     flags, libraries = _flags()
     compiler = os.environ.get("CXX", "c++")
+    with open(EXPORTS) as f:
+        exports = f.read()
     return native.build(SOURCE, "mlirfuse_extern", compiler, flags, libraries,
-                        salt=torch.__version__)
+                        salt=torch.__version__ + exports)
 
 
 @functools.cache

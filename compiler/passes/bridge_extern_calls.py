@@ -10,7 +10,8 @@ bufferization places everything around it; the declaration gets a body on those 
 that writes their addresses, offsets, sizes and strides after the spec's address and
 length into a memref<?xindex> and calls the runtime's `mlirfuse_extern_call`
 (runtime/cpu/mlirfuse_extern.cpp: the op through torch's dispatcher). The spec is a
-constant global of its bytes.
+constant global of its bytes; an operand that is a constant (a global of the host code
+after bufferization, while the op may run on a GPU) adds a `host <input index>` line.
 
 Before:
   func.func private @mlirfuse_extern_op_0(tensor<4x4xf32>) -> tensor<4x4xf32>
@@ -41,6 +42,20 @@ from . import structured as st
 from .base import Pass, PassError
 
 RUNTIME = "mlirfuse_extern_call"
+
+# Ops through which a constant stays a constant's memory after bufferization (views).
+_VIEWS = {"tensor.cast", "tensor.expand_shape", "tensor.collapse_shape",
+          "tensor.extract_slice"}
+
+
+def _is_host_constant(value: ir.Value) -> bool:
+    """Whether `value` is a constant (or a view of one): after bufferization, a global of
+    the host module, in host memory on every target. A kernel reads the device's copy of
+    such a global, but an extern call gets the host's address."""
+    op = st.defining_op(value)
+    while op is not None and op.name in _VIEWS:
+        op = st.defining_op(op.operands[0])
+    return op is not None and op.name == "arith.constant"
 
 
 def _dynamic_layout(t: ir.RankedTensorType) -> ir.Type:
@@ -92,9 +107,13 @@ class BridgeExternCalls(Pass):
         if not decls:
             return
         arg_types: dict[str, list[ir.Type]] = {}
+        host: dict[str, list[int]] = {}  # the inputs that are host constants, per call
         for fn in st.functions(module):
             for op in [o for o in st.walk(fn) if extern.is_call(o)]:
                 callee = ir.FlatSymbolRefAttr(op.attributes["callee"]).value
+                if callee in arg_types:  # compiler/extern.py: a declaration per call
+                    raise PassError(f"extern declaration @{callee} called twice", op.location)
+                host[callee] = [i for i, v in enumerate(op.operands) if _is_host_constant(v)]
                 arg_types[callee] = self._bridge(op)
         # Parsed together: each body's get_global and call must find their symbols to
         # verify; then moved into the module.
@@ -102,7 +121,10 @@ class BridgeExternCalls(Pass):
         for name, decl in decls.items():
             if name not in arg_types:  # no call left (its results were unused and folded)
                 continue
-            spec = ir.StringAttr(decl.attributes[extern.ATTR]).value.encode()
+            text = ir.StringAttr(decl.attributes[extern.ATTR]).value + \
+                "".join(f"\nhost {i}" for i in host[name])
+            decl.attributes[extern.ATTR] = ir.StringAttr.get(text)
+            spec = text.encode()
             data = ", ".join(str(b - 256 if b > 127 else b) for b in spec)
             texts.append(f'memref.global "private" constant @{name}_spec : '
                          f"memref<{len(spec)}xi8> = dense<[{data}]>")

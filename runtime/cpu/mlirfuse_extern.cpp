@@ -22,6 +22,9 @@
  *   arg <kind> <value>  one per argument of the op's schema, in order: T <input index>,
  *                       N (None), I <int>, F <float>, B <0|1>, S <text>, V <device>,
  *                       LI/LF/LB <comma-separated>, LT/LO <input indices; -1 is None>
+ *   host <input index>  that input is in host memory (a constant of the compiled code, a
+ *                       global of its host module) whatever the device: on a GPU, the op
+ *                       gets a copy of it on the device
  * dtype is c10::ScalarType's number. Parsed specs are kept by their text (not by address:
  * a freed module's address can be reused by the next one).
  *
@@ -51,6 +54,7 @@ namespace {
 struct TensorSlot {
   c10::ScalarType dtype;
   int64_t rank;
+  bool host = false;  // in host memory whatever the device (a `host` line)
 };
 
 enum class Kind { Tensor, TensorList, OptionalTensorList, Constant };
@@ -119,6 +123,7 @@ std::unique_ptr<Spec> parse(const std::string &text) {
   std::string name, overload, device = "cpu";
   std::vector<TensorSlot> ins, outs;
   std::vector<Argument> args;
+  std::vector<int64_t> host;
   for (auto &line : split(text, '\n')) {
     auto space = line.find(' ');
     std::string key = line.substr(0, space);
@@ -132,8 +137,10 @@ std::unique_ptr<Spec> parse(const std::string &text) {
     } else if (key == "in" || key == "out") {
       auto fields = split(rest, ' ');
       TensorSlot slot{static_cast<c10::ScalarType>(std::stoi(fields.at(0))),
-                      std::stoll(fields.at(1))};
+                      std::stoll(fields.at(1)), false};
       (key == "in" ? ins : outs).push_back(slot);
+    } else if (key == "host") {
+      host.push_back(std::stoll(rest));
     } else if (key == "arg") {
       auto kind_end = rest.find(' ');
       std::string kind = rest.substr(0, kind_end);
@@ -144,6 +151,7 @@ std::unique_ptr<Spec> parse(const std::string &text) {
   auto spec = std::make_unique<Spec>(
       c10::Dispatcher::singleton().findSchemaOrThrow(name.c_str(), overload.c_str()));
   spec->device = c10::Device(device);
+  for (auto i : host) ins.at(i).host = true;
   spec->ins = std::move(ins);
   spec->outs = std::move(outs);
   spec->args = std::move(args);
@@ -178,6 +186,16 @@ bool tracing() {
   return on;
 }
 
+/* "[2, 3]". Not through std::ostream: on the H200 machine (torch 2.11, the system's g++)
+   an integer written to a stream in this library segfaulted (std::ostream::_M_insert<long>,
+   instantiated here), so nothing here formats numbers with streams. */
+std::string sizes_text(c10::IntArrayRef sizes) {
+  std::string text = "[";
+  for (size_t i = 0; i < sizes.size(); ++i)
+    text += (i ? ", " : "") + std::to_string(sizes[i]);
+  return text + "]";
+}
+
 /* The tensors over the words of `slots`, starting at `*word` (`what`: "input", "result"). */
 std::vector<at::Tensor> views(const Spec &spec, const std::vector<TensorSlot> &slots,
                               const int64_t *words, size_t *word, const char *what) {
@@ -192,20 +210,26 @@ std::vector<at::Tensor> views(const Spec &spec, const std::vector<TensorSlot> &s
     if (tracing())
       std::fprintf(stderr, "mlirfuse extern %s: %s %zu at %p offset %lld sizes %s\n",
                    spec.op.schema().name().c_str(), what, out.size(), (void *)base,
-                   (long long)offset, c10::str(c10::IntArrayRef(sizes)).c_str());
+                   (long long)offset, sizes_text(sizes).c_str());
     auto options = at::TensorOptions().dtype(slot.dtype).device(spec.device);
     if (c10::multiply_integers(sizes) == 0) {  // no elements: no data (its address may be
       out.push_back(at::empty_strided(sizes, strides, options));  // null, which a CUDA
       continue;                                                     // from_blob rejects)
     }
     try {
+      if (slot.host && !spec.device.is_cpu()) {  // a constant of the host code: a copy
+        out.push_back(at::from_blob(data, sizes, strides, options.device(c10::kCPU))
+                          .to(spec.device));
+        continue;
+      }
       out.push_back(at::from_blob(data, sizes, strides, options));
     } catch (const c10::Error &e) {  // say which buffer (torch's check of where it lives)
-      std::ostringstream why;
-      why << "mlirfuse extern call of " << spec.op.schema().name() << ": " << what << " "
-          << out.size() << " (" << data << ", sizes " << c10::IntArrayRef(sizes) << "): "
-          << e.what_without_backtrace();
-      throw std::runtime_error(why.str());
+      char where[32];
+      std::snprintf(where, sizeof where, "%p", data);
+      throw std::runtime_error("mlirfuse extern call of " + spec.op.schema().name() + ": " +
+                               what + " " + std::to_string(out.size()) + " (" + where +
+                               ", sizes " + sizes_text(sizes) + "): " +
+                               e.what_without_backtrace());
     }
   }
   return out;
@@ -256,10 +280,10 @@ void run(const Spec &spec, const std::vector<at::Tensor> &ins,
   }
   for (size_t i = 0; i < outs.size(); ++i) {
     if (results[i].sizes() != outs[i].sizes()) {
-      std::ostringstream why;
-      why << "mlirfuse extern call of " << spec.op.schema().name() << ": result " << i
-          << " has sizes " << results[i].sizes() << ", compiled for " << outs[i].sizes();
-      throw std::runtime_error(why.str());
+      throw std::runtime_error("mlirfuse extern call of " + spec.op.schema().name() +
+                               ": result " + std::to_string(i) + " has sizes " +
+                               sizes_text(results[i].sizes()) + ", compiled for " +
+                               sizes_text(outs[i].sizes()));
     }
     outs[i].copy_(results[i]);
   }

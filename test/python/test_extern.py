@@ -1,6 +1,10 @@
 """Extern calls: ops with no native code run torch's kernel from compiled code
 (compiler/extern.py, runtime/cpu/mlirfuse_extern.cpp), so the graph compiles whole."""
 
+import re
+import shutil
+import subprocess
+import sys
 import threading
 
 import pytest
@@ -10,8 +14,7 @@ import mlirfuse
 from conftest import assert_same, extern_calls_here
 
 pytestmark = pytest.mark.skipif(not extern_calls_here(),
-                                reason="extern calls on CUDA are off (compiler/extern.py: "
-                                "4 ops of the op database crashed the process on the H200)")
+                                reason="extern calls on CUDA are off (MLIRFUSE_CUDA_EXTERN=0)")
 
 
 def qr_between(x):
@@ -260,3 +263,54 @@ def test_an_op_failing_several_times_in_a_graph_is_an_extern_call_each_time():
     compiled = mlirfuse.compile(f)
     assert_same(compiled(x), f(x))
     assert compiled.stats.eager_ops == 0 and compiled.stats.extern_calls == 3
+
+
+def pinv_of_constant_tolerance(x):
+    # torch.full folds to a constant: a global of the host code after bufferization.
+    return torch.linalg.pinv(x, atol=torch.full((), 0.1, device=x.device)) * 2
+
+
+def test_constant_operand_is_in_host_memory():
+    """A constant operand of an extern call is a global of the host code; the spec says so
+    (`host 1`) and the runtime gives the op a device copy. On the H200 the op got the host
+    address as a CUDA tensor ("resides on host memory"; before: a segfault)."""
+    x = torch.randn(5, 5)
+    compiled = mlirfuse.compile(pinv_of_constant_tolerance)
+    assert_same(compiled(x), pinv_of_constant_tolerance(x), rtol=1e-4, atol=1e-4)
+    assert compiled.stats.extern_calls == 1 and compiled.stats.eager_ops == 0
+    (spec,) = re.findall(r'mlirfuse.extern = "([^"]*)"', compiled.ir("bufferized"))
+    assert "\\0Aarg T 1\\0A" in spec and spec.endswith("\\0Ahost 1")
+
+
+@pytest.mark.skipif(shutil.which("nm") is None, reason="needs binutils' nm")
+def test_runtime_library_exports_only_its_functions():
+    """The library is loaded RTLD_GLOBAL; the C++ template instantiations it holds must not
+    be what libraries loaded later bind to (cuDNN called its std::ostream::_M_insert<long>
+    and crashed on the H200)."""
+    from mlirfuse.runtime import extern
+    listing = subprocess.run(["nm", "-D", "--defined-only", extern.library_path()],
+                             capture_output=True, text=True, check=True).stdout
+    names = sorted(line.split()[-1] for line in listing.splitlines() if line.strip())
+    assert names and all(n.startswith("mlirfuse_extern_") for n in names), names[:10]
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_extern_call_then_cudnn_convolution():
+    """On the H200, a cuDNN convolution after an extern call segfaulted in cuDNN's engine
+    setup (through the runtime library's exported std::ostream code); one process, as a
+    user's program, so a crash fails this test instead of killing the suite."""
+    script = (
+        "import torch, mlirfuse\n"
+        "f = lambda x: torch.linalg.pinv(x, atol=torch.full((), 0.1, device=x.device)) * 2\n"
+        "x = torch.randn(5, 5, device='cuda')\n"
+        "c = mlirfuse.compile(f)\n"
+        "assert torch.allclose(c(x), f(x), rtol=1e-4, atol=1e-4)\n"
+        "assert c.stats.extern_calls == 1 and c.stats.eager_ops == 0\n"
+        "conv = lambda a, w: torch.nn.functional.conv2d(a, w, padding=1).relu()\n"
+        "a, w = torch.randn(2, 8, 9, 9, device='cuda'), torch.randn(4, 8, 3, 3, device='cuda')\n"
+        "cc = mlirfuse.compile(conv)\n"
+        "assert torch.allclose(cc(a, w), conv(a, w), rtol=2e-2, atol=2e-2)\n"
+        "print('ok')\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=600)
+    assert done.returncode == 0 and "ok" in done.stdout, done.stderr[-3000:]

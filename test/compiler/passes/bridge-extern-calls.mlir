@@ -46,6 +46,22 @@ func.func @main(%a: tensor<f32>) -> tensor<3xi64> {
 
 // -----
 
+// An operand that is a constant (here through a reshape) is a global of the host code
+// after bufferization, also when the op runs on a GPU: the spec says so (`host 1`), and
+// the runtime gives the op a device copy of it. The other operand is the caller's buffer.
+// CHECK-LABEL: func.func private @mlirfuse_extern_op_0
+// CHECK-SAME: mlirfuse.extern = "op aten::linalg_pinv\0Aarg T 0\0Aarg T 1\0Ahost 1"
+// CHECK-NOT: host 0
+func.func private @mlirfuse_extern_op_0(tensor<4x4xf32>, tensor<f32>) -> tensor<4x4xf32> attributes {mlirfuse.extern = "op aten::linalg_pinv\0Aarg T 0\0Aarg T 1"}
+func.func @main(%a: tensor<4x4xf32>) -> tensor<4x4xf32> {
+  %c = arith.constant dense<[1.0e-05]> : tensor<1xf32>
+  %r = tensor.collapse_shape %c [] : tensor<1xf32> into tensor<f32>
+  %0 = call @mlirfuse_extern_op_0(%a, %r) : (tensor<4x4xf32>, tensor<f32>) -> tensor<4x4xf32>
+  return %0 : tensor<4x4xf32>
+}
+
+// -----
+
 // A module without extern calls is left as it is (no runtime declaration).
 // CHECK-LABEL: func.func @main
 // CHECK-NOT: mlirfuse_extern_call
