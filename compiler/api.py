@@ -11,6 +11,7 @@ eager PyTorch, or raise GuardError.
 from __future__ import annotations
 
 import operator
+import os
 import warnings
 from typing import Any, Callable
 
@@ -34,6 +35,25 @@ _MISS = object()
 def _graph_ops(gm: torch.fx.GraphModule) -> int:
     return sum(1 for n in gm.graph.nodes
                if n.op == "call_function" and n.target is not operator.getitem)
+
+
+def _raised_at(error: Exception) -> str:
+    """" (raised at file:line in function)" of an internal error: its innermost frame in
+    mlirfuse, and the innermost of all when that is elsewhere (in torch): what a bug
+    report needs, in the warning's one line."""
+    ours = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    frames = []
+    tb = error.__traceback__
+    while tb is not None:
+        frames.append((tb.tb_frame.f_code, tb.tb_lineno))
+        tb = tb.tb_next
+    if not frames:
+        return ""
+    where = [f for f in frames if f[0].co_filename.startswith(ours)][-1:]
+    if frames[-1] not in where:
+        where.append(frames[-1])
+    return " (raised at " + ", then ".join(f"{c.co_filename}:{line} in {c.co_name}"
+                                           for c, line in where) + ")"
 
 
 class CompiledFunction:
@@ -301,8 +321,8 @@ class CompiledFunction:
             return
         if not isinstance(error, CompileError):
             warnings.warn(f"mlirfuse: internal error while compiling, the function runs eager "
-                          f"PyTorch: {type(error).__name__}: {error}", InternalErrorWarning,
-                          stacklevel=4)
+                          f"PyTorch: {type(error).__name__}: {error}{_raised_at(error)}",
+                          InternalErrorWarning, stacklevel=4)
         self._dynamo = self.fn
 
     def _eager_ops(self) -> int:

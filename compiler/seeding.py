@@ -151,14 +151,21 @@ def random_ops(graph: torch.fx.Graph) -> int:
 
 
 class RandomState:
-    """The CPU generator's state. (The GPUs' is not compared: tracing a function of CUDA
-    tensors changed it with no random op in the function, x.item() on the H200.)"""
+    """The generators' states before a trace, to restore after it: the CPU's, and each
+    CUDA device's when CUDA is initialized (a trace runs the function's own
+    `torch.manual_seed(1)` for real, which seeds the GPUs too: left so, a capture that
+    failed had the function's eager run draw from a reseeded generator). Only the CPU's is
+    compared (`changed`): tracing a function of CUDA tensors changed the GPU's with no
+    random op in the function, x.item() on the H200."""
 
     def __init__(self):
         self.state = torch.random.get_rng_state()
+        self.cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None
 
     def changed(self) -> bool:
         return not torch.equal(torch.random.get_rng_state(), self.state)
 
     def restore(self) -> None:
         torch.random.set_rng_state(self.state)
+        if self.cuda is not None:
+            torch.cuda.set_rng_state_all(self.cuda)

@@ -11,6 +11,7 @@ import torch
 
 import mlirfuse
 import models
+from conftest import assert_same
 
 
 pytestmark = pytest.mark.usefixtures("no_grad")  # compiled code runs, not the eager fallback
@@ -224,3 +225,23 @@ def test_batch_norm_of_zero_variance_does_not_abort(tmp_path):
     done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
                           timeout=300)
     assert done.returncode == 0 and "not finite, as eager" in done.stdout, done.stderr[-2000:]
+
+
+def test_internal_error_warning_says_where_it_was_raised(monkeypatch):
+    """A bug inside mlirfuse runs the function eager with a warning; the warning names
+    the innermost frame in mlirfuse and the one that raised (before: the message only, as
+    "'int' object has no attribute 'dtype'" on the H200, with nothing to find it by)."""
+    from mlirfuse.compiler import specialize
+    from mlirfuse.compiler.errors import InternalErrorWarning
+
+    def broken(*args, **kwargs):
+        raise AttributeError("'int' object has no attribute 'dtype'")
+
+    monkeypatch.setattr(specialize.Specialization, "__init__", broken)
+    compiled = mlirfuse.compile(lambda x: x + 1)
+    x = torch.ones(3)
+    with pytest.warns(InternalErrorWarning) as caught:
+        assert_same(compiled(x), x + 1)
+    (message,) = [str(w.message) for w in caught if w.category is InternalErrorWarning]
+    assert "'int' object has no attribute 'dtype' (raised at " in message
+    assert "test_errors.py:" in message and message.endswith("in broken)")
