@@ -134,6 +134,10 @@ def _declares(module: ir.Module, name: str) -> bool:
 # them, so the fault needs a later mapping at a freed address. The CPU path frees its
 # engines (same ExecutionEngine, no global constructors) and 500 CPU engines with
 # constructors and destructors freed in a loop with IR walks between did not crash.
+# 2026-12-02, later (after the extern calls): with engines freed, test_dtypes, test_fusion
+# and test_state pass on the H200 now (three runs), but test_calling_convention and
+# test_training abort (SIGABRT) and test_decompositions_misc and _nn segfault; kept, all
+# four pass. The shim's backtrace hung in those (its handler calls backtrace()).
 _ENGINES: list = []
 
 
