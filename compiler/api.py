@@ -82,6 +82,9 @@ class CompiledFunction:
         # with those sizes erased (erase_sizes).
         self._dynamic_specs: dict[tuple, dict[Key, list[Specialization]]] = {}
         self._dynamic_notes: list[str] = []
+        # The symbolic dimensions whose code could not be made (a pass failed on them, or
+        # the code differed from eager): not tried again at the next size.
+        self._no_dynamic: set[tuple] = set()
         self._training: dict[Key, Any] = {}  # TrainingFunction, or None: dynamo splits it
         self._dynamo_training: Callable | None = None
         self._training_notes: list[str] = []
@@ -102,12 +105,18 @@ class CompiledFunction:
     def _compile(self, key: tuple, args: tuple) -> Specialization:
         spec = None
         dims = self._dynamic_request(key)
+        if dims is not None and tuple(map(tuple, dims)) in self._no_dynamic:
+            dims = None
         if dims is not None:
             try:
                 spec = Specialization(self.fn, args, self.options, dynamic=dims)
             except Exception as e:  # no code for symbolic sizes: these sizes, then
                 reason = getattr(e, "reason", None) or (str(e).splitlines() or [""])[0]
                 self._dynamic_notes.append(f"{type(e).__name__}: {reason}")
+                # A capture that failed may be these sizes' (eager rejects them); a
+                # compile that failed is the graph's: every size would fail the same way.
+                if not (isinstance(e, CompileError) and e.stage == "capture"):
+                    self._no_dynamic.add(tuple(map(tuple, dims)))
         if spec is not None:
             dims = tuple(spec.dynamic_dims)
             general = erase_sizes(key, dims)
