@@ -105,13 +105,15 @@ def _work(op: ir.Operation, vector_bytes: int) -> int:
     return math.prod(extents) // gv.chunk_width(op, extents, vector_bytes)
 
 
-def _launch(before: ir.Operation, blocks: int, threads: int,
+def _launch(before: ir.Operation, blocks: int | ir.Value, threads: int,
             workgroup: list[ir.Type] = ()) -> tuple[ir.Block, list[ir.Value]]:
-    """A gpu.launch of `blocks` x `threads` before `before`; returns its body block (ending
-    in gpu.terminator) and (block id, thread id, workgroup buffers...)."""
+    """A gpu.launch of `blocks` (a count, or a host value: symbolic sizes) x `threads`
+    before `before`; returns its body block (ending in gpu.terminator) and (block id,
+    thread id, workgroup buffers...)."""
     with ir.InsertionPoint(before), before.location:
         c = gb.index
-        launch = gpu_ops.LaunchOp(None, [], c(blocks), c(1), c(1), c(threads), c(1), c(1),
+        grid = blocks if isinstance(blocks, ir.Value) else c(blocks)
+        launch = gpu_ops.LaunchOp(None, [], grid, c(1), c(1), c(threads), c(1), c(1),
                                   workgroup_attributions=len(workgroup) or None)
         index = ir.IndexType.get()
         body = launch.regions[0].blocks.append(*([index] * 12 + list(workgroup)))
@@ -131,6 +133,17 @@ def _workgroup_type(alloc: ir.Operation, tiles: int = 1) -> ir.MemRefType:
 
 def _bytes(t: ir.MemRefType) -> int:
     return math.prod(t.shape) * st.element_bytes(t.element_type)
+
+
+def _delinearize_by(linear: ir.Value, counts: list[ir.Value]) -> list[ir.Value]:
+    """Row-major indices of `linear` in a box of `counts` (host values: symbolic sizes)."""
+    out = []
+    for d in range(len(counts)):
+        q = linear
+        for later in counts[d + 1:]:
+            q = arith.DivUIOp(q, later).result
+        out.append(arith.RemUIOp(q, counts[d]).result if d else q)
+    return out
 
 
 _VIEWS = ("memref.subview", "memref.cast", "memref.expand_shape", "memref.collapse_shape")
@@ -244,14 +257,18 @@ class MapToGpu(Pass):
         lbs, ubs, steps = (list(ir.DenseI64ArrayAttr(attrs[k])) for k in
                            ("staticLowerBound", "staticUpperBound", "staticStep"))
         dynamic = ir.ShapedType.get_dynamic_size()
-        if dynamic in lbs + ubs + steps or len(forall.operands):
-            raise PassError("a kernel loop with dynamic bounds; the GPU target needs static "
-                            "ones", forall.location)
-        counts = [-(-(u - lb) // s) for lb, u, s in zip(lbs, ubs, steps)]
-        tiles = math.prod(counts)
+        view = forall.opview
+        if dynamic in lbs + steps or len(view.outputs):
+            raise PassError("a kernel loop with dynamic starts or steps; the GPU target "
+                            "needs static ones", forall.location)
         body_ops = [o.operation for o in forall.regions[0].blocks[0].operations][:-1]
         allocs = [o for o in body_ops if o.name == "memref.alloc"]
         per_tile = sum(_bytes(ir.MemRefType(a.results[0].type)) for a in allocs)
+        if dynamic in ubs:  # symbolic sizes: as many tiles as the sizes of the call make
+            self._dynamic_forall(forall, body_ops, allocs, per_tile)
+            return
+        counts = [-(-(u - lb) // s) for lb, u, s in zip(lbs, ubs, steps)]
+        tiles = math.prod(counts)
         warps = self._warps_per_block(body_ops, tiles, per_tile)
         threads = 32 * warps if warps > 1 else _threads_for(
             max([_work(o, self.vector_bytes) for o in body_ops] + [1]))
@@ -288,6 +305,65 @@ class MapToGpu(Pass):
         forall.erase()
         self._distribute(body, worker, 32 if warps > 1 else threads, warp=warps > 1)
         for buffer in wg if shared else []:
+            rg.drop_unread(buffer)
+        rg.drop_idle_barriers(body)
+
+    def _dynamic_forall(self, forall: ir.Operation, body_ops: list[ir.Operation],
+                        allocs: list[ir.Operation], per_tile: int) -> None:
+        """A kernel whose tile count depends on symbolic sizes (each tile's own sizes are
+        static: a row of a [?, 256] tensor): a block per tile, the grid computed on the host
+        from the call's sizes, no launch when there is no tile. Tiles keep a block each
+        (no warp packing: it needs the count to divide), and their temporaries must fit
+        in shared memory."""
+        view = forall.opview
+        lbs, ubs, steps = (list(ir.DenseI64ArrayAttr(forall.attributes[k])) for k in
+                           ("staticLowerBound", "staticUpperBound", "staticStep"))
+        if per_tile > SHARED_BYTES:
+            raise PassError("a kernel on symbolic sizes whose tile temporaries exceed "
+                            "shared memory; the GPU target needs static sizes for it",
+                            forall.location)
+        dynamic = ir.ShapedType.get_dynamic_size()
+        upper = iter(view.dynamicUpperBound)
+        with ir.InsertionPoint(forall), forall.location:
+            counts = []
+            for lb, ub, step in zip(lbs, ubs, steps):
+                if ub != dynamic:
+                    counts.append(gb.index(-(-(ub - lb) // step)))
+                    continue
+                extent = next(upper)
+                if lb:
+                    extent = arith.SubIOp(extent, gb.index(lb)).result
+                counts.append(arith.CeilDivUIOp(extent, gb.index(step)).result
+                              if step != 1 else extent)
+            tiles = counts[0]
+            for count in counts[1:]:
+                tiles = arith.MulIOp(tiles, count).result
+            any_tile = scf.IfOp(arith.CmpIOp(arith.CmpIPredicate.sgt, tiles,
+                                             gb.index(0)).result)
+            with ir.InsertionPoint(any_tile.then_block):
+                placeholder = scf.YieldOp([])
+        forall.move_before(placeholder)
+        threads = _threads_for(max([_work(o, self.vector_bytes) for o in body_ops] + [1]))
+        wg_types = [_workgroup_type(a) for a in allocs]
+        body, (bx, tx, *wg) = _launch(forall, tiles, threads, wg_types)
+        terminator = body.operations[0]
+        with ir.InsertionPoint(terminator), forall.location:
+            position = _delinearize_by(bx, counts)
+            ivs = []
+            for p, lb, step in zip(position, lbs, steps):
+                v = arith.MulIOp(p, gb.index(step)).result if step != 1 else p
+                ivs.append(arith.AddIOp(v, gb.index(lb)).result if lb else v)
+        for op in body_ops:
+            op.move_before(terminator)
+        for iv, value in zip(forall.regions[0].blocks[0].arguments, ivs):
+            iv.replace_all_uses_with(value)
+        for alloc, buffer in zip(allocs, wg):
+            alloc.results[0].replace_all_uses_with(buffer)
+            alloc.erase()
+            _retype_views(buffer)
+        forall.erase()
+        self._distribute(body, tx, threads)
+        for buffer in wg:
             rg.drop_unread(buffer)
         rg.drop_idle_barriers(body)
 

@@ -174,3 +174,44 @@ func.func @rows_not_vector_aligned(%x: memref<2x12xi64>, %y: memref<2x13xi64>) a
   }
   return
 }
+
+// Symbolic sizes: rows of 256 over a `?` row count (the tile's sizes stay static). The
+// grid is the row count, computed on the host at the call, with no launch when it is 0;
+// each block still loads its row's vectors once and reduces across its 64 threads.
+// CHECK-LABEL: func.func @rows_of_a_symbolic_count
+// CHECK: %[[N:.*]] = memref.dim %{{.*}}, %c0 : memref<?x256xf32>
+// CHECK: %[[ANY:.*]] = arith.cmpi sgt, %[[N]], %c0
+// CHECK: scf.if %[[ANY]]
+// CHECK: gpu.launch blocks(%[[B:arg[0-9]+]], {{.*}}) in ({{.*}} = %[[N]], {{.*}}) threads({{.*}}) in ({{.*}} = %c64
+// CHECK: memref.subview %{{.*}}[%[[B]], 0] [1, 256]
+// CHECK: vector.load
+// CHECK: gpu.all_reduce maximumf
+// CHECK: gpu.terminator
+// WARP-LABEL: func.func @rows_of_a_symbolic_count
+// WARP-NOT: gpu.shuffle
+// WARP: return
+func.func @rows_of_a_symbolic_count(%x: memref<?x256xf32>, %y: memref<?x256xf32>) attributes {mlirfuse.abi} {
+  %c0 = arith.constant 0 : index
+  %ninf = arith.constant 0xFF800000 : f32
+  %n = memref.dim %x, %c0 : memref<?x256xf32>
+  scf.forall (%i) in (%n) {
+    %row = memref.subview %x[%i, 0] [1, 256] [1, 1] : memref<?x256xf32> to memref<1x256xf32, strided<[256, 1], offset: ?>>
+    %out = memref.subview %y[%i, 0] [1, 256] [1, 1] : memref<?x256xf32> to memref<1x256xf32, strided<[256, 1], offset: ?>>
+    %m = memref.alloc() : memref<1xf32>
+    linalg.generic {indexing_maps = [#one], iterator_types = ["parallel"]} outs(%m : memref<1xf32>) {
+    ^bb0(%o: f32):
+      linalg.yield %ninf : f32
+    }
+    linalg.generic {indexing_maps = [#row, #red], iterator_types = ["parallel", "reduction"]} ins(%row : memref<1x256xf32, strided<[256, 1], offset: ?>>) outs(%m : memref<1xf32>) {
+    ^bb0(%a: f32, %o: f32):
+      %0 = arith.maximumf %a, %o : f32
+      linalg.yield %0 : f32
+    }
+    linalg.generic {indexing_maps = [#row, #red, #row], iterator_types = ["parallel", "parallel"]} ins(%row, %m : memref<1x256xf32, strided<[256, 1], offset: ?>>, memref<1xf32>) outs(%out : memref<1x256xf32, strided<[256, 1], offset: ?>>) {
+    ^bb0(%a: f32, %b: f32, %o: f32):
+      %0 = arith.subf %a, %b : f32
+      linalg.yield %0 : f32
+    }
+  }
+  return
+}
