@@ -37,6 +37,15 @@ def _graph_ops(gm: torch.fx.GraphModule) -> int:
                if n.op == "call_function" and n.target is not operator.getitem)
 
 
+# Code for symbolic sizes on the GPU: kernels whose tiles are static while their count is
+# symbolic (rows of a [?, 1024] activation: every BENCH workload), ops with one symbolic
+# loop outside kernels, temporaries sized per call (mlirfuse-map-to-gpu, mlirfuse-workspace).
+# It compiles to PTX here but has not run on a GPU yet: off until the H200 checks it
+# (MLIRFUSE_CUDA_DYNAMIC=1 turns it on). Tiles of symbolic sizes (attention over a symbolic
+# key length) have no GPU code yet: those graphs specialize per size.
+CUDA_DYNAMIC = os.environ.get("MLIRFUSE_CUDA_DYNAMIC", "") == "1"
+
+
 def _raised_at(error: Exception) -> str:
     """" (raised at file:line in function)" of an internal error: its innermost frame in
     mlirfuse, and the innermost of all when that is elsewhere (in torch): what a bug
@@ -261,11 +270,12 @@ class CompiledFunction:
 
     def _dynamic_request(self, key: Key) -> list[tuple[int, ...]] | None:
         """The dimensions to compile symbolic for a call that missed (dispatch.symbolic_dims),
-        None for a backward graph, dynamic=False, or a call on the GPU (code for symbolic
-        sizes is made for the CPU only, for now: this saves the attempt's torch.export)."""
-        if self.options.dynamic is False or self.backward or \
-                (self.options.device or "cpu") != "cpu" or \
-                any(t[2].type != "cpu" for t in key.tensors):
+        None for a backward graph, dynamic=False, or a call on the GPU unless CUDA_DYNAMIC
+        (below)."""
+        if self.options.dynamic is False or self.backward:
+            return None
+        if not CUDA_DYNAMIC and ((self.options.device or "cpu") != "cpu" or
+                                 any(t[2].type != "cpu" for t in key.tensors)):
             return None
         compiled = list(self._specializations) + [
             k for table in self._dynamic_specs.values() for k in table]

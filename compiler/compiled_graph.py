@@ -8,8 +8,10 @@ with eager ops between them (compiler/partition.py).
 
 from __future__ import annotations
 
+import operator
 import re
 import time
+from typing import Callable
 
 import torch
 
@@ -116,12 +118,48 @@ def lower_graph(gm: torch.fx.GraphModule, examples: list[torch.Tensor], options:
     return module, record
 
 
-def _workspace_bytes(text: str) -> int | None:
-    """The bytes of the workspace argument mlirfuse-workspace added, or None: none added.
+def _workspace_bytes(text: str) -> int | Callable[[list[torch.Tensor]], int] | None:
+    """The bytes of the workspace argument mlirfuse-workspace added, or None: none added;
+    with symbolic sizes, a function of the call's tensors (inputs then outputs) giving them.
     (0 bytes is an argument too: temporaries of no elements. Taken for none, the call
     passed one argument fewer and the host code crashed: a cumsum of a [0, 8] tensor.)"""
     match = re.search(r"mlirfuse\.workspace = (\d+)", text)
-    return int(match.group(1)) if match else None
+    if match:
+        return int(match.group(1))
+    match = re.search(r'mlirfuse\.workspace = "([^"]*)"', text)
+    return size_expression(match.group(1)) if match else None
+
+
+_OPERATORS = {"+": operator.add, "-": operator.sub, "*": operator.mul,
+              "/": operator.floordiv, "%": operator.mod, "max": max, "min": min,
+              "ceildiv": lambda a, b: -(-a // b)}
+
+
+def size_expression(text: str) -> Callable[[list[torch.Tensor]], int]:
+    """A size expression of mlirfuse-workspace (prefix form: `(* (dim 0 1) 4)`, `dim K D`
+    being size D of tensor K) as a function of the call's tensors, parsed once."""
+    tokens = text.replace("(", " ( ").replace(")", " ) ").split()
+    position = 0
+
+    def parse():
+        nonlocal position
+        token = tokens[position]
+        position += 1
+        if token != "(":
+            value = int(token)
+            return lambda tensors: value
+        head = tokens[position]
+        position += 1
+        if head == "dim":
+            k, d = int(tokens[position]), int(tokens[position + 1])
+            position += 3  # the two numbers and ")"
+            return lambda tensors: tensors[k].shape[d]
+        a, b = parse(), parse()
+        position += 1  # ")"
+        fn = _OPERATORS[head]
+        return lambda tensors: fn(a(tensors), b(tensors))
+
+    return parse()
 
 
 class CompiledGraph:
@@ -218,7 +256,10 @@ class CompiledGraph:
                  ) -> tuple[int, list[torch.Tensor] | None]:
         """Runs the code on `ins`, writing the results into `outs` (allocate's sizes)."""
         device = self.device
-        scratch = [torch.empty(self.workspace, dtype=torch.uint8, device=device)] \
-            if self.workspace is not None else []
+        workspace = self.workspace
+        if callable(workspace):  # symbolic sizes: its bytes for this call's sizes
+            workspace = workspace(ins + outs)
+        scratch = [torch.empty(workspace, dtype=torch.uint8, device=device)] \
+            if workspace is not None else []
         status = self.executable(ins + outs + scratch)
         return (status, None) if status else (0, outs)

@@ -47,7 +47,7 @@ import math
 
 from torch_mlir import ir
 from torch_mlir.dialects import _gpu_ops_gen as gpu_ops
-from torch_mlir.dialects import arith, gpu, memref, scf
+from torch_mlir.dialects import arith, gpu, scf
 
 from ...compiler.passes import library_gemm
 from ...compiler.passes import structured as st
@@ -55,7 +55,9 @@ from ...compiler.passes.base import Pass, PassError
 from ...compiler.passes.destination_style_abi import MARK
 from . import gpu_body as gb
 from . import gpu_codegen as cg
+from . import gpu_memory as gm
 from . import gpu_registers as rg
+from . import gpu_symbolic as sy
 from . import gpu_vectors as gv
 
 # Ops that only compute addresses or scalars: they stay where they are.
@@ -123,53 +125,6 @@ def _launch(before: ir.Operation, blocks: int | ir.Value, threads: int,
     return body, [args[0], args[3]] + args[12:]
 
 
-def _workgroup_type(alloc: ir.Operation, tiles: int = 1) -> ir.MemRefType:
-    """Shared memory for a tile temporary; with several tiles per block, one each."""
-    t = ir.MemRefType(alloc.results[0].type)
-    space = ir.Attribute.parse("#gpu.address_space<workgroup>")
-    shape = ([tiles] if tiles > 1 else []) + list(t.shape)
-    return ir.MemRefType.get(shape, t.element_type, memory_space=space)
-
-
-def _bytes(t: ir.MemRefType) -> int:
-    return math.prod(t.shape) * st.element_bytes(t.element_type)
-
-
-def _delinearize_by(linear: ir.Value, counts: list[ir.Value]) -> list[ir.Value]:
-    """Row-major indices of `linear` in a box of `counts` (host values: symbolic sizes)."""
-    out = []
-    for d in range(len(counts)):
-        q = linear
-        for later in counts[d + 1:]:
-            q = arith.DivUIOp(q, later).result
-        out.append(arith.RemUIOp(q, counts[d]).result if d else q)
-    return out
-
-
-_VIEWS = ("memref.subview", "memref.cast", "memref.expand_shape", "memref.collapse_shape")
-
-
-def _retype_views(buffer: ir.Value) -> None:
-    """Views of a tile temporary that now lives elsewhere (shared memory, or a slice of a
-    global buffer at an offset known only per block) take its memory space and offset."""
-    base = ir.MemRefType(buffer.type)
-    dynamic_offset = base.get_strides_and_offset()[1] == ir.ShapedType.get_dynamic_stride_or_offset()
-    for use in list(buffer.uses):
-        owner = st.owner_op(use)
-        if owner.name not in _VIEWS:
-            continue
-        for result in owner.results:
-            t = ir.MemRefType(result.type)
-            layout = t.layout
-            if dynamic_offset:
-                strides, _ = t.get_strides_and_offset()
-                layout = ir.StridedLayoutAttr.get(
-                    offset=ir.ShapedType.get_dynamic_stride_or_offset(), strides=strides)
-            result.set_type(ir.MemRefType.get(t.shape, t.element_type, layout=layout,
-                                              memory_space=base.memory_space))
-            _retype_views(result)
-
-
 @dataclasses.dataclass
 class MapToGpu(Pass):
     """Turns every kernel (scf.forall) and every op touching memory into a gpu.launch."""
@@ -200,9 +155,13 @@ class MapToGpu(Pass):
                 self._region(region)
         elif name == "scf.forall":
             self._forall(op)
-        elif _is_metadata(op) or name in ("memref.dealloc", "func.call") \
+        elif _is_metadata(op) or name in ("memref.dealloc", "func.call", "cf.assert") \
                 or library_gemm.HOST_ATTR in op.attributes:
-            return  # host work: the runtime's cuBLAS gemm calls, and loops of them
+            # Host work: the runtime's cuBLAS gemm calls, and loops of them; torch-mlir's
+            # checks of symbolic sizes (cf.assert of a condition on sizes), as on the CPU.
+            return
+        elif st.is_structured(op) and st.static_extents(op) is None:
+            self._forall(sy.rows_of(op))  # symbolic sizes: a tile per point of that loop
         elif st.is_structured(op):
             self._standalone(op)
         elif name == "memref.copy":
@@ -263,7 +222,7 @@ class MapToGpu(Pass):
                             "needs static ones", forall.location)
         body_ops = [o.operation for o in forall.regions[0].blocks[0].operations][:-1]
         allocs = [o for o in body_ops if o.name == "memref.alloc"]
-        per_tile = sum(_bytes(ir.MemRefType(a.results[0].type)) for a in allocs)
+        per_tile = sum(gm.nbytes(ir.MemRefType(a.results[0].type)) for a in allocs)
         if dynamic in ubs:  # symbolic sizes: as many tiles as the sizes of the call make
             self._dynamic_forall(forall, body_ops, allocs, per_tile)
             return
@@ -273,8 +232,8 @@ class MapToGpu(Pass):
         threads = 32 * warps if warps > 1 else _threads_for(
             max([_work(o, self.vector_bytes) for o in body_ops] + [1]))
         shared = per_tile * warps <= SHARED_BYTES
-        wg_types = [_workgroup_type(a, warps) for a in allocs] if shared else []
-        hoisted = [] if shared else self._hoist(allocs, forall, tiles)
+        wg_types = [gm.workgroup_type(a, warps) for a in allocs] if shared else []
+        hoisted = [] if shared else gm.hoist(allocs, forall, tiles)
         if tiles == 0:
             forall.erase()
             return
@@ -286,14 +245,14 @@ class MapToGpu(Pass):
                 warp = arith.DivUIOp(tx, gb.index(32)).result
                 worker = arith.RemUIOp(tx, gb.index(32)).result
                 tile = arith.AddIOp(arith.MulIOp(bx, gb.index(warps)).result, warp).result
-                wg = [self._block_slice(buffer, warp) for buffer in wg]
+                wg = [gm.block_slice(buffer, warp) for buffer in wg]
             position = gb.delinearize(tile, counts)
             ivs = []
             for p, lb, step in zip(position, lbs, steps):
                 v = arith.MulIOp(p, gb.index(step)).result if step != 1 else p
                 ivs.append(arith.AddIOp(v, gb.index(lb)).result if lb else v)
             if not shared:
-                wg = [self._block_slice(big, tile) for big in hoisted]
+                wg = [gm.block_slice(big, tile) for big in hoisted]
         for op in body_ops:
             op.move_before(terminator)
         for iv, value in zip(forall.regions[0].blocks[0].arguments, ivs):
@@ -301,7 +260,7 @@ class MapToGpu(Pass):
         for alloc, buffer in zip(allocs, wg):
             alloc.results[0].replace_all_uses_with(buffer)
             alloc.erase()
-            _retype_views(buffer)
+            gm.retype_views(buffer)
         forall.erase()
         self._distribute(body, worker, 32 if warps > 1 else threads, warp=warps > 1)
         for buffer in wg if shared else []:
@@ -315,40 +274,20 @@ class MapToGpu(Pass):
         from the call's sizes, no launch when there is no tile. Tiles keep a block each
         (no warp packing: it needs the count to divide), and their temporaries must fit
         in shared memory."""
-        view = forall.opview
-        lbs, ubs, steps = (list(ir.DenseI64ArrayAttr(forall.attributes[k])) for k in
-                           ("staticLowerBound", "staticUpperBound", "staticStep"))
+        lbs, steps = (list(ir.DenseI64ArrayAttr(forall.attributes[k])) for k in
+                      ("staticLowerBound", "staticStep"))
         if per_tile > SHARED_BYTES:
             raise PassError("a kernel on symbolic sizes whose tile temporaries exceed "
                             "shared memory; the GPU target needs static sizes for it",
                             forall.location)
-        dynamic = ir.ShapedType.get_dynamic_size()
-        upper = iter(view.dynamicUpperBound)
-        with ir.InsertionPoint(forall), forall.location:
-            counts = []
-            for lb, ub, step in zip(lbs, ubs, steps):
-                if ub != dynamic:
-                    counts.append(gb.index(-(-(ub - lb) // step)))
-                    continue
-                extent = next(upper)
-                if lb:
-                    extent = arith.SubIOp(extent, gb.index(lb)).result
-                counts.append(arith.CeilDivUIOp(extent, gb.index(step)).result
-                              if step != 1 else extent)
-            tiles = counts[0]
-            for count in counts[1:]:
-                tiles = arith.MulIOp(tiles, count).result
-            any_tile = scf.IfOp(arith.CmpIOp(arith.CmpIPredicate.sgt, tiles,
-                                             gb.index(0)).result)
-            with ir.InsertionPoint(any_tile.then_block):
-                placeholder = scf.YieldOp([])
+        counts, tiles, placeholder = sy.tile_counts(forall)
         forall.move_before(placeholder)
         threads = _threads_for(max([_work(o, self.vector_bytes) for o in body_ops] + [1]))
-        wg_types = [_workgroup_type(a) for a in allocs]
+        wg_types = [gm.workgroup_type(a) for a in allocs]
         body, (bx, tx, *wg) = _launch(forall, tiles, threads, wg_types)
         terminator = body.operations[0]
         with ir.InsertionPoint(terminator), forall.location:
-            position = _delinearize_by(bx, counts)
+            position = sy.delinearize_by(bx, counts)
             ivs = []
             for p, lb, step in zip(position, lbs, steps):
                 v = arith.MulIOp(p, gb.index(step)).result if step != 1 else p
@@ -360,7 +299,7 @@ class MapToGpu(Pass):
         for alloc, buffer in zip(allocs, wg):
             alloc.results[0].replace_all_uses_with(buffer)
             alloc.erase()
-            _retype_views(buffer)
+            gm.retype_views(buffer)
         forall.erase()
         self._distribute(body, tx, threads)
         for buffer in wg:
@@ -381,31 +320,6 @@ class MapToGpu(Pass):
         if reduces and fits and tiles % warps == 0 and tile_bytes * warps <= SHARED_BYTES:
             return warps
         return 1
-
-    @staticmethod
-    def _hoist(allocs: list[ir.Operation], forall: ir.Operation, blocks: int) -> list[ir.Value]:
-        """Tile temporaries too large for shared memory: one global buffer each, a slice
-        per block (allocated on the host, where mlirfuse-workspace places it)."""
-        out = []
-        for a in allocs:
-            t = ir.MemRefType(a.results[0].type)
-            big = ir.MemRefType.get([blocks] + list(t.shape), t.element_type)
-            with ir.InsertionPoint(forall), forall.location:
-                out.append(memref.AllocOp(big, [], []).result)
-        return out
-
-    @staticmethod
-    def _block_slice(big: ir.Value, bx: ir.Value) -> ir.Value:
-        shape = ir.MemRefType(big.type).shape[1:]
-        t = ir.MemRefType(big.type)
-        strides = [math.prod(shape[i + 1:]) for i in range(len(shape))]
-        dyn = ir.ShapedType.get_dynamic_stride_or_offset()
-        layout = ir.StridedLayoutAttr.get(offset=dyn, strides=strides)
-        view = ir.MemRefType.get(shape, t.element_type, layout=layout,
-                                 memory_space=t.memory_space)
-        rank = len(shape)
-        return memref.SubViewOp(view, big, [bx], [], [], [dyn] + [0] * rank,
-                                [1] + list(shape), [1] * (rank + 1)).result
 
     def _distribute(self, body: ir.Block, tx: ir.Value, threads: int,
                     warp: bool = False) -> None:

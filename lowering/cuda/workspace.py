@@ -10,6 +10,12 @@ offset (its deallocations go). The workspace's size in bytes is recorded as
 caching allocator for each call (device memory for GPU kernels; the compiled
 code never allocates). Functions without such allocations are left alone.
 
+Symbolic sizes: a temporary whose sizes depend on the call (memref.alloc(%n)) is placed
+after the static ones, each at an offset computed on the host from the sizes; the size
+attribute is then an expression of the arguments' sizes (a string: `(dim K D)` is size D of
+argument K, with `+`, `*`, `ceildiv`... in prefix form), which the runtime evaluates per
+call. Such temporaries must sit in one block (each offset needs the sizes before it).
+
 Before:
   func.func @main(%x: memref<...>, %out: memref<...>) -> i32 attributes {mlirfuse.abi} {
     %t = memref.alloc() : memref<64x16xf32>
@@ -78,19 +84,117 @@ class Workspace(Pass):
             attrs = list(ir.ArrayAttr(fn.attributes["arg_attrs"]))
             fn.attributes["arg_attrs"] = ir.ArrayAttr.get(attrs + [ir.DictAttr.get({})])
         offset = 0
+        dynamic = []
         for alloc in allocs:
             t = ir.MemRefType(alloc.results[0].type)
-            if not t.has_static_shape or ir.AffineMapAttr(t.layout).value != ir.AffineMap.get_identity(t.rank):
-                raise PassError("a temporary buffer of dynamic shape or non-identity layout: "
-                                f"{t}", alloc.location)
+            if ir.AffineMapAttr(t.layout).value != ir.AffineMap.get_identity(t.rank):
+                raise PassError(f"a temporary buffer of non-identity layout: {t}",
+                                alloc.location)
+            if not t.has_static_shape:
+                dynamic.append(alloc)
+                continue
             with ir.InsertionPoint(alloc), alloc.location:
                 at = arith.ConstantOp(ir.IndexType.get(), offset).result
-                view = memref.ViewOp(t, workspace, at, []).result
-            for use in list(alloc.results[0].uses):
-                if st.owner_op(use).name == "memref.dealloc":
-                    st.owner_op(use).erase()
-            alloc.results[0].replace_all_uses_with(view)
-            alloc.erase()
+                _replace(alloc, memref.ViewOp(t, workspace, at, []).result)
             size = math.prod(t.shape) * st.element_bytes(t.element_type)
             offset += -(-size // ALIGN) * ALIGN
-        fn.attributes[ATTR] = ir.IntegerAttr.get(ir.IntegerType.get_signless(64), offset)
+        if not dynamic:
+            fn.attributes[ATTR] = ir.IntegerAttr.get(ir.IntegerType.get_signless(64), offset)
+            return
+        if any(d.operation.block != dynamic[0].operation.block for d in dynamic):
+            raise PassError("temporaries of symbolic sizes in several blocks",
+                            dynamic[1].location)
+        arguments = list(entry.arguments)
+        total = str(offset)
+        at = None  # the next dynamic temporary's offset, a host value
+        for alloc in dynamic:
+            t = ir.MemRefType(alloc.results[0].type)
+            sizes = list(alloc.operands)
+            static = math.prod(n for n in t.shape if n != ir.ShapedType.get_dynamic_size())
+            size_expr = _product([_expr(v, arguments) for v in sizes] +
+                                 [str(static * st.element_bytes(t.element_type))])
+            with ir.InsertionPoint(alloc), alloc.location:
+                index = ir.IndexType.get()
+                here = at if at is not None else arith.ConstantOp(index, offset).result
+                view = memref.ViewOp(t, workspace, here, sizes).result
+                nbytes = arith.ConstantOp(index, static * st.element_bytes(t.element_type)
+                                          ).result
+                for v in sizes:
+                    nbytes = arith.MulIOp(nbytes, v).result
+                align = arith.ConstantOp(index, ALIGN).result
+                padded = arith.MulIOp(arith.CeilDivUIOp(nbytes, align).result, align).result
+                at = arith.AddIOp(here, padded).result
+            _replace(alloc, view)
+            total = f"(+ {total} (* (ceildiv {size_expr} {ALIGN}) {ALIGN}))"
+        fn.attributes[ATTR] = ir.StringAttr.get(total)
+
+
+def _replace(alloc: ir.Operation, view: ir.Value) -> None:
+    for use in list(alloc.results[0].uses):
+        if st.owner_op(use).name == "memref.dealloc":
+            st.owner_op(use).erase()
+    alloc.results[0].replace_all_uses_with(view)
+    alloc.erase()
+
+
+def _product(terms: list[str]) -> str:
+    out = terms[0]
+    for term in terms[1:]:
+        out = f"(* {out} {term})"
+    return out
+
+
+# Host arithmetic the sizes of a temporary may be computed with, by expression name.
+_ARITH = {"arith.muli": "*", "arith.addi": "+", "arith.subi": "-", "arith.divui": "/",
+          "arith.divsi": "/", "arith.ceildivui": "ceildiv", "arith.ceildivsi": "ceildiv",
+          "arith.remui": "%", "arith.remsi": "%", "arith.maxsi": "max", "arith.maxui": "max",
+          "arith.minsi": "min", "arith.minui": "min"}
+
+
+def _expr(value: ir.Value, arguments: list[ir.Value]) -> str:
+    """`value` (an index computed on the host) as an expression of the arguments' sizes;
+    PassError when it is computed otherwise (then the sizes are specialized)."""
+    op = st.defining_op(value)
+    if op is None:
+        raise PassError("a temporary's size is not computed from the arguments' sizes",
+                        None)
+    name = op.name
+    if name == "arith.constant":
+        return str(ir.IntegerAttr(op.attributes["value"]).value)
+    if name in _ARITH:
+        a, b = (_expr(v, arguments) for v in op.operands)
+        return f"({_ARITH[name]} {a} {b})"
+    if name in ("arith.index_cast", "arith.index_castui"):
+        return _expr(op.operands[0], arguments)
+    if name == "memref.dim":
+        d = st.defining_op(op.operands[1])
+        if d is None or d.name != "arith.constant":
+            raise PassError("memref.dim of a dimension known only at run time", op.location)
+        return _size(op.operands[0], ir.IntegerAttr(d.attributes["value"]).value, arguments)
+    if name == "memref.extract_strided_metadata":
+        rank = ir.MemRefType(op.operands[0].type).rank
+        position = next(i for i, r in enumerate(op.results) if r == value)
+        if 2 <= position < 2 + rank:
+            return _size(op.operands[0], position - 2, arguments)
+    raise PassError(f"a temporary's size computed by '{name}', which the runtime cannot "
+                    "evaluate", op.location)
+
+
+def _size(buffer: ir.Value, d: int, arguments: list[ir.Value]) -> str:
+    """Size `d` of `buffer` as an expression of the arguments' sizes."""
+    for k, argument in enumerate(arguments):
+        if buffer == argument:
+            return f"(dim {k} {d})"
+    t = ir.MemRefType(buffer.type)
+    if t.shape[d] != ir.ShapedType.get_dynamic_size():
+        return str(t.shape[d])
+    op = st.defining_op(buffer)
+    if op is not None and op.name == "memref.reinterpret_cast":
+        static = list(ir.DenseI64ArrayAttr(op.attributes["static_sizes"]))
+        dynamic = list(op.opview.sizes)
+        position = sum(1 for n in static[:d] if n == ir.ShapedType.get_dynamic_size())
+        return _expr(dynamic[position], arguments)
+    if op is not None and op.name == "memref.cast":
+        return _size(op.operands[0], d, arguments)
+    raise PassError("a temporary's size comes from a buffer the runtime cannot see",
+                    None if op is None else op.location)

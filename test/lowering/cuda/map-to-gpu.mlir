@@ -215,3 +215,30 @@ func.func @rows_of_a_symbolic_count(%x: memref<?x256xf32>, %y: memref<?x256xf32>
   }
   return
 }
+
+// An op outside any kernel on symbolic sizes (one loop of symbolic extent, the rest
+// static): a block per point of that loop, each on the rows' slices (static tiles); the
+// grid is that extent, read on the host. torch-mlir's check of the sizes stays on the
+// host (before: a kernel of one thread, which a failed assert would trap).
+// CHECK-LABEL: func.func @standalone_rows
+// CHECK: %[[N:.*]] = memref.dim %{{.*}}, %c0 : memref<?x512xf32>
+// CHECK: cf.assert %{{.*}}, "mismatched size for broadcast"
+// CHECK: gpu.launch blocks(%[[B:arg[0-9]+]], {{.*}}) in ({{.*}} = %[[N]], {{.*}}) threads({{.*}}) in ({{.*}} = %c128
+// CHECK: memref.subview %{{.*}}[%[[B]], 0] [1, 512] [1, 1] : memref<?x512xf32> to memref<1x512xf32, strided<[512, 1], offset: ?>>
+// CHECK: memref.subview %{{.*}}[%[[B]], 0] [1, 512] [1, 1] : memref<?x512xf32, strided<[2048, 1], offset: 512>> to memref<1x512xf32, strided<[2048, 1], offset: ?>>
+// CHECK: vector.load
+// CHECK: math.tanh
+// CHECK: vector.store
+// CHECK-NOT: gpu.launch
+func.func @standalone_rows(%x: memref<?x512xf32>, %y: memref<?x2048xf32>, %ok: i1) attributes {mlirfuse.abi} {
+  %c0 = arith.constant 0 : index
+  %n = memref.dim %x, %c0 : memref<?x512xf32>
+  %ys = memref.subview %y[0, 512] [%n, 512] [1, 1] : memref<?x2048xf32> to memref<?x512xf32, strided<[2048, 1], offset: 512>>
+  cf.assert %ok, "mismatched size for broadcast"
+  linalg.generic {indexing_maps = [#row, #row], iterator_types = ["parallel", "parallel"]} ins(%x : memref<?x512xf32>) outs(%ys : memref<?x512xf32, strided<[2048, 1], offset: 512>>) {
+  ^bb0(%a: f32, %o: f32):
+    %0 = math.tanh %a : f32
+    linalg.yield %0 : f32
+  }
+  return
+}

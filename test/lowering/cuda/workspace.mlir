@@ -25,3 +25,25 @@ func.func @other() {
   %a = memref.alloc() : memref<4xf32>
   return
 }
+
+// Symbolic sizes: a temporary of ? rows goes after the static ones, at an offset the host
+// computes from the call's sizes; the size attribute is an expression of the arguments'
+// sizes (argument 0's rows, 64 bytes a row, padded to 256) that the runtime evaluates.
+// CHECK-LABEL: func.func @rows
+// CHECK-SAME: mlirfuse.workspace = "(+ (+ 256 (* (ceildiv (* (dim 0 0) 64) 256) 256)) (* (ceildiv (* (dim 0 0) 4) 256) 256))"
+// CHECK: %[[N:.*]] = memref.dim %{{.*}}, %c0
+// CHECK: %[[AT:.*]] = arith.constant 256 : index
+// CHECK: memref.view %[[WS:.*]][%[[AT]]][%[[N]]] : memref<?xi8> to memref<?x16xf32>
+// CHECK: %[[NEXT:.*]] = arith.addi %[[AT]]
+// CHECK: memref.view %[[WS]][%{{.*}}][] : memref<?xi8> to memref<3xi8>
+// CHECK: memref.view %[[WS]][%[[NEXT]]][%[[N]]] : memref<?xi8> to memref<?xf32>
+// CHECK-NOT: memref.alloc
+func.func @rows(%x: memref<?x16xf32>) attributes {mlirfuse.abi} {
+  %c0 = arith.constant 0 : index
+  %n = memref.dim %x, %c0 : memref<?x16xf32>
+  %a = memref.alloc(%n) : memref<?x16xf32>
+  %b = memref.alloc() : memref<3xi8>
+  %c = memref.alloc(%n) : memref<?xf32>
+  memref.copy %x, %a : memref<?x16xf32> to memref<?x16xf32>
+  return
+}

@@ -1,0 +1,97 @@
+"""Code for symbolic sizes on the GPU (issue 17): kernels whose tile count is symbolic,
+ops with one symbolic loop outside kernels, temporaries sized per call. The lowering runs
+here (no GPU needed: it stops before PTX); the calls run on a CUDA device, with
+MLIRFUSE_CUDA_DYNAMIC's switch on (compiler/api.py: off until the H200 checks it)."""
+
+import os
+import re
+import sys
+
+import pytest
+import torch
+
+import mlirfuse
+from conftest import assert_same
+from mlirfuse.compiler import api
+from mlirfuse.compiler import capture as capture_mod
+from mlirfuse.compiler.compiled_graph import _workspace_bytes, lower_graph
+from mlirfuse.compiler.options import Options
+from mlirfuse.compiler.specialize import graph_inputs
+from mlirfuse.compiler.symbolic import SymbolicShapes
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "bench"))
+import workloads  # noqa: E402
+
+needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(),
+                                reason="needs a CUDA device (none on this machine)")
+
+
+def _gpu_stage(fn, inputs, dims):
+    """The "gpu" stage (host code and launches) for the CUDA target, `dims` symbolic."""
+    with torch.no_grad():
+        cap = capture_mod.capture(fn, inputs, dynamic=dims)
+        shapes = SymbolicShapes(cap.graph_module) if dims else None
+        _, record = lower_graph(cap.graph_module, graph_inputs(cap, inputs), Options(), "gpu",
+                                "cuda:sm_90", shapes)
+    return record.texts["gpu"], cap
+
+
+def _rows_symbolic(inputs):
+    rows = inputs[0].shape[0]
+    return [(0,) if t.dim() and t.shape[0] == rows else () for t in inputs]
+
+
+@pytest.mark.parametrize("name", ["gelu_bias", "layer_norm", "softmax", "lstm_cell", "mlp"])
+def test_bench_workloads_lower_for_symbolic_rows(name):
+    """Every launch's grid is the symbolic row count, read on the host at the call (no
+    launch has a grid fixed at compile time), and no op fell back to one thread."""
+    fn, inputs = workloads.make(name)
+    text, _ = _gpu_stage(fn, inputs, _rows_symbolic(inputs))
+    launches = [line for line in text.splitlines() if "gpu.launch_func" in line]
+    assert launches
+    for line in launches:
+        grid = re.search(r"blocks in \((%\w+), %c1, %c1\)", line).group(1)
+        assert not re.fullmatch(r"%c\d+(_\d+)?", grid), line
+
+
+def test_symbolic_workspace_is_sized_per_call():
+    """The MLP's temporaries between its matmuls have a symbolic row count: the workspace
+    size is an expression of the call's sizes, equal at each size to what the static
+    compile of that size allocates."""
+    fn, inputs = workloads.make("mlp")
+    text, cap = _gpu_stage(fn, inputs, _rows_symbolic(inputs))
+    size = _workspace_bytes(text)
+    assert callable(size)
+    for rows in (256, 100, 7):
+        x = torch.randn(rows, inputs[0].shape[1])
+        static_text, static_cap = _gpu_stage(fn, (x,), None)
+        tensors = graph_inputs(static_cap, (x,))
+        outs = [torch.empty(rows, inputs[0].shape[1])]
+        assert size(tensors + outs) == _workspace_bytes(static_text)
+
+
+def _calls_match_eager(fn, make, sizes, compilations=2):
+    compiled = mlirfuse.compile(fn)
+    for n in sizes:
+        args = make(n)
+        with torch.no_grad():
+            assert_same(compiled(*args), fn(*args), rtol=1e-4, atol=1e-4)
+    assert compiled.stats.compilations == compilations
+    assert compiled.stats.eager_ops == 0
+    return compiled
+
+
+@needs_cuda
+@pytest.mark.parametrize("name", ["gelu_bias", "layer_norm", "softmax", "lstm_cell", "mlp"])
+def test_cuda_symbolic_rows_match_eager(name, monkeypatch):
+    """One specialization for the first size, one symbolic for every later size; each
+    result eager's."""
+    monkeypatch.setattr(api, "CUDA_DYNAMIC", True)
+    fn, inputs = workloads.make(name, device="cuda")
+    rows = inputs[0].shape[0]
+
+    def make(n):
+        return tuple(t[:n].contiguous() if t.dim() and t.shape[0] == rows else t
+                     for t in inputs)
+
+    _calls_match_eager(fn, make, [rows, rows // 2, rows // 3 + 1, 5, rows - 3])
