@@ -37,12 +37,12 @@ def _graph_ops(gm: torch.fx.GraphModule) -> int:
                if n.op == "call_function" and n.target is not operator.getitem)
 
 
-# Code for symbolic sizes on the GPU: kernels whose tiles are static while their count is
-# symbolic (rows of a [?, 1024] activation: every BENCH workload), ops with one symbolic
-# loop outside kernels, temporaries sized per call (mlirfuse-map-to-gpu, mlirfuse-workspace).
-# It compiles to PTX here but has not run on a GPU yet: off until the H200 checks it
-# (MLIRFUSE_CUDA_DYNAMIC=1 turns it on). Tiles of symbolic sizes (attention over a symbolic
-# key length) have no GPU code yet: those graphs specialize per size.
+# Code for symbolic sizes on the GPU (mlirfuse-map-to-gpu, gpu_symbolic.py,
+# mlirfuse-workspace): grids computed on the host from the call's sizes, loops inside
+# kernels bounded by sizes read at run time, temporaries placed at offsets computed per
+# call. Every BENCH workload, GPT-2 and Llama lower with symbolic sizes, but the code has
+# not run on a GPU yet: off until the H200 checks it (MLIRFUSE_CUDA_DYNAMIC=1 turns it on;
+# test_gpu_dynamic.py's CUDA tests do).
 CUDA_DYNAMIC = os.environ.get("MLIRFUSE_CUDA_DYNAMIC", "") == "1"
 
 

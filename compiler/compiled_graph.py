@@ -132,7 +132,9 @@ def _workspace_bytes(text: str) -> int | Callable[[list[torch.Tensor]], int] | N
 
 _OPERATORS = {"+": operator.add, "-": operator.sub, "*": operator.mul,
               "/": operator.floordiv, "%": operator.mod, "max": max, "min": min,
-              "ceildiv": lambda a, b: -(-a // b)}
+              "ceildiv": lambda a, b: -(-a // b), "==": operator.eq, "!=": operator.ne,
+              "<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge,
+              "select": lambda c, a, b: a if c else b}
 
 
 def size_expression(text: str) -> Callable[[list[torch.Tensor]], int]:
@@ -154,10 +156,12 @@ def size_expression(text: str) -> Callable[[list[torch.Tensor]], int]:
             k, d = int(tokens[position]), int(tokens[position + 1])
             position += 3  # the two numbers and ")"
             return lambda tensors: tensors[k].shape[d]
-        a, b = parse(), parse()
-        position += 1  # ")"
+        operands = []
+        while tokens[position] != ")":
+            operands.append(parse())
+        position += 1
         fn = _OPERATORS[head]
-        return lambda tensors: fn(a(tensors), b(tensors))
+        return lambda tensors: fn(*(o(tensors) for o in operands))
 
     return parse()
 

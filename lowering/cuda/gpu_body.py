@@ -14,10 +14,15 @@ import math
 import struct
 
 from torch_mlir import ir
+from torch_mlir.dialects import _gpu_ops_gen as gpu_ops
 from torch_mlir.dialects import affine, arith
 
 from ...compiler.passes import structured as st
 from . import gpu_registers as rg
+
+
+MAX_THREADS = 256  # a block's threads
+MAX_BLOCKS = 1 << 20  # a launch's blocks over an op's whole grid
 
 
 def outputs(op: ir.Operation) -> list[ir.Value]:
@@ -38,8 +43,33 @@ def index(value: int) -> ir.Value:
     return arith.ConstantOp(ir.IndexType.get(), value).result
 
 
-def delinearize(linear: ir.Value, extents: list[int]) -> list[ir.Value]:
-    """Row-major indices of `linear` in a box of `extents` (the last varies fastest)."""
+def product(extents: list[int | ir.Value]) -> int | ir.Value:
+    """The product of loop extents: a number, or a value when one is known only at run
+    time (symbolic sizes)."""
+    if all(isinstance(e, int) for e in extents):
+        return math.prod(extents)
+    total = None
+    for e in extents:
+        if isinstance(e, int) and e == 1:
+            continue
+        e = index(e) if isinstance(e, int) else e
+        total = e if total is None else arith.MulIOp(total, e).result
+    return index(1) if total is None else total
+
+
+def delinearize(linear: ir.Value, extents: list[int | ir.Value]) -> list[ir.Value]:
+    """Row-major indices of `linear` in a box of `extents` (the last varies fastest);
+    extents known only at run time are values."""
+    if not all(isinstance(e, int) for e in extents):
+        out = []
+        for d, extent in enumerate(extents):
+            if isinstance(extent, int) and extent == 1:
+                out.append(index(0))
+                continue
+            later = [e for e in extents[d + 1:] if not (isinstance(e, int) and e == 1)]
+            q = arith.DivUIOp(linear, _value(product(later))).result if later else linear
+            out.append(arith.RemUIOp(q, _value(extent)).result if d else q)
+        return out
     out, stride = [], math.prod(extents)
     for extent in extents:
         stride //= extent
@@ -50,6 +80,10 @@ def delinearize(linear: ir.Value, extents: list[int]) -> list[ir.Value]:
         out.append(arith.RemUIOp(q, index(extent)).result if stride * extent < math.prod(
             extents) else q)
     return out
+
+
+def _value(extent: int | ir.Value) -> ir.Value:
+    return index(extent) if isinstance(extent, int) else extent
 
 
 def apply_map(amap: ir.AffineMap, loops: list[ir.Value]) -> list[ir.Value]:
@@ -140,3 +174,20 @@ class Body:
 
     def yielded(self) -> list[ir.Value]:
         return list(self.block.operations[len(self.block.operations) - 1].operands)
+
+
+def launch(before: ir.Operation, blocks: int | ir.Value, threads: int,
+           workgroup: list[ir.Type] = ()) -> tuple[ir.Block, list[ir.Value]]:
+    """A gpu.launch of `blocks` (a count, or a host value: symbolic sizes) x `threads`
+    before `before`; returns its body block (ending in gpu.terminator) and (block id,
+    thread id, workgroup buffers...)."""
+    with ir.InsertionPoint(before), before.location:
+        c = index
+        grid = blocks if isinstance(blocks, ir.Value) else c(blocks)
+        op = gpu_ops.LaunchOp(None, [], grid, c(1), c(1), c(threads), c(1), c(1),
+                              workgroup_attributions=len(workgroup) or None)
+        body = op.regions[0].blocks.append(*([ir.IndexType.get()] * 12 + list(workgroup)))
+        with ir.InsertionPoint(body):
+            gpu_ops.TerminatorOp()
+    args = list(body.arguments)
+    return body, [args[0], args[3]] + args[12:]

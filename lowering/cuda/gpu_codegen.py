@@ -31,17 +31,22 @@ from . import gpu_vectors as gv
 _UNSIGNED = ("arith.maxui", "arith.minui", "arith.andi", "arith.ori", "arith.xori")
 
 
-def parallel(op: ir.Operation, worker: ir.Value, workers: ir.Value, extents: list[int],
-             vector_bytes: int = 0) -> None:
+def _static(extents: list[int | ir.Value]) -> bool:
+    return all(isinstance(e, int) for e in extents)
+
+
+def parallel(op: ir.Operation, worker: ir.Value, workers: ir.Value,
+             extents: list[int | ir.Value], vector_bytes: int = 0) -> None:
     """Every point of the op's iteration space, strided over the workers. With
     `vector_bytes`, a worker takes a chunk of consecutive points along the innermost loop
     when that loop is contiguous in every operand that varies along it: one vector load
     or store of that many bytes per operand (16: ld.global.v4.f32), the body once per
-    point in between."""
-    total = math.prod(extents)
+    point in between. Extents known only at run time (values: symbolic sizes) make a
+    strided loop of scalar code."""
+    total = gb.product(extents)
     if total == 0:
         return
-    width = gv.chunk_width(op, extents, vector_bytes)
+    width = gv.chunk_width(op, extents, vector_bytes) if _static(extents) else 1
     if width > 1:
         return gv.parallel_vectors(op, worker, workers, extents, width)
 
@@ -50,7 +55,7 @@ def parallel(op: ir.Operation, worker: ir.Value, workers: ir.Value, extents: lis
         return []
     rg.for_each(worker, total, workers, point)
     value = st.uniform_value(op)
-    if value is not None and total <= rg.UNROLL:  # a fill of an accumulator: all know it
+    if value is not None and isinstance(total, int) and total <= rg.UNROLL:  # a fill of an accumulator: all know it
         (out,), (amap,) = gb.outputs(op), gb.output_maps(op)
         for at in rg.constant_points(extents):
             rg.current().know(out, gb.apply_map(amap, at), value)
@@ -65,14 +70,15 @@ def _loop_indices(count: int, *placed: tuple[list[int], list[ir.Value]]) -> list
     return loops
 
 
-def per_point(op: ir.Operation, worker: ir.Value, workers: ir.Value, extents: list[int]) -> None:
+def per_point(op: ir.Operation, worker: ir.Value, workers: ir.Value,
+              extents: list[int | ir.Value]) -> None:
     """Each point of the parallel loops to one worker, which runs the reduction loops in
     order: any reduction body is right this way (argmax, Welford), none is fast."""
     reductions = gb.reduction_loops(op)
     par = [d for d in range(len(extents)) if d not in reductions]
     par_extents = [extents[d] for d in par]
     red_extents = [extents[d] for d in reductions]
-    if math.prod(extents) == 0:
+    if _static(extents) and math.prod(extents) == 0:
         return
 
     def point(i, _):
@@ -82,9 +88,9 @@ def per_point(op: ir.Operation, worker: ir.Value, workers: ir.Value, extents: li
             red_idx = gb.delinearize(j, red_extents)
             _store_body(op, _loop_indices(len(extents), (par, par_idx), (reductions, red_idx)))
             return []
-        rg.for_each(gb.index(0), math.prod(red_extents), gb.index(1), step)
+        rg.for_each(gb.index(0), gb.product(red_extents), gb.index(1), step)
         return []
-    rg.for_each(worker, math.prod(par_extents), workers, point)
+    rg.for_each(worker, gb.product(par_extents), workers, point)
 
 
 def _store_body(op: ir.Operation, loops: list[ir.Value]) -> None:
@@ -142,9 +148,10 @@ def _warp_reduce(value: ir.Value, combiner: ir.Operation) -> ir.Value:
     return narrow(wide)
 
 
-def block_reduce(op: ir.Operation, thread: ir.Value, threads: ir.Value, extents: list[int],
-                 folds: list[ir.Operation], points: ir.Value | None = None,
-                 vector_bytes: int = 0, warp: bool = False) -> None:
+def block_reduce(op: ir.Operation, thread: ir.Value, threads: ir.Value,
+                 extents: list[int | ir.Value], folds: list[ir.Operation],
+                 points: ir.Value | None = None, vector_bytes: int = 0,
+                 warp: bool = False) -> None:
     """A reduction whose outputs each fold with one combining op, spread over a block
     (or over the 32 lanes of a warp, `thread` being the lane, when `warp`).
 
@@ -154,17 +161,18 @@ def block_reduce(op: ir.Operation, thread: ir.Value, threads: ir.Value, extents:
     """
     reductions = gb.reduction_loops(op)
     par = [d for d in range(len(extents)) if d not in reductions]
-    red_total = math.prod(extents[d] for d in reductions)
+    red_total = gb.product([extents[d] for d in reductions])
     outs = gb.outputs(op)
     elements = [ir.MemRefType(o.type).element_type for o in outs]
     par_extents = [extents[d] for d in par]
-    width = gv.chunk_width(op, extents, vector_bytes, reductions)
+    width = gv.chunk_width(op, extents, vector_bytes, reductions) if _static(extents) else 1
     out_args = list(op.regions[0].blocks[0].arguments)[len(op.operands) - len(outs):]
 
     def chunk(par_idx, i, accs):
         """Folds the chunk at reduction position `i` into the thread's partial values."""
         red_idx = gb.delinearize(i, [extents[d] for d in reductions[:-1]]
-                              + [extents[reductions[-1]] // width])
+                              + [extents[reductions[-1]] // width if width > 1
+                                 else extents[reductions[-1]]])
         if width > 1:
             red_idx[-1] = arith.MulIOp(red_idx[-1], gb.index(width)).result
         loops = _loop_indices(len(extents), (par, par_idx), (reductions, red_idx))
@@ -189,7 +197,7 @@ def block_reduce(op: ir.Operation, thread: ir.Value, threads: ir.Value, extents:
     def reduce_point(point, _):
         par_idx = gb.delinearize(point, par_extents)
         identities = [_identity(f, e) for f, e in zip(folds, elements)]
-        partial = rg.for_each(thread, red_total // width, threads,
+        partial = rg.for_each(thread, red_total // width if width > 1 else red_total, threads,
                               lambda i, accs: chunk(par_idx, i, accs), identities)
         zero = gb.index(0)
         loops = _loop_indices(len(extents), (par, par_idx), (reductions, [zero] * len(reductions)))
@@ -213,7 +221,7 @@ def block_reduce(op: ir.Operation, thread: ir.Value, threads: ir.Value, extents:
         return []
 
     if points is None:
-        rg.for_each(gb.index(0), math.prod(par_extents), gb.index(1), reduce_point)
+        rg.for_each(gb.index(0), gb.product(par_extents), gb.index(1), reduce_point)
     else:
         reduce_point(points, [])
 

@@ -305,20 +305,23 @@ def constant_points(extents: list[int]) -> list[list[ir.Value]]:
             for point in itertools.product(*(range(e) for e in extents))]
 
 
-def for_each(start: ir.Value, count: int, step: ir.Value, body, iter_args=()) -> list[ir.Value]:
+def for_each(start: ir.Value, count: int | ir.Value, step: ir.Value, body,
+             iter_args=()) -> list[ir.Value]:
     """Runs `body(i, carried) -> carried` for i = start, start + step, ... below `count`,
     where `start` is a worker's id in [0, step): unrolled when `step` is a constant
-    dividing `count` at most UNROLL times, else an scf.for. Returns the carried values."""
+    dividing `count` at most UNROLL times, else an scf.for (always for a count known only
+    at run time, a value). Returns the carried values."""
     steps = st.constant_value(step)
-    if steps and count % steps == 0 and count // steps <= UNROLL:
+    if isinstance(count, int) and steps and count % steps == 0 and count // steps <= UNROLL:
         carried = list(iter_args)
         for j in range(count // steps):
             i = start if j == 0 else arith.AddIOp(
                 start, arith.ConstantOp(ir.IndexType.get(), j * steps).result).result
             carried = list(body(i, carried))
         return carried
-    loop = scf.ForOp(start, arith.ConstantOp(ir.IndexType.get(), count).result, step,
-                     list(iter_args))
+    bound = count if isinstance(count, ir.Value) else \
+        arith.ConstantOp(ir.IndexType.get(), count).result
+    loop = scf.ForOp(start, bound, step, list(iter_args))
     with ir.InsertionPoint(loop.body):
         scf.YieldOp(list(body(loop.induction_variable, list(loop.inner_iter_args))))
     return list(loop.results)

@@ -9,6 +9,8 @@ from torch_mlir.dialects import arith, memref, scf
 from ...compiler.passes import structured as st
 from ...compiler.passes.base import PassError
 from . import gpu_body as gb
+from . import gpu_codegen as cg
+from . import gpu_registers as rg
 
 
 def tile_counts(forall: ir.Operation) -> tuple[list[ir.Value], ir.Value, ir.Operation]:
@@ -39,10 +41,49 @@ def tile_counts(forall: ir.Operation) -> tuple[list[ir.Value], ir.Value, ir.Oper
     return counts, tiles, placeholder
 
 
-def rows_of(op: ir.Operation) -> ir.Operation:
-    """A structured op outside any kernel with one loop of symbolic extent (the others
-    static): wrapped in an scf.forall over that loop, the op applied to each point's
-    slices of its operands (rank kept, size 1 along the loop), so each tile is static.
+def runtime_extents(op: ir.Operation) -> list[int | ir.Value]:
+    """The op's loop extents, each symbolic one read from an operand's size (memref.dim, at
+    the current insertion point: inside the kernel, on the tile's views)."""
+    extents: list[int | ir.Value | None] = [None] * st.loop_count(op)
+    for value, amap in zip(op.operands, st.indexing_maps(op)):
+        if not isinstance(value.type, ir.MemRefType):
+            continue
+        for at, (size, pos) in enumerate(zip(ir.MemRefType(value.type).shape,
+                                             st.dim_positions(amap))):
+            if pos is None or isinstance(extents[pos], int):
+                continue
+            if size != ir.ShapedType.get_dynamic_size():
+                extents[pos] = size
+            elif extents[pos] is None:
+                extents[pos] = memref.DimOp(value, gb.index(at)).result
+    if any(e is None for e in extents):
+        raise PassError(f"'{op.name}' has a loop no operand's size gives", op.location)
+    return extents
+
+
+def row_loop(op: ir.Operation) -> int | None:
+    """The loop `rows_of` splits `op` along: its one symbolic loop when that is parallel and
+    not the innermost (a row is then static, and long enough for vector code); None else."""
+    maps = st.indexing_maps(op)
+    dynamic = ir.ShapedType.get_dynamic_size()
+    unknown = set(range(st.loop_count(op)))
+    for value, amap in zip(op.operands, maps):
+        if isinstance(value.type, ir.MemRefType):
+            for size, pos in zip(ir.MemRefType(value.type).shape, st.dim_positions(amap)):
+                if pos is not None and size != dynamic:
+                    unknown.discard(pos)
+    if len(unknown) != 1:
+        return None
+    (loop,) = unknown
+    if loop in gb.reduction_loops(op) or loop == st.loop_count(op) - 1:
+        return None
+    return loop
+
+
+def rows_of(op: ir.Operation, loop: int) -> ir.Operation:
+    """A structured op outside any kernel whose one symbolic loop is `loop` (row_loop):
+    wrapped in an scf.forall over that loop, the op applied to each point's slices of its
+    operands (rank kept, size 1 along the loop), so each tile is static.
 
     Before:
       linalg.generic {parallel, parallel} ins(%a : memref<?x512xf32>) outs(%b : ...)
@@ -55,17 +96,6 @@ def rows_of(op: ir.Operation) -> ir.Operation:
     """
     maps = st.indexing_maps(op)
     dynamic = ir.ShapedType.get_dynamic_size()
-    unknown = set(range(st.loop_count(op)))
-    for value, amap in zip(op.operands, maps):
-        if isinstance(value.type, ir.MemRefType):
-            for size, pos in zip(ir.MemRefType(value.type).shape, st.dim_positions(amap)):
-                if pos is not None and size != dynamic:
-                    unknown.discard(pos)
-    if len(unknown) != 1 or (unknown & set(gb.reduction_loops(op))):
-        raise PassError(f"'{op.name}' has dynamic sizes in {len(unknown)} loops (or a "
-                        "reduction over one); the GPU target needs them static, or one "
-                        "parallel loop of symbolic extent", op.location)
-    (loop,) = unknown
     with ir.InsertionPoint(op), op.location:
         index = ir.IndexType.get()
         extent = None
@@ -117,3 +147,106 @@ def delinearize_by(linear: ir.Value, counts: list[ir.Value]) -> list[ir.Value]:
             q = arith.DivUIOp(q, later).result
         out.append(arith.RemUIOp(q, counts[d]).result if d else q)
     return out
+
+
+def fold_reshape_shapes(fn: ir.Operation) -> None:
+    """memref.reshape whose shape is a small buffer the host code fills (torch-mlir's
+    reshape to symbolic sizes: an alloc, a store per dimension) → memref.reinterpret_cast
+    with those sizes: on the GPU target that buffer would be device memory (the
+    workspace), which the host cannot read, and the stores would each be a kernel.
+
+    Before:
+      %shape = memref.alloc() : memref<4xi64>
+      memref.store %c2, %shape[%c0] ... memref.store %n, %shape[%c1] ...
+      %r = memref.reshape %x(%shape) : (memref<2x?x128xf32>, memref<4xi64>) -> memref<2x?x4x32xf32>
+    After:
+      %r = memref.reinterpret_cast %x to offset: [0], sizes: [2, %n', 4, 32],
+           strides: [%n' * 128, 128, 32, 1]      (%n' = index_cast %n)
+    """
+    shapes = []  # the shape buffers, each once (reshapes of q, k and v share one)
+    for reshape in [o for o in st.walk(fn) if o.name == "memref.reshape"]:
+        alloc = st.defining_op(reshape.operands[1])
+        if alloc is not None and alloc.name == "memref.alloc" and alloc not in shapes:
+            shapes.append(alloc)
+    for alloc in shapes:
+        users = [st.owner_op(u) for u in alloc.results[0].uses]
+        stores = [u for u in users if u.name == "memref.store"]
+        reshapes = [u for u in users if u.name == "memref.reshape"]
+        if len(stores) + len(reshapes) != len(users) or any(
+                ir.AffineMapAttr(ir.MemRefType(r.operands[0].type).layout).value !=
+                ir.AffineMap.get_identity(ir.MemRefType(r.operands[0].type).rank)
+                for r in reshapes):
+            continue
+        sizes: dict[int, ir.Value] = {}
+        for store in stores:
+            at = st.defining_op(store.operands[2])
+            if at is None or at.name != "arith.constant":
+                break
+            sizes[ir.IntegerAttr(at.attributes["value"]).value] = store.operands[0]
+        rank = ir.MemRefType(alloc.results[0].type).shape[0]
+        if len(sizes) != len(stores) or sorted(sizes) != list(range(rank)):
+            continue
+        for reshape in reshapes:
+            _as_reinterpret_cast(reshape, reshape.operands[0],
+                                 ir.MemRefType(reshape.results[0].type),
+                                 [sizes[d] for d in range(rank)])
+        for store in stores:
+            store.erase()
+        alloc.erase()
+
+
+def _as_reinterpret_cast(reshape: ir.Operation, source: ir.Value, result: ir.MemRefType,
+                         stored: list[ir.Value]) -> None:
+    dynamic = ir.ShapedType.get_dynamic_size()
+    with ir.InsertionPoint(reshape), reshape.location:
+        index = ir.IndexType.get()
+        extents: list[int | ir.Value] = [
+            n if n != dynamic else (v if v.type == index else arith.IndexCastOp(index, v).result)
+            for n, v in zip(result.shape, stored)]
+        dynamic_sizes = [e for e in extents if not isinstance(e, int)]
+        strides, static_strides = [], []
+        for d in range(result.rank):
+            stride = gb.product(extents[d + 1:])
+            static_strides.append(stride if isinstance(stride, int) else dynamic)
+            if not isinstance(stride, int):
+                strides.append(stride)
+        cast = memref.ReinterpretCastOp(result, source, [], dynamic_sizes, strides,
+                                        [0], list(result.shape), static_strides)
+    reshape.results[0].replace_all_uses_with(cast.result)
+    reshape.erase()
+
+
+def standalone(op: ir.Operation, forall, tile_op) -> None:
+    """An op outside kernels with symbolic sizes (`forall` and `tile_op`: the pass's, for
+    a kernel loop and for an op spread over a block's threads): rows of static size when one outer
+    parallel loop is symbolic (a block per row, vector code: rows_of);
+    other parallel ops stride over a grid sized from the call's sizes (scalar code);
+    reductions run in one block (correct, slow)."""
+    rows = row_loop(op)
+    if rows is not None:
+        forall(rows_of(op, rows))
+        return
+    if gb.reduction_loops(op):
+        body, (_, tx) = gb.launch(op, 1, gb.MAX_THREADS)
+    else:
+        with ir.InsertionPoint(op), op.location:
+            work = gb.product(runtime_extents(op))
+            blocks = arith.MinUIOp(
+                arith.CeilDivUIOp(work, gb.index(gb.MAX_THREADS)).result,
+                gb.index(gb.MAX_BLOCKS)).result
+            any_work = scf.IfOp(arith.CmpIOp(arith.CmpIPredicate.sgt, work,
+                                             gb.index(0)).result)
+            with ir.InsertionPoint(any_work.then_block):
+                placeholder = scf.YieldOp([])
+        op.move_before(placeholder)
+        body, (bx, tx) = gb.launch(op, blocks, gb.MAX_THREADS)
+    with ir.InsertionPoint(body.operations[0]), op.location, rg.holding(body):
+        if gb.reduction_loops(op):
+            tile_op(op, tx, gb.index(gb.MAX_THREADS))
+        else:
+            worker = arith.AddIOp(arith.MulIOp(bx, gb.index(gb.MAX_THREADS)).result,
+                                  tx).result
+            workers = arith.MulIOp(blocks, gb.index(gb.MAX_THREADS)).result
+            cg.parallel(op, worker, workers, runtime_extents(op))
+    op.erase()
+    rg.drop_idle_barriers(body)

@@ -46,7 +46,6 @@ import dataclasses
 import math
 
 from torch_mlir import ir
-from torch_mlir.dialects import _gpu_ops_gen as gpu_ops
 from torch_mlir.dialects import arith, gpu, scf
 
 from ...compiler.passes import library_gemm
@@ -68,8 +67,8 @@ _METADATA = ("memref.subview", "memref.cast", "memref.reinterpret_cast", "memref
              "memref.assume_alignment", "func.return", "scf.yield", "ub.poison")
 _SCALAR_DIALECTS = ("arith.", "math.", "index.", "affine.")
 SHARED_BYTES = 48 * 1024  # static shared memory a block may use without opting in
-MAX_THREADS = 256
-MAX_BLOCKS = 1 << 20
+MAX_THREADS = gb.MAX_THREADS
+MAX_BLOCKS = gb.MAX_BLOCKS
 
 
 def _is_metadata(op: ir.Operation) -> bool:
@@ -81,13 +80,10 @@ def _threads_for(work: int) -> int:
 
 
 def _classify(op: ir.Operation):
-    """(static loop extents, reduction loops, combining ops or None) of a structured op."""
-    extents = st.static_extents(op)
-    if extents is None:
-        raise PassError(f"'{op.name}' has dynamic sizes; the GPU target needs static ones",
-                        op.location)
+    """(static loop extents, or None when one is symbolic; reduction loops; combining ops
+    or None) of a structured op."""
     reductions = gb.reduction_loops(op)
-    return extents, reductions, st.combiners(op) if reductions else None
+    return st.static_extents(op), reductions, st.combiners(op) if reductions else None
 
 
 def _work(op: ir.Operation, vector_bytes: int) -> int:
@@ -99,30 +95,14 @@ def _work(op: ir.Operation, vector_bytes: int) -> int:
     if not st.is_structured(op):
         return 1
     extents, reductions, folds = _classify(op)
+    if extents is None:  # symbolic sizes: as much as a block takes
+        return MAX_THREADS * rg.UNROLL
     if folds:
         return math.prod(extents[d] for d in reductions) // gv.chunk_width(
             op, extents, vector_bytes, reductions)
     if reductions:
         return math.prod(extents)
     return math.prod(extents) // gv.chunk_width(op, extents, vector_bytes)
-
-
-def _launch(before: ir.Operation, blocks: int | ir.Value, threads: int,
-            workgroup: list[ir.Type] = ()) -> tuple[ir.Block, list[ir.Value]]:
-    """A gpu.launch of `blocks` (a count, or a host value: symbolic sizes) x `threads`
-    before `before`; returns its body block (ending in gpu.terminator) and (block id,
-    thread id, workgroup buffers...)."""
-    with ir.InsertionPoint(before), before.location:
-        c = gb.index
-        grid = blocks if isinstance(blocks, ir.Value) else c(blocks)
-        launch = gpu_ops.LaunchOp(None, [], grid, c(1), c(1), c(threads), c(1), c(1),
-                                  workgroup_attributions=len(workgroup) or None)
-        index = ir.IndexType.get()
-        body = launch.regions[0].blocks.append(*([index] * 12 + list(workgroup)))
-        with ir.InsertionPoint(body):
-            gpu_ops.TerminatorOp()
-    args = list(body.arguments)
-    return body, [args[0], args[3]] + args[12:]
 
 
 @dataclasses.dataclass
@@ -137,6 +117,7 @@ class MapToGpu(Pass):
     def run(self, module: ir.Operation) -> None:
         module.attributes["gpu.container_module"] = ir.UnitAttr.get()
         for fn in st.functions(module, marked=MARK):
+            sy.fold_reshape_shapes(fn)
             self._region(fn.regions[0])
 
     def _region(self, region: ir.Region) -> None:
@@ -161,7 +142,7 @@ class MapToGpu(Pass):
             # checks of symbolic sizes (cf.assert of a condition on sizes), as on the CPU.
             return
         elif st.is_structured(op) and st.static_extents(op) is None:
-            self._forall(sy.rows_of(op))  # symbolic sizes: a tile per point of that loop
+            sy.standalone(op, self._forall, self._tile_op)
         elif st.is_structured(op):
             self._standalone(op)
         elif name == "memref.copy":
@@ -169,7 +150,7 @@ class MapToGpu(Pass):
                 # The whole grid: a standalone copy can be an activation's 16 MB.
                 total = math.prod(ir.MemRefType(op.operands[0].type).shape)
                 blocks = max(1, min(-(-total // (4 * MAX_THREADS)), MAX_BLOCKS))
-                body, (bx, tx) = _launch(op, blocks, MAX_THREADS)
+                body, (bx, tx) = gb.launch(op, blocks, MAX_THREADS)
                 with ir.InsertionPoint(body.operations[0]), op.location, rg.holding(body):
                     worker = arith.AddIOp(arith.MulIOp(bx, gb.index(MAX_THREADS)).result,
                                           tx).result
@@ -182,7 +163,7 @@ class MapToGpu(Pass):
         if any(not isinstance(r.type, ir.MemRefType) for r in op.results) and op.results:
             raise PassError(f"'{op.name}' computes a value the host needs; the GPU target "
                             "cannot run it", op.location)
-        body, _ = _launch(op, 1, 1)
+        body, _ = gb.launch(op, 1, 1)
         op.move_before(body.operations[0])
 
     def _standalone(self, op: ir.Operation) -> None:
@@ -190,7 +171,7 @@ class MapToGpu(Pass):
         if folds:
             points = math.prod(e for d, e in enumerate(extents) if d not in reductions)
             threads = _threads_for(math.prod(extents[d] for d in reductions))
-            body, (bx, tx) = _launch(op, max(1, min(points, MAX_BLOCKS)), threads)
+            body, (bx, tx) = gb.launch(op, max(1, min(points, MAX_BLOCKS)), threads)
             with ir.InsertionPoint(body.operations[0]), op.location, rg.holding(body):
                 cg.block_reduce(op, tx, gb.index(threads), extents, folds,
                                 points=bx if points <= MAX_BLOCKS else None,
@@ -200,7 +181,7 @@ class MapToGpu(Pass):
             work = math.prod(extents) if reductions else _work(op, self.vector_bytes)
             threads = _threads_for(work)
             blocks = max(1, min(-(-work // threads), MAX_BLOCKS))
-            body, (bx, tx) = _launch(op, blocks, threads)
+            body, (bx, tx) = gb.launch(op, blocks, threads)
             with ir.InsertionPoint(body.operations[0]), op.location, rg.holding(body):
                 worker = arith.AddIOp(arith.MulIOp(bx, gb.index(threads)).result, tx).result
                 if reductions:
@@ -222,6 +203,9 @@ class MapToGpu(Pass):
                             "needs static ones", forall.location)
         body_ops = [o.operation for o in forall.regions[0].blocks[0].operations][:-1]
         allocs = [o for o in body_ops if o.name == "memref.alloc"]
+        if any(not ir.MemRefType(a.results[0].type).has_static_shape for a in allocs):
+            raise PassError("a tile temporary of symbolic size; the GPU target needs static "
+                            "ones", forall.location)
         per_tile = sum(gm.nbytes(ir.MemRefType(a.results[0].type)) for a in allocs)
         if dynamic in ubs:  # symbolic sizes: as many tiles as the sizes of the call make
             self._dynamic_forall(forall, body_ops, allocs, per_tile)
@@ -237,7 +221,7 @@ class MapToGpu(Pass):
         if tiles == 0:
             forall.erase()
             return
-        body, (bx, tx, *wg) = _launch(forall, tiles // warps, threads, wg_types)
+        body, (bx, tx, *wg) = gb.launch(forall, tiles // warps, threads, wg_types)
         terminator = body.operations[0]
         with ir.InsertionPoint(terminator), forall.location:
             tile, worker = bx, tx
@@ -284,7 +268,7 @@ class MapToGpu(Pass):
         forall.move_before(placeholder)
         threads = _threads_for(max([_work(o, self.vector_bytes) for o in body_ops] + [1]))
         wg_types = [gm.workgroup_type(a) for a in allocs]
-        body, (bx, tx, *wg) = _launch(forall, tiles, threads, wg_types)
+        body, (bx, tx, *wg) = gb.launch(forall, tiles, threads, wg_types)
         terminator = body.operations[0]
         with ir.InsertionPoint(terminator), forall.location:
             position = sy.delinearize_by(bx, counts)
@@ -358,6 +342,8 @@ class MapToGpu(Pass):
     def _tile_op(self, op: ir.Operation, tx: ir.Value, threads: ir.Value,
                  warp: bool = False) -> None:
         extents, reductions, folds = _classify(op)
+        if extents is None:  # a tile of symbolic sizes: loops bounded at run time
+            extents = sy.runtime_extents(op)
         if folds:
             cg.block_reduce(op, tx, threads, extents, folds, vector_bytes=self.vector_bytes,
                             warp=warp)

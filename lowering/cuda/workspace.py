@@ -151,6 +151,26 @@ _ARITH = {"arith.muli": "*", "arith.addi": "+", "arith.subi": "-", "arith.divui"
           "arith.minsi": "min", "arith.minui": "min"}
 
 
+# arith.cmpi's predicates by number (eq, ne, slt, sle, sgt, sge, ult, ule, ugt, uge).
+_PREDICATES = ["==", "!=", "<", "<=", ">", ">=", "<", "<=", ">", ">="]
+_AFFINE = ((ir.AffineAddExpr, "+"), (ir.AffineMulExpr, "*"), (ir.AffineModExpr, "%"),
+           (ir.AffineFloorDivExpr, "/"), (ir.AffineCeilDivExpr, "ceildiv"))
+
+
+def _affine(expr: ir.AffineExpr, operands: list[str], dims: int) -> str:
+    if isinstance(expr, ir.AffineDimExpr):
+        return operands[expr.position]
+    if isinstance(expr, ir.AffineSymbolExpr):
+        return operands[dims + expr.position]
+    if isinstance(expr, ir.AffineConstantExpr):
+        return str(expr.value)
+    for kind, name in _AFFINE:
+        if isinstance(expr, kind):
+            return f"({name} {_affine(expr.lhs, operands, dims)} " \
+                   f"{_affine(expr.rhs, operands, dims)})"
+    raise PassError(f"a temporary's size computed by the affine expression {expr}")
+
+
 def _expr(value: ir.Value, arguments: list[ir.Value]) -> str:
     """`value` (an index computed on the host) as an expression of the arguments' sizes;
     PassError when it is computed otherwise (then the sizes are specialized)."""
@@ -164,8 +184,19 @@ def _expr(value: ir.Value, arguments: list[ir.Value]) -> str:
     if name in _ARITH:
         a, b = (_expr(v, arguments) for v in op.operands)
         return f"({_ARITH[name]} {a} {b})"
-    if name in ("arith.index_cast", "arith.index_castui"):
+    if name in ("arith.index_cast", "arith.index_castui", "arith.extui", "arith.extsi"):
         return _expr(op.operands[0], arguments)
+    if name == "arith.cmpi":
+        predicate = _PREDICATES[ir.IntegerAttr(op.attributes["predicate"]).value]
+        a, b = (_expr(v, arguments) for v in op.operands)
+        return f"({predicate} {a} {b})"
+    if name == "arith.select":
+        c, a, b = (_expr(v, arguments) for v in op.operands)
+        return f"(select {c} {a} {b})"
+    if name == "affine.apply":
+        amap = ir.AffineMapAttr(op.attributes["map"]).value
+        operands = [_expr(v, arguments) for v in op.operands]
+        return _affine(amap.results[0], operands, amap.n_dims)
     if name == "memref.dim":
         d = st.defining_op(op.operands[1])
         if d is None or d.name != "arith.constant":
@@ -189,11 +220,25 @@ def _size(buffer: ir.Value, d: int, arguments: list[ir.Value]) -> str:
     if t.shape[d] != ir.ShapedType.get_dynamic_size():
         return str(t.shape[d])
     op = st.defining_op(buffer)
-    if op is not None and op.name == "memref.reinterpret_cast":
+    unknown = ir.ShapedType.get_dynamic_size()
+    if op is not None and op.name in ("memref.reinterpret_cast", "memref.subview"):
         static = list(ir.DenseI64ArrayAttr(op.attributes["static_sizes"]))
-        dynamic = list(op.opview.sizes)
-        position = sum(1 for n in static[:d] if n == ir.ShapedType.get_dynamic_size())
-        return _expr(dynamic[position], arguments)
+        position = sum(1 for n in static[:d] if n == unknown)
+        return _expr(list(op.opview.sizes)[position], arguments)
+    if op is not None and op.name in ("memref.alloc", "memref.view"):
+        # The sizes operands, one per dynamic dimension of the result (a temporary placed
+        # in the workspace already is a view).
+        sizes = list(op.opview.dynamicSizes if op.name == "memref.alloc" else op.opview.sizes)
+        position = sum(1 for n in t.shape[:d] if n == unknown)
+        return _expr(sizes[position], arguments)
+    if op is not None and op.name == "memref.expand_shape":
+        static = list(ir.DenseI64ArrayAttr(op.attributes["static_output_shape"]))
+        position = sum(1 for n in static[:d] if n == unknown)
+        return _expr(list(op.opview.output_shape)[position], arguments)
+    if op is not None and op.name == "memref.collapse_shape":
+        groups = [list(ir.ArrayAttr(g)) for g in ir.ArrayAttr(op.attributes["reassociation"])]
+        return _product([_size(op.operands[0], ir.IntegerAttr(i).value, arguments)
+                         for i in groups[d]])
     if op is not None and op.name == "memref.cast":
         return _size(op.operands[0], d, arguments)
     raise PassError("a temporary's size comes from a buffer the runtime cannot see",

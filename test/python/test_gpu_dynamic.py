@@ -95,3 +95,61 @@ def test_cuda_symbolic_rows_match_eager(name, monkeypatch):
                      for t in inputs)
 
     _calls_match_eager(fn, make, [rows, rows // 2, rows // 3 + 1, 5, rows - 3])
+
+
+def test_size_expression_evaluates_compares_selects_and_affine_maps():
+    """mlirfuse-workspace's expression language, evaluated per call (the lit test
+    workspace.mlir makes this expression from affine.apply, cmpi and select)."""
+    from mlirfuse.compiler.compiled_graph import size_expression
+    size = size_expression("(+ 0 (* (ceildiv (* (select (> (dim 0 0) 4) "
+                           "(+ (* (dim 0 0) 2) 1) 4) 4) 256) 256))")
+    for n, expected in ((3, 256), (10, 256), (100, 1024)):
+        assert size([torch.empty(n)]) == expected
+
+
+def _tiny_model(name):
+    transformers = pytest.importorskip("transformers", reason="transformers is in the test extra")
+    torch.manual_seed(0)
+    if name == "gpt2":
+        config = transformers.GPT2Config(n_embd=64, n_layer=1, n_head=2, vocab_size=128,
+                                         n_positions=256)
+        return transformers.GPT2LMHeadModel(config).eval()
+    config = transformers.LlamaConfig(hidden_size=64, intermediate_size=128,
+                                      num_hidden_layers=1, num_attention_heads=4,
+                                      num_key_value_heads=2, vocab_size=128,
+                                      max_position_embeddings=256)
+    return transformers.LlamaForCausalLM(config).eval()
+
+
+@pytest.mark.parametrize("name", ["gpt2", "llama"])
+def test_models_lower_for_a_symbolic_sequence_length(name):
+    """GPT-2 and Llama with a symbolic sequence length lower for the GPU: attention's
+    tiles over a symbolic key count loop to sizes read at run time, torch-mlir's
+    reshapes to symbolic sizes are casts (their shape buffers would be device memory),
+    and the temporaries are sized per call. (Before: 'linalg.generic has dynamic sizes'.)"""
+    model = _tiny_model(name)
+    ids = torch.randint(0, 128, (2, 24))
+    text, _ = _gpu_stage(lambda i: model(input_ids=i, use_cache=False).logits, (ids,),
+                         [(1,)])
+    assert "memref.reshape" not in text
+    assert callable(_workspace_bytes(text))
+    # A loop inside a kernel bounded by a size the kernel is passed (run time).
+    assert re.search(r"scf\.for %\w+ = %\w+ to %arg\d+ step", text)
+
+
+@needs_cuda
+@pytest.mark.parametrize("name", ["gpt2", "llama"])
+def test_cuda_models_over_sequence_lengths_match_eager(name, monkeypatch):
+    """Two compilations for every length (the first specialized, then symbolic), each
+    call's logits eager's."""
+    monkeypatch.setattr(api, "CUDA_DYNAMIC", True)
+    model = _tiny_model(name).cuda()
+
+    def logits(ids):
+        return model(input_ids=ids, use_cache=False).logits
+
+    def make(n):
+        return (torch.randint(0, 128, (2, n), device="cuda",
+                              generator=torch.Generator("cuda").manual_seed(n)),)
+
+    _calls_match_eager(logits, make, [17, 5, 64, 33, 128, 2])

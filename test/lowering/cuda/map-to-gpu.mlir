@@ -242,3 +242,68 @@ func.func @standalone_rows(%x: memref<?x512xf32>, %y: memref<?x2048xf32>, %ok: i
   }
   return
 }
+
+// A tile of symbolic size (attention's row over a symbolic key count): the block reduces
+// it with loops bounded at run time (memref.dim of the tile's view), scalar code, then
+// gpu.all_reduce; the parallel op after it strides over the same row.
+// CHECK-LABEL: func.func @tile_of_symbolic_size
+// CHECK: %[[K:.*]] = memref.dim %{{.*}}, %c1 : memref<8x?xf32>
+// CHECK: gpu.launch blocks({{.*}}) in ({{.*}} = %c8, {{.*}}) threads({{.*}}) in ({{.*}} = %c256
+// CHECK: scf.for %{{.*}} = %{{.*}} to %[[K]] step %c256
+// CHECK: gpu.all_reduce maximumf
+// CHECK: scf.for %{{.*}} = %{{.*}} to %{{.*}} step %c256
+// CHECK: arith.subf
+// CHECK-NOT: vector.load
+// CHECK: gpu.terminator
+func.func @tile_of_symbolic_size(%x: memref<8x?xf32>, %y: memref<8x?xf32>) attributes {mlirfuse.abi} {
+  %c1 = arith.constant 1 : index
+  %ninf = arith.constant 0xFF800000 : f32
+  %k = memref.dim %x, %c1 : memref<8x?xf32>
+  scf.forall (%i) in (8) {
+    %row = memref.subview %x[%i, 0] [1, %k] [1, 1] : memref<8x?xf32> to memref<1x?xf32, strided<[?, 1], offset: ?>>
+    %out = memref.subview %y[%i, 0] [1, %k] [1, 1] : memref<8x?xf32> to memref<1x?xf32, strided<[?, 1], offset: ?>>
+    %m = memref.alloc() : memref<1xf32>
+    linalg.generic {indexing_maps = [#one], iterator_types = ["parallel"]} outs(%m : memref<1xf32>) {
+    ^bb0(%o: f32):
+      linalg.yield %ninf : f32
+    }
+    linalg.generic {indexing_maps = [#row, #red], iterator_types = ["parallel", "reduction"]} ins(%row : memref<1x?xf32, strided<[?, 1], offset: ?>>) outs(%m : memref<1xf32>) {
+    ^bb0(%a: f32, %o: f32):
+      %0 = arith.maximumf %a, %o : f32
+      linalg.yield %0 : f32
+    }
+    linalg.generic {indexing_maps = [#row, #red, #row], iterator_types = ["parallel", "parallel"]} ins(%row, %m : memref<1x?xf32, strided<[?, 1], offset: ?>>, memref<1xf32>) outs(%out : memref<1x?xf32, strided<[?, 1], offset: ?>>) {
+    ^bb0(%a: f32, %b: f32, %o: f32):
+      %0 = arith.subf %a, %b : f32
+      linalg.yield %0 : f32
+    }
+  }
+  return
+}
+
+// torch-mlir's reshape to symbolic sizes fills a shape buffer on the host and reads it in
+// memref.reshape; on the GPU that buffer would be device memory (the workspace): the
+// reshape becomes a reinterpret_cast of the stored sizes, the buffer and stores go.
+// CHECK-LABEL: func.func @reshape_to_symbolic_sizes
+// CHECK-NOT: memref.alloc
+// CHECK-NOT: memref.store
+// CHECK: %[[N:.*]] = arith.index_cast %{{.*}} : i64 to index
+// CHECK: %[[S:.*]] = arith.muli %[[N]], %c128
+// CHECK: memref.reinterpret_cast %{{.*}} to offset: [0], sizes: [2, %[[N]], 4, 32], strides: [%[[S]], 128, 32, 1]
+// CHECK-NOT: memref.reshape
+func.func @reshape_to_symbolic_sizes(%x: memref<2x?x128xf32>, %n: i64) -> memref<2x?x4x32xf32> attributes {mlirfuse.abi} {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %c2 = arith.constant 2 : index
+  %c3 = arith.constant 3 : index
+  %c2_i64 = arith.constant 2 : i64
+  %c4_i64 = arith.constant 4 : i64
+  %c32_i64 = arith.constant 32 : i64
+  %shape = memref.alloc() : memref<4xi64>
+  memref.store %c2_i64, %shape[%c0] : memref<4xi64>
+  memref.store %n, %shape[%c1] : memref<4xi64>
+  memref.store %c4_i64, %shape[%c2] : memref<4xi64>
+  memref.store %c32_i64, %shape[%c3] : memref<4xi64>
+  %r = memref.reshape %x(%shape) : (memref<2x?x128xf32>, memref<4xi64>) -> memref<2x?x4x32xf32>
+  return %r : memref<2x?x4x32xf32>
+}

@@ -47,3 +47,19 @@ func.func @rows(%x: memref<?x16xf32>) attributes {mlirfuse.abi} {
   memref.copy %x, %a : memref<?x16xf32> to memref<?x16xf32>
   return
 }
+
+// Sizes computed with affine.apply, compares and selects (torch-mlir's view to a size
+// with an inferred -1) are expressions too; a view's size is read through its operands.
+// CHECK-LABEL: func.func @computed_sizes
+// CHECK-SAME: mlirfuse.workspace = "(+ 0 (* (ceildiv (* (select (> (dim 0 0) 4) (+ (* (dim 0 0) 2) 1) 4) 4) 256) 256))"
+#twice_plus_one = affine_map<(d0) -> (d0 * 2 + 1)>
+func.func @computed_sizes(%x: memref<?xf32>) attributes {mlirfuse.abi} {
+  %c0 = arith.constant 0 : index
+  %c4 = arith.constant 4 : index
+  %n = memref.dim %x, %c0 : memref<?xf32>
+  %m = affine.apply #twice_plus_one(%n)
+  %big = arith.cmpi sgt, %n, %c4 : index
+  %size = arith.select %big, %m, %c4 : index
+  %a = memref.alloc(%size) : memref<?xf32>
+  return
+}
