@@ -125,16 +125,19 @@ def rows_of(op: ir.Operation, loop: int) -> ir.Operation:
 
 
 def slice_at(buffer: ir.Value, dim: int, at: ir.Value) -> ir.Value:
-    """The slice of `buffer` at index `at` of dimension `dim`, rank kept (size 1 there)."""
+    """The slice of `buffer` at index `at` of dimension `dim`, rank kept (size 1 there);
+    its other sizes are the buffer's (read at run time where its type does not say)."""
     t = ir.MemRefType(buffer.type)
     strides, _ = t.get_strides_and_offset()
     dyn = ir.ShapedType.get_dynamic_stride_or_offset()
     shape = [1 if d == dim else n for d, n in enumerate(t.shape)]
+    sizes = [memref.DimOp(buffer, gb.index(d)).result for d, n in enumerate(shape)
+             if n == ir.ShapedType.get_dynamic_size()]
     layout = ir.StridedLayoutAttr.get(offset=dyn, strides=strides)
     view = ir.MemRefType.get(shape, t.element_type, layout=layout,
                              memory_space=t.memory_space)
     offsets = [dyn if d == dim else 0 for d in range(t.rank)]
-    return memref.SubViewOp(view, buffer, [at], [], [], offsets, shape,
+    return memref.SubViewOp(view, buffer, [at], sizes, [], offsets, shape,
                             [1] * t.rank).result
 
 

@@ -307,3 +307,19 @@ func.func @reshape_to_symbolic_sizes(%x: memref<2x?x128xf32>, %n: i64) -> memref
   %r = memref.reshape %x(%shape) : (memref<2x?x128xf32>, memref<4xi64>) -> memref<2x?x4x32xf32>
   return %r : memref<2x?x4x32xf32>
 }
+
+// A row's other sizes come from the buffer when its type does not give them (the input
+// is [?, ?], the output [?, 512]): the slice reads it with memref.dim (before: a slice of
+// static size -1, which does not verify).
+// CHECK-LABEL: func.func @rows_of_a_buffer_of_unknown_width
+// CHECK: gpu.launch
+// CHECK: memref.subview %{{.*}}[%{{.*}}, 0] [1, %{{.*}}] [1, 1] : memref<?x?xf32> to memref<1x?xf32, strided<[?, 1], offset: ?>>
+// CHECK: memref.subview %{{.*}}[%{{.*}}, 0] [1, 512] [1, 1] : memref<?x512xf32>
+func.func @rows_of_a_buffer_of_unknown_width(%x: memref<?x?xf32>, %y: memref<?x512xf32>) attributes {mlirfuse.abi} {
+  linalg.generic {indexing_maps = [#row, #row], iterator_types = ["parallel", "parallel"]} ins(%x : memref<?x?xf32>) outs(%y : memref<?x512xf32>) {
+  ^bb0(%a: f32, %o: f32):
+    %0 = math.tanh %a : f32
+    linalg.yield %0 : f32
+  }
+  return
+}
