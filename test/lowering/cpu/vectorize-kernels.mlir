@@ -61,3 +61,30 @@ func.func @gather_left_alone(%x: memref<2x4x6x6xf32>, %col: memref<2x36x16xf32>)
   }
   return
 }
+
+// Symbolic sizes: a generic whose row count is symbolic but whose rows are static (a
+// tile of a kernel on a [?, 64] tensor, after mlirfuse-tile-kernels) is vector code;
+// one whose innermost extent is symbolic stays scalar (its remainder has no static bound).
+// CHECK-LABEL: func.func @symbolic_rows
+// CHECK: scf.for {{.*}} = %{{.*}} to %c64 step %c16
+// CHECK: vector.transfer_read {{.*}} vector<1x16xf32>
+// CHECK-NOT: linalg.generic
+// CHECK-LABEL: func.func @symbolic_row_length
+// CHECK-NOT: vector.
+// CHECK: linalg.generic
+func.func @symbolic_rows(%x: memref<1x64xf32, strided<[64, 1], offset: ?>>, %y: memref<1x64xf32, strided<[64, 1], offset: ?>>) {
+  linalg.generic {indexing_maps = [#row, #row], iterator_types = ["parallel", "parallel"]} ins(%x : memref<1x64xf32, strided<[64, 1], offset: ?>>) outs(%y : memref<1x64xf32, strided<[64, 1], offset: ?>>) {
+  ^bb0(%a: f32, %o: f32):
+    %0 = math.exp %a : f32
+    linalg.yield %0 : f32
+  }
+  return
+}
+func.func @symbolic_row_length(%x: memref<1x?xf32, strided<[?, 1], offset: ?>>, %y: memref<1x?xf32, strided<[?, 1], offset: ?>>) {
+  linalg.generic {indexing_maps = [#row, #row], iterator_types = ["parallel", "parallel"]} ins(%x : memref<1x?xf32, strided<[?, 1], offset: ?>>) outs(%y : memref<1x?xf32, strided<[?, 1], offset: ?>>) {
+  ^bb0(%a: f32, %o: f32):
+    %0 = math.exp %a : f32
+    linalg.yield %0 : f32
+  }
+  return
+}
