@@ -48,7 +48,25 @@ _VECTORIZE = """
     transform.structured.vectorize %tiled : !transform.any_op"""
 
 
-def _width(op: ir.Operation, extents: list[int]) -> int | None:
+# A symbolic innermost extent: the innermost loop's full steps are peeled from its
+# remainder (transform.loop.peel), so they have static sizes and vectorize; the remainder
+# (fewer than `width` elements) stays scalar.
+_VECTORIZE_PEELED = """
+    %op = transform.structured.match attributes {{{attr}}} in %fn
+        : (!transform.any_op) -> !transform.any_op
+    %tiled, %loops:{count} = transform.structured.tile_using_for %op tile_sizes [{sizes}]
+        : (!transform.any_op) -> (!transform.any_op{loop_types})
+    %main, %rest = transform.loop.peel %loops#{last}
+        : (!transform.op<"scf.for">) -> (!transform.op<"scf.for">, !transform.op<"scf.for">)
+    transform.apply_patterns to %main {{
+      transform.apply_patterns.canonicalization
+    }} : !transform.op<"scf.for">
+    %full = transform.structured.match ops{{["linalg.generic"]}} in %main
+        : (!transform.op<"scf.for">) -> !transform.any_op
+    transform.structured.vectorize %full : !transform.any_op"""
+
+
+def _width(op: ir.Operation, extents: list[int | None]) -> int | None:
     """Elements per vector step for `op`, or None when it does not qualify."""
     sizes = set()
     for value in op.operands:
@@ -63,6 +81,8 @@ def _width(op: ir.Operation, extents: list[int]) -> int | None:
         sizes.add(size)
     lanes = REGISTER_BYTES // max(sizes)
     last = extents[-1]
+    if last is None:  # symbolic: the full steps of two registers, peeled from the rest
+        return 2 * lanes
     for width in (2 * lanes, lanes):
         if last % width == 0:
             return width
@@ -92,13 +112,24 @@ def _candidate(op: ir.Operation) -> int | None:
         return None
     if any("parallel" not in str(k) for k in op.attributes["iterator_types"]):
         return None
-    if not all(isinstance(v.type, ir.MemRefType) and v.type.has_static_shape
-               for v in op.operands):
+    if not all(isinstance(v.type, ir.MemRefType) for v in op.operands):
         return None
-    extents = st.static_extents(op)
+    extents = _extents(op)
     if not extents or not _contiguous(op, len(extents)):
         return None
+    if any(e is None for e in extents[:-1]):  # only the innermost may be symbolic
+        return None
     return _width(op, extents)
+
+
+def _extents(op: ir.Operation) -> list[int | None] | None:
+    """The loop extents, None for a symbolic one; None when an operand's sizes disagree."""
+    extents: list[int | None] = [None] * st.loop_count(op)
+    for value, amap in zip(op.operands, st.indexing_maps(op)):
+        for size, pos in zip(ir.MemRefType(value.type).shape, st.dim_positions(amap)):
+            if pos is not None and size != ir.ShapedType.get_dynamic_size():
+                extents[pos] = size
+    return extents
 
 
 @dataclasses.dataclass
@@ -116,5 +147,10 @@ class VectorizeKernels(Pass):
                     continue
                 rank = len(op.attributes["iterator_types"])
                 sizes = ", ".join(["1"] * (rank - 1) + [str(width)])
+                if _extents(op)[-1] is None:
+                    transform_op(fn, op, _VECTORIZE_PEELED.format(
+                        attr=TARGET_ATTR, count=rank, sizes=sizes, last=rank - 1,
+                        loop_types=', !transform.op<"scf.for">' * rank))
+                    continue
                 transform_op(fn, op, _VECTORIZE.format(attr=TARGET_ATTR, count=rank, sizes=sizes,
                                                        loop_types=", !transform.any_op" * rank))

@@ -63,15 +63,23 @@ func.func @gather_left_alone(%x: memref<2x4x6x6xf32>, %col: memref<2x36x16xf32>)
 }
 
 // Symbolic sizes: a generic whose row count is symbolic but whose rows are static (a
-// tile of a kernel on a [?, 64] tensor, after mlirfuse-tile-kernels) is vector code;
-// one whose innermost extent is symbolic stays scalar (its remainder has no static bound).
+// tile of a kernel on a [?, 64] tensor, after mlirfuse-tile-kernels) is vector code.
+// One whose innermost extent is symbolic (attention's row over a symbolic key count):
+// its full steps of 16 are peeled from the remainder and are vector code; the remainder,
+// fewer than 16 elements, stays scalar (before: the whole row was scalar).
 // CHECK-LABEL: func.func @symbolic_rows
 // CHECK: scf.for {{.*}} = %{{.*}} to %c64 step %c16
 // CHECK: vector.transfer_read {{.*}} vector<1x16xf32>
 // CHECK-NOT: linalg.generic
 // CHECK-LABEL: func.func @symbolic_row_length
-// CHECK-NOT: vector.
+// CHECK: %[[FULL:.*]] = affine.apply
+// CHECK: scf.for %{{.*}} = %{{.*}} to %[[FULL]] step %c16
+// CHECK: vector.transfer_read {{.*}} : memref<1x16xf32, strided<[?, 1], offset: ?>>, vector<1x16xf32>
+// CHECK: math.exp {{.*}} : vector<1x16xf32>
+// CHECK: vector.transfer_write
+// CHECK: scf.for %{{.*}} = %[[FULL]] to %{{.*}} step %c16
 // CHECK: linalg.generic
+// CHECK: math.exp {{.*}} : f32
 func.func @symbolic_rows(%x: memref<1x64xf32, strided<[64, 1], offset: ?>>, %y: memref<1x64xf32, strided<[64, 1], offset: ?>>) {
   linalg.generic {indexing_maps = [#row, #row], iterator_types = ["parallel", "parallel"]} ins(%x : memref<1x64xf32, strided<[64, 1], offset: ?>>) outs(%y : memref<1x64xf32, strided<[64, 1], offset: ?>>) {
   ^bb0(%a: f32, %o: f32):
