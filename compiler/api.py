@@ -22,7 +22,7 @@ from .concurrency import COMPILE_LOCK
 from .capture import is_fake
 from .dispatch import (Explanation, Key, bind_positional, dispatch_key, erase_sizes,
                        key_difference, modules_of, symbolic_dims)
-from .errors import CompileError, GuardError, InternalErrorWarning
+from .errors import CompileError, GuardError, InternalErrorWarning, raised_at
 from .options import Options
 from .specialize import NEEDS_AUTOGRAD, Specialization
 from .stats import Stats
@@ -44,25 +44,6 @@ def _graph_ops(gm: torch.fx.GraphModule) -> int:
 # not run on a GPU yet: off until the H200 checks it (MLIRFUSE_CUDA_DYNAMIC=1 turns it on;
 # test_gpu_dynamic.py's CUDA tests do).
 CUDA_DYNAMIC = os.environ.get("MLIRFUSE_CUDA_DYNAMIC", "") == "1"
-
-
-def _raised_at(error: Exception) -> str:
-    """" (raised at file:line in function)" of an internal error: its innermost frame in
-    mlirfuse, and the innermost of all when that is elsewhere (in torch): what a bug
-    report needs, in the warning's one line."""
-    ours = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    frames = []
-    tb = error.__traceback__
-    while tb is not None:
-        frames.append((tb.tb_frame.f_code, tb.tb_lineno))
-        tb = tb.tb_next
-    if not frames:
-        return ""
-    where = [f for f in frames if f[0].co_filename.startswith(ours)][-1:]
-    if frames[-1] not in where:
-        where.append(frames[-1])
-    return " (raised at " + ", then ".join(f"{c.co_filename}:{line} in {c.co_name}"
-                                           for c, line in where) + ")"
 
 
 class CompiledFunction:
@@ -340,7 +321,7 @@ class CompiledFunction:
             return
         if not isinstance(error, CompileError):
             warnings.warn(f"mlirfuse: internal error while compiling, the function runs eager "
-                          f"PyTorch: {type(error).__name__}: {error}{_raised_at(error)}",
+                          f"PyTorch: {type(error).__name__}: {error}{raised_at(error)}",
                           InternalErrorWarning, stacklevel=4)
         self._dynamo = self.fn
 

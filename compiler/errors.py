@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 
 # A file location as MLIR prints it: "path/to/file.py":12:0
@@ -90,3 +91,22 @@ def describe_diagnostics(diags) -> tuple[str, str | None, str | None]:
 def locations_of(diags) -> list[str]:
     """The printed locations of diagnostics and their notes, in order."""
     return [str(loc) for d in diags for loc in [d.location] + [n.location for n in d.notes]]
+
+
+def raised_at(error: Exception) -> str:
+    """" (raised at file:line in function)" of an internal error: its innermost frame in
+    mlirfuse, and the innermost of all when that is elsewhere (in torch): what a bug
+    report needs, in the warning's one line."""
+    ours = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    frames = []
+    tb = error.__traceback__
+    while tb is not None:
+        frames.append((tb.tb_frame.f_code, tb.tb_lineno))
+        tb = tb.tb_next
+    if not frames:
+        return ""
+    where = [f for f in frames if f[0].co_filename.startswith(ours)][-1:]
+    if frames[-1] not in where:
+        where.append(frames[-1])
+    return " (raised at " + ", then ".join(f"{c.co_filename}:{line} in {c.co_name}"
+                                           for c, line in where) + ")"

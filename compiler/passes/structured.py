@@ -220,18 +220,24 @@ def walk(op: ir.Operation):
                 yield from walk(child.operation)
 
 
-def static_extents(op: ir.Operation) -> list[int] | None:
-    """The loop extents of a structured op (on buffers or tensors), None when one is not
-    static."""
-    maps = indexing_maps(op)
-    extents = [None] * loop_count(op)
-    for value, amap in zip(op.operands, maps):
+def loop_extents(op: ir.Operation) -> list[int | None]:
+    """The loop extents of a structured op (on buffers or tensors), each from an operand
+    whose size along it is static; None for a loop no operand gives statically (a symbolic
+    size)."""
+    extents: list[int | None] = [None] * loop_count(op)
+    for value, amap in zip(op.operands, indexing_maps(op)):
         if not isinstance(value.type, (ir.MemRefType, ir.RankedTensorType)):
             continue  # a scalar operand
         shape = ir.ShapedType(value.type).shape
         for size, pos in zip(shape, dim_positions(amap)):
             if pos is not None and size >= 0:
                 extents[pos] = size
+    return extents
+
+
+def static_extents(op: ir.Operation) -> list[int] | None:
+    """The loop extents of a structured op, None when one is not static."""
+    extents = loop_extents(op)
     return None if any(e is None for e in extents) else extents
 
 

@@ -114,22 +114,12 @@ def _candidate(op: ir.Operation) -> int | None:
         return None
     if not all(isinstance(v.type, ir.MemRefType) for v in op.operands):
         return None
-    extents = _extents(op)
+    extents = st.loop_extents(op)
     if not extents or not _contiguous(op, len(extents)):
         return None
     if any(e is None for e in extents[:-1]):  # only the innermost may be symbolic
         return None
     return _width(op, extents)
-
-
-def _extents(op: ir.Operation) -> list[int | None] | None:
-    """The loop extents, None for a symbolic one; None when an operand's sizes disagree."""
-    extents: list[int | None] = [None] * st.loop_count(op)
-    for value, amap in zip(op.operands, st.indexing_maps(op)):
-        for size, pos in zip(ir.MemRefType(value.type).shape, st.dim_positions(amap)):
-            if pos is not None and size != ir.ShapedType.get_dynamic_size():
-                extents[pos] = size
-    return extents
 
 
 @dataclasses.dataclass
@@ -147,7 +137,7 @@ class VectorizeKernels(Pass):
                     continue
                 rank = len(op.attributes["iterator_types"])
                 sizes = ", ".join(["1"] * (rank - 1) + [str(width)])
-                if _extents(op)[-1] is None:
+                if st.loop_extents(op)[-1] is None:
                     transform_op(fn, op, _VECTORIZE_PEELED.format(
                         attr=TARGET_ATTR, count=rank, sizes=sizes, last=rank - 1,
                         loop_types=', !transform.op<"scf.for">' * rank))

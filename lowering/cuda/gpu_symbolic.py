@@ -44,17 +44,12 @@ def tile_counts(forall: ir.Operation) -> tuple[list[ir.Value], ir.Value, ir.Oper
 def runtime_extents(op: ir.Operation) -> list[int | ir.Value]:
     """The op's loop extents, each symbolic one read from an operand's size (memref.dim, at
     the current insertion point: inside the kernel, on the tile's views)."""
-    extents: list[int | ir.Value | None] = [None] * st.loop_count(op)
+    extents: list[int | ir.Value | None] = list(st.loop_extents(op))
     for value, amap in zip(op.operands, st.indexing_maps(op)):
         if not isinstance(value.type, ir.MemRefType):
             continue
-        for at, (size, pos) in enumerate(zip(ir.MemRefType(value.type).shape,
-                                             st.dim_positions(amap))):
-            if pos is None or isinstance(extents[pos], int):
-                continue
-            if size != ir.ShapedType.get_dynamic_size():
-                extents[pos] = size
-            elif extents[pos] is None:
+        for at, pos in enumerate(st.dim_positions(amap)):
+            if pos is not None and extents[pos] is None:
                 extents[pos] = memref.DimOp(value, gb.index(at)).result
     if any(e is None for e in extents):
         raise PassError(f"'{op.name}' has a loop no operand's size gives", op.location)
@@ -64,14 +59,7 @@ def runtime_extents(op: ir.Operation) -> list[int | ir.Value]:
 def row_loop(op: ir.Operation) -> int | None:
     """The loop `rows_of` splits `op` along: its one symbolic loop when that is parallel and
     not the innermost (a row is then static, and long enough for vector code); None else."""
-    maps = st.indexing_maps(op)
-    dynamic = ir.ShapedType.get_dynamic_size()
-    unknown = set(range(st.loop_count(op)))
-    for value, amap in zip(op.operands, maps):
-        if isinstance(value.type, ir.MemRefType):
-            for size, pos in zip(ir.MemRefType(value.type).shape, st.dim_positions(amap)):
-                if pos is not None and size != dynamic:
-                    unknown.discard(pos)
+    unknown = [d for d, e in enumerate(st.loop_extents(op)) if e is None]
     if len(unknown) != 1:
         return None
     (loop,) = unknown
@@ -139,17 +127,6 @@ def slice_at(buffer: ir.Value, dim: int, at: ir.Value) -> ir.Value:
     offsets = [dyn if d == dim else 0 for d in range(t.rank)]
     return memref.SubViewOp(view, buffer, [at], sizes, [], offsets, shape,
                             [1] * t.rank).result
-
-
-def delinearize_by(linear: ir.Value, counts: list[ir.Value]) -> list[ir.Value]:
-    """Row-major indices of `linear` in a box of `counts` (host values: symbolic sizes)."""
-    out = []
-    for d in range(len(counts)):
-        q = linear
-        for later in counts[d + 1:]:
-            q = arith.DivUIOp(q, later).result
-        out.append(arith.RemUIOp(q, counts[d]).result if d else q)
-    return out
 
 
 def fold_reshape_shapes(fn: ir.Operation) -> None:

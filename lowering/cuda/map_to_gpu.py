@@ -105,6 +105,33 @@ def _work(op: ir.Operation, vector_bytes: int) -> int:
     return math.prod(extents) // gv.chunk_width(op, extents, vector_bytes)
 
 
+def _induction_values(tile: ir.Value, counts: list[int | ir.Value], lbs: list[int],
+                      steps: list[int]) -> list[ir.Value]:
+    """A kernel loop's induction values for tile number `tile` (row-major over `counts`,
+    tile counts known at compile time or values computed on the host)."""
+    ivs = []
+    for p, lb, step in zip(gb.delinearize(tile, counts), lbs, steps):
+        v = arith.MulIOp(p, gb.index(step)).result if step != 1 else p
+        ivs.append(arith.AddIOp(v, gb.index(lb)).result if lb else v)
+    return ivs
+
+
+def _move_into(forall: ir.Operation, terminator: ir.Operation, body_ops: list[ir.Operation],
+               ivs: list[ir.Value], allocs: list[ir.Operation], buffers: list[ir.Value]) -> None:
+    """Moves a kernel loop's body before the launch's `terminator`: its induction
+    variables become `ivs`, its temporaries `buffers` (shared memory or block slices); the
+    loop goes."""
+    for op in body_ops:
+        op.move_before(terminator)
+    for iv, value in zip(forall.regions[0].blocks[0].arguments, ivs):
+        iv.replace_all_uses_with(value)
+    for alloc, buffer in zip(allocs, buffers):
+        alloc.results[0].replace_all_uses_with(buffer)
+        alloc.erase()
+        gm.retype_views(buffer)
+    forall.erase()
+
+
 @dataclasses.dataclass
 class MapToGpu(Pass):
     """Turns every kernel (scf.forall) and every op touching memory into a gpu.launch."""
@@ -230,22 +257,10 @@ class MapToGpu(Pass):
                 worker = arith.RemUIOp(tx, gb.index(32)).result
                 tile = arith.AddIOp(arith.MulIOp(bx, gb.index(warps)).result, warp).result
                 wg = [gm.block_slice(buffer, warp) for buffer in wg]
-            position = gb.delinearize(tile, counts)
-            ivs = []
-            for p, lb, step in zip(position, lbs, steps):
-                v = arith.MulIOp(p, gb.index(step)).result if step != 1 else p
-                ivs.append(arith.AddIOp(v, gb.index(lb)).result if lb else v)
+            ivs = _induction_values(tile, counts, lbs, steps)
             if not shared:
                 wg = [gm.block_slice(big, tile) for big in hoisted]
-        for op in body_ops:
-            op.move_before(terminator)
-        for iv, value in zip(forall.regions[0].blocks[0].arguments, ivs):
-            iv.replace_all_uses_with(value)
-        for alloc, buffer in zip(allocs, wg):
-            alloc.results[0].replace_all_uses_with(buffer)
-            alloc.erase()
-            gm.retype_views(buffer)
-        forall.erase()
+        _move_into(forall, terminator, body_ops, ivs, allocs, wg)
         self._distribute(body, worker, 32 if warps > 1 else threads, warp=warps > 1)
         for buffer in wg if shared else []:
             rg.drop_unread(buffer)
@@ -271,20 +286,8 @@ class MapToGpu(Pass):
         body, (bx, tx, *wg) = gb.launch(forall, tiles, threads, wg_types)
         terminator = body.operations[0]
         with ir.InsertionPoint(terminator), forall.location:
-            position = sy.delinearize_by(bx, counts)
-            ivs = []
-            for p, lb, step in zip(position, lbs, steps):
-                v = arith.MulIOp(p, gb.index(step)).result if step != 1 else p
-                ivs.append(arith.AddIOp(v, gb.index(lb)).result if lb else v)
-        for op in body_ops:
-            op.move_before(terminator)
-        for iv, value in zip(forall.regions[0].blocks[0].arguments, ivs):
-            iv.replace_all_uses_with(value)
-        for alloc, buffer in zip(allocs, wg):
-            alloc.results[0].replace_all_uses_with(buffer)
-            alloc.erase()
-            gm.retype_views(buffer)
-        forall.erase()
+            ivs = _induction_values(bx, counts, lbs, steps)
+        _move_into(forall, terminator, body_ops, ivs, allocs, wg)
         self._distribute(body, tx, threads)
         for buffer in wg:
             rg.drop_unread(buffer)

@@ -211,6 +211,14 @@ def _expr(value: ir.Value, arguments: list[ir.Value]) -> str:
                     "evaluate", op.location)
 
 
+# Ops whose result sizes are operands where dynamic: (attribute of all sizes, or None for
+# the result type's; the operands).
+_SIZE_OPERANDS = {"memref.reinterpret_cast": ("static_sizes", "sizes"),
+                  "memref.subview": ("static_sizes", "sizes"),
+                  "memref.expand_shape": ("static_output_shape", "output_shape"),
+                  "memref.alloc": (None, "dynamicSizes"), "memref.view": (None, "sizes")}
+
+
 def _size(buffer: ir.Value, d: int, arguments: list[ir.Value]) -> str:
     """Size `d` of `buffer` as an expression of the arguments' sizes."""
     for k, argument in enumerate(arguments):
@@ -221,20 +229,13 @@ def _size(buffer: ir.Value, d: int, arguments: list[ir.Value]) -> str:
         return str(t.shape[d])
     op = st.defining_op(buffer)
     unknown = ir.ShapedType.get_dynamic_size()
-    if op is not None and op.name in ("memref.reinterpret_cast", "memref.subview"):
-        static = list(ir.DenseI64ArrayAttr(op.attributes["static_sizes"]))
+    if op is not None and op.name in _SIZE_OPERANDS:
+        # One operand per dynamic size, in order (a temporary placed in the workspace
+        # already is a view).
+        attr, operands = _SIZE_OPERANDS[op.name]
+        static = list(ir.DenseI64ArrayAttr(op.attributes[attr])) if attr else t.shape
         position = sum(1 for n in static[:d] if n == unknown)
-        return _expr(list(op.opview.sizes)[position], arguments)
-    if op is not None and op.name in ("memref.alloc", "memref.view"):
-        # The sizes operands, one per dynamic dimension of the result (a temporary placed
-        # in the workspace already is a view).
-        sizes = list(op.opview.dynamicSizes if op.name == "memref.alloc" else op.opview.sizes)
-        position = sum(1 for n in t.shape[:d] if n == unknown)
-        return _expr(sizes[position], arguments)
-    if op is not None and op.name == "memref.expand_shape":
-        static = list(ir.DenseI64ArrayAttr(op.attributes["static_output_shape"]))
-        position = sum(1 for n in static[:d] if n == unknown)
-        return _expr(list(op.opview.output_shape)[position], arguments)
+        return _expr(list(getattr(op.opview, operands))[position], arguments)
     if op is not None and op.name == "memref.collapse_shape":
         groups = [list(ir.ArrayAttr(g)) for g in ir.ArrayAttr(op.attributes["reassociation"])]
         return _product([_size(op.operands[0], ir.IntegerAttr(i).value, arguments)
