@@ -18,9 +18,6 @@ reproduced with mlirfuse-opt, and is recognized at the FX level before import
   * aten.index.Tensor with no index tensors, which torch-mlir's importer also makes of
     a 0-d as_strided (resize_ of a 0-d tensor): torch-decompose-complex-ops dereferences
     the missing first index (SIGSEGV).
-  * aten.as_strided on CUDA: the importer's rewrite gathers through constant index
-    tensors, which the GPU kernel then reads from host memory (an illegal address; the
-    CUDA context is lost). as_strided, as_strided_copy, resize_ on the H200.
   * max pooling's indices on CUDA (max_pool2d/3d_with_indices, adaptive_max_pool): the
     values are right, the indices not (found on the H200; max pooling without indices
     compiles).
@@ -115,9 +112,6 @@ def check(node: torch.fx.Node, ins: list[torch.Tensor], outs: list[torch.Tensor]
     if node.target in _INDICES_WRONG_ON_GPU and device is not None and device.type == "cuda" \
             and any(u.target is operator.getitem and u.args[1] == 1 for u in node.users):
         return "its indices come out wrong from the GPU code (the values are right)"
-    if node.target is aten.as_strided.default and device is not None and device.type == "cuda":
-        return "as_strided on the GPU (its rewrite reads index tensors from host memory: " \
-               "an illegal address)"
     if node.target is aten.as_strided.default and not outs[0].dim():
         # torch-mlir's importer rewrites as_strided into aten.index.Tensor: a 0-d result
         # has no index tensors (the case above).

@@ -18,7 +18,8 @@ Rewrites (the scalar code comes from gpu_codegen):
   * memref.copy → a parallel copy launch (a copy onto itself is dropped);
   * any other op with memory effects (tm_tensor's scan, sort, topk) → a launch
     of one thread: correct, slow; the op stays visible in the "gpu" stage.
-Buffer metadata (subviews, casts), constants and allocations stay on the host.
+Buffer metadata (subviews, casts), constants and allocations stay on the host; a
+constant table a kernel reads goes with the kernel (gpu_constants: a device global).
 
 Before:
   scf.forall (%i) in (64) {
@@ -54,6 +55,7 @@ from ...compiler.passes.base import Pass, PassError
 from ...compiler.passes.destination_style_abi import MARK
 from . import gpu_body as gb
 from . import gpu_codegen as cg
+from . import gpu_constants as gc
 from . import gpu_memory as gm
 from . import gpu_registers as rg
 from . import gpu_symbolic as sy
@@ -146,6 +148,9 @@ class MapToGpu(Pass):
         for fn in st.functions(module, marked=MARK):
             sy.fold_reshape_shapes(fn)
             self._region(fn.regions[0])
+            # Kernels read the graph's constant tables from device memory, not the host's.
+            gc.into_kernels(fn)
+            gc.check_library_calls(fn)
 
     def _region(self, region: ir.Region) -> None:
         for block in region.blocks:

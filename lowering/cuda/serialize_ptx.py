@@ -51,9 +51,13 @@ class SerializePtx(Pass):
                 # Translating an op that is not LLVM or NVVM crashes the process.
                 raise PassError(f"gpu.module @{name}: '{op.name}' was not lowered to NVVM "
                                 "(the GPU target does not support it yet)", op.location)
-        body = "\n".join(str(o) for o in gpu_module.regions[0].blocks[0].operations)
-        device = ir.Module.parse(
-            'module attributes {llvm.target_triple = "nvptx64-nvidia-cuda"} {\n' + body + "\n}")
+        # Cloned, not printed and parsed: a constant table's dense_resource data lives in
+        # the context and is not in an op's text (parsed again, the table was empty).
+        device = ir.Module.create(gpu_module.location)
+        device.operation.attributes["llvm.target_triple"] = ir.StringAttr.get(
+            "nvptx64-nvidia-cuda")
+        for o in gpu_module.regions[0].blocks[0].operations:
+            o.operation.clone(ir.InsertionPoint(device.body))
         try:
             llvm_ir = llvm.translate_module_to_llvmir(device.operation)
         except Exception as e:

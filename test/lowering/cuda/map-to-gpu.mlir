@@ -323,3 +323,25 @@ func.func @rows_of_a_buffer_of_unknown_width(%x: memref<?x?xf32>, %y: memref<?x5
   }
   return
 }
+
+// A constant table of the graph (an index table of a decomposition, a global of the
+// host module) that a kernel reads is read inside the launch: gpu-kernel-outlining then
+// copies the global into the kernel's module, a global of device memory. Before, the
+// kernel was given the host global's address.
+// CHECK-LABEL: func.func @constant_table
+// CHECK-NOT: memref.get_global
+// CHECK: gpu.launch
+// CHECK: memref.get_global @table : memref<2x6xi64>
+// CHECK: memref.subview
+// CHECK: gpu.terminator
+memref.global "private" constant @table : memref<2x6xi64> = dense<[[0, 1, 2, 3, 4, 5], [5, 4, 3, 2, 1, 0]]>
+func.func @constant_table(%x: memref<6xi64>, %y: memref<6xi64>) attributes {mlirfuse.abi} {
+  %g = memref.get_global @table : memref<2x6xi64>
+  %row = memref.subview %g[1, 0] [1, 6] [1, 1] : memref<2x6xi64> to memref<6xi64, strided<[1], offset: 6>>
+  linalg.generic {indexing_maps = [#one, #one, #one], iterator_types = ["parallel"]} ins(%x, %row : memref<6xi64>, memref<6xi64, strided<[1], offset: 6>>) outs(%y : memref<6xi64>) {
+  ^bb0(%a: i64, %b: i64, %o: i64):
+    %0 = arith.addi %a, %b : i64
+    linalg.yield %0 : i64
+  }
+  return
+}
