@@ -1,17 +1,13 @@
 """Compiling and dropping specializations in a loop: the process's memory stays flat.
 
-    python bench/free.py [--device cpu|cuda] [--count 500] [--variant keep|drop|drop-no-unload]
+    python bench/free.py [--device cpu|cuda] [--count 500] [--no-unload] [--collect]
 
 Each iteration compiles a new specialization (a fused elementwise function of a new
 shape), calls it, checks the result, and drops it; RSS (and on CUDA the driver's used
-memory) is printed every --every iterations. `--variant` is for diagnosing the teardown
-of GPU code, which is still kept until exit (runtime/cuda.py: freeing it corrupted the
-heap): keep (as mlirfuse does), drop (engines freed with their function),
-drop-no-unload (freed, the kernel modules left loaded). On the H200 (December 2026)
-neither drop variant crashed in 200 compiles here, while test_dtypes and test_fusion on
-CUDA tensors crashed with either: the cause is not the module unload, nor the moment of
-the free (destroying engines only between compiles crashed too).
-Compiled functions are freed as Python frees them (a cycle: when the garbage collector
+memory) is printed every --every iterations. GPU code is a shared library per
+specialization (runtime/host_library.py), unloaded with its kernel modules when the
+function is freed; --no-unload leaves the kernel modules loaded (the device memory they
+hold then grows). Compiled functions are freed as Python frees them (a cycle: when the garbage collector
 runs, often inside the next compile), or with --collect right after each is dropped.
 """
 
@@ -44,18 +40,13 @@ def main() -> None:
     p.add_argument("--device", default="cpu")
     p.add_argument("--count", type=int, default=500)
     p.add_argument("--every", type=int, default=50)
-    p.add_argument("--variant", default="keep", choices=["keep", "drop", "drop-no-unload"])
+    p.add_argument("--no-unload", action="store_true", help="leave kernel modules loaded")
     p.add_argument("--collect", action="store_true", help="gc.collect() after each drop")
     args = p.parse_args()
     if args.device == "cuda":
         from mlirfuse.runtime import cuda as runtime
 
-        if args.variant != "keep":
-            class Drop(list):
-                def append(self, _):
-                    pass
-            runtime._ENGINES = Drop()
-        if args.variant == "drop-no-unload":
+        if args.no_unload:
             ctypes.c_int.in_dll(runtime.library(), "mlirfuse_unload_modules").value = 0
 
     def fn(x, y):

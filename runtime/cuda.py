@@ -2,9 +2,9 @@
 
 The library is compiled at first use with the system C compiler into
 $MLIRFUSE_CACHE_DIR/runtime (default ~/.cache/mlirfuse/runtime), named by a hash
-of its source, and loaded twice: by ctypes (to set the stream and read errors)
-and by the ExecutionEngine (whose host code calls its mgpu* functions). Both
-loads are the same shared object, so they share its state.
+of its source, and loaded by ctypes (to set the stream and read errors) and by
+each compiled host library (runtime/host_library.py), which links it and calls its
+mgpu* functions: the same shared object, so they share its state.
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ import os
 
 import torch
 from torch_mlir import ir
-from torch_mlir.execution_engine import ExecutionEngine
 
-from . import extern, native
+from ..lowering.cuda import nvptx
+from . import extern, host_library, native
 from .engine import PACKED
 from .memref import ArgumentLayout
 
@@ -112,37 +112,9 @@ def _declares(module: ir.Module, name: str) -> bool:
                for op in module.body.operations)
 
 
-# Engines holding GPU code live as long as the process. Destroying one (its destructors
-# unload the kernel modules, then the JIT frees its code) corrupted the heap on the H200
-# machine: a later compile crashed or aborted in its first IR walk (test_dtypes and
-# test_models on CUDA tensors, every run), and keeping the engines alive made the same
-# runs pass, with or without cuBLAS. Which part of the teardown is at fault is not known
-# yet; the cost is each specialization's JIT code and kernel module, kept until exit.
-# Ruled out on the H200 (2026-12-01): the kernel modules' unload, the moment of the free,
-# a missing workspace argument (a real bug, fixed), and triton's LLVM in the process (runs
-# with triton blocked crashed too). Freed, the suites still crash (test_dtypes, test_fusion,
-# test_state: a later compile's first IR walk), while bench/free.py's 500 compiles freed
-# (--variant drop) ran and stayed flat: 49 KiB of RSS per specialization, device memory flat.
-# Also ruled out on the H200 (2026-12-02; MLIRFUSE_FREE_GPU_CODE=1 frees engines,
-# =2 frees them but keeps their MLIR modules): stale EH frames (every __register_frame
-# of the JIT had its __deregister_frame before its memory went), glibc heap damage
-# (MALLOC_CHECK_=3 with libc_malloc_debug: no abort, the same segfault), the modules'
-# lifetime (=2 crashed too), lazy kernel loading (CUDA_MODULE_LOADING=EAGER crashed too),
-# and the kernel names the host code passes (copied: crashed too). What made
-# test_dtypes pass with engines freed: an LD_PRELOAD shim that kept the JIT's freed pages
-# reserved (PROT_NONE, never reused) instead of unmapping them; nothing read or wrote
-# them, so the fault needs a later mapping at a freed address. The CPU path frees its
-# engines (same ExecutionEngine, no global constructors) and 500 CPU engines with
-# constructors and destructors freed in a loop with IR walks between did not crash.
-# 2026-12-02, later (after the extern calls): with engines freed, test_dtypes, test_fusion
-# and test_state pass on the H200 now (three runs), but test_calling_convention and
-# test_training abort (SIGABRT) and test_decompositions_misc and _nn segfault; kept, all
-# four pass. The shim's backtrace hung in those (its handler calls backtrace()).
-_ENGINES: list = []
-
-
 class CudaExecutable:
-    """A JIT-compiled host module whose kernels run on `device`, on torch's current stream.
+    """A compiled host module whose kernels run on `device`, on torch's current stream: a
+    shared library (host_library.py), unloaded with its kernel modules when this is freed.
 
     Args:
       module: LLVM-dialect host module with gpu.binary kernels and an
@@ -166,21 +138,20 @@ class CudaExecutable:
         if self._convolutions:
             open_cudnn()
         self._errors = _errors()
-        before = self._errors.value
         # Extern calls (compiler/extern.py): torch's kernels on torch's current stream, the
         # one the kernels run on.
         self._extern = bool(extern.prepare_module(module))
-        self.engine = ExecutionEngine(module, opt_level=opt_level, shared_libs=[library_path()]
-                                      + ([extern.library_path()] if self._extern else []))
-        free = os.environ.get("MLIRFUSE_FREE_GPU_CODE", "")  # a diagnostic switch
-        if not free:
-            _ENGINES.append(self.engine)
-        elif free == "2":
-            _ENGINES.append(module)
-        self.engine.initialize()  # runs the constructors that load the kernels' PTX
+        libraries = [library_path()] + ([extern.library_path()] if self._extern else [])
+        try:  # host_library.py: why a shared library and not the ExecutionEngine
+            path = host_library.build(module, libraries, opt_level, salt=f"cuda:{device}",
+                                      entry="_mlir_ciface_" + entry)
+        except (host_library.HostBuildError, nvptx.ToolError) as e:
+            raise CudaError(str(e)) from None
+        before = self._errors.value
+        self._host = host_library.HostLibrary(path)  # its constructors load the kernels
         if self._errors.value != before:
             raise CudaError(last_error())
-        address = self.engine.raw_lookup("_mlir_ciface_" + entry)
+        address = self._host.address("_mlir__mlir_ciface_" + entry)  # the packed form
         if not address:
             raise CudaError(f"entry function {entry!r} could not be linked")
         self._fn = PACKED(address)
