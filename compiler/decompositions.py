@@ -86,6 +86,8 @@ def table() -> dict:
     table holds it) returns the attention weights as the log-sum-exp output, which only a
     backward reads (GPT-2's gradients below each attention were wrong); here the
     log-sum-exp of the scores.
+    aten.bernoulli stays whole (an extern call of torch's kernel): decomposed, it drew
+    through aten.rand, whose numbers on CUDA are not CUDA's bernoulli kernel's.
     Where one of these does not apply (NotImplemented), the decomposition it replaced
     (torch-mlir's, or a learned one) still does: the f16 accumulations on aten.cumprod hid
     the learned decomposition of an f32 cumprod with a dtype (masked.cumprod ran eager).
@@ -145,6 +147,10 @@ def table() -> dict:
     for op, replaced in base.items():
         if out[op] is not replaced:
             out[op] = _first_of(out[op], replaced)
+    # torch.bernoulli(p) stays whole, an extern call of torch's kernel: decomposed, it drew
+    # through aten.rand, whose numbers on CUDA are not those of CUDA's bernoulli kernel
+    # (a seeded function's results differed from eager's on the H200; on the CPU they agree).
+    out.pop(aten.bernoulli.default, None)
     # No fallback to the replaced one: torch's log-sum-exp is wrong whatever the arguments.
     out[aten._scaled_dot_product_flash_attention_for_cpu.default] = own.flash_attention_for_cpu
     for op, signatures in LEARNED.items():

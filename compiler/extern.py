@@ -225,7 +225,12 @@ def unmark(node: torch.fx.Node) -> None:
 
 
 def marked(node: torch.fx.Node) -> bool:
-    return MARK in node.meta
+    """Whether `node` compiles as an extern call. Only an op's node is: a graph built from
+    another (AOTAutograd's backward from the forward, a partition's pieces) can copy the
+    mark into the meta of a placeholder, whose target is a name (on the H200 that was an
+    internal error, "'str' object has no attribute '_schema'", and the graph ran eager)."""
+    return MARK in node.meta and node.op == "call_function" \
+        and isinstance(node.target, torch._ops.OpOverload)
 
 
 def marked_nodes(gm: torch.fx.GraphModule) -> list[torch.fx.Node]:

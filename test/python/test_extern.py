@@ -72,6 +72,19 @@ def test_random_ops_draw_from_torchs_generator_in_order():
     assert all("generator" in e.reason for e in compiled.explain().externs)
 
 
+def test_bernoulli_is_torchs_bernoulli():
+    """torch.bernoulli is an extern call of aten.bernoulli itself: decomposed, it drew
+    through aten.rand, which on CUDA draws other numbers than CUDA's bernoulli kernel
+    (test_a_functions_own_seeding_runs_before_each_call failed on the H200)."""
+    def f(x):
+        return torch.bernoulli(x.sigmoid()) * x
+
+    x = torch.randn(64)
+    compiled = mlirfuse.compile(f)
+    _assert_draws_as_eager(compiled, f, x)
+    assert [e.op for e in compiled.explain().externs] == ["aten.bernoulli.default"]
+
+
 def test_long_sort_runs_torchs_sort():
     """tm_tensor's sort is quadratic (hazards.SORT_LIMIT): a long one is torch's."""
     def f(x):
@@ -314,3 +327,17 @@ def test_cuda_extern_call_then_cudnn_convolution():
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                           timeout=600)
     assert done.returncode == 0 and "ok" in done.stdout, done.stderr[-3000:]
+
+
+def test_a_mark_copied_to_a_placeholder_is_no_extern_call():
+    """A graph made from another can carry an extern call's mark in a placeholder's meta
+    (the H200's training of a batch of another size: "'str' object has no attribute
+    '_schema'", an internal error, and the graph ran eager)."""
+    from mlirfuse.compiler import extern
+
+    gm = torch.fx.symbolic_trace(lambda x: torch.ops.aten.sort.default(x)[0])
+    placeholder = next(n for n in gm.graph.nodes if n.op == "placeholder")
+    sort = next(n for n in gm.graph.nodes if n.target is torch.ops.aten.sort.default)
+    for node in (sort, placeholder):
+        node.meta.update({extern.MARK: "a spec", extern.WHY: "a test"})
+    assert extern.marked_nodes(gm) == [sort]
