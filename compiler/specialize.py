@@ -225,8 +225,6 @@ class Specialization:
         examples = graph_inputs(self.captured, args)
         gm = self.captured.graph_module
         self.device = target_device(options, list(enumerate(examples)), self.describe, gm)
-        if self._dynamic is not None and self.device.type != "cpu":
-            raise CompileError("no code for symbolic sizes on the GPU yet", stage="capture")
         # Constants captured with the graph live where the code runs.
         self._constants = [i.value.to(self.device) if i.kind == "constant" else None
                            for i in self.captured.inputs]

@@ -243,7 +243,9 @@ def gpu_ptx(chip: str) -> list[str]:
 
 
 # Host code → LLVM: launches become calls of the mgpu* runtime ABI (runtime/cuda).
-GPU_HOST_LLVM = ["gpu-to-llvm"] + CPU_LLVM
+# scf to cf first: gpu-to-llvm lowers a cf.assert (torch-mlir's check of symbolic sizes) to
+# branches, which an scf.if around launches (symbolic sizes: no tiles, no launch) cannot hold.
+GPU_HOST_LLVM = ["func.func(convert-scf-to-cf)", "gpu-to-llvm"] + CPU_LLVM
 
 
 def as_text(pipeline: list[str]) -> str:

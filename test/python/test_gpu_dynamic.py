@@ -26,14 +26,15 @@ needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(),
                                 reason="needs a CUDA device (none on this machine)")
 
 
-def _gpu_stage(fn, inputs, dims):
-    """The "gpu" stage (host code and launches) for the CUDA target, `dims` symbolic."""
+def _gpu_stage(fn, inputs, dims, stage="gpu"):
+    """The "gpu" stage (host code and launches) for the CUDA target, `dims` symbolic (or
+    the text of `stage`)."""
     with torch.no_grad():
         cap = capture_mod.capture(fn, inputs, dynamic=dims)
         shapes = SymbolicShapes(cap.graph_module) if dims else None
-        _, record = lower_graph(cap.graph_module, graph_inputs(cap, inputs), Options(), "gpu",
+        _, record = lower_graph(cap.graph_module, graph_inputs(cap, inputs), Options(), stage,
                                 "cuda:sm_90", shapes)
-    return record.texts["gpu"], cap
+    return record.texts[stage], cap
 
 
 def _rows_symbolic(inputs):
@@ -52,6 +53,17 @@ def test_bench_workloads_lower_for_symbolic_rows(name):
     for line in launches:
         grid = re.search(r"blocks in \((%\w+), %c1, %c1\)", line).group(1)
         assert not re.fullmatch(r"%c\d+(_\d+)?", grid), line
+
+
+@pytest.mark.parametrize("name", ["lstm_cell", "transformer"])
+def test_symbolic_host_code_lowers_to_llvm(name):
+    """A check of symbolic sizes (cf.assert) under the scf.if that skips launches of no
+    tiles: gpu-to-llvm made it branches inside the scf.if ("'scf.if' op expects region #0
+    to have 0 or 1 blocks"), and on the H200 every size compiled anew. scf becomes cf
+    first now."""
+    fn, inputs = workloads.make(name)
+    text, _ = _gpu_stage(fn, inputs, _rows_symbolic(inputs), stage="llvm")
+    assert "llvm.func @main" in text and "scf.if" not in text
 
 
 def test_symbolic_workspace_is_sized_per_call():
