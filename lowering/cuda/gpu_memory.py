@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 
 from torch_mlir import ir
-from torch_mlir.dialects import memref
+from torch_mlir.dialects import arith, memref
 
 from ...compiler.passes import structured as st
 
@@ -55,17 +55,24 @@ def hoist(allocs: list[ir.Operation], forall: ir.Operation, blocks: int) -> list
         t = ir.MemRefType(a.results[0].type)
         big = ir.MemRefType.get([blocks] + list(t.shape), t.element_type)
         with ir.InsertionPoint(forall), forall.location:
-            out.append(memref.AllocOp(big, [], []).result)
+            # Symbolic sizes: the alloc's size operands, defined before the loop.
+            out.append(memref.AllocOp(big, list(a.operands), []).result)
     return out
 
 def block_slice(big: ir.Value, bx: ir.Value) -> ir.Value:
+    """Block `bx`'s slice of a hoisted temporary (its sizes read from the buffer where
+    they are symbolic)."""
     shape = ir.MemRefType(big.type).shape[1:]
     t = ir.MemRefType(big.type)
-    strides = [math.prod(shape[i + 1:]) for i in range(len(shape))]
     dyn = ir.ShapedType.get_dynamic_stride_or_offset()
+    dyn_size = ir.ShapedType.get_dynamic_size()
+    strides = [dyn if dyn_size in shape[i + 1:] else math.prod(shape[i + 1:])
+               for i in range(len(shape))]
     layout = ir.StridedLayoutAttr.get(offset=dyn, strides=strides)
     view = ir.MemRefType.get(shape, t.element_type, layout=layout,
                              memory_space=t.memory_space)
     rank = len(shape)
-    return memref.SubViewOp(view, big, [bx], [], [], [dyn] + [0] * rank,
+    sizes = [memref.DimOp(big, arith.ConstantOp(ir.IndexType.get(), i + 1).result).result
+             for i, s in enumerate(shape) if s == dyn_size]
+    return memref.SubViewOp(view, big, [bx], sizes, [], [dyn] + [0] * rank,
                             [1] + list(shape), [1] * (rank + 1)).result

@@ -235,19 +235,26 @@ class MapToGpu(Pass):
                             "needs static ones", forall.location)
         body_ops = [o.operation for o in forall.regions[0].blocks[0].operations][:-1]
         allocs = [o for o in body_ops if o.name == "memref.alloc"]
-        if any(not ir.MemRefType(a.results[0].type).has_static_shape for a in allocs):
+        # A temporary of symbolic size (a row of attention scores over a symbolic cache
+        # length) lives in global memory, a slice per tile, sized on the host: its sizes
+        # must be known there (defined outside the loop).
+        symbolic = any(not ir.MemRefType(a.results[0].type).has_static_shape for a in allocs)
+        if symbolic and (dynamic in ubs or any(
+                st.is_nested_in(st.defining_op(v), forall) for a in allocs
+                for v in a.operands if st.defining_op(v) is not None)):
             raise PassError("a tile temporary of symbolic size; the GPU target needs static "
                             "ones", forall.location)
-        per_tile = sum(gm.nbytes(ir.MemRefType(a.results[0].type)) for a in allocs)
+        per_tile = sum(gm.nbytes(ir.MemRefType(a.results[0].type)) for a in allocs
+                       if ir.MemRefType(a.results[0].type).has_static_shape)
         if dynamic in ubs:  # symbolic sizes: as many tiles as the sizes of the call make
             self._dynamic_forall(forall, body_ops, allocs, per_tile)
             return
         counts = [-(-(u - lb) // s) for lb, u, s in zip(lbs, ubs, steps)]
         tiles = math.prod(counts)
-        warps = self._warps_per_block(body_ops, tiles, per_tile)
+        warps = 1 if symbolic else self._warps_per_block(body_ops, tiles, per_tile)
         threads = 32 * warps if warps > 1 else _threads_for(
             max([_work(o, self.vector_bytes) for o in body_ops] + [1]))
-        shared = per_tile * warps <= SHARED_BYTES
+        shared = per_tile * warps <= SHARED_BYTES and not symbolic
         wg_types = [gm.workgroup_type(a, warps) for a in allocs] if shared else []
         hoisted = [] if shared else gm.hoist(allocs, forall, tiles)
         if tiles == 0:

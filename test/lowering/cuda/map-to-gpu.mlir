@@ -345,3 +345,36 @@ func.func @constant_table(%x: memref<6xi64>, %y: memref<6xi64>) attributes {mlir
   }
   return
 }
+
+// A tile temporary of symbolic size in a kernel of 4 tiles (attention scores over a
+// symbolic cache length, %n defined before the loop): one global buffer [4, %n] allocated
+// on the host (mlirfuse-workspace places it), each block its row, its size read from the
+// buffer (canonicalize folds that to %n). Before: "a tile temporary of symbolic size; the
+// GPU target needs static ones".
+// CHECK-LABEL: func.func @symbolic_tile_temporary
+// CHECK: %[[N:.*]] = memref.dim
+// CHECK: %[[BIG:.*]] = memref.alloc(%[[N]]) : memref<4x?xf32>
+// CHECK: gpu.launch blocks({{.*}}) in ({{.*}} = %c4
+// CHECK: memref.subview %[[BIG]][%{{.*}}, 0] [1, %[[N]]] [1, 1] : memref<4x?xf32> to memref<?xf32, strided<[1], offset: ?>>
+// CHECK: math.exp
+func.func @symbolic_tile_temporary(%x: memref<4x?xf32>, %y: memref<4x?xf32>) attributes {mlirfuse.abi} {
+  %c1 = arith.constant 1 : index
+  %n = memref.dim %x, %c1 : memref<4x?xf32>
+  scf.forall (%i) in (4) {
+    %row = memref.subview %x[%i, 0] [1, %n] [1, 1] : memref<4x?xf32> to memref<?xf32, strided<[1], offset: ?>>
+    %out = memref.subview %y[%i, 0] [1, %n] [1, 1] : memref<4x?xf32> to memref<?xf32, strided<[1], offset: ?>>
+    %t = memref.alloc(%n) : memref<?xf32>
+    linalg.generic {indexing_maps = [#one, #one], iterator_types = ["parallel"]} ins(%row : memref<?xf32, strided<[1], offset: ?>>) outs(%t : memref<?xf32>) {
+    ^bb0(%a: f32, %o: f32):
+      %0 = math.exp %a : f32
+      linalg.yield %0 : f32
+    }
+    linalg.generic {indexing_maps = [#one, #one], iterator_types = ["parallel"]} ins(%t : memref<?xf32>) outs(%out : memref<?xf32, strided<[1], offset: ?>>) {
+    ^bb0(%a: f32, %o: f32):
+      %0 = arith.addf %a, %a : f32
+      linalg.yield %0 : f32
+    }
+    memref.dealloc %t : memref<?xf32>
+  }
+  return
+}
