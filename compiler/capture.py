@@ -31,7 +31,7 @@ from .effect_tokens import drop_effect_tokens
 from .fold_item import fold_item_into_tensor
 from .seeding import RandomState, RngReplay, SeedWatch, random_ops
 from .errors import CompileError
-from .identity_views import drop_identity_views
+from .identity_views import drop_identity_views, sizes_from_source
 from .narrow_ints import widen_narrow_ints
 
 
@@ -293,6 +293,7 @@ def capture(fn: Callable, args: tuple, dynamic: list[tuple[int, ...]] | None = N
     fold_item_into_tensor(gm)
     widen_narrow_ints(gm)
     drop_identity_views(gm)
+    sizes_from_source(gm)
     sig = prog.graph_signature
     placeholders = [n for n in gm.graph.nodes if n.op == "placeholder"]
     outs = list(next(n for n in gm.graph.nodes if n.op == "output").args[0])

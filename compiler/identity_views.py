@@ -45,3 +45,57 @@ def drop_identity_views(gm: torch.fx.GraphModule) -> int:
     if dropped:
         gm.recompile()
     return dropped
+
+
+_SIZED_VIEWS = {aten.view.default, aten.reshape.default, aten._unsafe_view.default}
+
+
+def sizes_from_source(gm: torch.fx.GraphModule) -> int:
+    """Gives a view to symbolic sizes its sizes as the input's own dimensions; returns how
+    many views changed.
+
+    `x.view(2, s0, -1, 32)` of an x [2, s0, 64], where s0 is read from another tensor
+    (the input ids' sequence length) and the heads' count is -1: torch-mlir cannot tell
+    that the symbolic size is x's dimension 1, and lowers the view as a tensor.reshape of
+    computed sizes, which no fusion crosses (GPT-2's attention: extra kernels per layer,
+    its dynamic code 1.2x its static code on the CPU). Each size that equals a dimension
+    of x (the same symbol) becomes `sym_size(x, j)`, each static one its number, so the
+    lowering sees which dimensions are kept and makes an expand or collapse of x.
+    """
+    changed = 0
+    for node in list(gm.graph.nodes):
+        if node.op != "call_function" or node.target not in _SIZED_VIEWS:
+            continue
+        source = node.args[0]
+        val, src = node.meta.get("val"), getattr(source, "meta", {}).get("val")
+        if not isinstance(val, torch.Tensor) or not isinstance(src, torch.Tensor) or \
+                not any(isinstance(s, torch.SymInt) for s in val.shape):
+            continue
+        sizes, dims = [], {}
+        for j, s in enumerate(src.shape):  # each symbol's dimensions of x, in order
+            if isinstance(s, torch.SymInt):
+                dims.setdefault(s.node.expr, []).append(j)
+        used: dict = {}
+        for s in val.shape:
+            if not isinstance(s, torch.SymInt):
+                sizes.append(int(s))
+            elif s.node.expr in dims:
+                # The k-th use of a symbol takes its k-th dimension of x (attention's
+                # [4, s, s] scores viewed as [2, 2, s, s]), the last when x has fewer.
+                js = dims[s.node.expr]
+                j = js[min(used.get(s.node.expr, 0), len(js) - 1)]
+                used[s.node.expr] = used.get(s.node.expr, 0) + 1
+                with gm.graph.inserting_before(node):
+                    size = gm.graph.call_function(aten.sym_size.int, (source, j))
+                size.meta["val"] = s
+                sizes.append(size)
+            else:
+                sizes = None  # a size x does not have (a product of its dimensions)
+                break
+        if sizes is None:
+            continue
+        node.args = (source, sizes) + tuple(node.args[2:])
+        changed += 1
+    if changed:
+        gm.recompile()
+    return changed

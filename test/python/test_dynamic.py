@@ -193,3 +193,32 @@ def test_cuda_specializes_every_size():
     compiled = mlirfuse.compile(mlp_softmax)
     _check(compiled, mlp_softmax, [16, 5, 7], lambda n: (_rows(n), _rows(n, seed=1)))
     assert compiled.stats.compilations == 3
+
+
+def test_views_to_symbolic_sizes_are_expands_of_their_input():
+    """`y.view(2, n, -1, 32)` with n read from another tensor (GPT-2's heads: n is the input
+    ids' length) and -1 for the heads: torch-mlir could not tell n was y's dimension 1 and
+    lowered a tensor.reshape of computed sizes, which fusion does not cross (GPT-2's dynamic
+    code had more kernels than its static code). The view's sizes are y's own dimensions
+    now (capture: identity_views.sizes_from_source), lowered as an expand_shape."""
+    from mlirfuse.compiler import capture as capture_mod
+    from mlirfuse.compiler.compiled_graph import lower_graph
+    from mlirfuse.compiler.options import Options
+    from mlirfuse.compiler.specialize import graph_inputs
+    from mlirfuse.compiler.symbolic import SymbolicShapes
+
+    def f(x):
+        n = x.shape[1]
+        return torch.relu(x).view(2, n, -1, 32) + 1
+
+    x = torch.randn(2, 24, 64)
+    cap = capture_mod.capture(f, (x,), dynamic=[(1,)])
+    _, record = lower_graph(cap.graph_module, graph_inputs(cap, (x,)), Options(), "linalg",
+                            "cpu", SymbolicShapes(cap.graph_module))
+    assert "tensor.reshape" not in record.texts["linalg"]
+    assert "tensor.expand_shape" in record.texts["linalg"]
+    compiled = mlirfuse.compile(f, dynamic=True)
+    for n in (24, 7, 33):
+        y = torch.randn(2, n, 64)
+        torch.testing.assert_close(compiled(y), f(y))
+    assert compiled.stats.compilations == 1
