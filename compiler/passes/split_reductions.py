@@ -10,7 +10,11 @@ blocked, like (block + n / block) * eps (eager's sums are blocked too). The
 partials' loop is parallel, so their kernel tiles over it.
 Leaves alone: shorter reductions (rows of norms and softmax stay one kernel),
 several reduction loops, combiners split_reduction does not recognize (the op is
-then unchanged).
+then unchanged), and ops with a loop of symbolic extent: a reduction of symbolic
+length (not known to be long, nor a multiple of `block`), and a long one over rows of
+symbolic count (upstream split_reduction creates the partials as a tensor.empty
+without their symbolic size, `tensor.empty() : tensor<?x128xf32>`: IR that does not
+verify, and the compile failed).
 
 Before (x.sum() over 2**20 elements):
   %s = linalg.generic {iterator_types = ["reduction"]} ins(%x : tensor<1048576xf32>) ...
@@ -57,6 +61,8 @@ class SplitReductions(Pass):
     def _splittable(self, op: ir.Operation) -> bool:
         loops = st.reduction_loops(op)
         if len(loops) != 1 or has_empty_tensor([op]):  # (transform_op says why)
+            return False
+        if st.static_extents(op) is None:  # a symbolic size: the split would not verify
             return False
         extent = st.loop_extent(op, loops[0])
         return extent is not None and extent >= self.min_extent and extent % self.block == 0

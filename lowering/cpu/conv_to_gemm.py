@@ -8,7 +8,10 @@ into a column ([n, c*kh*kw, oh*ow]: im2col) and a contraction of the filters
 [f, c*kh*kw] with it (transform dialect: `convert_conv2d_to_img2col`). The contraction
 is then a BLAS call (mlirfuse-library-gemm: one per image, MKL), where the direct
 convolution was a 7-deep scalar loop nest; the gather is a parallel kernel.
-Leaves alone: grouped and depthwise convolutions, 1-D and 3-D ones (generated code).
+Leaves alone: grouped and depthwise convolutions, 1-D and 3-D ones (generated code), and
+convolutions with a symbolic size (a batch or image dimension `?`): upstream's im2col
+rewrites static shapes only (the transform fails, the op is unchanged: a direct
+convolution).
 
 Before:
   %y = linalg.conv_2d_nchw_fchw ins(%x, %w : tensor<8x64x30x30xf32>, tensor<128x64x3x3xf32>)

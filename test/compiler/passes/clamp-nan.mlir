@@ -48,3 +48,34 @@ func.func @other_select(%x: f32, %y: f32, %z: f32) -> f32 {
   %1 = arith.select %0, %z, %x : f32
   return %1 : f32
 }
+
+// A clamp over a tensor whose rows are symbolic (batch `?`), in the linalg body
+// torch-mlir makes of it, sized by tensor.dim: the pass rewrites scalars in the body,
+// so the symbolic shape changes nothing and both compares become ordered.
+// CHECK-LABEL: func.func @dynamic_rows
+// CHECK:         %[[N:.*]] = tensor.dim %arg0, %{{.*}} : tensor<?x512xf32>
+// CHECK:         %[[E:.*]] = tensor.empty(%[[N]]) : tensor<?x512xf32>
+// CHECK:         linalg.generic {{.*}} ins(%arg0 : tensor<?x512xf32>) outs(%[[E]] : tensor<?x512xf32>)
+// CHECK:         %[[LO:.*]] = arith.cmpf olt, %[[X:.*]], %[[MIN:.*]] : f32
+// CHECK-NEXT:    %[[A:.*]] = arith.select %[[LO]], %[[MIN]], %[[X]] : f32
+// CHECK-NEXT:    %[[HI:.*]] = arith.cmpf ogt, %[[A]], %[[MAX:.*]] : f32
+// CHECK-NEXT:    %[[R:.*]] = arith.select %[[HI]], %[[MAX]], %[[A]] : f32
+// CHECK-NEXT:    linalg.yield %[[R]] : f32
+// CHECK:         -> tensor<?x512xf32>
+// CHECK-NOT:     arith.cmpf u
+func.func @dynamic_rows(%x: tensor<?x512xf32>) -> tensor<?x512xf32> {
+  %c0 = arith.constant 0 : index
+  %min = arith.constant -5.000000e-01 : f32
+  %max = arith.constant 5.000000e-01 : f32
+  %n = tensor.dim %x, %c0 : tensor<?x512xf32>
+  %e = tensor.empty(%n) : tensor<?x512xf32>
+  %r = linalg.generic {indexing_maps = [affine_map<(d0, d1) -> (d0, d1)>, affine_map<(d0, d1) -> (d0, d1)>], iterator_types = ["parallel", "parallel"]} ins(%x : tensor<?x512xf32>) outs(%e : tensor<?x512xf32>) {
+  ^bb0(%in: f32, %out: f32):
+    %0 = arith.cmpf ult, %in, %min : f32
+    %1 = arith.select %0, %min, %in : f32
+    %2 = arith.cmpf ugt, %1, %max : f32
+    %3 = arith.select %2, %max, %1 : f32
+    linalg.yield %3 : f32
+  } -> tensor<?x512xf32>
+  return %r : tensor<?x512xf32>
+}

@@ -130,3 +130,36 @@ func.func @too_many_results(%x: tensor<8xf32>) -> (tensor<8xf32>, tensor<8xf32>,
   } -> tensor<8xf32>
   return %c, %p#0, %p#1, %p#2, %p#3, %p#4, %p#5, %p#6, %p#7 : tensor<8xf32>, tensor<8xf32>, tensor<8xf32>, tensor<8xf32>, tensor<8xf32>, tensor<8xf32>, tensor<8xf32>, tensor<8xf32>, tensor<8xf32>
 }
+
+// The LSTM's cell with a symbolic batch: cy and hy over tensor<?x16xf32>, their inits
+// one tensor.empty sized by tensor.dim. They merge as in @cell: one generic over the
+// same symbolic loops yielding cy, then hy, both results still tensor<?x16xf32>.
+// CHECK-LABEL: func.func @cell_dynamic_batch
+// CHECK: %[[N:.*]] = tensor.dim %arg0, %{{.*}} : tensor<?x16xf32>
+// CHECK: %[[E:.*]] = tensor.empty(%[[N]]) : tensor<?x16xf32>
+// CHECK: %[[R:.*]]:2 = linalg.generic {{.*}} ins(%arg0, %arg1, %arg2 : tensor<?x16xf32>, tensor<?x16xf32>, tensor<?x16xf32>) outs(%[[E]], %[[E]] : tensor<?x16xf32>, tensor<?x16xf32>)
+// CHECK-NEXT: ^bb0(%[[F:.*]]: f32, %[[CX:.*]]: f32, %[[O:.*]]: f32, %{{.*}}: f32, %{{.*}}: f32):
+// CHECK-NEXT: %[[CY:.*]] = arith.mulf %[[F]], %[[CX]] : f32
+// CHECK-NEXT: %[[T:.*]] = math.tanh %[[CY]] : f32
+// CHECK-NEXT: %[[HY:.*]] = arith.mulf %[[O]], %[[T]] : f32
+// CHECK-NEXT: linalg.yield %[[CY]], %[[HY]] : f32, f32
+// CHECK-NEXT: } -> (tensor<?x16xf32>, tensor<?x16xf32>)
+// CHECK-NOT: linalg.generic
+// CHECK: return %[[R]]#1, %[[R]]#0 : tensor<?x16xf32>, tensor<?x16xf32>
+func.func @cell_dynamic_batch(%f: tensor<?x16xf32>, %cx: tensor<?x16xf32>, %o: tensor<?x16xf32>) -> (tensor<?x16xf32>, tensor<?x16xf32>) {
+  %c0 = arith.constant 0 : index
+  %n = tensor.dim %f, %c0 : tensor<?x16xf32>
+  %e = tensor.empty(%n) : tensor<?x16xf32>
+  %cy = linalg.generic {indexing_maps = [#id, #id, #id], iterator_types = ["parallel", "parallel"]} ins(%f, %cx : tensor<?x16xf32>, tensor<?x16xf32>) outs(%e : tensor<?x16xf32>) {
+  ^bb0(%a: f32, %b: f32, %out: f32):
+    %0 = arith.mulf %a, %b : f32
+    linalg.yield %0 : f32
+  } -> tensor<?x16xf32>
+  %hy = linalg.generic {indexing_maps = [#id, #id, #id], iterator_types = ["parallel", "parallel"]} ins(%o, %cy : tensor<?x16xf32>, tensor<?x16xf32>) outs(%e : tensor<?x16xf32>) {
+  ^bb0(%a: f32, %c: f32, %out: f32):
+    %0 = math.tanh %c : f32
+    %1 = arith.mulf %a, %0 : f32
+    linalg.yield %1 : f32
+  } -> tensor<?x16xf32>
+  return %hy, %cy : tensor<?x16xf32>, tensor<?x16xf32>
+}

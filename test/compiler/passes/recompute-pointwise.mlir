@@ -82,3 +82,39 @@ func.func @kept(%x: tensor<4x8xf32>, %y: tensor<4x8xf32>) -> (tensor<4x8xf32>, t
   } -> tensor<4x8xf32>
   return %u1, %u2, %u3, %r : tensor<4x8xf32>, tensor<4x8xf32>, tensor<4x8xf32>, tensor<4x8xf32>
 }
+
+// layer_norm's backward over a symbolic number of rows: x_hat = (x - m) * r over
+// tensor<?x512xf32>, its inits and the row reduction's sized by tensor.dim. Each reader
+// still gets its own copy (same operands, so the same symbolic sizes), placed before
+// the original: the row reduction reads the copy, the column reduction the original.
+// CHECK-LABEL: func.func @x_hat_dynamic_rows
+// CHECK: %[[C:.*]] = linalg.generic {{.*}} ins(%arg0, %arg1, %arg2 : tensor<?x512xf32>, tensor<?xf32>, tensor<?xf32>) outs(%{{.*}} : tensor<?x512xf32>)
+// CHECK: %[[X:.*]] = linalg.generic {{.*}} ins(%arg0, %arg1, %arg2 : tensor<?x512xf32>, tensor<?xf32>, tensor<?xf32>) outs(%{{.*}} : tensor<?x512xf32>)
+// CHECK: linalg.generic {{.*}} ins(%[[C]], %arg3 : tensor<?x512xf32>, tensor<?x512xf32>) outs(%{{.*}} : tensor<?xf32>)
+// CHECK: linalg.generic {{.*}} ins(%arg3, %[[X]] : tensor<?x512xf32>, tensor<?x512xf32>) outs(%{{.*}} : tensor<512xf32>)
+func.func @x_hat_dynamic_rows(%x: tensor<?x512xf32>, %m: tensor<?xf32>, %r: tensor<?xf32>, %dy: tensor<?x512xf32>) -> (tensor<?xf32>, tensor<512xf32>) {
+  %c0 = arith.constant 0 : index
+  %n = tensor.dim %x, %c0 : tensor<?x512xf32>
+  %e = tensor.empty(%n) : tensor<?x512xf32>
+  %zr = tensor.empty(%n) : tensor<?xf32>
+  %zc = tensor.empty() : tensor<512xf32>
+  %xh = linalg.generic {indexing_maps = [#id, #row, #row, #id], iterator_types = ["parallel", "parallel"]} ins(%x, %m, %r : tensor<?x512xf32>, tensor<?xf32>, tensor<?xf32>) outs(%e : tensor<?x512xf32>) {
+  ^bb0(%a: f32, %b: f32, %c: f32, %out: f32):
+    %0 = arith.subf %a, %b : f32
+    %1 = arith.mulf %0, %c : f32
+    linalg.yield %1 : f32
+  } -> tensor<?x512xf32>
+  %s = linalg.generic {indexing_maps = [#id, #id, #row], iterator_types = ["parallel", "reduction"]} ins(%xh, %dy : tensor<?x512xf32>, tensor<?x512xf32>) outs(%zr : tensor<?xf32>) {
+  ^bb0(%a: f32, %b: f32, %out: f32):
+    %0 = arith.mulf %a, %b : f32
+    %1 = arith.addf %0, %out : f32
+    linalg.yield %1 : f32
+  } -> tensor<?xf32>
+  %dw = linalg.generic {indexing_maps = [#id, #id, #col], iterator_types = ["reduction", "parallel"]} ins(%dy, %xh : tensor<?x512xf32>, tensor<?x512xf32>) outs(%zc : tensor<512xf32>) {
+  ^bb0(%a: f32, %b: f32, %out: f32):
+    %0 = arith.mulf %a, %b : f32
+    %1 = arith.addf %0, %out : f32
+    linalg.yield %1 : f32
+  } -> tensor<512xf32>
+  return %s, %dw : tensor<?xf32>, tensor<512xf32>
+}

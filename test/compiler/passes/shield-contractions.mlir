@@ -95,3 +95,43 @@ func.func @gather_then_matmul(%x: tensor<2x4xf32>, %w: tensor<8x16xf32>, %acc: t
   } -> tensor<4x16xf32>
   return %m : tensor<4x16xf32>
 }
+
+// A symbolic batch, as torch-mlir lowers tanh(x) @ w for x of sizes (?, 8): the
+// argument cast to tensor<?x8xf32>, the tanh and the zero-filled accumulator sized by
+// tensor.dim. The shield goes between the tanh and the matmul, on the symbolic type,
+// and the tanh stays out of the matmul's body as in @tanh_then_matmul.
+// CHECK-LABEL: func.func @tanh_then_matmul_dynamic_batch
+// CHECK: %[[T:.*]] = linalg.generic {{.*}} ins(%{{.*}} : tensor<?x8xf32>) outs(%{{.*}} : tensor<?x8xf32>)
+// CHECK: math.tanh
+// CHECK: %[[S:.*]] = "mlirfuse.shield"(%[[T]]) : (tensor<?x8xf32>) -> tensor<?x8xf32>
+// CHECK: linalg.generic {{.*}} ins(%[[S]], %arg1 : tensor<?x8xf32>, tensor<8x16xf32>) outs(%{{.*}} : tensor<?x16xf32>)
+// CHECK-NEXT: ^bb0
+// CHECK-NEXT: arith.mulf
+// CHECK-NEXT: arith.addf
+// CHECK-NEXT: linalg.yield
+// REMOVED-LABEL: func.func @tanh_then_matmul_dynamic_batch
+// REMOVED-NOT: mlirfuse.shield
+// REMOVED: %[[T:.*]] = linalg.generic {{.*}} outs(%{{.*}} : tensor<?x8xf32>)
+// REMOVED: math.tanh
+// REMOVED: linalg.generic {{.*}} ins(%[[T]], %arg1 : tensor<?x8xf32>, tensor<8x16xf32>)
+func.func @tanh_then_matmul_dynamic_batch(%arg0: tensor<?x?xf32>, %w: tensor<8x16xf32>) -> tensor<?x16xf32> {
+  %c0 = arith.constant 0 : index
+  %cst = arith.constant 0.000000e+00 : f32
+  %n = tensor.dim %arg0, %c0 : tensor<?x?xf32>
+  %x = tensor.cast %arg0 : tensor<?x?xf32> to tensor<?x8xf32>
+  %e = tensor.empty(%n) : tensor<?x8xf32>
+  %t = linalg.generic {indexing_maps = [#id, #id], iterator_types = ["parallel", "parallel"]} ins(%x : tensor<?x8xf32>) outs(%e : tensor<?x8xf32>) {
+  ^bb0(%in: f32, %out: f32):
+    %0 = math.tanh %in : f32
+    linalg.yield %0 : f32
+  } -> tensor<?x8xf32>
+  %ea = tensor.empty(%n) : tensor<?x16xf32>
+  %acc = linalg.fill ins(%cst : f32) outs(%ea : tensor<?x16xf32>) -> tensor<?x16xf32>
+  %m = linalg.generic {indexing_maps = [#a, #b, #c], iterator_types = ["parallel", "parallel", "reduction"]} ins(%t, %w : tensor<?x8xf32>, tensor<8x16xf32>) outs(%acc : tensor<?x16xf32>) {
+  ^bb0(%in: f32, %in_0: f32, %out: f32):
+    %0 = arith.mulf %in, %in_0 : f32
+    %1 = arith.addf %out, %0 : f32
+    linalg.yield %1 : f32
+  } -> tensor<?x16xf32>
+  return %m : tensor<?x16xf32>
+}

@@ -96,3 +96,48 @@ func.func @double_to_bf16(%x: tensor<8xf64>) -> tensor<8xbf16> {
   } -> tensor<8xbf16>
   return %r : tensor<8xbf16>
 }
+
+// -----
+
+// Symbolic sizes: attention scores of symbolic query and key counts (tensor<?x?xf16>,
+// the destination a tensor.empty of the tensor.dims), scaled and causally masked with
+// the keys' offset m - n (a KV cache of symbolic length). The f16 arithmetic computes in
+// f32 and rounds once where the body yields; the index arithmetic on linalg.index and
+// the symbolic offset stays as it is.
+// CHECK-LABEL: func.func @causal_mask_symbolic
+// CHECK:         %[[N:.*]] = tensor.dim %{{.*}}, %{{.*}} : tensor<?x?xf16>
+// CHECK:         %[[M:.*]] = tensor.dim %{{.*}}, %{{.*}} : tensor<?x?xf16>
+// CHECK:         tensor.empty(%[[N]], %[[M]]) : tensor<?x?xf16>
+// CHECK:       ^bb0(%[[IN:.*]]: f16, %{{.*}}: f16):
+// CHECK-NEXT:    %[[W:.*]] = arith.extf %[[IN]] : f16 to f32
+// CHECK:         %[[K:.*]] = arith.addi %{{.*}}, %{{.*}} : index
+// CHECK-NEXT:    %[[F:.*]] = arith.cmpi ugt, %{{.*}}, %[[K]] : index
+// CHECK-NEXT:    %[[S:.*]] = arith.extf %{{.*}} : f16 to f32
+// CHECK-NEXT:    %[[X:.*]] = arith.mulf %[[W]], %[[S]] : f32
+// CHECK-NEXT:    %[[I:.*]] = arith.extf %{{.*}} : f16 to f32
+// CHECK-NEXT:    %[[R:.*]] = arith.select %[[F]], %[[I]], %[[X]] : f32
+// CHECK-NEXT:    %[[T:.*]] = arith.truncf %[[R]] : f32 to f16
+// CHECK-NEXT:    linalg.yield %[[T]] : f16
+// CHECK-NEXT:  } -> tensor<?x?xf16>
+#map = affine_map<(d0, d1) -> (d0, d1)>
+func.func @causal_mask_symbolic(%x: tensor<?x?xf16>) -> tensor<?x?xf16> {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %scale = arith.constant 1.250000e-01 : f16
+  %ninf = arith.constant 0xFC00 : f16
+  %n = tensor.dim %x, %c0 : tensor<?x?xf16>
+  %m = tensor.dim %x, %c1 : tensor<?x?xf16>
+  %past = arith.subi %m, %n : index
+  %e = tensor.empty(%n, %m) : tensor<?x?xf16>
+  %r = linalg.generic {indexing_maps = [#map, #map], iterator_types = ["parallel", "parallel"]} ins(%x : tensor<?x?xf16>) outs(%e : tensor<?x?xf16>) {
+  ^bb0(%in: f16, %out: f16):
+    %i = linalg.index 0 : index
+    %j = linalg.index 1 : index
+    %last = arith.addi %i, %past : index
+    %future = arith.cmpi ugt, %j, %last : index
+    %0 = arith.mulf %in, %scale : f16
+    %1 = arith.select %future, %ninf, %0 : f16
+    linalg.yield %1 : f16
+  } -> tensor<?x?xf16>
+  return %r : tensor<?x?xf16>
+}

@@ -75,3 +75,44 @@ func.func @erf_2d(%x: vector<1x2xf64>) -> vector<1x2xf64> {
   %0 = math.erf %x : vector<1x2xf64>
   return %0 : vector<1x2xf64>
 }
+
+// Symbolic sizes: exp over a row of symbolic length (a memref<1x?xf32> tile, its length
+// a memref.dim), as mlirfuse-vectorize-kernels leaves it: full steps of 16 as
+// vector<1x16xf32>, the remainder scalar. Both become the arithmetic: the expansion is
+// per value, whatever the loops' bounds; no math.exp is left in either loop.
+// CHECK-LABEL: func.func @exp_symbolic_row
+// CHECK: %[[N:.*]] = memref.dim %{{.*}}, %{{.*}} : memref<1x?xf32, strided<[?, 1], offset: ?>>
+// CHECK: %[[FULL:.*]] = arith.subi %[[N]], %{{.*}} : index
+// CHECK: scf.for %{{.*}} = %{{.*}} to %[[FULL]] step
+// CHECK-NOT: math.exp
+// CHECK: math.floor {{.*}} : vector<1x16xf32>
+// CHECK: arith.bitcast {{.*}} : vector<1x16xi32> to vector<1x16xf32>
+// CHECK: vector.transfer_write
+// CHECK: scf.for %{{.*}} = %[[FULL]] to %[[N]] step
+// CHECK-NOT: math.exp
+// CHECK: math.floor {{.*}} : f32
+// CHECK: arith.bitcast {{.*}} : i32 to f32
+// CHECK-NOT: math.exp
+// CHECK: memref.store
+// CHECK-NOT: math.exp
+// CHECK: return
+func.func @exp_symbolic_row(%x: memref<1x?xf32, strided<[?, 1], offset: ?>>, %y: memref<1x?xf32, strided<[?, 1], offset: ?>>) {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %c16 = arith.constant 16 : index
+  %pad = arith.constant 0.000000e+00 : f32
+  %n = memref.dim %x, %c1 : memref<1x?xf32, strided<[?, 1], offset: ?>>
+  %rem = arith.remsi %n, %c16 : index
+  %full = arith.subi %n, %rem : index
+  scf.for %j = %c0 to %full step %c16 {
+    %v = vector.transfer_read %x[%c0, %j], %pad {in_bounds = [true, true]} : memref<1x?xf32, strided<[?, 1], offset: ?>>, vector<1x16xf32>
+    %e = math.exp %v : vector<1x16xf32>
+    vector.transfer_write %e, %y[%c0, %j] {in_bounds = [true, true]} : vector<1x16xf32>, memref<1x?xf32, strided<[?, 1], offset: ?>>
+  }
+  scf.for %j = %full to %n step %c1 {
+    %a = memref.load %x[%c0, %j] : memref<1x?xf32, strided<[?, 1], offset: ?>>
+    %e = math.exp %a : f32
+    memref.store %e, %y[%c0, %j] : memref<1x?xf32, strided<[?, 1], offset: ?>>
+  }
+  return
+}

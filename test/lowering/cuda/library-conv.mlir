@@ -115,3 +115,26 @@ func.func @left_alone(%x: memref<8x64x30x30xi32>, %w: memref<128x64x3x3xi32>, %y
   }
   return
 }
+
+// Left alone: a symbolic batch (x and y memref<?x...>). cuDNN is called with static
+// sizes only (the docstring's "static shapes"): n would be read off the type, and `?`
+// is no size. The zero fill stays, the convolution stays a generic (a kernel), and no
+// workspace is allocated.
+// CHECK-LABEL: func.func @symbolic_batch
+// CHECK-NOT: memref.alloc
+// CHECK-NOT: call @mlirfuse_conv2d
+// CHECK: linalg.fill ins(%{{.*}} : f32) outs(%{{.*}} : memref<?x128x28x28xf32>)
+// CHECK: linalg.generic {{.*}} ins(%{{.*}}, %{{.*}} : memref<?x64x30x30xf32>, memref<128x64x3x3xf32>) outs(%{{.*}} : memref<?x128x28x28xf32>)
+// CHECK-NOT: call @mlirfuse_conv2d
+// CHECK: return
+func.func @symbolic_batch(%x: memref<?x64x30x30xf32>, %w: memref<128x64x3x3xf32>, %y: memref<?x128x28x28xf32>) attributes {mlirfuse.abi} {
+  %zero = arith.constant 0.0 : f32
+  linalg.fill ins(%zero : f32) outs(%y : memref<?x128x28x28xf32>)
+  linalg.generic {indexing_maps = [#x, #w, #y], iterator_types = ["parallel", "parallel", "parallel", "parallel", "reduction", "reduction", "reduction"]} ins(%x, %w : memref<?x64x30x30xf32>, memref<128x64x3x3xf32>) outs(%y : memref<?x128x28x28xf32>) {
+  ^bb0(%p: f32, %q: f32, %o: f32):
+    %1 = arith.mulf %p, %q : f32
+    %2 = arith.addf %o, %1 : f32
+    linalg.yield %2 : f32
+  }
+  return
+}
