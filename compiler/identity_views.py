@@ -26,16 +26,24 @@ def _same(a, b) -> bool:
     return a == b
 
 
-def drop_identity_views(gm: torch.fx.GraphModule) -> int:
-    """Replaces each view of a tensor to its own sizes by the tensor; returns how many."""
-    dropped = 0
-    for node in list(gm.graph.nodes):
-        if node.op != "call_function" or node.target not in _VIEWS:
+def _views(gm: torch.fx.GraphModule, targets: set):
+    """(node, its input, the node's value, the input's value) of each view in `targets`
+    whose input and result are tensors (a list: callers change the graph)."""
+    out = []
+    for node in gm.graph.nodes:
+        if node.op != "call_function" or node.target not in targets:
             continue
         source = node.args[0]
         val, src = node.meta.get("val"), getattr(source, "meta", {}).get("val")
-        if not isinstance(val, torch.Tensor) or not isinstance(src, torch.Tensor):
-            continue
+        if isinstance(val, torch.Tensor) and isinstance(src, torch.Tensor):
+            out.append((node, source, val, src))
+    return out
+
+
+def drop_identity_views(gm: torch.fx.GraphModule) -> int:
+    """Replaces each view of a tensor to its own sizes by the tensor; returns how many."""
+    dropped = 0
+    for node, source, val, src in _views(gm, _VIEWS):
         if val.dim() != src.dim() or val.dtype != src.dtype or not all(
                 _same(a, b) for a, b in zip(val.shape, src.shape)):
             continue
@@ -63,13 +71,8 @@ def sizes_from_source(gm: torch.fx.GraphModule) -> int:
     lowering sees which dimensions are kept and makes an expand or collapse of x.
     """
     changed = 0
-    for node in list(gm.graph.nodes):
-        if node.op != "call_function" or node.target not in _SIZED_VIEWS:
-            continue
-        source = node.args[0]
-        val, src = node.meta.get("val"), getattr(source, "meta", {}).get("val")
-        if not isinstance(val, torch.Tensor) or not isinstance(src, torch.Tensor) or \
-                not any(isinstance(s, torch.SymInt) for s in val.shape):
+    for node, source, val, src in _views(gm, _SIZED_VIEWS):
+        if not any(isinstance(s, torch.SymInt) for s in val.shape):
             continue
         sizes, dims = [], {}
         for j, s in enumerate(src.shape):  # each symbol's dimensions of x, in order
