@@ -27,17 +27,17 @@ def _same(a, b) -> bool:
 
 
 def _views(gm: torch.fx.GraphModule, targets: set):
-    """(node, its input, the node's value, the input's value) of each view in `targets`
-    whose input and result are tensors (a list: callers change the graph)."""
-    out = []
-    for node in gm.graph.nodes:
+    """Yields (node, its input, the node's value, the input's value) of each view in
+    `targets` whose input and result are tensors. A generator over a copy of the node list:
+    callers change the graph, and a view's input is read when its turn comes (a view of a
+    view dropped before it has a new input by then)."""
+    for node in list(gm.graph.nodes):
         if node.op != "call_function" or node.target not in targets:
             continue
         source = node.args[0]
         val, src = node.meta.get("val"), getattr(source, "meta", {}).get("val")
         if isinstance(val, torch.Tensor) and isinstance(src, torch.Tensor):
-            out.append((node, source, val, src))
-    return out
+            yield node, source, val, src
 
 
 def drop_identity_views(gm: torch.fx.GraphModule) -> int:

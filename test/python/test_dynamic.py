@@ -222,3 +222,23 @@ def test_views_to_symbolic_sizes_are_expands_of_their_input():
         y = torch.randn(2, n, 64)
         torch.testing.assert_close(compiled(y), f(y))
     assert compiled.stats.compilations == 1
+
+
+def test_a_view_of_a_dropped_view_takes_the_first_views_input():
+    """Two identity views in a row (attention's expand of a view): dropping the first gives
+    the second a new input, which the walk must read then (a walk that read every input
+    first made the graph use a deleted node, and nn.TransformerEncoder failed capture: the
+    demo's transformer_encoder ran eager)."""
+    from mlirfuse.compiler import capture as capture_mod
+
+    def f(x, w):
+        y = torch.ops.aten.view.default(x, [2, 4, 8])
+        z = torch.ops.aten.expand.default(y, [2, 4, 8])
+        return torch.bmm(z, w)
+
+    args = (torch.randn(2, 4, 8), torch.randn(2, 8, 3))
+    cap = capture_mod.capture(f, args)
+    cap.graph_module.graph.lint()
+    assert not [n for n in cap.graph_module.graph.nodes
+                if n.target in (torch.ops.aten.view.default, torch.ops.aten.expand.default)]
+    torch.testing.assert_close(mlirfuse.compile(f)(*args), f(*args))
