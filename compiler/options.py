@@ -40,6 +40,10 @@ class Options:
         real results, long sorts, random ops on torch's generator), so the graph still
         compiles whole; counted in `stats.extern_calls`. False runs such ops eager
         between compiled pieces. With on_unsupported="error" there are none either.
+      library_kernels: True (default): ops for which a library kernel was measured faster
+        than mlirfuse's code (on the CPU, 2-D convolutions: torch's oneDNN kernel) run it
+        as extern calls, the ops around them still fused (compiler/library_kernels.py).
+        False compiles them as generated code; without extern calls there are none.
       dynamic: as torch.compile's: None (default) specializes the first call's sizes, and
         when a later call differs from a compiled one only in sizes, compiles once more
         with those dimensions symbolic, for every size; True: symbolic from the first
@@ -56,6 +60,7 @@ class Options:
     fuse: bool = True
     on_unsupported: str = "eager"
     extern_calls: bool = True
+    library_kernels: bool = True
     dynamic: bool | None = None
     dump_dir: str | None = None
     repro_dir: str = dataclasses.field(

@@ -18,7 +18,7 @@ import torch
 import torch.utils._pytree as pytree
 
 from . import capture as capture_mod
-from . import decompositions, dynamic_check, extern, hazards
+from . import decompositions, dynamic_check, extern, hazards, library_kernels
 from .compiled_graph import ALIGN, CompiledGraph, lower_graph
 from .errors import CompileError
 from .options import Options
@@ -248,6 +248,8 @@ class Specialization:
                     raise CompileError(reason, stage="capture", op=str(n.target),
                                        source=capture_mod.source_of(n), nodes=[n.name])
             return CompiledGraph(gm, examples, self.device, options)
+        if options.extern_calls and options.library_kernels:
+            library_kernels.mark(gm, self.device)
         for _ in range(MAX_EXTERN_ROUNDS):
             if options.extern_calls:  # (each round: the op that failed may occur again)
                 mark_externs(gm, self.device, self._on_device)

@@ -341,3 +341,29 @@ def test_a_mark_copied_to_a_placeholder_is_no_extern_call():
     for node in (sort, placeholder):
         node.meta.update({extern.MARK: "a spec", extern.WHY: "a test"})
     assert extern.marked_nodes(gm) == [sort]
+
+
+@pytest.mark.cpu_only("CUDA convolutions are cuDNN calls (test_gpu.py)")
+def test_cpu_convolutions_run_torchs_kernel_the_rest_fused():
+    """A 2-D convolution on the CPU is an extern call of torch's kernel by choice
+    (compiler/library_kernels.py: oneDNN measured faster than im2col and BLAS); batch norm,
+    residual add and relu around it stay compiled kernels. library_kernels=False compiles
+    the convolution too."""
+    import importlib.util
+    import pathlib
+
+    path = pathlib.Path(__file__).parents[2] / "examples" / "models.py"
+    spec = importlib.util.spec_from_file_location("example_models", path)
+    example_models = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example_models)
+
+    model, (x,) = example_models.resnet_block(channels=8, size=12)
+    with torch.no_grad():
+        compiled = mlirfuse.compile(model)
+        assert_same(compiled(x), model(x), rtol=1e-4, atol=1e-4)
+        assert compiled.stats.extern_calls == 2 and compiled.stats.eager_ops == 0
+        assert compiled.stats.kernels >= 1
+        assert {e.op for e in compiled.explain().externs} == {"aten.convolution.default"}
+        native = mlirfuse.compile(model, library_kernels=False)
+        assert_same(native(x), model(x), rtol=1e-4, atol=1e-4)
+        assert native.stats.extern_calls == 0

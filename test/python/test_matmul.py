@@ -159,14 +159,15 @@ CONVS = {
 def test_convolutions(name):
     """2-D convolutions as an im2col gather and a matmul (mlirfuse-conv-to-gemm; on the
     CPU a BLAS call per image, was a 7-deep scalar loop nest); grouped ones stay
-    generated code. Results against eager."""
+    generated code. Results against eager. (By default the CPU runs torch's kernel for
+    them, compiler/library_kernels.py: here the generated code, library_kernels=False.)"""
     kwargs, x_shape, w_shape = CONVS[name]
     x, w, b = _randn(*x_shape), _randn(*w_shape, seed=1), _randn(w_shape[0], seed=2)
 
     def conv(x, w, b):
         return torch.relu(torch.nn.functional.conv2d(x, w, b, **kwargs))
 
-    compiled = mlirfuse.compile(conv)
+    compiled = mlirfuse.compile(conv, library_kernels=False)
     assert_same(compiled(x, w, b), conv(x, w, b), rtol=1e-4, atol=1e-4)
     if DEVICE == "cpu":  # the GPU keeps its generated convolution kernel for now
         assert (CALL in compiled.ir(CALL_STAGE)) == (name != "grouped")
