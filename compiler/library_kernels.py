@@ -7,9 +7,10 @@ still fused into mlirfuse's kernels), not as generated code, when the option
 was measured faster, in one process, interleaved (bench/RESULTS.md, 2026-12-02):
 
   * 2-D convolutions on the CPU: torch's kernel (oneDNN) against mlirfuse-conv-to-gemm's
-    im2col and a BLAS call per image, the demo's resnet_block (64 channels, 32x32, 2
-    threads): 8.6 ms against 16.1 (eager 8.0), batch 8: 22.9 against 56.1 (eager 24.1),
-    128 channels 16x16 batch 4: 13.5 against 16.7 (eager 15.0).
+    im2col and a BLAS call per image, a 3x3 convolution alone, 2 threads, median ms
+    (eager / extern call / generated): [1, 64, 32, 32] 0.63 / 0.78 / 1.06; [8, 64, 32, 32]
+    4.61 / 5.51 / 11.46; [4, 128, 16, 16] 2.35 / 3.16 / 3.54. (The extern call copies
+    torch's result into the compiled code's buffer: the gap to eager.)
 
 On CUDA convolutions are cuDNN calls already (mlirfuse-library-conv).
 """
