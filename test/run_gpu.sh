@@ -8,8 +8,9 @@ mkdir -p "$OUT" /tmp/llvm
 export PYTHONPATH=/tmp/site LLC=/tmp/llvm/bin/llc MLIRFUSE_CACHE_DIR=${MLIRFUSE_CACHE_DIR:-/tmp/mlirfuse-cache}
 python3 -m pip install -q --no-deps --no-build-isolation -e . > "$OUT/pip.log" 2>&1 || tail -5 "$OUT/pip.log"
 nvidia-smi --query-gpu=name,clocks.sm,clocks.mem --format=csv,noheader
-echo "== test_gpu.py"
-timeout ${GPU_TIMEOUT:-200} python3 -m pytest -o addopts= -q -rfE -p no:cacheprovider test/python/test_gpu.py > "$OUT/gpu.log" 2>&1
+echo "== test_gpu.py, test_gpu_constants.py, test_free_gpu.py, test_gpu_dynamic.py"
+GPU_FILES="test/python/test_gpu.py test/python/test_gpu_constants.py test/python/test_free_gpu.py test/python/test_gpu_dynamic.py"
+timeout ${GPU_TIMEOUT:-400} python3 -m pytest -o addopts= -q -rfE -p no:cacheprovider $GPU_FILES > "$OUT/gpu.log" 2>&1
 tail -${TAIL:-25} "$OUT/gpu.log"
 if [ -z "$ONLY_GPU" ]; then
   echo "== the numerics suite on CUDA tensors, one process per file (a crash costs one file), ${JOBS:-6} at a time"
@@ -20,7 +21,7 @@ if [ -z "$ONLY_GPU" ]; then
     echo "$f: exit $? $(tail -1 "$log" | cut -c1-120)" > "$log.status"
   }
   for f in ${SUITE_FILES:-test/python/test_*.py}; do
-    [ "$f" = test/python/test_gpu.py ] && continue
+    case " $GPU_FILES " in *" $f "*) continue;; esac
     while [ "$(jobs -rp | wc -l)" -ge "${JOBS:-6}" ]; do wait -n; done
     suite "$f" &
   done
