@@ -427,6 +427,18 @@ class CompiledFunction:
             return sum(c.compile_seconds for c in self._children)
         return self._last.compile_seconds
 
+    def timings(self) -> dict[str, float]:
+        """Seconds per phase of the last specialization's compile (compiler/timings.py:
+        "capture", "import", each stage, "jit", "llc" nested in stages, "total"); on the
+        training path (or where dynamo split the function), summed over every graph's."""
+        if self._last is None:
+            out: dict[str, float] = {}
+            for child in self._children:
+                for k, v in child.timings().items():
+                    out[k] = out.get(k, 0.0) + v
+            return out
+        return dict(self._last.timings)
+
     @property
     def backward_compile_seconds(self) -> float:
         """The part of compile_seconds spent on backward graphs."""

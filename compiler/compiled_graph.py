@@ -15,7 +15,7 @@ from typing import Callable
 
 import torch
 
-from . import driver, extern, importer, index_checks
+from . import driver, extern, importer, index_checks, timings
 from .context import make_context
 from .errors import CompileError
 from .options import Options
@@ -105,7 +105,7 @@ def lower_graph(gm: torch.fx.GraphModule, examples: list[torch.Tensor], options:
     Returns:
       (the module at that stage, the StageRecord of stage texts).
     """
-    with _DevicesOnCpu(gm):
+    with _DevicesOnCpu(gm), timings.phase("import"):
         module = importer.import_graph(gm, make_context())
     extern.replace_calls(module, gm)
     _attach_examples(module, examples, shapes or SymbolicShapes(gm))
@@ -208,14 +208,15 @@ class CompiledGraph:
         self.expected = [(tuple(t.shape), tuple(t.stride())) for t in examples]
         try:
             ranks = [t.dim() for t in examples] + [len(s) for s, _ in self.shapes.results]
-            if device.type == "cuda":
-                from ..runtime.cuda import CudaExecutable
+            with timings.phase("jit"):
+                if device.type == "cuda":
+                    from ..runtime.cuda import CudaExecutable
 
-                ranks += [1] if self.workspace is not None else []
-                self.executable = CudaExecutable(module, ranks, device.index,
-                                                 opt_level=options.opt_level)
-            else:
-                self.executable = Executable(module, ranks, opt_level=options.opt_level)
+                    ranks += [1] if self.workspace is not None else []
+                    self.executable = CudaExecutable(module, ranks, device.index,
+                                                     opt_level=options.opt_level)
+                else:
+                    self.executable = Executable(module, ranks, opt_level=options.opt_level)
         except Exception as e:
             raise CompileError(f"{type(e).__name__}: {e}", stage="jit") from e
         # Index arguments are bounds-checked per call on the CPU (compiled code is not).

@@ -20,7 +20,7 @@ import shlex
 
 from torch_mlir import ir
 
-from . import pass_manager
+from . import pass_manager, timings
 from .errors import CompileError, describe_diagnostics, locations_of
 from .importer import node_names
 from ..lowering import stages
@@ -58,8 +58,9 @@ def run_stages(module: ir.Module, *, target: str = "cpu", start_after: str | Non
         if not started:
             started = name == start_after
             continue
-        run_pipeline(module, pipe, stage=name, repro_dir=repro_dir,
-                     print_ir_after_all=print_ir_after_all)
+        with timings.phase(name):
+            run_pipeline(module, pipe, stage=name, repro_dir=repro_dir,
+                         print_ir_after_all=print_ir_after_all)
         text = str(module)
         if name == "ptx":  # the stage shows the PTX itself; the module text is the input
             from ..lowering.cuda import nvptx  # of the next stage, as for every other stage

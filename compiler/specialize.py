@@ -10,6 +10,8 @@ back in-place mutations, and rebuild the user's result structure.
 
 from __future__ import annotations
 
+import json
+import os
 import threading
 import time
 from typing import Any, Callable
@@ -18,7 +20,7 @@ import torch
 import torch.utils._pytree as pytree
 
 from . import capture as capture_mod
-from . import decompositions, dynamic_check, extern, hazards, library_kernels
+from . import decompositions, dynamic_check, extern, hazards, library_kernels, timings
 from .compiled_graph import ALIGN, CompiledGraph, lower_graph
 from .errors import CompileError
 from .options import Options
@@ -133,6 +135,7 @@ class Specialization:
       externs: the ops the compiled code runs with torch's kernel (extern calls), as
         EagerOps: the reason is why they have no native code.
       compile_seconds: wall time of the compile.
+      timings: seconds per phase of the compile (compiler/timings.py), and "total".
       dynamic_dims: per distinct tensor argument, the dimensions compiled for every size
         (None: every size specialized).
     Raises:
@@ -144,6 +147,20 @@ class Specialization:
                  dynamic: list[tuple[int, ...]] | None = None):
         start = time.perf_counter()
         self._dynamic = dynamic
+        with timings.recording() as self.timings:
+            self._compile_all(fn, args, options)
+        self.compile_seconds = time.perf_counter() - start
+        self.timings["total"] = self.compile_seconds
+        if options.dump_dir:
+            os.makedirs(options.dump_dir, exist_ok=True)
+            with open(os.path.join(options.dump_dir, "timings.json"), "w") as f:
+                json.dump(self.timings, f, indent=1)
+        self._getters = [
+            capture_mod.state_getter(i.path) if i.kind == "state" else None
+            for i in self.captured.inputs
+        ]
+
+    def _compile_all(self, fn: Callable, args: tuple, options: Options) -> None:
         self._capture(fn, args, options)
         # Ops that failed to compile and that torch can decompose: decomposed, captured
         # and compiled again (decompositions.LEARNED; a few rounds, decompositions make ops).
@@ -178,11 +195,6 @@ class Specialization:
         self.externs = [EagerOp(n.name, op_name(n), capture_mod.source_of(n), n.meta[extern.WHY])
                         for g in compiled for n in extern.marked_nodes(g.graph_module)]
         self.kernels = self.graph.kernels
-        self.compile_seconds = time.perf_counter() - start
-        self._getters = [
-            capture_mod.state_getter(i.path) if i.kind == "state" else None
-            for i in self.captured.inputs
-        ]
         self._mutation_getters = [
             capture_mod.state_getter(t.path) if t.kind == "state" else None
             for t, _ in self.captured.mutations
@@ -221,7 +233,8 @@ class Specialization:
 
     def _capture(self, fn: Callable, args: tuple, options: Options) -> None:
         """Captures `fn(*args)` and compiles its graph."""
-        self.captured = capture_mod.capture(fn, args, self._dynamic)
+        with timings.phase("capture"):
+            self.captured = capture_mod.capture(fn, args, self._dynamic)
         examples = graph_inputs(self.captured, args)
         gm = self.captured.graph_module
         self.device = target_device(options, list(enumerate(examples)), self.describe, gm)

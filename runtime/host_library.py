@@ -29,6 +29,7 @@ import tempfile
 from torch_mlir import ir
 from torch_mlir.dialects import llvm as llvm_dialect
 
+from ..compiler import timings
 from ..lowering.cuda import nvptx
 
 VERSION = "2"  # bump when the build below changes
@@ -97,7 +98,7 @@ def build(module: ir.Module, libraries: list[str], opt_level: int = 3, salt: str
     if os.path.exists(path):
         return path
     os.makedirs(cache_dir(), exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="mlirfuse-host-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="mlirfuse-host-") as tmp, timings.phase("llc"):
         source, optimized, obj = (os.path.join(tmp, n) for n in ("host.ll", "host.bc", "host.o"))
         with open(source, "w") as f:
             f.write(llvm_ir)

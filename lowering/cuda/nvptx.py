@@ -22,6 +22,8 @@ import struct
 import subprocess
 import tempfile
 
+from ...compiler import timings
+
 # Bumped when what this module does to the IR changes (it is part of the cache key).
 VERSION = "1"
 
@@ -190,7 +192,7 @@ def to_ptx(llvm_ir: str, chip: str, name: str = "kernels") -> str:
         Counters.cache_hits += 1
         with open(cached) as f:
             return f.read()
-    with tempfile.TemporaryDirectory(prefix="mlirfuse-ptx-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="mlirfuse-ptx-") as tmp, timings.phase("llc"):
         source = os.path.join(tmp, f"{name}.ll")
         with open(source, "w") as f:
             f.write(llvm_ir)

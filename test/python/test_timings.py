@@ -1,0 +1,38 @@
+"""Where compile time goes (compiler/timings.py, issue 19): seconds per phase of the last
+specialization's compile, and timings.json in dump_dir."""
+
+import json
+
+import torch
+
+import mlirfuse
+from mlirfuse.lowering import stages
+
+
+def test_timings_name_every_phase_and_add_up(tmp_path):
+    def f(x, w):
+        return torch.softmax(x @ w, -1) * 2
+
+    x, w = torch.randn(16, 32), torch.randn(32, 8)
+    compiled = mlirfuse.compile(f, dump_dir=str(tmp_path))
+    compiled(x, w)
+    t = compiled.timings()
+    device = "cuda" if x.is_cuda else "cpu"
+    names = stages.names("cuda:sm_90" if device == "cuda" else "cpu")
+    assert {"capture", "import", "jit", "total", *names} <= set(t)
+    assert all(v >= 0 for v in t.values())
+    # The phases are disjoint (llc is nested in stages): their sum is the compile, but for
+    # the bookkeeping between them.
+    disjoint = sum(v for k, v in t.items() if k not in ("total", "llc"))
+    assert disjoint <= t["total"] * 1.001 and disjoint >= 0.5 * t["total"]
+    assert t["total"] == compiled.compile_seconds
+    assert json.loads((tmp_path / "timings.json").read_text()) == t
+
+
+def test_training_timings_sum_forward_and_backward():
+    model = torch.nn.Linear(8, 4)
+    compiled = mlirfuse.compile(model)
+    compiled(torch.randn(3, 8)).sum().backward()
+    assert len(compiled.graphs) == 2
+    t = compiled.timings()
+    assert abs(t["total"] - sum(g.timings()["total"] for g in compiled.graphs)) < 1e-9
