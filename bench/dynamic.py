@@ -161,7 +161,7 @@ def model_row(name: str, device: str) -> dict:
             "notes": compiled._dynamic_notes[:2]}
 
 
-def _cache_tensors(past, layers: int) -> list[torch.Tensor]:
+def cache_tensors(past, layers: int) -> list[torch.Tensor]:
     """The keys and values of each layer of a transformers cache, in order."""
     out = []
     for i in range(layers):
@@ -171,11 +171,10 @@ def _cache_tensors(past, layers: int) -> list[torch.Tensor]:
     return out
 
 
-def decode_row(name: str, device: str, steps: int = 64) -> dict:
-    """Greedy decoding with the KV cache passed as tensors: the step function takes the
-    new token and the cache (keys and values per layer) and returns the logits and the
-    cache grown by one position."""
-    model = _model(name, device)
+def decode_step(model):
+    """(step, layers): the model's decode step with the KV cache passed as tensors; it
+    takes the new token and the cache (keys and values per layer) and returns the logits
+    and the cache grown by one position (test_gpu_dynamic.py uses it too)."""
     layers = model.config.num_hidden_layers
 
     def step(ids, *cache):
@@ -185,15 +184,21 @@ def decode_row(name: str, device: str, steps: int = 64) -> dict:
         for i in range(layers):
             past.update(cache[2 * i], cache[2 * i + 1], i)
         out = model(input_ids=ids, past_key_values=past, use_cache=True)
-        return (out.logits, *_cache_tensors(out.past_key_values, layers))
+        return (out.logits, *cache_tensors(out.past_key_values, layers))
+    return step, layers
 
+
+def decode_row(name: str, device: str, steps: int = 64) -> dict:
+    """Greedy decoding with the KV cache passed as tensors (decode_step)."""
+    model = _model(name, device)
+    step, layers = decode_step(model)
     compiled = mlirfuse.compile(step)
     g = torch.Generator().manual_seed(2)
     prompt = torch.randint(0, 512, (2, 8), generator=g).to(device)
     worst = 0.0
     with torch.no_grad():
         out = model(input_ids=prompt, use_cache=True)
-        cache = _cache_tensors(out.past_key_values, layers)
+        cache = cache_tensors(out.past_key_values, layers)
         token = out.logits[:, -1:].argmax(-1)
         for _ in range(steps):
             got = compiled(token, *cache)

@@ -31,6 +31,7 @@ from torch_mlir.dialects import llvm as llvm_dialect
 
 from ..compiler import timings
 from ..lowering.cuda import nvptx
+from . import native
 
 VERSION = "2"  # bump when the build below changes
 
@@ -40,9 +41,7 @@ class HostBuildError(RuntimeError):
 
 
 def cache_dir() -> str:
-    root = os.environ.get("MLIRFUSE_CACHE_DIR") or os.path.join(
-        os.path.expanduser("~"), ".cache", "mlirfuse")
-    return os.path.join(root, "host")
+    return os.path.join(native.cache_root(), "host")
 
 
 def _run(args: list[str], what: str) -> None:

@@ -18,10 +18,14 @@ class BuildError(RuntimeError):
     """The C compiler failed on a runtime library."""
 
 
-def cache_dir() -> str:
-    root = os.environ.get("MLIRFUSE_CACHE_DIR") or os.path.join(
+def cache_root() -> str:
+    """$MLIRFUSE_CACHE_DIR, default ~/.cache/mlirfuse: the folder of every cache."""
+    return os.environ.get("MLIRFUSE_CACHE_DIR") or os.path.join(
         os.path.expanduser("~"), ".cache", "mlirfuse")
-    return os.path.join(root, "runtime")
+
+
+def cache_dir() -> str:
+    return os.path.join(cache_root(), "runtime")
 
 
 def build(source: str, name: str, compiler: str | None = None,

@@ -21,6 +21,7 @@ from mlirfuse.compiler.symbolic import SymbolicShapes
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "bench"))
 import workloads  # noqa: E402
+import dynamic as bench_dynamic  # noqa: E402
 
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(),
                                 reason="needs a CUDA device (none on this machine)")
@@ -167,29 +168,12 @@ def test_cuda_models_over_sequence_lengths_match_eager(name, monkeypatch):
     _calls_match_eager(logits, make, [17, 5, 64, 33, 128, 2])
 
 
-def _decode_step(model):
-    """A decode step taking the KV cache as tensors (keys and values per layer) and
-    returning the logits and the cache grown by one position."""
-    from transformers import DynamicCache
-
-    layers = model.config.num_hidden_layers
-
-    def step(ids, *cache):
-        past = DynamicCache()
-        for i in range(layers):
-            past.update(cache[2 * i], cache[2 * i + 1], i)
-        out = model(input_ids=ids, past_key_values=past, use_cache=True)
-        kv = [t for layer in out.past_key_values.layers for t in (layer.keys, layer.values)]
-        return (out.logits, *kv)
-    return step, layers
-
-
 def test_decode_step_lowers_for_a_symbolic_cache_length():
     """GPT-2's decode step with a symbolic cache length: attention's rows over the cache
     are tile temporaries of symbolic size, now slices of a global buffer sized on the host
     (before: "a tile temporary of symbolic size", and on the H200 every step compiled)."""
     model = _tiny_model("gpt2")
-    step, layers = _decode_step(model)
+    step, layers = bench_dynamic.decode_step(model)
     ids = torch.randint(0, 128, (2, 1))
     cache = [torch.randn(2, 2, 9, 32) for _ in range(2 * layers)]
     text, _ = _gpu_stage(step, (ids, *cache), [()] + [(2,)] * (2 * layers), stage="llvm")
@@ -202,11 +186,11 @@ def test_cuda_decode_steps_match_eager(monkeypatch):
     eager's."""
     monkeypatch.setattr(api, "CUDA_DYNAMIC", True)
     model = _tiny_model("gpt2").cuda()
-    step, layers = _decode_step(model)
+    step, layers = bench_dynamic.decode_step(model)
     compiled = mlirfuse.compile(step)
     with torch.no_grad():
         out = model(input_ids=torch.randint(0, 128, (2, 8), device="cuda"), use_cache=True)
-        cache = [t for layer in out.past_key_values.layers for t in (layer.keys, layer.values)]
+        cache = bench_dynamic.cache_tensors(out.past_key_values, layers)
         token = out.logits[:, -1:].argmax(-1)
         for _ in range(12):
             expected = step(token, *cache)
