@@ -2,7 +2,8 @@
 eager, and which go wrong, crash or fail.
 
     python bench/opinfo.py [--device cpu|cuda] [--ops a,b,...] [--samples 2] [--dtype float32]
-                           [--workers N] [--out bench/out/opinfo-cpu.jsonl] [--table FILE]
+                           [--workers N] [--out bench/out/opinfo-cpu.jsonl] [--resume]
+                           [--table FILE]
 
 Every op of `torch.testing._internal.common_methods_invocations.op_db` that supports the
 dtype on the device is wrapped in a function of its sample's tensors (the other arguments
@@ -236,13 +237,16 @@ def worker(device: str, dtype_name: str, samples: int, options: dict) -> None:
 
 
 def sweep(device: str, dtype_name: str, samples: int, workers: int, names: list[str] | None,
-          options: dict, out_path: str, timeout: float) -> list[dict]:
-    """Runs the ops in `workers` restartable worker processes; appends records to out_path."""
+          options: dict, out_path: str, timeout: float, resume: bool = False) -> list[dict]:
+    """Runs the ops in `workers` restartable worker processes; appends records to out_path.
+    With `resume`, ops that already have a record in out_path are not run again (a sweep
+    cut off by a time limit goes on where it stopped)."""
     from bench import workers as pool
 
     ops = ops_for(device, dtype_name)
-    todo = [str(i) for i, op in enumerate(ops) if names is None or op_name(op) in names
-            or op.name in names]
+    done = {r["op"] for r in load(out_path)} if resume and os.path.exists(out_path) else set()
+    todo = [str(i) for i, op in enumerate(ops) if (names is None or op_name(op) in names
+            or op.name in names) and op_name(op) not in done]
     argv = [sys.executable, os.path.abspath(__file__), "--worker", "--device", device,
             "--dtype", dtype_name, "--samples", str(samples),
             "--options", json.dumps(options)]
@@ -348,6 +352,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--table", default="", help="write the markdown table of --out here")
     p.add_argument("--title", default="", help="the table's title")
     p.add_argument("--not-native", action="store_true", help="table only the ops not native")
+    p.add_argument("--resume", action="store_true",
+                   help="skip the ops that already have a record in --out")
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     options = json.loads(args.options)
@@ -357,7 +363,7 @@ def main(argv: list[str] | None = None) -> None:
     if not args.table or args.ops or not os.path.exists(out):
         names = set(args.ops.split(",")) if args.ops else None
         sweep(args.device, args.dtype, args.samples, args.workers, names, options, out,
-              args.timeout)
+              args.timeout, args.resume)
     records = load(out)
     print(json.dumps(summary(records)))
     if args.table:
