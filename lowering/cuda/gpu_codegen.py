@@ -226,10 +226,19 @@ def block_reduce(op: ir.Operation, thread: ir.Value, threads: ir.Value,
         reduce_point(points, [])
 
 
+def copy_extents(source: ir.Value) -> list[int | ir.Value]:
+    """A buffer's sizes: numbers, and memref.dim values (at the insertion point) for the
+    symbolic ones."""
+    dynamic = ir.ShapedType.get_dynamic_size()
+    return [memref.DimOp(source, gb.index(d)).result if n == dynamic else n
+            for d, n in enumerate(ir.MemRefType(source.type).shape)]
+
+
 def copy(source: ir.Value, target: ir.Value, worker: ir.Value, workers: ir.Value) -> None:
-    """memref.copy of static shape, strided over the workers."""
-    shape = ir.MemRefType(source.type).shape
-    total = math.prod(shape)
+    """memref.copy strided over the workers; a symbolic size is read with memref.dim (in
+    the kernel: the launch passes the source's descriptor)."""
+    shape = copy_extents(source)
+    total = gb.product(shape)
     if total == 0:
         return
     registers = rg.current()
@@ -239,6 +248,6 @@ def copy(source: ir.Value, target: ir.Value, worker: ir.Value, workers: ir.Value
         registers.store(registers.load(source, where), target, where)
         return []
     rg.for_each(worker, total, workers, element)
-    if total <= rg.UNROLL:  # a small buffer (an accumulator's initial value): all know it
+    if isinstance(total, int) and total <= rg.UNROLL:  # a small buffer (an accumulator's initial value): all know it
         for where in rg.constant_points(list(shape)):
             registers.know(target, where, registers.load(source, where))

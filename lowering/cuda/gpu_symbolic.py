@@ -79,7 +79,7 @@ def rows_of(op: ir.Operation, loop: int) -> ir.Operation:
       scf.forall (%i) in (%n) {   // %n: memref.dim %a, 0
         %ai = memref.subview %a[%i, 0] [1, 512] [1, 1]
         %bi = memref.subview %b[%i, 0] [1, 512] [1, 1]
-        linalg.generic {parallel, parallel} ins(%ai) outs(%bi)
+        linalg.generic {parallel, parallel} ins(%ai) outs(%bi)   // linalg.index 0 -> %i
       }
     """
     maps = st.indexing_maps(op)
@@ -109,6 +109,12 @@ def rows_of(op: ir.Operation, loop: int) -> ir.Operation:
             if isinstance(value.type, ir.MemRefType) and loop in positions:
                 op.operands[i] = slice_at(value, positions.index(loop), row)
     op.move_before(done)
+    # The op now sees one row: its linalg.index along `loop` (0 in the slice) is the row.
+    # (Before: GPT-2's position ids, arange(seq), read row 0 for every row.)
+    for index in [o for o in st.walk(op) if o.name == "linalg.index"
+                  and ir.IntegerAttr(o.attributes["dim"]).value == loop]:
+        index.results[0].replace_all_uses_with(row)
+        index.erase()
     return forall
 
 
@@ -230,3 +236,23 @@ def standalone(op: ir.Operation, forall, tile_op) -> None:
             cg.parallel(op, worker, workers, runtime_extents(op))
     op.erase()
     rg.drop_idle_barriers(body)
+
+
+def standalone_copy(op: ir.Operation, copy) -> None:
+    """A memref.copy outside kernels of symbolic shape (torch-mlir's concatenations into a
+    result of symbolic length): a grid sized on the host from the source's sizes, four
+    elements a thread, skipped when there is nothing to copy (`copy(op, worker, workers)`:
+    the pass's strided copy). The caller erases `op`."""
+    with ir.InsertionPoint(op), op.location:
+        work = gb.product(cg.copy_extents(op.operands[0]))
+        work = gb.index(work) if isinstance(work, int) else work
+        blocks = arith.MinUIOp(
+            arith.CeilDivUIOp(work, gb.index(4 * gb.MAX_THREADS)).result,
+            gb.index(gb.MAX_BLOCKS)).result
+        any_work = scf.IfOp(arith.CmpIOp(arith.CmpIPredicate.sgt, work, gb.index(0)).result)
+        with ir.InsertionPoint(any_work.then_block):
+            placeholder = scf.YieldOp([])
+    body, (bx, tx) = gb.launch(placeholder, blocks, gb.MAX_THREADS)
+    with ir.InsertionPoint(body.operations[0]), op.location, rg.holding(body):
+        worker = arith.AddIOp(arith.MulIOp(bx, gb.index(gb.MAX_THREADS)).result, tx).result
+        copy(op, worker, arith.MulIOp(blocks, gb.index(gb.MAX_THREADS)).result)

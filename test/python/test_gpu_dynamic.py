@@ -110,6 +110,20 @@ def test_cuda_symbolic_rows_match_eager(name, monkeypatch):
     _calls_match_eager(fn, make, [rows, rows // 2, rows // 3 + 1, 5, rows - 3])
 
 
+@needs_cuda
+def test_cuda_position_embedding_over_lengths(monkeypatch):
+    """wpe[arange(seq)] added to hidden states, the sequence length symbolic after a first
+    static size: each row reads its own position's row of the table. (Before: every row
+    read row 0 on the H200, and GPT-2 and Llama specialized every length.)"""
+    monkeypatch.setattr(api, "CUDA_DYNAMIC", True)
+    table = torch.randn(128, 64, device="cuda")
+
+    def fn(x):
+        return x + torch.nn.functional.embedding(torch.arange(x.shape[1], device="cuda"), table)
+
+    _calls_match_eager(fn, lambda n: (torch.randn(2, n, 64, device="cuda"),), [17, 5, 33, 2])
+
+
 def test_size_expression_evaluates_compares_selects_and_affine_maps():
     """mlirfuse-workspace's expression language, evaluated per call (the lit test
     workspace.mlir makes this expression from affine.apply, cmpi and select)."""

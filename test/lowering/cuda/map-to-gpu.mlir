@@ -378,3 +378,43 @@ func.func @symbolic_tile_temporary(%x: memref<4x?xf32>, %y: memref<4x?xf32>) att
   }
   return
 }
+
+// A copy outside kernels of symbolic shape (Llama's rotary halves concatenated over a
+// symbolic sequence length): a grid sized on the host from the source's sizes, skipped
+// when empty, each thread striding over the elements. Before: an internal error
+// ("std::bad_cast": the element count was the product of the dynamic-size sentinel).
+// CHECK-LABEL: func.func @copy_of_symbolic_shape
+// CHECK: %[[N:.*]] = memref.dim %{{.*}}, %c0 : memref<?x16xf32>
+// CHECK: %[[WORK:.*]] = arith.muli %[[N]], %c16
+// CHECK: %[[BLOCKS:.*]] = arith.minui
+// CHECK: scf.if
+// CHECK: gpu.launch blocks({{.*}}) in ({{.*}} = %[[BLOCKS]]
+// CHECK: scf.for
+// CHECK: memref.load
+// CHECK: memref.store
+func.func @copy_of_symbolic_shape(%x: memref<?x16xf32>, %y: memref<?x32xf32>) attributes {mlirfuse.abi} {
+  %c0 = arith.constant 0 : index
+  %n = memref.dim %x, %c0 : memref<?x16xf32>
+  %half = memref.subview %y[0, 16] [%n, 16] [1, 1] : memref<?x32xf32> to memref<?x16xf32, strided<[32, 1], offset: 16>>
+  memref.copy %x, %half : memref<?x16xf32> to memref<?x16xf32, strided<[32, 1], offset: 16>>
+  return
+}
+
+// A row of an op outside kernels reads its own row's index: linalg.index along the rows'
+// loop is the block's row (GPT-2's position embedding, wpe[arange(seq)], over a symbolic
+// sequence length). Before: the slice's index, 0, so every row read table row 0.
+// CHECK-LABEL: func.func @standalone_rows_read_their_index
+// CHECK: gpu.launch blocks(%[[B:arg[0-9]+]], {{.*}}) in ({{.*}} = %{{.*}}, {{.*}}) threads
+// CHECK-NOT: linalg.index
+// CHECK: memref.load %{{.*}}[%[[B]], %{{.*}}] : memref<128x64xf32>
+#rows3 = affine_map<(d0, d1, d2) -> (d0, d1, d2)>
+func.func @standalone_rows_read_their_index(%t: memref<128x64xf32>, %y: memref<2x?x64xf32>) attributes {mlirfuse.abi} {
+  linalg.generic {indexing_maps = [#rows3], iterator_types = ["parallel", "parallel", "parallel"]} outs(%y : memref<2x?x64xf32>) {
+  ^bb0(%o: f32):
+    %i = linalg.index 1 : index
+    %d = linalg.index 2 : index
+    %v = memref.load %t[%i, %d] : memref<128x64xf32>
+    linalg.yield %v : f32
+  }
+  return
+}
