@@ -24,6 +24,7 @@ import hashlib
 import os
 import re
 import subprocess
+import sys
 import tempfile
 
 from torch_mlir import ir
@@ -125,10 +126,15 @@ class HostLibrary:
         except AttributeError:
             return None
 
-    def close(self) -> None:
+    def close(self, _dlclose=_ctypes.dlclose) -> None:
+        # `_dlclose` bound here: at interpreter exit this module's globals are None
+        # before the objects in them are freed ("'NoneType' object has no attribute
+        # 'dlclose'" under pytest on the H200).
         handle, self._handle = self._handle, None
         if handle is not None:
-            _ctypes.dlclose(handle)
+            _dlclose(handle)
 
-    def __del__(self):
-        self.close()
+    def __del__(self, _finalizing=sys.is_finalizing):
+        # At exit the library stays loaded: its destructors run with the process's.
+        if not _finalizing():
+            self.close()
