@@ -84,8 +84,10 @@ def table() -> dict:
     eager as a hazard, the fuzzer's most common eager op).
     aten._scaled_dot_product_flash_attention_for_cpu: torch's decomposition (torch-mlir's
     table holds it) returns the attention weights as the log-sum-exp output, which only a
-    backward reads (GPT-2's gradients below each attention were wrong); here the
-    log-sum-exp of the scores.
+    backward reads (GPT-2's gradients below each attention were wrong), and it and
+    aten.scaled_dot_product_attention's made every symbolic sequence length the
+    example's (C++ that reads sizes as numbers); here the kernel's computation, on
+    symbolic sizes (torch's still for a dropout).
     aten.bernoulli stays whole (an extern call of torch's kernel): decomposed, it drew
     through aten.rand, whose numbers on CUDA are not CUDA's bernoulli kernel's.
     Where one of these does not apply (NotImplemented), the decomposition it replaced
@@ -151,8 +153,13 @@ def table() -> dict:
     # through aten.rand, whose numbers on CUDA are not those of CUDA's bernoulli kernel
     # (a seeded function's results differed from eager's on the H200; on the CPU they agree).
     out.pop(aten.bernoulli.default, None)
-    # No fallback to the replaced one: torch's log-sum-exp is wrong whatever the arguments.
-    out[aten._scaled_dot_product_flash_attention_for_cpu.default] = own.flash_attention_for_cpu
+    # Attention as the kernels compute it, on symbolic sizes; torch's decompositions only
+    # for a dropout (their log-sum-exp is wrong, but a dropout's graph is eager's).
+    for op, own_op in ((aten._scaled_dot_product_flash_attention_for_cpu.default,
+                        own.flash_attention_for_cpu),
+                       (aten.scaled_dot_product_attention.default,
+                        own.scaled_dot_product_attention)):
+        out[op] = _first_of(own_op, out[op]) if op in out else own_op
     for op, signatures in LEARNED.items():
         learned = _for_signatures(op, signatures, torch_decomposition(op))
         out[op] = _first_of(out[op], learned) if op in out else learned

@@ -103,13 +103,18 @@ def equal_to_itself(a, b):
 
 def empty_contiguous(size, stride, *, dtype=None, layout=None, device=None,
                       pin_memory=None):
+    """empty_strided with a contiguous stride: empty. Symbolic sizes are compared without
+    reading them as numbers (int() of one made it the example's: a causal attention's
+    softmax at sequence length 5 specialized)."""
+    from torch.fx.experimental.symbolic_shapes import statically_known_true
+
     expected, step = [], 1
     for n in reversed(list(size)):
         expected.insert(0, step)
-        step *= max(int(n), 1)
-    if [int(s) for s, n in zip(stride, size) if int(n) > 1] != \
-            [e for e, n in zip(expected, size) if int(n) > 1]:
-        return NotImplemented
+        step = step * torch.sym_max(n, 1)
+    for s, e, n in zip(stride, expected, size):
+        if not (statically_known_true(n <= 1) or statically_known_true(s == e)):
+            return NotImplemented
     return torch.empty(size, dtype=dtype, layout=layout, device=device)
 
 
@@ -279,19 +284,43 @@ def accumulate_in_f32(op):
     return decompose
 
 
+def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.0,
+                                 is_causal=False, scale=None, *, enable_gqa=False):
+    """aten.scaled_dot_product_attention without dropout, on symbolic sizes: the math
+    backend's computation (scores, masks, a softmax whose rows of only masked scores are
+    0, the weighted sum of the values), in f32 for half inputs. torch's decomposition
+    (torch-mlir's table holds it) is C++ that reads the sizes as numbers: a symbolic
+    sequence length became the example's, so every causal attention (nanoGPT's, a 1-layer
+    GPT-2 block) specialized each length."""
+    if dropout_p != 0.0:  # the math backend draws the dropout mask: torch's, then
+        return NotImplemented
+    output, _ = _attention(query, key, value, attn_mask, is_causal, scale)
+    return output.to(query.dtype)
+
+
 def flash_attention_for_cpu(query, key, value, dropout_p=0.0, is_causal=False, *,
                             attn_mask=None, scale=None):
-    """aten._scaled_dot_product_flash_attention_for_cpu: torch's decomposition returns the
-    attention weights [N, H, L, S] where the op returns the log-sum-exp of each row of
-    scores [N, H, L] (f32 for half inputs); only a backward reads it, and the gradients of
-    every layer below a GPT-2 attention were wrong. The output stays torch's; the
-    log-sum-exp is computed from the scores, masks applied as the kernel does."""
-    from torch._decomp import decomposition_table as torch_table
+    """aten._scaled_dot_product_flash_attention_for_cpu, as the kernel computes it (see
+    scaled_dot_product_attention); the second result is the log-sum-exp of each row of
+    scores [N, H, L], which only a backward reads. torch's decomposition returned the
+    attention weights [N, H, L, S] there (the gradients of every layer below a GPT-2
+    attention were wrong) and specialized symbolic sizes. The output's layout is the
+    kernel's ([N, L, H, E] in memory)."""
+    if dropout_p != 0.0:
+        return NotImplemented
+    output, scores = _attention(query, key, value, attn_mask, is_causal, scale)
+    output = output.to(query.dtype).permute(2, 0, 1, 3).contiguous().permute(1, 2, 0, 3)
+    return output, torch.logsumexp(scores, dim=-1)
 
-    output, _ = torch_table[aten._scaled_dot_product_flash_attention_for_cpu.default](
-        query, key, value, dropout_p, is_causal, attn_mask=attn_mask, scale=scale)
+
+def _attention(query, key, value, attn_mask, is_causal, scale):
+    """(softmax(scores) @ value, scores) in f32 for half inputs; key and value heads
+    repeated for grouped-query attention."""
     acc = torch.float32 if query.dtype in (torch.float16, torch.bfloat16) else query.dtype
-    q, k = query.to(acc), key.to(acc)
+    q, k, v = query.to(acc), key.to(acc), value.to(acc)
+    if q.dim() == 4 and q.shape[1] != k.shape[1]:  # grouped-query: a key head per group
+        k = k.repeat_interleave(q.shape[1] // k.shape[1], dim=1)
+        v = v.repeat_interleave(q.shape[1] // v.shape[1], dim=1)
     scale = 1.0 / math.sqrt(query.shape[-1]) if scale is None else scale
     scores = torch.matmul(q, k.transpose(-2, -1)) * scale
     if is_causal:
@@ -303,7 +332,11 @@ def flash_attention_for_cpu(query, key, value, dropout_p=0.0, is_causal=False, *
             scores = scores.masked_fill(~attn_mask, float("-inf"))
         else:
             scores = scores + attn_mask.to(acc)
-    return output, torch.logsumexp(scores, dim=-1)
+    weights = torch.softmax(scores, dim=-1)
+    if is_causal or attn_mask is not None:  # rows of only masked scores: 0, not NaN
+        weights = torch.where((scores == float("-inf")).all(-1, keepdim=True),
+                              torch.zeros((), dtype=acc, device=q.device), weights)
+    return torch.matmul(weights, v), scores
 
 
 def masked_index_put(x, indices, values, accumulate=False):

@@ -243,3 +243,22 @@ def test_a_view_of_a_dropped_view_takes_the_first_views_input():
     assert not [n for n in cap.graph_module.graph.nodes
                 if n.target in (torch.ops.aten.view.default, torch.ops.aten.expand.default)]
     torch.testing.assert_close(mlirfuse.compile(f)(*args), f(*args))
+
+
+@CPU_ONLY
+@pytest.mark.parametrize("causal", [True, False])
+def test_attention_is_symbolic_in_its_sequence_length(causal):
+    """F.scaled_dot_product_attention (nanoGPT's attention) at lengths 17, 5, 33: two
+    compilations. Before, causal: torch's decomposition (C++ reading the sizes as numbers)
+    and empty_strided's (int() of a size) made every length the example's: three."""
+    def attend(q, k, v):
+        return F.scaled_dot_product_attention(q, k, v, is_causal=causal)
+
+    def make(n):
+        g = torch.Generator().manual_seed(n)
+        return tuple(torch.randn(2, 4, n, 16, generator=g) for _ in range(3))
+
+    compiled = mlirfuse.compile(attend)
+    _check(compiled, attend, [17, 5, 33], make)
+    assert compiled.stats.compilations == 2
+    assert compiled._dynamic_notes == []
