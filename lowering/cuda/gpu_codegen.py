@@ -248,6 +248,7 @@ def copy(source: ir.Value, target: ir.Value, worker: ir.Value, workers: ir.Value
         registers.store(registers.load(source, where), target, where)
         return []
     rg.for_each(worker, total, workers, element)
-    if isinstance(total, int) and total <= rg.UNROLL:  # a small buffer (an accumulator's initial value): all know it
+    if isinstance(total, int) and total <= rg.UNROLL:
+        # A small buffer (an accumulator's initial value): every thread knows it.
         for where in rg.constant_points(list(shape)):
             registers.know(target, where, registers.load(source, where))

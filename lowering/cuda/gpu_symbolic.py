@@ -214,45 +214,54 @@ def standalone(op: ir.Operation, forall, tile_op) -> None:
         return
     if gb.reduction_loops(op):
         body, (_, tx) = gb.launch(op, 1, gb.MAX_THREADS)
+        with ir.InsertionPoint(body.operations[0]), op.location, rg.holding(body):
+            tile_op(op, tx, gb.index(gb.MAX_THREADS))
     else:
         with ir.InsertionPoint(op), op.location:
             work = gb.product(runtime_extents(op))
-            blocks = arith.MinUIOp(
-                arith.CeilDivUIOp(work, gb.index(gb.MAX_THREADS)).result,
-                gb.index(gb.MAX_BLOCKS)).result
+        body, worker, workers = strided_launch(op, work, 1)
+        with ir.InsertionPoint.at_block_terminator(body), op.location, rg.holding(body):
+            cg.parallel(op, worker, workers, runtime_extents(op))
+    op.erase()
+    rg.drop_idle_barriers(body)
+
+
+def strided_launch(op: ir.Operation, work: int | ir.Value, per_thread: int
+                   ) -> tuple[ir.Block, ir.Value, ir.Value]:
+    """A launch before `op` over a grid for `work` elements, `per_thread` a thread: a block
+    count fixed at compile time for a number; else computed on the host from the call's
+    sizes, the launch (and `op`, which the caller lowers into it and erases) under an
+    scf.if that skips no work. Returns the body and each thread's (worker id, worker
+    count) to stride with."""
+    per_block = per_thread * gb.MAX_THREADS
+    if isinstance(work, int):
+        blocks = max(1, min(-(-work // per_block), gb.MAX_BLOCKS))
+        body, (bx, tx) = gb.launch(op, blocks, gb.MAX_THREADS)
+    else:
+        with ir.InsertionPoint(op), op.location:
+            blocks = arith.MinUIOp(arith.CeilDivUIOp(work, gb.index(per_block)).result,
+                                   gb.index(gb.MAX_BLOCKS)).result
             any_work = scf.IfOp(arith.CmpIOp(arith.CmpIPredicate.sgt, work,
                                              gb.index(0)).result)
             with ir.InsertionPoint(any_work.then_block):
                 placeholder = scf.YieldOp([])
         op.move_before(placeholder)
         body, (bx, tx) = gb.launch(op, blocks, gb.MAX_THREADS)
-    with ir.InsertionPoint(body.operations[0]), op.location, rg.holding(body):
-        if gb.reduction_loops(op):
-            tile_op(op, tx, gb.index(gb.MAX_THREADS))
-        else:
-            worker = arith.AddIOp(arith.MulIOp(bx, gb.index(gb.MAX_THREADS)).result,
-                                  tx).result
-            workers = arith.MulIOp(blocks, gb.index(gb.MAX_THREADS)).result
-            cg.parallel(op, worker, workers, runtime_extents(op))
-    op.erase()
-    rg.drop_idle_barriers(body)
+    with ir.InsertionPoint.at_block_terminator(body), op.location:
+        worker = arith.AddIOp(arith.MulIOp(bx, gb.index(gb.MAX_THREADS)).result, tx).result
+        workers = gb.index(blocks * gb.MAX_THREADS) if isinstance(blocks, int) else \
+            arith.MulIOp(blocks, gb.index(gb.MAX_THREADS)).result
+    return body, worker, workers
 
 
 def standalone_copy(op: ir.Operation, copy) -> None:
-    """A memref.copy outside kernels of symbolic shape (torch-mlir's concatenations into a
-    result of symbolic length): a grid sized on the host from the source's sizes, four
-    elements a thread, skipped when there is nothing to copy (`copy(op, worker, workers)`:
-    the pass's strided copy). The caller erases `op`."""
+    """A memref.copy outside kernels, strided over the whole grid (a copy can be an
+    activation's 16 MB), four elements a thread; of symbolic shape (torch-mlir's
+    concatenations into a result of symbolic length) the grid is sized on the host from
+    the source's sizes (`copy(op, worker, workers)`: the pass's strided copy). The caller
+    erases `op`."""
     with ir.InsertionPoint(op), op.location:
         work = gb.product(cg.copy_extents(op.operands[0]))
-        work = gb.index(work) if isinstance(work, int) else work
-        blocks = arith.MinUIOp(
-            arith.CeilDivUIOp(work, gb.index(4 * gb.MAX_THREADS)).result,
-            gb.index(gb.MAX_BLOCKS)).result
-        any_work = scf.IfOp(arith.CmpIOp(arith.CmpIPredicate.sgt, work, gb.index(0)).result)
-        with ir.InsertionPoint(any_work.then_block):
-            placeholder = scf.YieldOp([])
-    body, (bx, tx) = gb.launch(placeholder, blocks, gb.MAX_THREADS)
-    with ir.InsertionPoint(body.operations[0]), op.location, rg.holding(body):
-        worker = arith.AddIOp(arith.MulIOp(bx, gb.index(gb.MAX_THREADS)).result, tx).result
-        copy(op, worker, arith.MulIOp(blocks, gb.index(gb.MAX_THREADS)).result)
+    body, worker, workers = strided_launch(op, work, 4)
+    with ir.InsertionPoint.at_block_terminator(body), op.location, rg.holding(body):
+        copy(op, worker, workers)

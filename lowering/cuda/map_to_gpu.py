@@ -178,17 +178,7 @@ class MapToGpu(Pass):
         elif st.is_structured(op):
             self._standalone(op)
         elif name == "memref.copy":
-            if op.operands[0] != op.operands[1] and ir.MemRefType(
-                    op.operands[0].type).has_static_shape:
-                # The whole grid: a standalone copy can be an activation's 16 MB.
-                total = math.prod(ir.MemRefType(op.operands[0].type).shape)
-                blocks = max(1, min(-(-total // (4 * MAX_THREADS)), MAX_BLOCKS))
-                body, (bx, tx) = gb.launch(op, blocks, MAX_THREADS)
-                with ir.InsertionPoint(body.operations[0]), op.location, rg.holding(body):
-                    worker = arith.AddIOp(arith.MulIOp(bx, gb.index(MAX_THREADS)).result,
-                                          tx).result
-                    self._copy(op, worker, gb.index(blocks * MAX_THREADS))
-            elif op.operands[0] != op.operands[1]:
+            if op.operands[0] != op.operands[1]:
                 sy.standalone_copy(op, self._copy)
             op.erase()
         else:
