@@ -45,6 +45,8 @@ def _graph_ops(gm: torch.fx.GraphModule) -> int:
 # test_gpu_dynamic.py's CUDA tests do).
 CUDA_DYNAMIC = os.environ.get("MLIRFUSE_CUDA_DYNAMIC", "") == "1"
 
+_SERVED = 4096  # exact Keys remembered for code for symbolic sizes before starting over
+
 
 class CompiledFunction:
     """A callable that runs `fn` through compiled code.
@@ -71,6 +73,9 @@ class CompiledFunction:
         # Specializations for symbolic sizes: per tuple of symbolic dimensions, by the Key
         # with those sizes erased (erase_sizes).
         self._dynamic_specs: dict[tuple, dict[Key, list[Specialization]]] = {}
+        # Per exact Key seen, the specializations for symbolic sizes that may take it, and
+        # the _dynamic_specs they were looked up in (stale once that is replaced).
+        self._served: dict[Key, tuple[dict, list[Specialization]]] = {}
         self._dynamic_notes: list[str] = []
         # The symbolic dimensions whose code could not be made (a pass failed on them, or
         # the code differed from eager): not tried again at the next size.
@@ -146,10 +151,18 @@ class CompiledFunction:
     def _specs_for(self, key: Key):
         """The specializations that may take a call with `key`: those for its exact sizes,
         then code for symbolic sizes (looked up only when those decline: the hot path of
-        a static specialization stays one dictionary lookup)."""
+        a static specialization stays one dictionary lookup, and so does that of code for
+        symbolic sizes for sizes seen before: erasing the sizes cost 7 us a call)."""
         yield from self._specializations.get(key, ())
-        for dims, table in self._dynamic_specs.items():
-            yield from table.get(erase_sizes(key, dims), ())
+        tables = self._dynamic_specs
+        served = self._served.get(key)
+        if served is None or served[0] is not tables:
+            served = (tables, [spec for dims, table in tables.items()
+                               for spec in table.get(erase_sizes(key, dims), ())])
+            if len(self._served) >= _SERVED:
+                self._served = {}
+            self._served[key] = served
+        yield from served[1]
 
     def _serve(self, key: Key, tensors: list[torch.Tensor], args: tuple):
         """(the result of the first specialization for `key` that accepts the call, None),

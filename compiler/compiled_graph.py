@@ -8,7 +8,6 @@ with eager ops between them (compiler/partition.py).
 
 from __future__ import annotations
 
-import operator
 import re
 import time
 from typing import Callable
@@ -19,6 +18,7 @@ from . import driver, extern, importer, index_checks, timings
 from .context import make_context
 from .errors import CompileError
 from .options import Options
+from .size_expression import size_expression
 from .symbolic import SymbolicShapes
 from ..runtime.engine import Executable
 
@@ -128,42 +128,6 @@ def _workspace_bytes(text: str) -> int | Callable[[list[torch.Tensor]], int] | N
         return int(match.group(1))
     match = re.search(r'mlirfuse\.workspace = "([^"]*)"', text)
     return size_expression(match.group(1)) if match else None
-
-
-_OPERATORS = {"+": operator.add, "-": operator.sub, "*": operator.mul,
-              "/": operator.floordiv, "%": operator.mod, "max": max, "min": min,
-              "ceildiv": lambda a, b: -(-a // b), "==": operator.eq, "!=": operator.ne,
-              "<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge,
-              "select": lambda c, a, b: a if c else b}
-
-
-def size_expression(text: str) -> Callable[[list[torch.Tensor]], int]:
-    """A size expression of mlirfuse-workspace (prefix form: `(* (dim 0 1) 4)`, `dim K D`
-    being size D of tensor K) as a function of the call's tensors, parsed once."""
-    tokens = text.replace("(", " ( ").replace(")", " ) ").split()
-    position = 0
-
-    def parse():
-        nonlocal position
-        token = tokens[position]
-        position += 1
-        if token != "(":
-            value = int(token)
-            return lambda tensors: value
-        head = tokens[position]
-        position += 1
-        if head == "dim":
-            k, d = int(tokens[position]), int(tokens[position + 1])
-            position += 3  # the two numbers and ")"
-            return lambda tensors: tensors[k].shape[d]
-        operands = []
-        while tokens[position] != ")":
-            operands.append(parse())
-        position += 1
-        fn = _OPERATORS[head]
-        return lambda tensors: fn(*(o(tensors) for o in operands))
-
-    return parse()
 
 
 class CompiledGraph:

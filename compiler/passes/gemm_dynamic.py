@@ -49,16 +49,28 @@ def layout(op: ir.Operation):
         return None
     dense = [contiguous(t) for t in types]
 
+    def nested(j: int, p: int) -> bool:
+        """Whether dimension p of operand j nests around p + 1 like one row-major
+        dimension: the buffer is contiguous, or the static strides show it (attention's
+        heads, a view [s, b, h, d] of strides [?, h * d, d, 1]: b and h nest, s is the
+        symbolic one; packing them was 4 copies a transformer layer)."""
+        if dense[j]:
+            return True
+        outer, inner = statics[j][p], statics[j][p + 1]
+        size = types[j].shape[p + 1]
+        return dynamic not in (outer, inner) and size != ir.ShapedType.get_dynamic_size() \
+            and outer == inner * size
+
     def nests(loops) -> bool:
         """Whether `loops` are consecutive dimensions, in this order, of every operand
-        that has them, each operand contiguous (a single loop always nests)."""
+        that has them, nested as one row-major dimension (a single loop always nests)."""
         for j in range(3):
             if not set(loops) <= set(dims[j]):
                 continue
             positions = [dims[j].index(d) for d in loops]
             if positions != list(range(positions[0], positions[0] + len(loops))):
                 return False
-            if len(loops) > 1 and not dense[j]:
+            if not all(nested(j, p) for p in positions[:-1]):
                 return False
         return True
 

@@ -15,6 +15,7 @@ import struct
 
 from torch_mlir import ir
 from torch_mlir.dialects import _gpu_ops_gen as gpu_ops
+from torch_mlir.dialects import _nvvm_ops_gen as nvvm
 from torch_mlir.dialects import affine, arith
 
 from ...compiler.passes import structured as st
@@ -191,3 +192,27 @@ def launch(before: ir.Operation, blocks: int | ir.Value, threads: int,
             gpu_ops.TerminatorOp()
     args = list(body.arguments)
     return body, [args[0], args[3]] + args[12:]
+
+
+def barriers_to_warp_syncs(block: ir.Block) -> None:
+    """Replaces the gpu.barrier ops in `block` (nested ones too) by a warp's sync
+    (nvvm.bar.warp.sync, all lanes): for a body only some warps of a block run (a tile
+    per warp behind a guard), whose barriers order accesses of one warp's lanes to that
+    warp's own slice of shared memory; a block-wide barrier there would wait for warps
+    that never come."""
+    barriers = []
+
+    def walk(b: ir.Block) -> None:
+        for op in b.operations:
+            op = op.operation
+            if op.name == "gpu.barrier":
+                barriers.append(op)
+            for region in op.regions:
+                for inner in region.blocks:
+                    walk(inner)
+    walk(block)
+    for op in barriers:
+        with ir.InsertionPoint(op), op.location:
+            all_lanes = arith.ConstantOp(ir.IntegerType.get_signless(32), -1).result
+            nvvm.SyncWarpOp(all_lanes)
+        op.erase()

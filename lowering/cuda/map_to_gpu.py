@@ -274,10 +274,16 @@ class MapToGpu(Pass):
     def _dynamic_forall(self, forall: ir.Operation, body_ops: list[ir.Operation],
                         allocs: list[ir.Operation], per_tile: int) -> None:
         """A kernel whose tile count depends on symbolic sizes (each tile's own sizes are
-        static: a row of a [?, 256] tensor): a block per tile, the grid computed on the host
-        from the call's sizes, no launch when there is no tile. Tiles keep a block each
-        (no warp packing: it needs the count to divide), and their temporaries must fit
-        in shared memory."""
+        static: a row of a [?, 256] tensor): the grid computed on the host from the call's
+        sizes, no launch when there is no tile; tile temporaries must fit in shared memory.
+        Row reductions pack a tile per warp as static ones do (_warps_per_block), the grid
+        rounded up and the last block's extra warps skipping the body (a warp-uniform
+        branch: the shuffles stay within a warp, and a barrier left inside becomes a warp's
+        sync); other tiles take a block each.
+
+        Before (softmax over [?, 1024]): a block of 256 threads per row, reduced through
+        shared memory with barriers, 1.23x the static code's time on the H200. After: 8 rows
+        a block as static code, `scf.if %tile < %tiles` around each warp's row."""
         lbs, steps = (list(ir.DenseI64ArrayAttr(forall.attributes[k])) for k in
                       ("staticLowerBound", "staticStep"))
         if per_tile > SHARED_BYTES:
@@ -286,30 +292,51 @@ class MapToGpu(Pass):
                             forall.location)
         counts, tiles, placeholder = sy.tile_counts(forall)
         forall.move_before(placeholder)
-        threads = _threads_for(max([_work(o, self.vector_bytes) for o in body_ops] + [1]))
-        wg_types = [gm.workgroup_type(a) for a in allocs]
-        body, (bx, tx, *wg) = gb.launch(forall, tiles, threads, wg_types)
-        terminator = body.operations[0]
+        warps = self._warps_per_block(body_ops, None, per_tile)
+        if warps > 1:
+            threads = 32 * warps
+            with ir.InsertionPoint(forall), forall.location:
+                blocks = arith.CeilDivUIOp(tiles, gb.index(warps)).result
+        else:
+            threads = _threads_for(max([_work(o, self.vector_bytes) for o in body_ops] + [1]))
+            blocks = tiles
+        wg_types = [gm.workgroup_type(a, warps) for a in allocs]
+        body, (bx, tx, *wg) = gb.launch(forall, blocks, threads, wg_types)
+        tile_body, terminator = body, body.operations[0]
         with ir.InsertionPoint(terminator), forall.location:
-            ivs = _induction_values(bx, counts, lbs, steps)
+            tile, worker = bx, tx
+            if warps > 1:  # warp w of block b runs tile b * warps + w, if there is one
+                warp = arith.DivUIOp(tx, gb.index(32)).result
+                worker = arith.RemUIOp(tx, gb.index(32)).result
+                tile = arith.AddIOp(arith.MulIOp(bx, gb.index(warps)).result, warp).result
+                wg = [gm.block_slice(buffer, warp) for buffer in wg]
+                guard = scf.IfOp(arith.CmpIOp(arith.CmpIPredicate.ult, tile, tiles).result)
+                tile_body = guard.then_block
+                with ir.InsertionPoint(tile_body):
+                    terminator = scf.YieldOp([])
+        with ir.InsertionPoint(terminator), forall.location:
+            ivs = _induction_values(tile, counts, lbs, steps)
         _move_into(forall, terminator, body_ops, ivs, allocs, wg)
-        self._distribute(body, tx, threads)
+        self._distribute(tile_body, worker, 32 if warps > 1 else threads, warp=warps > 1)
         for buffer in wg:
             rg.drop_unread(buffer)
-        rg.drop_idle_barriers(body)
+        rg.drop_idle_barriers(tile_body)
+        if warps > 1:
+            gb.barriers_to_warp_syncs(tile_body)
 
-    def _warps_per_block(self, body_ops: list[ir.Operation], tiles: int,
+    def _warps_per_block(self, body_ops: list[ir.Operation], tiles: int | None,
                          tile_bytes: int) -> int:
         """Tiles a block runs at once, one per warp: 8 (256 threads) for row reductions
         whose every op gives each lane at most 8 pieces of work (a 1024-wide f32 row:
         8 vectors a lane, all in registers; shuffles reduce it, no shared memory, no
-        barrier), when the tile count divides and the temporaries fit; else 1."""
+        barrier), when the tile count divides (None: symbolic, the caller guards) and
+        the temporaries fit; else 1."""
         warps = MAX_THREADS // 32
         memory_ops = [o for o in body_ops if not _is_metadata(o) and o.name != "memref.dealloc"]
         reduces = any(st.is_structured(o) and _classify(o)[2] for o in memory_ops)
         fits = all((st.is_structured(o) or o.name == "memref.copy")
                    and _work(o, self.vector_bytes) <= 32 * rg.UNROLL for o in memory_ops)
-        if reduces and fits and tiles % warps == 0 and tile_bytes * warps <= SHARED_BYTES:
+        if reduces and fits and (tiles is None or tiles % warps == 0) and tile_bytes * warps <= SHARED_BYTES:
             return warps
         return 1
 

@@ -105,7 +105,7 @@ class Workspace(Pass):
             raise PassError("temporaries of symbolic sizes in several blocks",
                             dynamic[1].location)
         arguments = list(entry.arguments)
-        total = str(offset)
+        terms = [str(offset)]  # the bytes of each temporary, padded; one sum of them
         at = None  # the next dynamic temporary's offset, a host value
         for alloc in dynamic:
             t = ir.MemRefType(alloc.results[0].type)
@@ -125,8 +125,8 @@ class Workspace(Pass):
                 padded = arith.MulIOp(arith.CeilDivUIOp(nbytes, align).result, align).result
                 at = arith.AddIOp(here, padded).result
             _replace(alloc, view)
-            total = f"(+ {total} (* (ceildiv {size_expr} {ALIGN}) {ALIGN}))"
-        fn.attributes[ATTR] = ir.StringAttr.get(total)
+            terms.append(f"(* (ceildiv {size_expr} {ALIGN}) {ALIGN})")
+        fn.attributes[ATTR] = ir.StringAttr.get(f"(+ {' '.join(terms)})")
 
 
 def _replace(alloc: ir.Operation, view: ir.Value) -> None:

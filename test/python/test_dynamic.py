@@ -8,11 +8,14 @@ import torch
 import torch.nn.functional as F
 
 import mlirfuse
+from mlirfuse.compiler import api
 
-# Code for symbolic sizes is made for the CPU only, for now: on CUDA every size
-# specializes (test_cuda_specializes_every_size); the counts below are the CPU's.
-CPU_ONLY = pytest.mark.skipif(torch.get_default_device().type != "cpu",
-                              reason="code for symbolic sizes is CPU-only for now (issue 17)")
+# On CUDA tensors (MLIRFUSE_TEST_DEVICE=cuda) these run only where code for symbolic
+# sizes is on for the GPU (api.CUDA_DYNAMIC); otherwise every size specializes there
+# (test_cuda_specializes_every_size).
+SYMBOLIC = pytest.mark.skipif(
+    torch.get_default_device().type != "cpu" and not api.CUDA_DYNAMIC,
+    reason="code for symbolic sizes on CUDA is off (MLIRFUSE_CUDA_DYNAMIC)")
 
 
 def _rows(n, seed=0, cols=32):
@@ -35,7 +38,7 @@ def _check(compiled, fn, sizes, make):
             torch.testing.assert_close(g, e, rtol=1e-5, atol=1e-5)
 
 
-@CPU_ONLY
+@SYMBOLIC
 def test_automatic_dynamic_compiles_twice_for_any_number_of_sizes():
     """dynamic=None: the first size specializes; the second, differing only in sizes,
     compiles symbolic code that serves every later size."""
@@ -45,7 +48,7 @@ def test_automatic_dynamic_compiles_twice_for_any_number_of_sizes():
     assert compiled.stats.compilations == 2
 
 
-@CPU_ONLY
+@SYMBOLIC
 def test_dynamic_true_compiles_once():
     compiled = mlirfuse.compile(mlp_softmax, dynamic=True)
     _check(compiled, mlp_softmax, [16, 5, 100, 3], lambda n: (_rows(n), _rows(n, seed=1)))
@@ -53,14 +56,14 @@ def test_dynamic_true_compiles_once():
     assert compiled.stats.guard_failures == 0
 
 
-@CPU_ONLY
+@SYMBOLIC
 def test_dynamic_false_specializes_every_size():
     compiled = mlirfuse.compile(mlp_softmax, dynamic=False)
     _check(compiled, mlp_softmax, [16, 5, 7], lambda n: (_rows(n), _rows(n, seed=1)))
     assert compiled.stats.compilations == 3
 
 
-@CPU_ONLY
+@SYMBOLIC
 def test_size_one_is_specialized_as_torch_does():
     """Sizes 0 and 1 broadcast differently: the symbolic code's guard rejects them and
     they get a specialization of their own, with eager's results."""
@@ -69,7 +72,7 @@ def test_size_one_is_specialized_as_torch_does():
     assert compiled.stats.compilations == 2
 
 
-@CPU_ONLY
+@SYMBOLIC
 def test_sizes_eager_rejects_raise_as_eager():
     """Two arguments whose sizes are one symbol: a call where they differ breaks the
     guard (never runs the kernels on mismatched buffers) and raises eager's error."""
@@ -79,7 +82,7 @@ def test_sizes_eager_rejects_raise_as_eager():
         compiled(_rows(3), _rows(4))
 
 
-@CPU_ONLY
+@SYMBOLIC
 def test_guarded_stage_shows_symbols_and_ranges():
     """Automatic dynamic makes symbolic only the size that changed: the rows."""
     compiled = mlirfuse.compile(mlp_softmax)
@@ -96,7 +99,7 @@ def reshape_and_reduce(x, bias):
     return y.sum(0), torch.tanh(y).mean(-1), F.layer_norm(x, (32,))
 
 
-@CPU_ONLY
+@SYMBOLIC
 def test_reshapes_reductions_over_the_symbolic_dimension_and_broadcasts():
     bias = _rows(1, seed=5)[0]
     compiled = mlirfuse.compile(reshape_and_reduce, dynamic=True)
@@ -104,7 +107,7 @@ def test_reshapes_reductions_over_the_symbolic_dimension_and_broadcasts():
     assert compiled.stats.compilations == 1
 
 
-@CPU_ONLY
+@SYMBOLIC
 def test_a_guard_failure_names_the_symbols():
     compiled = mlirfuse.compile(mlp_softmax, dynamic=True, on_guard_failure="error")
     compiled(_rows(8), _rows(8, seed=1))
@@ -117,7 +120,7 @@ def test_invalid_option():
         mlirfuse.compile(mlp_softmax, dynamic="yes")
 
 
-@CPU_ONLY
+@SYMBOLIC
 def test_threads_share_one_compilation_for_every_size():
     """Calls of many sizes from 6 threads at once: one compilation (dynamic=True), every
     result eager's."""
@@ -140,7 +143,7 @@ def view_rows(x):
     return (x * 2).view(-1, 4).sum(0)
 
 
-@CPU_ONLY
+@SYMBOLIC
 def test_code_that_differs_from_eager_is_not_kept():
     """torch-mlir lowers x.view(-1, 4) of a [?, ?] tensor as no reshape (the kernel wrote
     16 values per row into a result of 4, past its end): the check at compile time
@@ -155,7 +158,7 @@ def test_code_that_differs_from_eager_is_not_kept():
     assert len(compiled._dynamic_notes) == 1 and compiled.stats.compilations == 4
 
 
-@CPU_ONLY
+@SYMBOLIC
 def test_torch_compile_takes_dynamos_symbolic_shapes():
     """mark_dynamic: the graph dynamo hands over has a symbolic batch (and the symbol as an
     int input, read from the tensor's size instead): one compilation for every size."""
@@ -173,7 +176,7 @@ def test_torch_compile_takes_dynamos_symbolic_shapes():
     assert mlirfuse.stats().compilations == 1
 
 
-@CPU_ONLY
+@SYMBOLIC
 def test_torch_compile_automatic_dynamic():
     """Dynamo's automatic dynamic: a static graph first, then one with the changed size
     symbolic: two compilations for any number of sizes."""
@@ -187,15 +190,16 @@ def test_torch_compile_automatic_dynamic():
     assert mlirfuse.stats().compilations == 2
 
 
-@pytest.mark.skipif(torch.get_default_device().type != "cuda",
-                    reason="the CUDA fallback: runs on CUDA tensors (MLIRFUSE_TEST_DEVICE=cuda)")
+@pytest.mark.skipif(torch.get_default_device().type != "cuda" or api.CUDA_DYNAMIC,
+                    reason="the CUDA fallback with MLIRFUSE_CUDA_DYNAMIC off, on CUDA tensors "
+                           "(MLIRFUSE_TEST_DEVICE=cuda)")
 def test_cuda_specializes_every_size():
     compiled = mlirfuse.compile(mlp_softmax)
     _check(compiled, mlp_softmax, [16, 5, 7], lambda n: (_rows(n), _rows(n, seed=1)))
     assert compiled.stats.compilations == 3
 
 
-@CPU_ONLY
+@SYMBOLIC
 def test_views_to_symbolic_sizes_are_expands_of_their_input():
     """`y.view(2, n, -1, 32)` with n read from another tensor (GPT-2's heads: n is the input
     ids' length) and -1 for the heads: torch-mlir could not tell n was y's dimension 1 and
@@ -245,7 +249,7 @@ def test_a_view_of_a_dropped_view_takes_the_first_views_input():
     torch.testing.assert_close(mlirfuse.compile(f)(*args), f(*args))
 
 
-@CPU_ONLY
+@SYMBOLIC
 @pytest.mark.parametrize("causal", [True, False])
 def test_attention_is_symbolic_in_its_sequence_length(causal):
     """F.scaled_dot_product_attention (nanoGPT's attention) at lengths 17, 5, 33: two
@@ -256,7 +260,8 @@ def test_attention_is_symbolic_in_its_sequence_length(causal):
 
     def make(n):
         g = torch.Generator().manual_seed(n)
-        return tuple(torch.randn(2, 4, n, 16, generator=g) for _ in range(3))
+        return tuple(torch.randn(2, 4, n, 16, generator=g, device="cpu").to(
+            torch.get_default_device()) for _ in range(3))
 
     compiled = mlirfuse.compile(attend)
     _check(compiled, attend, [17, 5, 33], make)

@@ -127,11 +127,30 @@ def test_cuda_position_embedding_over_lengths(monkeypatch):
 def test_size_expression_evaluates_compares_selects_and_affine_maps():
     """mlirfuse-workspace's expression language, evaluated per call (the lit test
     workspace.mlir makes this expression from affine.apply, cmpi and select)."""
-    from mlirfuse.compiler.compiled_graph import size_expression
+    from mlirfuse.compiler.size_expression import size_expression
     size = size_expression("(+ 0 (* (ceildiv (* (select (> (dim 0 0) 4) "
                            "(+ (* (dim 0 0) 2) 1) 4) 4) 256) 256))")
     for n, expected in ((3, 256), (10, 256), (100, 1024)):
         assert size([torch.empty(n)]) == expected
+    size = size_expression("(+ 16 (max (- (dim 1 0) 3) (min 2 (% (dim 0 1) 5))) (/ -7 2) "
+                           "(select (!= (dim 0 1) 4) 1 0))")
+    assert size([torch.empty(2, 9), torch.empty(1)]) == 16 + 2 - 4 + 1
+    assert size([torch.empty(2, 4), torch.empty(10)]) == 16 + 7 - 4 + 0
+
+
+def test_size_expression_computes_each_subexpression_once():
+    """A model's workspace sums many temporaries whose sizes share subexpressions (GPT-2's
+    two layers: 50 temporaries, 15 KB of expression); evaluated node by node it cost 0.5 ms
+    a call on the host, more than the model's kernels on the H200 (dynamic 1.58 ms against
+    static 0.54). Each distinct subexpression is one line of the compiled function now, and
+    sizes seen before are looked up."""
+    from mlirfuse.compiler.size_expression import size_expression
+    rows = "(select (< (dim 0 1) 0) (* (dim 0 1) 8) (* (dim 0 1) 16))"
+    text = "(+ 512 " + " ".join(f"(* (ceildiv (* {rows} {k}) 256) 256)" for k in range(1, 40)) + ")"
+    size = size_expression(text)
+    assert size.source.count("(d0 * 16)") == 1 and size.source.count("(d0 < 0)") == 1
+    expected = 512 + sum(-(-(n * 16 * k) // 256) * 256 for n in [5] for k in range(1, 40))
+    assert size([torch.empty(2, 5)]) == expected == size([torch.empty(3, 5)])
 
 
 def _tiny_model(name):

@@ -176,19 +176,30 @@ func.func @rows_not_vector_aligned(%x: memref<2x12xi64>, %y: memref<2x13xi64>) a
 }
 
 // Symbolic sizes: rows of 256 over a `?` row count (the tile's sizes stay static). The
-// grid is the row count, computed on the host at the call, with no launch when it is 0;
-// each block still loads its row's vectors once and reduces across its 64 threads.
+// grid comes from the row count, computed on the host at the call, with no launch when
+// it is 0. A row reduction packs a row per warp as static code does: 8 rows a block of
+// 256 threads, the grid the row count / 8 rounded up, the last block's warps past the
+// end skipping their row (a warp-uniform branch); each lane loads its vectors once and
+// the warp reduces with shuffles, no barrier. (A block per row, reduced through shared
+// memory with barriers, was 1.23x the static code's time on softmax on the H200.)
 // CHECK-LABEL: func.func @rows_of_a_symbolic_count
 // CHECK: %[[N:.*]] = memref.dim %{{.*}}, %c0 : memref<?x256xf32>
 // CHECK: %[[ANY:.*]] = arith.cmpi sgt, %[[N]], %c0
 // CHECK: scf.if %[[ANY]]
-// CHECK: gpu.launch blocks(%[[B:arg[0-9]+]], {{.*}}) in ({{.*}} = %[[N]], {{.*}}) threads({{.*}}) in ({{.*}} = %c64
-// CHECK: memref.subview %{{.*}}[%[[B]], 0] [1, 256]
+// CHECK: %[[BLOCKS:.*]] = arith.ceildivui %[[N]], %c8
+// CHECK: gpu.launch blocks(%[[B:arg[0-9]+]], {{.*}}) in ({{.*}} = %[[BLOCKS]], {{.*}}) threads(%[[T:arg[0-9]+]], {{.*}}) in ({{.*}} = %c256
+// CHECK: %[[W:.*]] = arith.divui %[[T]], %c32
+// CHECK: %[[FIRST:.*]] = arith.muli %[[B]], %c8
+// CHECK: %[[ROW:.*]] = arith.addi %[[FIRST]], %[[W]]
+// CHECK: %[[IN:.*]] = arith.cmpi ult, %[[ROW]], %[[N]]
+// CHECK: scf.if %[[IN]]
+// CHECK: memref.subview %{{.*}}[%[[ROW]], 0] [1, 256]
 // CHECK: vector.load
-// CHECK: gpu.all_reduce maximumf
+// CHECK: gpu.shuffle xor
+// CHECK-NOT: gpu.barrier
 // CHECK: gpu.terminator
 // WARP-LABEL: func.func @rows_of_a_symbolic_count
-// WARP-NOT: gpu.shuffle
+// WARP-NOT: gpu.all_reduce
 // WARP: return
 func.func @rows_of_a_symbolic_count(%x: memref<?x256xf32>, %y: memref<?x256xf32>) attributes {mlirfuse.abi} {
   %c0 = arith.constant 0 : index

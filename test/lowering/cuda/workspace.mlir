@@ -30,7 +30,7 @@ func.func @other() {
 // computes from the call's sizes; the size attribute is an expression of the arguments'
 // sizes (argument 0's rows, 64 bytes a row, padded to 256) that the runtime evaluates.
 // CHECK-LABEL: func.func @rows
-// CHECK-SAME: mlirfuse.workspace = "(+ (+ 256 (* (ceildiv (* (dim 0 0) 64) 256) 256)) (* (ceildiv (* (dim 0 0) 4) 256) 256))"
+// CHECK-SAME: mlirfuse.workspace = "(+ 256 (* (ceildiv (* (dim 0 0) 64) 256) 256) (* (ceildiv (* (dim 0 0) 4) 256) 256))"
 // CHECK: %[[N:.*]] = memref.dim %{{.*}}, %c0
 // CHECK: %[[AT:.*]] = arith.constant 256 : index
 // CHECK: memref.view %[[WS:.*]][%[[AT]]][%[[N]]] : memref<?xi8> to memref<?x16xf32>
