@@ -48,8 +48,9 @@ class Options:
         when a later call differs from a compiled one only in sizes, compiles once more
         with those dimensions symbolic, for every size; True: symbolic from the first
         compile (every dimension of size 2 or more); False: every size specialized. Where
-        code for symbolic sizes cannot be made (a GPU target, for now, or a graph that
-        needs eager ops), the call's sizes are specialized instead.
+        code for symbolic sizes cannot be made (a graph that needs eager ops, a pass that
+        cannot take symbolic sizes; on CUDA, MLIRFUSE_CUDA_DYNAMIC=0), the call's sizes are
+        specialized instead.
     """
 
     device: str | None = None

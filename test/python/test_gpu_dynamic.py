@@ -1,7 +1,8 @@
 """Code for symbolic sizes on the GPU (issue 17): kernels whose tile count is symbolic,
 ops with one symbolic loop outside kernels, temporaries sized per call. The lowering runs
 here (no GPU needed: it stops before PTX); the calls run on a CUDA device, with
-MLIRFUSE_CUDA_DYNAMIC's switch on (compiler/api.py: off until the H200 checks it)."""
+MLIRFUSE_CUDA_DYNAMIC's switch on (compiler/api.py: the default; set here so that a run
+with it off still tests the code)."""
 
 import os
 import re

@@ -12,6 +12,7 @@ import pytest
 import torch
 
 import mlirfuse
+from mlirfuse.compiler import api
 import models
 from conftest import assert_same
 
@@ -78,11 +79,11 @@ def test_mlp_dynamic_batch(dynamic):
     assert_same(compiled(x7), m(x7))
     assert compiled.stats.compilations == 2
     assert compiled.stats.cache_hits == 2 and compiled.stats.fallbacks == 0
-    # The last call's specialization (code for symbolic sizes is CPU-only for now).
-    cpu = torch.get_default_device().type == "cpu"
-    assert ("tensor<?x8xf32>" if dynamic is None and cpu else "tensor<7x8xf32>") \
-        in compiled.ir("linalg")
-    if dynamic is None and cpu:
+    # The last call's specialization (code for symbolic sizes on CUDA tensors only where
+    # MLIRFUSE_CUDA_DYNAMIC is on).
+    symbolic = dynamic is None and (torch.get_default_device().type == "cpu" or api.CUDA_DYNAMIC)
+    assert ("tensor<?x8xf32>" if symbolic else "tensor<7x8xf32>") in compiled.ir("linalg")
+    if symbolic:
         x11 = models.randn(11, 8, seed=3)
         assert_same(compiled(x11), m(x11))
         assert compiled.stats.compilations == 2
