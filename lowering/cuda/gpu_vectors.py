@@ -40,22 +40,39 @@ def aligned(value: ir.Value, nbytes: int) -> bool:
     if owner.name == "memref.reinterpret_cast":  # the guards' view of an argument
         return list(ir.DenseI64ArrayAttr(owner.attributes["static_offsets"])) == [0] \
             and aligned(owner.operands[0], nbytes)
-    if owner.name == "memref.view":
-        offset = st.constant_value(owner.operands[1])
-        return isinstance(offset, int) and offset % nbytes == 0
+    if owner.name == "memref.view":  # a temporary in the workspace
+        return _multiple_of(owner.operands[1], nbytes)
     if owner.name == "memref.subview":
         source = ir.MemRefType(owner.operands[0].type)
         element = _bytes_of(source.element_type)
-        strides, offset = source.get_strides_and_offset()
         dynamic = ir.ShapedType.get_dynamic_stride_or_offset()
-        if element is None or dynamic in strides or not aligned(owner.operands[0], nbytes):
+        if element is None or not aligned(owner.operands[0], nbytes):
             return False
         offsets = list(ir.DenseI64ArrayAttr(owner.attributes["static_offsets"]))
-        for off, stride in zip(offsets, strides):
-            step = stride * element * (1 if off == dynamic else off)
+        # A dynamic stride is a multiple of what _stride_divisors knows of it (the tile at
+        # [i, j, 0] of a [128, ?, 512] buffer starts 512 elements apart from the next).
+        for off, divisor in zip(offsets, _stride_divisors(owner.operands[0])):
+            step = divisor * element * (1 if off == dynamic else off)
             if step % nbytes:
                 return False
         return True
+    return False
+
+
+def _multiple_of(value: ir.Value, n: int) -> bool:
+    """Whether an index is a multiple of n by how it is computed: constants, and sums and
+    products of multiples (mlirfuse-workspace places temporaries of symbolic size at
+    offsets it pads to 256 bytes on the host: `(ceildiv(bytes, 256) * 256) + ...`)."""
+    constant = st.constant_value(value)
+    if isinstance(constant, int):
+        return constant % n == 0
+    owner = st.defining_op(value)
+    if owner is None:
+        return False
+    if owner.name == "arith.addi":
+        return all(_multiple_of(v, n) for v in owner.operands)
+    if owner.name == "arith.muli":
+        return any(_multiple_of(v, n) for v in owner.operands)
     return False
 
 
@@ -92,21 +109,45 @@ def vector_width(op: ir.Operation, extents: list[int], vector_bytes: int,
         if isinstance(value.type, ir.MemRefType) and last in st.dim_positions(amap):
             t = ir.MemRefType(value.type)
             element = _bytes_of(t.element_type)
-            if not aligned(value, width * element) or not _rows_aligned(t, width):
+            if not aligned(value, width * element) or not _rows_aligned(value, width):
                 return 1
     return width
 
 
-def _rows_aligned(t: ir.MemRefType, width: int) -> bool:
-    """Whether every row of `t` (each step of an outer dimension) starts `width` elements
-    aligned when its first does: each outer stride of a dimension that is stepped (size
-    other than 1) is a static multiple of `width`. The [:, :12] slice of a [2, 13] i64
-    buffer starts aligned, but its second row is 104 bytes on: 16-byte stores there were a
-    "misaligned address" on the H200 (GPT-2's forward graph)."""
+def _rows_aligned(value: ir.Value, width: int) -> bool:
+    """Whether every row of buffer `value` (each step of an outer dimension) starts `width`
+    elements aligned when its first does: each outer stride of a dimension that is stepped
+    (size other than 1) is a multiple of `width` (_stride_divisors). The [:, :12] slice of
+    a [2, 13] i64 buffer starts aligned, but its second row is 104 bytes on: 16-byte stores
+    there were a "misaligned address" on the H200 (GPT-2's forward graph)."""
+    t = ir.MemRefType(value.type)
+    return all(size == 1 or divisor % width == 0
+               for size, divisor in zip(t.shape[:-1], _stride_divisors(value)[:-1]))
+
+
+def _stride_divisors(value: ir.Value) -> list[int]:
+    """Per dimension of buffer `value`, a number its stride is a multiple of: the stride
+    where static; for a dynamic one of a row-major buffer, the product of the static
+    sizes inside it ([128, ?, 512]'s first stride is ? * 512); a slice keeps its source's
+    (a row of [128, ?, 512] is [128, 1, 512] of strides [?, 512, 1]: still 512s)."""
+    t = ir.MemRefType(value.type)
     strides, _ = t.get_strides_and_offset()
     dynamic = ir.ShapedType.get_dynamic_stride_or_offset()
-    return all(size == 1 or (stride != dynamic and stride % width == 0)
-               for size, stride in zip(t.shape[:-1], strides[:-1]))
+    if dynamic not in strides:
+        return list(strides)
+    if isinstance(t.layout, ir.AffineMapAttr) and \
+            t.layout.value == ir.AffineMap.get_identity(t.rank):
+        divisors = []
+        for d in range(t.rank):
+            inner = [n for n in t.shape[d + 1:] if n != ir.ShapedType.get_dynamic_size()]
+            divisors.append(math.prod(inner))
+        return divisors
+    owner = st.defining_op(value)
+    if owner is not None and owner.name == "memref.subview" and \
+            ir.MemRefType(owner.operands[0].type).rank == t.rank and \
+            all(step == 1 for step in ir.DenseI64ArrayAttr(owner.attributes["static_strides"])):
+        return _stride_divisors(owner.operands[0])
+    return [s if s != dynamic else 1 for s in strides]
 
 
 def chunk_width(op: ir.Operation, extents: list[int], vector_bytes: int,
