@@ -39,6 +39,7 @@ REGISTRY = {
     "mlirfuse-lower-guards": "compiler.passes",
     "mlirfuse-outline-fusion-groups": "compiler.passes",
     "mlirfuse-recompute-pointwise": "compiler.passes",
+    "mlirfuse-reshape-to-expand": "compiler.passes",
     "mlirfuse-shield-contractions": "compiler.passes",
     "mlirfuse-simplify-math": "compiler.passes",
     "mlirfuse-split-reductions": "compiler.passes",

@@ -39,6 +39,10 @@ def fused(concat_as_select: bool = True, conv_as_gemm: bool = True,
     mlirfuse-library-conv: eager's own kernel, where im2col + cuBLAS took 20x eager's
     time and the generated direct convolution 130x)."""
     return [
+        # torch-mlir's views to more than one symbolic size are reshapes of computed sizes,
+        # which no fusion crosses: as expand/collapse_shape where they only split or merge
+        # static dimensions (attention's [b * h, s, s] <-> [b, h, s, s]).
+        "mlirfuse-reshape-to-expand",
         # torch-mlir's asserts where eager has none (batch_norm's): they abort the process.
         "mlirfuse-drop-asserts",
         # torch-mlir's clamps took the bound for a NaN input (eager: NaN).
