@@ -87,6 +87,20 @@ def match(op: ir.Operation) -> Conv | None:
     return Conv(n, f, c, (oh, ow), (kh, kw), tuple(strides), tuple(dilations))
 
 
+def library_needs_static_sizes(op: ir.Operation) -> bool:
+    """Whether `op` is a convolution cuDNN would take but for its symbolic sizes (a
+    batch or an image size that varies): mlirfuse_conv2d's calls are planned for static
+    ones, and the generated direct convolution would be 130x eager's time."""
+    if match(op) is None:
+        return False
+    types = [v.type for v in op.operands]
+    if not all(isinstance(t, (ir.RankedTensorType, ir.MemRefType)) for t in types) or \
+            all(t.has_static_shape for t in types):
+        return False
+    elements = {str(ir.ShapedType(t).element_type) for t in types}
+    return len(elements) == 1 and elements.pop() in ELEMENT_TYPES
+
+
 def library_takes(op: ir.Operation) -> bool:
     """Whether a convolution library (cuDNN) can run `op` (tensors or buffers): a convolution of static shape whose
     operands all have one element type cuDNN takes."""

@@ -328,6 +328,8 @@ class FormFusionGroups(Pass):
     def run(self, module: ir.Operation) -> None:
         count = 0
         for fn in st.functions(module):
+            if self.library_convolutions:
+                self._no_symbolic_convolutions(fn)
             groups = _Former(fn, self.library_contractions, self.library_convolutions).run()
             # Tag first (the analysis' handles are keys only until the IR changes), then wrap.
             i64 = ir.IntegerType.get_signless(64)
@@ -339,3 +341,14 @@ class FormFusionGroups(Pass):
             for index in range(len(groups)):
                 wrap(fn, index, f"kernel_{count}")
                 count += 1
+
+    @staticmethod
+    def _no_symbolic_convolutions(fn: ir.Operation) -> None:
+        """With library convolutions (the GPU), a convolution over symbolic sizes is an
+        error: cuDNN's calls take static sizes here, and a generated convolution would
+        be far slower than eager's; the compile for symbolic sizes fails and the call's
+        sizes are specialized instead (compiler/api.py)."""
+        for op in st.walk(fn):
+            if convolution.library_needs_static_sizes(op):
+                raise PassError("a 2-D convolution over symbolic sizes: cuDNN's calls take "
+                                "static ones (the sizes are specialized)", op.location)

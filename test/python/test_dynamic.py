@@ -298,3 +298,21 @@ def test_scores_viewed_as_heads_are_an_expand():
         k = torch.randn(8, t, 16, device="cpu").to(torch.get_default_device())
         torch.testing.assert_close(compiled(q, k), f(q, k))
     assert compiled.stats.compilations == 1
+
+
+@pytest.mark.skipif(torch.get_default_device().type != "cpu",
+                    reason="library kernels by choice are the CPU's (compiler/library_kernels.py)")
+def test_a_convolution_keeps_its_library_kernel_and_specializes():
+    """A 2-D convolution runs torch's kernel (oneDNN) as an extern call, which takes static
+    sizes: a batch that changes specializes instead of going symbolic (the symbolic code
+    was im2col and BLAS per image, 4x the static code's time for a 3x3 convolution of a
+    batch of 8), and says why."""
+    m = torch.nn.Sequential(torch.nn.Conv2d(4, 8, 3, padding=1), torch.nn.ReLU()).eval()
+    compiled = mlirfuse.compile(m)
+    with torch.no_grad():
+        for n in (2, 5, 3):
+            x = torch.randn(n, 4, 8, 8)
+            torch.testing.assert_close(compiled(x), m(x), rtol=1e-4, atol=1e-4)
+    assert compiled.stats.compilations == 3
+    assert compiled._last.dynamic_dims is None and len(compiled._last.externs) == 1
+    assert "library kernel by choice needs static sizes" in compiled._dynamic_notes[0]

@@ -83,6 +83,21 @@ def test_symbolic_kernels_take_vector_accesses_as_static_ones():
     assert vector_loads(_rows_symbolic(inputs)) == vector_loads(None)
 
 
+def test_convolution_over_symbolic_sizes_specializes():
+    """A 2-D convolution with a symbolic batch on the GPU: cuDNN's calls take static sizes,
+    so the compile for symbolic sizes fails naming the convolution and its source line,
+    and the call's sizes are specialized (api.py). Before: it lowered to a generated
+    direct convolution in kernels, no cuDNN call (130x eager's time)."""
+    from mlirfuse.compiler.errors import CompileError
+    m = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3, padding=1), torch.nn.ReLU()).eval()
+    x = torch.randn(4, 3, 16, 16)
+    with pytest.raises(CompileError, match="convolution over symbolic sizes") as info:
+        _gpu_stage(m, (x,), [(0,)])
+    assert "conv.py" in str(info.value)
+    text, _ = _gpu_stage(m, (x,), None)
+    assert "mlirfuse_conv2d" in text
+
+
 def test_symbolic_workspace_is_sized_per_call():
     """The MLP's temporaries between its matmuls have a symbolic row count: the workspace
     size is an expression of the call's sizes, equal at each size to what the static
