@@ -19,7 +19,8 @@ dispatcher on the buffers, results copied into buffers the compiled code allocat
 Eligible: an aten op overload with no mutated or aliased arguments, whose inputs are
 tensors of the graph (or lists of them) and constants, whose results are tensors of
 static sizes, all on the device the code runs on, of dtypes the compiled code has (no
-complex).
+complex). On the CPU sizes may be symbolic where each symbolic size of a result is
+an input's (a convolution over a symbolic batch).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ import math
 import os
 
 import torch
-from torch.fx.experimental.symbolic_shapes import free_symbols
+from torch.fx.experimental.symbolic_shapes import free_symbols, free_unbacked_symbols
 from torch_mlir import ir
 from torch_mlir.dialects import func
 
@@ -83,8 +84,11 @@ def _check_tensor(t: torch.Tensor, what: str, device: torch.device) -> None:
         raise NotEligible(f"{what} is on {t.device}, the code runs on {device}")
     if device.type != "cpu" and not CUDA:
         raise NotEligible("extern calls on CUDA are off (MLIRFUSE_CUDA_EXTERN=0)")
-    if any(free_symbols(s) for s in (*t.shape, *t.stride())):
-        raise NotEligible(f"{what} has symbolic sizes")
+    sizes = (*t.shape, *t.stride())
+    if any(free_unbacked_symbols(s) for s in sizes):  # data-dependent (a nonzero's count)
+        raise NotEligible(f"{what} has data-dependent sizes")
+    if device.type != "cpu" and any(free_symbols(s) for s in sizes):
+        raise NotEligible(f"{what} has symbolic sizes (extern calls take them on the CPU)")
 
 
 def _number(value) -> str:
@@ -201,7 +205,29 @@ def spec_of(node: torch.fx.Node, device: torch.device) -> tuple[str, list[torch.
     head = [f"op {schema.name}", f"overload {overload}", f"device {device}"]
     head += [f"in {DTYPES[n.meta['val'].dtype]} {n.meta['val'].dim()}" for n in inputs]
     head += [f"out {DTYPES[t.dtype]} {t.dim()}" for t in results]
+    head += _result_sizes(results, [n.meta["val"] for n in inputs])
     return "\n".join(head + lines), inputs
+
+
+def _result_sizes(results: list[torch.Tensor], inputs: list[torch.Tensor]) -> list[str]:
+    """`size R D I J` lines: result R's symbolic size D is input I's size J (the compiled
+    code allocates the result with it: mlirfuse-bridge-extern-calls). A symbolic size no
+    input has as it is (a convolution's output rows, computed from the input's) makes
+    the node not eligible."""
+    where = {}
+    for i, t in enumerate(inputs):
+        for j, size in enumerate(t.shape):
+            if free_symbols(size):
+                where.setdefault(size.node.expr, (i, j))
+    lines = []
+    for r, t in enumerate(results):
+        for d, size in enumerate(t.shape):
+            if not free_symbols(size):
+                continue
+            if size.node.expr not in where:
+                raise NotEligible(f"result {r}'s size {d} ({size}) is no input's size")
+            lines.append(f"size {r} {d} {where[size.node.expr][0]} {where[size.node.expr][1]}")
+    return lines
 
 
 def mark(node: torch.fx.Node, why: str, device: torch.device) -> bool:

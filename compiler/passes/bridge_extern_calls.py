@@ -35,7 +35,7 @@ from __future__ import annotations
 import dataclasses
 
 from torch_mlir import ir
-from torch_mlir.dialects import bufferization, func, memref
+from torch_mlir.dialects import arith, bufferization, func, memref
 
 from .. import extern
 from . import structured as st
@@ -64,6 +64,16 @@ def _dynamic_layout(t: ir.RankedTensorType) -> ir.Type:
     layout = ir.StridedLayoutAttr.get(ir.ShapedType.get_dynamic_stride_or_offset(),
                                       [ir.ShapedType.get_dynamic_stride_or_offset()] * rank)
     return ir.MemRefType.get(t.shape, t.element_type, layout)
+
+
+def _result_sizes(spec: str) -> dict[tuple[int, int], tuple[int, int]]:
+    """The spec's `size R D I J` lines: (result, dimension) -> (input, dimension)."""
+    out = {}
+    for line in spec.splitlines():
+        if line.startswith("size "):
+            r, d, i, j = map(int, line.split()[1:])
+            out[r, d] = (i, j)
+    return out
 
 
 def _body(name: str, arg_types: list[ir.Type], spec_len: int) -> str:
@@ -114,7 +124,8 @@ class BridgeExternCalls(Pass):
                 if callee in arg_types:  # compiler/extern.py: a declaration per call
                     raise PassError(f"extern declaration @{callee} called twice", op.location)
                 host[callee] = [i for i, v in enumerate(op.operands) if _is_host_constant(v)]
-                arg_types[callee] = self._bridge(op)
+                spec = ir.StringAttr(decls[callee].attributes[extern.ATTR]).value
+                arg_types[callee] = self._bridge(op, spec)
         # Parsed together: each body's get_global and call must find their symbols to
         # verify; then moved into the module.
         texts = [f"func.func private @{RUNTIME}(memref<?xindex>)"]
@@ -141,11 +152,17 @@ class BridgeExternCalls(Pass):
             decl.erase()
 
     @staticmethod
-    def _bridge(call: ir.Operation) -> list[ir.Type]:
-        """Rewrites one call; returns the buffer types the declaration takes."""
+    def _bridge(call: ir.Operation, spec: str) -> list[ir.Type]:
+        """Rewrites one call (`spec`: its declaration's); returns the buffer types the
+        declaration takes. A result of symbolic sizes is allocated with the input sizes the
+        spec's `size` lines name."""
         results = [ir.RankedTensorType(r.type) for r in call.results]
-        if any(not t.has_static_shape for t in results):
-            raise PassError("an extern call with dynamic result sizes", call.location)
+        sizes = _result_sizes(spec)
+        dynamic = ir.ShapedType.get_dynamic_size()
+        if any(n == dynamic and (r, d) not in sizes for r, t in enumerate(results)
+               for d, n in enumerate(t.shape)):
+            raise PassError("an extern call with dynamic result sizes no input gives",
+                            call.location)
         with ir.InsertionPoint(call), call.location:
             buffers = []
             for value in call.operands:
@@ -153,8 +170,11 @@ class BridgeExternCalls(Pass):
                     _dynamic_layout(ir.RankedTensorType(value.type)), value,
                     read_only=True).result)
             outs = []
-            for t in results:
-                alloc = memref.AllocOp(ir.MemRefType.get(t.shape, t.element_type), [], [])
+            for r, t in enumerate(results):
+                dims = [memref.DimOp(buffers[sizes[r, d][0]], arith.ConstantOp(
+                    ir.IndexType.get(), sizes[r, d][1]).result).result
+                    for d, n in enumerate(t.shape) if n == dynamic]
+                alloc = memref.AllocOp(ir.MemRefType.get(t.shape, t.element_type), dims, [])
                 alloc.attributes["alignment"] = ir.IntegerAttr.get(
                     ir.IntegerType.get_signless(64), 64)
                 outs.append(alloc.result)

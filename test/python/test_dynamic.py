@@ -302,16 +302,26 @@ def test_scores_viewed_as_heads_are_an_expand():
 
 @pytest.mark.skipif(torch.get_default_device().type != "cpu",
                     reason="library kernels by choice are the CPU's (compiler/library_kernels.py)")
-def test_a_convolution_keeps_its_library_kernel_and_specializes():
-    """A 2-D convolution runs torch's kernel (oneDNN) as an extern call, which takes static
-    sizes: a batch that changes specializes instead of going symbolic (the symbolic code
+def test_a_convolution_keeps_its_library_kernel_over_symbolic_sizes():
+    """A 2-D convolution runs torch's kernel (oneDNN) as an extern call. Over a symbolic
+    batch the call takes the batch at run time (its result's batch is the input's): 2
+    compilations. (Before: the extern call took static sizes only and the symbolic code
     was im2col and BLAS per image, 4x the static code's time for a 3x3 convolution of a
-    batch of 8), and says why."""
+    batch of 8.) A varying image size without padding makes output sizes no input has
+    (s - 2): the sizes specialize, saying why, and the library kernel stays."""
     m = torch.nn.Sequential(torch.nn.Conv2d(4, 8, 3, padding=1), torch.nn.ReLU()).eval()
     compiled = mlirfuse.compile(m)
     with torch.no_grad():
-        for n in (2, 5, 3):
+        for n in (2, 5, 3, 7):
             x = torch.randn(n, 4, 8, 8)
+            torch.testing.assert_close(compiled(x), m(x), rtol=1e-4, atol=1e-4)
+    assert compiled.stats.compilations == 2
+    assert compiled._last.dynamic_dims is not None and len(compiled._last.externs) == 1
+    m = torch.nn.Sequential(torch.nn.Conv2d(4, 8, 3), torch.nn.ReLU()).eval()
+    compiled = mlirfuse.compile(m)
+    with torch.no_grad():
+        for size in (8, 6, 10):
+            x = torch.randn(2, 4, size, size)
             torch.testing.assert_close(compiled(x), m(x), rtol=1e-4, atol=1e-4)
     assert compiled.stats.compilations == 3
     assert compiled._last.dynamic_dims is None and len(compiled._last.externs) == 1

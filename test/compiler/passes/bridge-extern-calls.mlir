@@ -68,3 +68,20 @@ func.func @main(%a: tensor<4x4xf32>) -> tensor<4x4xf32> {
 func.func @main(%a: tensor<4xf32>) -> tensor<4xf32> {
   return %a : tensor<4xf32>
 }
+
+// -----
+
+// A result of symbolic size (a convolution over a symbolic batch, on the CPU): the
+// spec's `size 0 0 0 0` line says result 0's size 0 is input 0's size 0, and the result
+// buffer is allocated with it, read from the input's buffer per call.
+// CHECK-LABEL: func.func @main
+// CHECK: %[[X:.*]] = bufferization.to_buffer %arg0 read_only : tensor<?x4x8x8xf32> to memref<?x4x8x8xf32, strided<[?, ?, ?, ?], offset: ?>>
+// CHECK: %[[W:.*]] = bufferization.to_buffer %arg1
+// CHECK: %[[N:.*]] = memref.dim %[[X]], %c0
+// CHECK: %[[O:.*]] = memref.alloc(%[[N]]) {alignment = 64 : i64} : memref<?x8x6x6xf32>
+// CHECK: call @mlirfuse_extern_op_0(%[[X]], %[[W]], %[[O]])
+func.func private @mlirfuse_extern_op_0(tensor<?x4x8x8xf32>, tensor<8x4x3x3xf32>) -> tensor<?x8x6x6xf32> attributes {mlirfuse.extern = "op aten::convolution\0Aout 6 4\0Asize 0 0 0 0\0Aarg T 0\0Aarg T 1"}
+func.func @main(%x: tensor<?x4x8x8xf32>, %w: tensor<8x4x3x3xf32>) -> tensor<?x8x6x6xf32> {
+  %0 = call @mlirfuse_extern_op_0(%x, %w) : (tensor<?x4x8x8xf32>, tensor<8x4x3x3xf32>) -> tensor<?x8x6x6xf32>
+  return %0 : tensor<?x8x6x6xf32>
+}
