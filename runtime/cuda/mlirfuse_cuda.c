@@ -373,6 +373,7 @@ static struct {
   int algo;
 } convs[MAX_CONVS];
 static int conv_count = 0;
+static int conv_evict = 0; /* the entry a full table sets next */
 
 /* y (+)= conv(x, w): x is n x c x h x w, w f x c x kh x kw (contiguous), y n x f x oh x ow
    (4-D strides in elements for x and y; offsets in elements), no padding (the compiled
@@ -408,16 +409,25 @@ void mlirfuse_conv2d(int32_t dtype, int64_t x, int64_t x_off, int64_t n, int64_t
   for (int i = 0; i < conv_count; i++)
     if (!memcmp(convs[i].key, key, sizeof key)) { slot = i; break; }
   if (slot < 0) {
-    if (conv_count == MAX_CONVS) { conv_fail("cuDNN (more than 256 convolution shapes)", -1); return; }
-    slot = conv_count;
     int type = types[dtype];
     cudnnDesc_t xd, wd, yd, cd;
-    if ((status = p_cudnnCreateTensorDescriptor(&xd)) ||
-        (status = p_cudnnCreateTensorDescriptor(&yd)) ||
-        (status = p_cudnnCreateFilterDescriptor(&wd)) ||
-        (status = p_cudnnCreateConvolutionDescriptor(&cd))) {
-      conv_fail("cudnnCreate*Descriptor", status);
-      return;
+    if (conv_count < MAX_CONVS) {
+      slot = conv_count;
+      if ((status = p_cudnnCreateTensorDescriptor(&xd)) ||
+          (status = p_cudnnCreateTensorDescriptor(&yd)) ||
+          (status = p_cudnnCreateFilterDescriptor(&wd)) ||
+          (status = p_cudnnCreateConvolutionDescriptor(&cd))) {
+        conv_fail("cudnnCreate*Descriptor", status);
+        return;
+      }
+    } else {
+      /* Full (each specialization's shapes, or a batch that varies, add entries): the
+         oldest entry's descriptors are set for this shape. Before: every later shape
+         failed ("more than 256 convolution shapes"). Its key is no key until set. */
+      slot = conv_evict;
+      conv_evict = (conv_evict + 1) % MAX_CONVS;
+      xd = convs[slot].x; wd = convs[slot].w; yd = convs[slot].y; cd = convs[slot].conv;
+      convs[slot].key[0] = -1;
     }
     if ((status = p_cudnnSetTensor4dDescriptorEx(xd, type, n, c, h, w, x_n, x_c, x_h, x_w)) ||
         (status = p_cudnnSetTensor4dDescriptorEx(yd, type, n, f, oh, ow, y_n, y_c, y_h, y_w)) ||
@@ -448,7 +458,7 @@ void mlirfuse_conv2d(int32_t dtype, int64_t x, int64_t x_off, int64_t n, int64_t
     memcpy(convs[slot].key, key, sizeof key);
     convs[slot].x = xd; convs[slot].w = wd; convs[slot].y = yd; convs[slot].conv = cd;
     convs[slot].algo = algo;
-    conv_count++;
+    if (slot == conv_count) conv_count++;
   }
   int size = sizes[dtype];
   float alpha32 = 1.0f, beta32 = accumulate ? 1.0f : 0.0f;
