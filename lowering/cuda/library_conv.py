@@ -7,8 +7,8 @@ dilations; the batch loop may be gone, folded as a unit dimension):
 
   y[n, f, oh, ow] += x[n, c, oh * sh + kh * dh, ow * sw + kw * dw] * w[f, c, kh, kw]
 
-with static shapes and strides, a contiguous filter, and one element type cuDNN takes
-(f32, f16, bf16, f64). mlirfuse-form-fusion-groups{library-convolutions} left them
+with static shapes (but for the batch, read from the buffer per call) and strides, a
+contiguous filter, and one element type cuDNN takes (f32, f16, bf16, f64). mlirfuse-form-fusion-groups{library-convolutions} left them
 untiled, outside every kernel. The padding is the buffer the input was copied into
 (torch-mlir's tensor.pad), so cuDNN sees none.
 Rewrites: each into
@@ -152,8 +152,14 @@ class LibraryConv(Pass):
                 address = memref.ExtractAlignedPointerAsIndexOp(meta.results[0]).result
                 return [arith.IndexCastOp(i64, address).result,
                         arith.IndexCastOp(i64, meta.results[1]).result]
+            def size(v, value, dim):  # a symbolic batch is read from the buffer per call
+                if v != ir.ShapedType.get_dynamic_size():
+                    return const(i64, v)
+                return arith.IndexCastOp(i64, memref.DimOp(
+                    value, arith.ConstantOp(ir.IndexType.get(), dim).result).result).result
             args = [const(i32, DTYPES[element])]
-            args += pointer(x) + [const(i64, v) for v in x_sizes + x_strides]
+            args += pointer(x) + [size(x_sizes[0], x, 0)] + \
+                [const(i64, v) for v in x_sizes[1:] + x_strides]
             args += pointer(w) + [const(i64, v) for v in (w_sizes[0], w_sizes[2], w_sizes[3])]
             args += pointer(y) + [const(i64, v) for v in y_sizes[2:] + y_strides]
             args += [const(i64, v) for v in (sh, sw, dh, dw)]
