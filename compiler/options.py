@@ -41,7 +41,7 @@ class Options:
         compiles whole; counted in `stats.extern_calls`. False runs such ops eager
         between compiled pieces. With on_unsupported="error" there are none either.
       library_kernels: True (default): ops for which a library kernel was measured faster
-        than mlirfuse's code (on the CPU, 2-D convolutions: torch's oneDNN kernel) run it
+        than mlirfuse's code (on the CPU, 1-D and 2-D convolutions: torch's oneDNN kernel) run it
         as extern calls, the ops around them still fused (compiler/library_kernels.py).
         False compiles them as generated code; without extern calls there are none.
       dynamic: as torch.compile's: None (default) specializes the first call's sizes, and
@@ -51,6 +51,9 @@ class Options:
         code for symbolic sizes cannot be made (a graph that needs eager ops, a pass that
         cannot take symbolic sizes; on CUDA, MLIRFUSE_CUDA_DYNAMIC=0), the call's sizes are
         specialized instead.
+      progress: True (default): a compile that takes over a second shows a progress line
+        on standard error when that is a terminal (the stage it is in, the time so far;
+        compiler/progress.py); False: never.
     """
 
     device: str | None = None
@@ -63,6 +66,7 @@ class Options:
     extern_calls: bool = True
     library_kernels: bool = True
     dynamic: bool | None = None
+    progress: bool = True
     dump_dir: str | None = None
     repro_dir: str = dataclasses.field(
         default_factory=lambda: _env_path(
@@ -97,6 +101,8 @@ class Options:
                              f"got {opts.on_unsupported!r}")
         if opts.dynamic not in (None, True, False):
             raise ValueError(f"mlirfuse: dynamic must be None, True or False, got {opts.dynamic!r}")
+        if opts.progress not in (True, False):
+            raise ValueError(f"mlirfuse: progress must be True or False, got {opts.progress!r}")
         if opts.recompile_limit < 1:
             raise ValueError(f"mlirfuse: recompile_limit must be >= 1, got {opts.recompile_limit}")
         if not 0 <= opts.opt_level <= 3:

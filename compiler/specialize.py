@@ -20,7 +20,7 @@ import torch
 import torch.utils._pytree as pytree
 
 from . import capture as capture_mod
-from . import decompositions, dynamic_check, extern, hazards, library_kernels, timings
+from . import decompositions, dynamic_check, extern, hazards, library_kernels, progress, timings
 from .compiled_graph import ALIGN, CompiledGraph, lower_graph
 from .errors import CompileError
 from .options import Options
@@ -147,7 +147,8 @@ class Specialization:
                  dynamic: list[tuple[int, ...]] | None = None):
         start = time.perf_counter()
         self._dynamic = dynamic
-        with timings.recording() as self.timings:
+        label = getattr(fn, "__qualname__", None) or type(fn).__name__
+        with timings.recording() as self.timings, progress.showing(label, options.progress):
             self._compile_all(fn, args, options)
         self.compile_seconds = time.perf_counter() - start
         self.timings["total"] = self.compile_seconds

@@ -32,8 +32,23 @@ def recording():
 
 
 @contextlib.contextmanager
+def listening(listener):
+    """Calls `listener(name)` as each phase of this thread starts, inside the block (the
+    progress line of a long compile: compiler/progress.py)."""
+    outer = getattr(_current, "listener", None)
+    _current.listener = listener
+    try:
+        yield
+    finally:
+        _current.listener = outer
+
+
+@contextlib.contextmanager
 def phase(name: str):
     """Adds the block's wall time to phase `name` of the compile being recorded, if any."""
+    listener = getattr(_current, "listener", None)
+    if listener is not None:
+        listener(name)
     record = getattr(_current, "record", None)
     if record is None:
         yield

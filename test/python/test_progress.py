@@ -1,0 +1,47 @@
+"""The progress line of long compiles (compiler/progress.py, issue 19): the stages on a
+terminal, nothing elsewhere or with progress=False."""
+
+import io
+import sys
+
+import torch
+
+import mlirfuse
+from mlirfuse.compiler import progress
+
+
+class _Terminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+def _softmax_matmul(x, w):
+    return torch.softmax(x @ w, -1) * 2
+
+
+def _compile_once(monkeypatch, stream, **options):
+    monkeypatch.setattr(progress, "DELAY", 0)  # show at once: no timing in the test
+    monkeypatch.setattr(sys, "stderr", stream)
+    x, w = torch.randn(16, 32), torch.randn(32, 8)
+    compiled = mlirfuse.compile(_softmax_matmul, **options)
+    torch.testing.assert_close(compiled(x, w), _softmax_matmul(x, w))
+    assert compiled.stats.compilations == 1
+    return stream.getvalue()
+
+
+def test_a_compile_shows_its_stages_on_a_terminal(monkeypatch):
+    text = _compile_once(monkeypatch, _Terminal())
+    assert "mlirfuse: compiling _softmax_matmul" in text
+    for stage in ("capture", "import", "linalg", "llvm"):
+        assert stage in text, stage
+
+
+def test_no_line_off_a_terminal_or_when_off(monkeypatch):
+    assert _compile_once(monkeypatch, io.StringIO()) == ""
+    assert _compile_once(monkeypatch, _Terminal(), progress=False) == ""
+
+
+def test_progress_is_true_or_false():
+    import pytest
+    with pytest.raises(ValueError, match="progress must be True or False"):
+        mlirfuse.compile(_softmax_matmul, progress="yes")
