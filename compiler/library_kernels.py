@@ -23,7 +23,8 @@ from __future__ import annotations
 
 import torch
 
-from . import extern
+from . import capture, extern
+from .errors import CompileError
 
 aten = torch.ops.aten
 
@@ -50,3 +51,19 @@ def mark(gm: torch.fx.GraphModule, device: torch.device) -> int:
         if why and not extern.marked(node) and extern.mark(node, why, device):
             marked += 1
     return marked
+
+
+def check_symbolic(gm: torch.fx.GraphModule, device: torch.device) -> None:
+    """For a compile for symbolic sizes: raises CompileError naming the first op that runs
+    a library kernel by choice but could not be marked as an extern call (its result has
+    a symbolic size no input has: a convolution's output rows when the image size
+    varies). Generated code for it was several times the static code's time (im2col and
+    BLAS per image: 4x, a 3x3 convolution of a batch of 8 on the CPU), so the caller
+    specializes the sizes instead."""
+    for node in gm.graph.nodes:
+        why = preferred(node, device)
+        if why and not extern.marked(node):
+            raise CompileError(
+                f"no code for symbolic sizes: a library kernel by choice needs static sizes "
+                f"({why})", stage="library", op=str(node.target),
+                source=capture.source_of(node), nodes=[node.name])

@@ -264,17 +264,8 @@ class Specialization:
             return CompiledGraph(gm, examples, self.device, options)
         if options.extern_calls and options.library_kernels:
             library_kernels.mark(gm, self.device)
-            unmarked = [n for n in gm.graph.nodes if library_kernels.preferred(n, self.device)
-                        and not extern.marked(n)]
-            if self._dynamic is not None and unmarked:
-                # A library kernel by choice is an extern call, which takes static sizes:
-                # generated code for symbolic ones was 4x the static code's time (a 3x3
-                # convolution of a batch of 8 on the CPU); the caller specializes instead.
-                raise CompileError(
-                    "no code for symbolic sizes: a library kernel by choice needs static "
-                    f"sizes ({library_kernels.preferred(unmarked[0], self.device)})",
-                    stage="library", op=str(unmarked[0].target),
-                    source=capture_mod.source_of(unmarked[0]), nodes=[unmarked[0].name])
+            if self._dynamic is not None:  # the caller specializes instead
+                library_kernels.check_symbolic(gm, self.device)
         for _ in range(MAX_EXTERN_ROUNDS):
             if options.extern_calls:  # (each round: the op that failed may occur again)
                 mark_externs(gm, self.device, self._on_device)

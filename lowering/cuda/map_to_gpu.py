@@ -59,52 +59,10 @@ from . import gpu_constants as gc
 from . import gpu_memory as gm
 from . import gpu_registers as rg
 from . import gpu_symbolic as sy
-from . import gpu_vectors as gv
+from . import gpu_tiles as gt
 
-# Ops that only compute addresses or scalars: they stay where they are.
-_METADATA = ("memref.subview", "memref.cast", "memref.reinterpret_cast", "memref.view",
-             "memref.extract_strided_metadata", "memref.expand_shape", "memref.collapse_shape",
-             "memref.dim", "memref.alloc", "memref.get_global", "memref.transpose",
-             "memref.extract_aligned_pointer_as_index",
-             "memref.assume_alignment", "func.return", "scf.yield", "ub.poison")
-_SCALAR_DIALECTS = ("arith.", "math.", "index.", "affine.")
-SHARED_BYTES = 48 * 1024  # static shared memory a block may use without opting in
-MAX_THREADS = gb.MAX_THREADS
 MAX_BLOCKS = gb.MAX_BLOCKS
-
-
-def _is_metadata(op: ir.Operation) -> bool:
-    return op.name in _METADATA or op.name.startswith(_SCALAR_DIALECTS)
-
-
-def _threads_for(work: int) -> int:
-    return max(32, min(MAX_THREADS, -(-work // 32) * 32))
-
-
-def _classify(op: ir.Operation):
-    """(static loop extents, or None when one is symbolic; reduction loops; combining ops
-    or None) of a structured op."""
-    reductions = gb.reduction_loops(op)
-    return st.static_extents(op), reductions, st.combiners(op) if reductions else None
-
-
-def _work(op: ir.Operation, vector_bytes: int) -> int:
-    """The pieces (elements, or vectors of them) one op gives a block to spread over its
-    threads."""
-    if op.name == "memref.copy":  # a copy onto itself is dropped
-        same = op.operands[0] == op.operands[1]
-        return 0 if same else math.prod(ir.MemRefType(op.operands[0].type).shape)
-    if not st.is_structured(op):
-        return 1
-    extents, reductions, folds = _classify(op)
-    if extents is None:  # symbolic sizes: as much as a block takes
-        return MAX_THREADS * rg.UNROLL
-    if folds:
-        return math.prod(extents[d] for d in reductions) // gv.chunk_width(
-            op, extents, vector_bytes, reductions)
-    if reductions:
-        return math.prod(extents)
-    return math.prod(extents) // gv.chunk_width(op, extents, vector_bytes)
+SHARED_BYTES = gt.SHARED_BYTES
 
 
 def _induction_values(tile: ir.Value, counts: list[int | ir.Value], lbs: list[int],
@@ -168,7 +126,7 @@ class MapToGpu(Pass):
                 self._region(region)
         elif name == "scf.forall":
             self._forall(op)
-        elif _is_metadata(op) or name in ("memref.dealloc", "func.call", "cf.assert") \
+        elif gt.is_metadata(op) or name in ("memref.dealloc", "func.call", "cf.assert") \
                 or library_gemm.HOST_ATTR in op.attributes:
             # Host work: the runtime's cuBLAS gemm calls, and loops of them; torch-mlir's
             # checks of symbolic sizes (cf.assert of a condition on sizes), as on the CPU.
@@ -192,10 +150,10 @@ class MapToGpu(Pass):
         op.move_before(body.operations[0])
 
     def _standalone(self, op: ir.Operation) -> None:
-        extents, reductions, folds = _classify(op)
+        extents, reductions, folds = gt.classify(op)
         if folds:
             points = math.prod(e for d, e in enumerate(extents) if d not in reductions)
-            threads = _threads_for(math.prod(extents[d] for d in reductions))
+            threads = gt.threads_for(math.prod(extents[d] for d in reductions))
             body, (bx, tx) = gb.launch(op, max(1, min(points, MAX_BLOCKS)), threads)
             with ir.InsertionPoint(body.operations[0]), op.location, rg.holding(body):
                 cg.block_reduce(op, tx, gb.index(threads), extents, folds,
@@ -203,8 +161,8 @@ class MapToGpu(Pass):
                                 vector_bytes=self.vector_bytes)
         else:
             # Parallel ops: a thread per vector (4x fewer blocks for float32, all busy).
-            work = math.prod(extents) if reductions else _work(op, self.vector_bytes)
-            threads = _threads_for(work)
+            work = math.prod(extents) if reductions else gt.work(op, self.vector_bytes)
+            threads = gt.threads_for(work)
             blocks = max(1, min(-(-work // threads), MAX_BLOCKS))
             body, (bx, tx) = gb.launch(op, blocks, threads)
             with ir.InsertionPoint(body.operations[0]), op.location, rg.holding(body):
@@ -244,9 +202,9 @@ class MapToGpu(Pass):
             return
         counts = [-(-(u - lb) // s) for lb, u, s in zip(lbs, ubs, steps)]
         tiles = math.prod(counts)
-        warps = 1 if symbolic else self._warps_per_block(body_ops, tiles, per_tile)
-        threads = 32 * warps if warps > 1 else _threads_for(
-            max([_work(o, self.vector_bytes) for o in body_ops] + [1]))
+        warps = 1 if symbolic else gt.warps_per_block(body_ops, tiles, per_tile, self.vector_bytes)
+        threads = 32 * warps if warps > 1 else gt.threads_for(
+            max([gt.work(o, self.vector_bytes) for o in body_ops] + [1]))
         shared = per_tile * warps <= SHARED_BYTES and not symbolic
         wg_types = [gm.workgroup_type(a, warps) for a in allocs] if shared else []
         hoisted = [] if shared else gm.hoist(allocs, forall, tiles)
@@ -276,7 +234,7 @@ class MapToGpu(Pass):
         """A kernel whose tile count depends on symbolic sizes (each tile's own sizes are
         static: a row of a [?, 256] tensor): the grid computed on the host from the call's
         sizes, no launch when there is no tile; tile temporaries must fit in shared memory.
-        Row reductions pack a tile per warp as static ones do (_warps_per_block), the grid
+        Row reductions pack a tile per warp as static ones do (gpu_tiles.warps_per_block), the grid
         rounded up and the last block's extra warps skipping the body (a warp-uniform
         branch: the shuffles stay within a warp, and a barrier left inside becomes a warp's
         sync); other tiles take a block each.
@@ -292,15 +250,15 @@ class MapToGpu(Pass):
                             forall.location)
         counts, tiles, placeholder = sy.tile_counts(forall)
         forall.move_before(placeholder)
-        warps = self._warps_per_block(body_ops, None, per_tile)
+        warps = gt.warps_per_block(body_ops, None, per_tile, self.vector_bytes)
         parts = 1
         if warps > 1:
             threads = 32 * warps
             with ir.InsertionPoint(forall), forall.location:
                 blocks = arith.CeilDivUIOp(tiles, gb.index(warps)).result
         else:
-            threads = _threads_for(max([_work(o, self.vector_bytes) for o in body_ops] + [1]))
-            parts = self._blocks_per_tile(body_ops, allocs, threads)
+            threads = gt.threads_for(max([gt.work(o, self.vector_bytes) for o in body_ops] + [1]))
+            parts = gt.blocks_per_tile(body_ops, allocs, threads, self.vector_bytes)
             blocks = tiles
             if parts > 1:
                 with ir.InsertionPoint(forall), forall.location:
@@ -334,53 +292,18 @@ class MapToGpu(Pass):
         if warps > 1:
             gb.barriers_to_warp_syncs(tile_body)
 
-    def _blocks_per_tile(self, body_ops: list[ir.Operation], allocs: list[ir.Operation],
-                         threads: int) -> int:
-        """Blocks one tile of a symbolic count is spread over: a tile that is one parallel
-        op of static extents (a row of an op outside kernels, rows_of) takes as many blocks
-        as give each thread a piece, as the static code's grid does; else 1 (ops with
-        barriers between them, or temporaries, need the tile in one block).
-
-        Before: the transformer's [?, 128, 512] -> [128, ?, 512] transpose ran a block per
-        batch row, 4 blocks of 256 threads for 256 K elements (62 us on the H200; static
-        code 7)."""
-        memory_ops = [o for o in body_ops if not _is_metadata(o) and o.name != "memref.dealloc"]
-        if allocs or len(memory_ops) != 1 or not st.is_structured(memory_ops[0]):
-            return 1
-        extents, reductions, _ = _classify(memory_ops[0])
-        if extents is None or reductions:
-            return 1
-        work = _work(memory_ops[0], self.vector_bytes)
-        return max(1, min(-(-work // threads), MAX_BLOCKS))
-
-    def _warps_per_block(self, body_ops: list[ir.Operation], tiles: int | None,
-                         tile_bytes: int) -> int:
-        """Tiles a block runs at once, one per warp: 8 (256 threads) for row reductions
-        whose every op gives each lane at most 8 pieces of work (a 1024-wide f32 row:
-        8 vectors a lane, all in registers; shuffles reduce it, no shared memory, no
-        barrier), when the tile count divides (None: symbolic, the caller guards) and
-        the temporaries fit; else 1."""
-        warps = MAX_THREADS // 32
-        memory_ops = [o for o in body_ops if not _is_metadata(o) and o.name != "memref.dealloc"]
-        reduces = any(st.is_structured(o) and _classify(o)[2] for o in memory_ops)
-        fits = all((st.is_structured(o) or o.name == "memref.copy")
-                   and _work(o, self.vector_bytes) <= 32 * rg.UNROLL for o in memory_ops)
-        if reduces and fits and (tiles is None or tiles % warps == 0) and tile_bytes * warps <= SHARED_BYTES:
-            return warps
-        return 1
-
     def _distribute(self, body: ir.Block, tx: ir.Value, threads: int,
                     warp: bool = False) -> None:
         """Spreads each op of a kernel's tile over the block's threads (the lanes of a
         warp when `warp`, `tx` being the lane), barriers between."""
         ops = [o.operation for o in body.operations][:-1]
-        memory_ops = [o for o in ops if not _is_metadata(o) and o.name != "memref.dealloc"]
+        memory_ops = [o for o in ops if not gt.is_metadata(o) and o.name != "memref.dealloc"]
         with rg.holding(body) as registers:
             for op in ops:
                 if op.name == "memref.dealloc":
                     op.erase()
                     continue
-                if _is_metadata(op):
+                if gt.is_metadata(op):
                     continue
                 with ir.InsertionPoint(op), op.location:
                     count = gb.index(threads)
@@ -405,7 +328,7 @@ class MapToGpu(Pass):
 
     def _tile_op(self, op: ir.Operation, tx: ir.Value, threads: ir.Value,
                  warp: bool = False) -> None:
-        extents, reductions, folds = _classify(op)
+        extents, reductions, folds = gt.classify(op)
         if extents is None:  # a tile of symbolic sizes: loops bounded at run time
             extents = sy.runtime_extents(op)
         if folds:
