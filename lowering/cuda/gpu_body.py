@@ -200,17 +200,8 @@ def barriers_to_warp_syncs(block: ir.Block) -> None:
     per warp behind a guard), whose barriers order accesses of one warp's lanes to that
     warp's own slice of shared memory; a block-wide barrier there would wait for warps
     that never come."""
-    barriers = []
-
-    def walk(b: ir.Block) -> None:
-        for op in b.operations:
-            op = op.operation
-            if op.name == "gpu.barrier":
-                barriers.append(op)
-            for region in op.regions:
-                for inner in region.blocks:
-                    walk(inner)
-    walk(block)
+    barriers = [o for top in block.operations for o in st.walk(top.operation)
+                if o.name == "gpu.barrier"]
     for op in barriers:
         with ir.InsertionPoint(op), op.location:
             all_lanes = arith.ConstantOp(ir.IntegerType.get_signless(32), -1).result
