@@ -84,34 +84,33 @@ def test_symbolic_kernels_take_vector_accesses_as_static_ones():
 
 
 def test_convolution_over_a_symbolic_batch_calls_cudnn(monkeypatch):
-    """A 2-D convolution over a symbolic batch on the GPU: with SYMBOLIC_BATCH a cuDNN call
-    that reads the batch from its input per call; off (the default until the H200 runs
-    it), and for a symbolic image size, the compile fails naming the convolution and its
-    source line and the call's sizes are specialized (api.py). Before: a generated direct
-    convolution in kernels, no cuDNN call, 130x eager's time."""
+    """A 2-D convolution over a symbolic batch on the GPU: a cuDNN call that reads the
+    batch from its input per call (SYMBOLIC_BATCH, the default); with it off, and for a
+    symbolic image size, the compile fails naming the convolution and its source line and
+    the call's sizes are specialized (api.py). Before: a generated direct convolution in
+    kernels, no cuDNN call, 130x eager's time."""
     from mlirfuse.compiler.errors import CompileError
     from mlirfuse.compiler.passes import convolution
+    assert convolution.SYMBOLIC_BATCH
     m = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3, padding=1), torch.nn.ReLU()).eval()
     x = torch.randn(4, 3, 16, 16)
-    with pytest.raises(CompileError, match="convolution over symbolic sizes") as info:
-        _gpu_stage(m, (x,), [(0,)])
-    assert "conv.py" in str(info.value)
-    monkeypatch.setattr(convolution, "SYMBOLIC_BATCH", True)
     text, _ = _gpu_stage(m, (x,), [(0,)])
     call = next(line for line in text.splitlines() if "call @mlirfuse_conv2d" in line)
     batch = re.search(r"@mlirfuse_conv2d\(%\w+, %\w+, %\w+, (%\w+),", call).group(1)
     assert re.search(rf"{batch} = arith.index_cast %dim", text), call
-    with pytest.raises(CompileError, match="convolution over symbolic sizes"):
+    with pytest.raises(CompileError, match="convolution over symbolic sizes") as info:
         _gpu_stage(m, (x,), [(2, 3)])
+    assert "conv.py" in str(info.value)
+    monkeypatch.setattr(convolution, "SYMBOLIC_BATCH", False)
+    with pytest.raises(CompileError, match="convolution over symbolic sizes"):
+        _gpu_stage(m, (x,), [(0,)])
 
 
 @needs_cuda
 def test_cuda_convolution_over_batches_matches_eager(monkeypatch):
-    """A conv + batch norm + relu + conv block over batches 2, 5, 3, 7 on CUDA, with
-    SYMBOLIC_BATCH on: the second batch compiles code for every batch (cuDNN called with
-    the batch per call), each result eager's (TF32 off: float32 on both sides)."""
-    from mlirfuse.compiler.passes import convolution
-    monkeypatch.setattr(convolution, "SYMBOLIC_BATCH", True)
+    """A conv + batch norm + relu + conv block over batches 2, 5, 3, 7 on CUDA: the second
+    batch compiles code for every batch (cuDNN called with the batch per call), each
+    result eager's (TF32 off: float32 on both sides)."""
     monkeypatch.setattr(torch.backends.cudnn, "allow_tf32", False)
     torch.manual_seed(0)
     m = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3, padding=1), torch.nn.BatchNorm2d(8),
@@ -119,6 +118,20 @@ def test_cuda_convolution_over_batches_matches_eager(monkeypatch):
     compiled = _calls_match_eager(m, lambda n: (torch.randn(n, 3, 16, 16, device="cuda"),),
                                   [2, 5, 3, 7])
     assert compiled._last.dynamic_dims is not None
+
+
+@needs_cuda
+def test_cuda_convolution_plans_past_the_runtime_table_match_eager(monkeypatch):
+    """300 batch sizes through one convolution over a symbolic batch: the runtime's cuDNN
+    plan table (256 shapes) reuses its oldest entries, and the first sizes called again
+    plan anew; every result eager's. Before: every shape past the 256th failed."""
+    monkeypatch.setattr(torch.backends.cudnn, "allow_tf32", False)
+    torch.manual_seed(0)
+    m = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3, padding=1), torch.nn.ReLU()).cuda().eval()
+    sizes = list(range(2, 302))
+    # 2 compilations: the first batch's static code, then the symbolic one for the rest.
+    _calls_match_eager(m, lambda n: (torch.randn(n, 3, 6, 6, device="cuda"),),
+                       sizes + sizes[:20])
 
 
 def test_symbolic_workspace_is_sized_per_call():
