@@ -227,14 +227,16 @@ def portable_kernels():
         torch.backends.mha.set_fastpath_enabled(fastpath)
 
 
-def export(fn: Callable, args: tuple, dynamic: list[tuple[int, ...]] | None = None
-           ) -> tuple[ExportedProgram, _Wrapper]:
+def export(fn: Callable, args: tuple, dynamic: list[tuple[int, ...]] | None = None,
+           keep: frozenset = frozenset()) -> tuple[ExportedProgram, _Wrapper]:
     """Runs torch.export on `fn(*args)` with torch-mlir's decompositions.
 
     Args:
       dynamic: per distinct tensor argument, the dimensions whose size is a symbol
         (torch.export's Dim.AUTO: torch keeps a dimension static where the code needs it
         to be, and sizes 0 and 1 always); None: every size static.
+      keep: ops left whole, not decomposed (they run a library kernel by choice:
+        compiler/library_kernels.py).
 
     Raises:
       CompileError (stage "capture") when torch.export cannot trace the callable.
@@ -253,7 +255,10 @@ def export(fn: Callable, args: tuple, dynamic: list[tuple[int, ...]] | None = No
                 prog = torch.export.export(wrapper, tuple(tensors), strict=False,
                                            dynamic_shapes=shapes)
             traced_random_ops = random_ops(prog.graph)
-            prog = prog.run_decompositions(decomposition_table())
+            table = decomposition_table()
+            for op in keep:
+                table.pop(op, None)
+            prog = prog.run_decompositions(table)
     except Exception as e:  # torch.export raises many types; all mean "cannot capture"
         raise CompileError(f"{type(e).__name__}: {e}", stage="capture") from e
     replay = seeding.replay(traced_random_ops)
@@ -283,11 +288,12 @@ def _quiet_fake_tensors(quiet: bool):
         logger.setLevel(level)
 
 
-def capture(fn: Callable, args: tuple, dynamic: list[tuple[int, ...]] | None = None
-            ) -> Captured:
+def capture(fn: Callable, args: tuple, dynamic: list[tuple[int, ...]] | None = None,
+            keep: frozenset = frozenset()) -> Captured:
     """Captures `fn(*args)` as a functional graph plus its calling convention
-    (`dynamic`: the symbolic dimensions of each distinct tensor argument, see export)."""
-    prog, wrapper = export(fn, args, dynamic)
+    (`dynamic`: the symbolic dimensions of each distinct tensor argument, `keep`: ops
+    not decomposed; see export)."""
+    prog, wrapper = export(fn, args, dynamic, keep)
     gm = prog.graph_module
     _strip_own_frames(gm)
     fold_item_into_tensor(gm)

@@ -19,8 +19,9 @@ dispatcher on the buffers, results copied into buffers the compiled code allocat
 Eligible: an aten op overload with no mutated or aliased arguments, whose inputs are
 tensors of the graph (or lists of them) and constants, whose results are tensors of
 static sizes, all on the device the code runs on, of dtypes the compiled code has (no
-complex). On the CPU sizes may be symbolic where each symbolic size of a result is
-an input's (a convolution over a symbolic batch).
+complex). Sizes may be symbolic where each symbolic size of a result is an input's (a
+convolution over a symbolic batch on the CPU, attention over a symbolic sequence on
+CUDA).
 """
 
 from __future__ import annotations
@@ -87,8 +88,6 @@ def _check_tensor(t: torch.Tensor, what: str, device: torch.device) -> None:
     sizes = (*t.shape, *t.stride())
     if any(free_unbacked_symbols(s) for s in sizes):  # data-dependent (a nonzero's count)
         raise NotEligible(f"{what} has data-dependent sizes")
-    if device.type != "cpu" and any(free_symbols(s) for s in sizes):
-        raise NotEligible(f"{what} has symbolic sizes (extern calls take them on the CPU)")
 
 
 def _number(value) -> str:

@@ -16,6 +16,13 @@ was measured faster, in one process, interleaved (bench/RESULTS.md, 2026-12-02):
     9.42; [2, 64, 1024] -> 64 1.42 / 1.59 / 24.76 (the generated code has no im2col for
     them: a direct loop nest). The Whisper encoder: 2.85x inductor's time -> 0.97x.
 
+  * Attention on CUDA (aten.scaled_dot_product_attention): torch's kernel picks flash or
+    memory-efficient attention, which never writes the score matrices; the math form
+    mlirfuse compiles writes them and runs two batched GEMMs over them (GPT-2 124M at
+    batch 8 x 256 tokens on the H200: 1.08x inductor's time, inductor calling the same
+    kernel). Captured whole for that (`kept`, capture's `keep`): elsewhere, and where
+    the extern call cannot take it, it is captured again in its math form.
+
 On CUDA convolutions are cuDNN calls already (mlirfuse-library-conv).
 """
 
@@ -29,9 +36,42 @@ from .errors import CompileError
 aten = torch.ops.aten
 
 
+# Ops captured whole (not decomposed) where they may run a library kernel: on CUDA.
+KEPT_ON_CUDA = frozenset({aten.scaled_dot_product_attention.default})
+
+
+def kept(args: tuple, options) -> frozenset:
+    """The ops capture should leave whole for a call with `args` under `options` (an
+    Options): the attention op when the code is for CUDA and library kernels and extern
+    calls are on."""
+    if not (options.library_kernels and options.extern_calls and extern.CUDA) or \
+            options.on_unsupported == "error":
+        return frozenset()
+    device = options.device or next(
+        (str(t.device) for t in capture.split_args(args)[0] if isinstance(t, torch.Tensor)
+         and t.device.type == "cuda"), "cpu")
+    return KEPT_ON_CUDA if device.startswith("cuda") else frozenset()
+
+
+def mark_kept(gm: torch.fx.GraphModule, device: torch.device, ops: frozenset) -> bool:
+    """Marks the nodes of the ops in `ops` (captured whole) as extern calls; False when
+    one cannot be (the graph is then captured again with them decomposed)."""
+    for node in gm.graph.nodes:
+        if node.op == "call_function" and node.target in ops and not extern.marked(node):
+            why = preferred(node, device)
+            if not why or not extern.mark(node, why, device):
+                return False
+    return True
+
+
 def preferred(node: torch.fx.Node, device: torch.device) -> str | None:
     """Why `node` runs a library kernel by choice on `device`, or None."""
-    if node.op != "call_function" or device.type != "cpu":
+    if node.op != "call_function":
+        return None
+    if device.type == "cuda" and node.target in KEPT_ON_CUDA:
+        return "attention on CUDA: torch's flash or memory-efficient kernel never writes " \
+               "the score matrices (compiler/library_kernels.py)"
+    if device.type != "cpu":
         return None
     if node.target is aten.convolution.default:
         x = node.args[0].meta.get("val") if isinstance(node.args[0], torch.fx.Node) else None

@@ -234,11 +234,16 @@ class Specialization:
 
     def _capture(self, fn: Callable, args: tuple, options: Options) -> None:
         """Captures `fn(*args)` and compiles its graph."""
-        with timings.phase("capture"):
-            self.captured = capture_mod.capture(fn, args, self._dynamic)
-        examples = graph_inputs(self.captured, args)
-        gm = self.captured.graph_module
-        self.device = target_device(options, list(enumerate(examples)), self.describe, gm)
+        keep = library_kernels.kept(args, options)
+        while True:
+            with timings.phase("capture"):
+                self.captured = capture_mod.capture(fn, args, self._dynamic, keep)
+            examples = graph_inputs(self.captured, args)
+            gm = self.captured.graph_module
+            self.device = target_device(options, list(enumerate(examples)), self.describe, gm)
+            if not keep or library_kernels.mark_kept(gm, self.device, keep):
+                break
+            keep = frozenset()  # an op kept whole that no library kernel takes here
         # Constants captured with the graph live where the code runs.
         self._constants = [i.value.to(self.device) if i.kind == "constant" else None
                            for i in self.captured.inputs]
