@@ -1,4 +1,5 @@
 // RUN: mlirfuse-opt %s --pass-pipeline='builtin.module(mlirfuse-conv-bias-epilogue)' | FileCheck %s
+// RUN: env MLIRFUSE_CUDNN_SYMBOLIC_BATCH=0 mlirfuse-opt %s --pass-pipeline='builtin.module(mlirfuse-conv-bias-epilogue)' | FileCheck %s --check-prefix=OFF
 
 #x = affine_map<(d0, d1, d2, d3, d4, d5, d6) -> (d0, d4, d2 + d5, d3 + d6)>
 #w = affine_map<(d0, d1, d2, d3, d4, d5, d6) -> (d1, d4, d5, d6)>
@@ -52,15 +53,21 @@ func.func @no_bias(%x: tensor<2x4x10x10xf32>, %w: tensor<8x4x3x3xf32>) -> tensor
   return %conv : tensor<2x8x8x8xf32>
 }
 
-// Left alone: a symbolic batch. Only a convolution cuDNN takes (static shapes, see
-// mlirfuse-library-conv) has its bias moved: this one stays a kernel, where adding the
-// bias first costs no extra pass over the output. The broadcast stays its accumulator.
+// A symbolic batch: cuDNN takes it (the batch read per call, mlirfuse-library-conv), so
+// the bias moves as for static sizes: a zero fill for the convolution, the bias added
+// in an epilogue over its result. With MLIRFUSE_CUDNN_SYMBOLIC_BATCH=0 (OFF) it is left
+// alone: the convolution stays a kernel, the broadcast bias its accumulator.
 // CHECK-LABEL: func.func @symbolic_batch
-// CHECK-NOT: linalg.fill
-// CHECK: %[[INIT:.*]] = linalg.generic {{.*}} ins(%{{.*}} : tensor<8xf32>) outs(%{{.*}} : tensor<?x8x8x8xf32>)
-// CHECK: %[[CONV:.*]] = linalg.generic {{.*}} outs(%[[INIT]] : tensor<?x8x8x8xf32>)
-// CHECK-NOT: linalg.generic
-// CHECK: return %[[CONV]]
+// CHECK: %[[FILL:.*]] = linalg.fill ins(%{{.*}} : f32) outs(%{{.*}} : tensor<?x8x8x8xf32>)
+// CHECK: %[[CONV:.*]] = linalg.generic {{.*}} outs(%[[FILL]] : tensor<?x8x8x8xf32>)
+// CHECK: %[[OUT:.*]] = linalg.generic {{.*}} ins(%[[CONV]], %{{.*}} : tensor<?x8x8x8xf32>, tensor<8xf32>)
+// CHECK: return %[[OUT]]
+// OFF-LABEL: func.func @symbolic_batch
+// OFF-NOT: linalg.fill
+// OFF: %[[INIT:.*]] = linalg.generic {{.*}} ins(%{{.*}} : tensor<8xf32>) outs(%{{.*}} : tensor<?x8x8x8xf32>)
+// OFF: %[[CONV:.*]] = linalg.generic {{.*}} outs(%[[INIT]] : tensor<?x8x8x8xf32>)
+// OFF-NOT: linalg.generic
+// OFF: return %[[CONV]]
 func.func @symbolic_batch(%x: tensor<?x4x10x10xf32>, %w: tensor<8x4x3x3xf32>, %b: tensor<8xf32>) -> tensor<?x8x8x8xf32> {
   %c0 = arith.constant 0 : index
   %n = tensor.dim %x, %c0 : tensor<?x4x10x10xf32>

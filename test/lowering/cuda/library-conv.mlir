@@ -1,4 +1,5 @@
 // RUN: mlirfuse-opt %s --pass-pipeline='builtin.module(mlirfuse-library-conv, cse)' | FileCheck %s
+// RUN: env MLIRFUSE_CUDNN_SYMBOLIC_BATCH=0 mlirfuse-opt %s --pass-pipeline='builtin.module(mlirfuse-library-conv, cse)' | FileCheck %s --check-prefix=OFF
 
 #x = affine_map<(d0, d1, d2, d3, d4, d5, d6) -> (d0, d4, d2 + d5, d3 + d6)>
 #w = affine_map<(d0, d1, d2, d3, d4, d5, d6) -> (d1, d4, d5, d6)>
@@ -116,17 +117,24 @@ func.func @left_alone(%x: memref<8x64x30x30xi32>, %w: memref<128x64x3x3xi32>, %y
   return
 }
 
-// Left alone: a symbolic batch (x and y memref<?x...>). cuDNN is called with static
-// sizes only (the docstring's "static shapes"): n would be read off the type, and `?`
-// is no size. The zero fill stays, the convolution stays a generic (a kernel), and no
-// workspace is allocated.
+// A symbolic batch (x and y memref<?x...>): cuDNN is called with the batch read from
+// x per call (memref.dim), every other size static; the fill goes, as for static sizes.
+// With MLIRFUSE_CUDNN_SYMBOLIC_BATCH=0 (OFF) it is left alone: the zero fill stays,
+// the convolution stays a generic (a kernel), and no workspace is allocated.
 // CHECK-LABEL: func.func @symbolic_batch
-// CHECK-NOT: memref.alloc
-// CHECK-NOT: call @mlirfuse_conv2d
-// CHECK: linalg.fill ins(%{{.*}} : f32) outs(%{{.*}} : memref<?x128x28x28xf32>)
-// CHECK: linalg.generic {{.*}} ins(%{{.*}}, %{{.*}} : memref<?x64x30x30xf32>, memref<128x64x3x3xf32>) outs(%{{.*}} : memref<?x128x28x28xf32>)
-// CHECK-NOT: call @mlirfuse_conv2d
+// CHECK-NOT: linalg.fill
+// CHECK: %[[DIM:.*]] = memref.dim %arg0, %c0 : memref<?x64x30x30xf32>
+// CHECK: %[[BATCH:.*]] = arith.index_cast %[[DIM]] : index to i64
+// CHECK: call @mlirfuse_conv2d(%{{.*}}, %{{.*}}, %{{.*}}, %[[BATCH]], %c64_i64,
+// CHECK-NOT: linalg.generic
 // CHECK: return
+// OFF-LABEL: func.func @symbolic_batch
+// OFF-NOT: memref.alloc
+// OFF-NOT: call @mlirfuse_conv2d
+// OFF: linalg.fill ins(%{{.*}} : f32) outs(%{{.*}} : memref<?x128x28x28xf32>)
+// OFF: linalg.generic {{.*}} ins(%{{.*}}, %{{.*}} : memref<?x64x30x30xf32>, memref<128x64x3x3xf32>) outs(%{{.*}} : memref<?x128x28x28xf32>)
+// OFF-NOT: call @mlirfuse_conv2d
+// OFF: return
 func.func @symbolic_batch(%x: memref<?x64x30x30xf32>, %w: memref<128x64x3x3xf32>, %y: memref<?x128x28x28xf32>) attributes {mlirfuse.abi} {
   %zero = arith.constant 0.0 : f32
   linalg.fill ins(%zero : f32) outs(%y : memref<?x128x28x28xf32>)
