@@ -37,7 +37,9 @@ def fused(concat_as_select: bool = True, conv_as_gemm: bool = True,
     kernel per piece; conv_as_gemm makes 2-D convolutions an im2col gather and a matmul
     (the CPU); library_convolutions keeps them outside kernels too, for cuDNN (the GPU,
     mlirfuse-library-conv: eager's own kernel, where im2col + cuBLAS took 20x eager's
-    time and the generated direct convolution 130x)."""
+    time and the generated direct convolution 130x) and half-precision matmuls summed in
+    f32 outside kernels too, for cuBLAS's tensor cores (generated, GPT-2 124M in bf16
+    took 1.1 s a call on the H200)."""
     return [
         # torch-mlir's views to more than one symbolic size are reshapes of computed sizes,
         # which no fusion crosses: as expand/collapse_shape where they only split or merge
@@ -63,7 +65,7 @@ def fused(concat_as_select: bool = True, conv_as_gemm: bool = True,
         # a + x @ w: the contraction accumulates into a (no elementwise pass over the sum).
         "mlirfuse-fold-accumulation",
         # ...but computations stay out of contractions (once per element, not per multiply-add).
-        "mlirfuse-shield-contractions",
+        "mlirfuse-shield-contractions" + ("{half=true}" if library_convolutions else ""),
         # An elementwise op whose result is only sliced (the LSTM's gates.chunk(4)) is
         # computed on the slices, so each piece fuses into its consumer.
         "mlirfuse-bubble-up-slices",
@@ -85,7 +87,8 @@ def fused(concat_as_select: bool = True, conv_as_gemm: bool = True,
         "mlirfuse-split-reductions",
         # Matmuls stay untiled, outside every kernel: library calls (mlirfuse-library-gemm).
         "mlirfuse-form-fusion-groups{library-contractions=true"
-        + (" library-convolutions=true}" if library_convolutions else "}"),
+        + (" library-convolutions=true half-contractions=true}" if library_convolutions
+           else "}"),
     ]
 
 

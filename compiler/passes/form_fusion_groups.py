@@ -28,8 +28,10 @@ Option `library-contractions` (the default pipelines, CPU and GPU): contractions
 (matmuls) are never fused into a consumer and stay untiled, with only their
 accumulator's fill, so mlirfuse-library-gemm can make them BLAS calls (MKL,
 cuBLAS); their elementwise epilogues form kernels of their own. Option
-`library-convolutions` (the GPU) does the same for the 2-D convolutions cuDNN takes
-(mlirfuse-library-conv).
+`half-contractions` (the GPU) counts contractions of f16 or bf16 inputs summed in f32
+among them (structured.is_widening_mul_add: cuBLAS takes them; the CPU's BLAS does
+not, and there they stay tiled kernels; behind library_gemm.HALF_INPUTS for now). Option `library-convolutions` (the GPU) does
+the same for the 2-D convolutions cuDNN takes (mlirfuse-library-conv).
 
 Rewrites: each group's ops move into an isolated `mlirfuse.group` placed where
 the root was; its operands are the values the ops use from outside, its results
@@ -57,7 +59,7 @@ from torch_mlir import ir
 from torch_mlir.dialects import linalg, tensor
 
 from ... import dialects
-from . import convolution
+from . import convolution, library_gemm
 from . import structured as st
 from .base import Pass, PassError
 
@@ -100,16 +102,18 @@ class _Former:
     """Forms the groups of one function body."""
 
     def __init__(self, fn: ir.Operation, library_contractions: bool = False,
-                 library_convolutions: bool = False):
+                 library_convolutions: bool = False, half_contractions: bool = False):
         self.fn = fn
         self.library_contractions = library_contractions
+        self.half_contractions = half_contractions
         self.library_convolutions = library_convolutions
         self.block = fn.regions[0].blocks[0]
         self.group_of: dict = {}
 
     def is_library(self, op: ir.Operation) -> bool:
         """Whether `op` becomes a library call (left untiled, in a group of its own)."""
-        return (self.library_contractions and st.is_contraction(op)) or (
+        return (self.library_contractions and st.is_contraction(
+            op, widening=self.half_contractions and library_gemm.HALF_INPUTS)) or (
             self.library_convolutions and convolution.library_takes(op))
 
     def try_add(self, group: _Group, producer: ir.Operation) -> bool:
@@ -324,13 +328,15 @@ class FormFusionGroups(Pass):
     ARGUMENT = "mlirfuse-form-fusion-groups"
     library_contractions: bool = False
     library_convolutions: bool = False
+    half_contractions: bool = False
 
     def run(self, module: ir.Operation) -> None:
         count = 0
         for fn in st.functions(module):
             if self.library_convolutions:
                 self._no_symbolic_convolutions(fn)
-            groups = _Former(fn, self.library_contractions, self.library_convolutions).run()
+            groups = _Former(fn, self.library_contractions, self.library_convolutions,
+                             self.half_contractions).run()
             # Tag first (the analysis' handles are keys only until the IR changes), then wrap.
             i64 = ir.IntegerType.get_signless(64)
             plans = [(list(g.tiles), g.root, g.tiles[g.root]) for g in groups]

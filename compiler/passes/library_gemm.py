@@ -5,7 +5,7 @@ on buffers, after mlirfuse-lower-guards (ops inside the guard's `scf.if` too): a
 contraction C[b, m, n] (+)= A[b, m, k] * B[b, k, n] whose strides are static, with
 unit stride along k or m in A, along n or k in B and along n in C (transposes are
 BLAS flags, not copies), of a type the target's library takes (CPU: f32, f64; CUDA:
-f32, f16, bf16, f64). mlirfuse-form-fusion-groups{library-contractions} left them
+f32, f16, bf16, f64, and f16 or bf16 inputs summed into an f32 result, on tensor cores). mlirfuse-form-fusion-groups{library-contractions} left them
 untiled, outside every kernel.
 Rewrites: each into
 
@@ -35,6 +35,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import math
+import os
 
 from torch_mlir import ir
 from torch_mlir.dialects import arith, func, linalg, memref, scf
@@ -46,7 +47,15 @@ from .destination_style_abi import MARK
 
 # The runtime entry point and the element types (with their codes) per target.
 CALLEES = {"cpu": "mlirfuse_cpu_gemm", "cuda": "mlirfuse_gemm"}
-DTYPES = {"cpu": {"f32": 0, "f64": 3}, "cuda": {"f32": 0, "f16": 1, "bf16": 2, "f64": 3}}
+# "f16->f32": f16 inputs summed into an f32 result (structured.is_widening_mul_add).
+DTYPES = {"cpu": {"f32": 0, "f64": 3},
+          "cuda": {"f32": 0, "f16": 1, "bf16": 2, "f64": 3, "f16->f32": 4, "bf16->f32": 5}}
+# Half-precision inputs summed into an f32 result as cuBLAS calls (tensor cores) on
+# CUDA, here and in mlirfuse-form-fusion-groups / mlirfuse-shield-contractions: built
+# and lowered, not yet run on a GPU (the session's device time ran out), so off until
+# the H200 checks it: MLIRFUSE_CUDA_HALF_GEMM=1 turns it on. Off, such a matmul is
+# generated code (GPT-2 124M in bf16: 1.1 s a call, 125x eager).
+HALF_INPUTS = os.environ.get("MLIRFUSE_CUDA_HALF_GEMM", "") == "1"
 # Marks the host loops around calls (mlirfuse-map-to-gpu leaves them on the host).
 HOST_ATTR = "mlirfuse.host"
 # BLAS takes 32-bit sizes and leading dimensions (MKL's sgemm_, cuBLAS).
@@ -133,7 +142,8 @@ def _plan(op: ir.Operation, target: str, packed: tuple[int, ...] = ()) -> _Plan 
     """How `op` runs as library calls, or None when the target's library cannot take its
     types or its layout. `packed`: operands (0: A, 1: B) planned as if copied into
     contiguous buffers in _packed_order (the plan's values are then the originals)."""
-    if not st.is_contraction(op) or len(op.operands) != 3:
+    widening = target == "cuda" and HALF_INPUTS
+    if not st.is_contraction(op, widening) or len(op.operands) != 3:
         return None
     a, b, c = op.operands
     if not all(isinstance(v.type, ir.MemRefType) for v in (a, b, c)):
@@ -141,7 +151,13 @@ def _plan(op: ir.Operation, target: str, packed: tuple[int, ...] = ()) -> _Plan 
     types = [ir.MemRefType(v.type) for v in (a, b, c)]
     element = str(types[2].element_type)
     dtypes = DTYPES[target]
-    if element not in dtypes or any(str(t.element_type) != element for t in types):
+    if widening and st.is_widening_mul_add(op):  # half inputs, an f32 result
+        element = f"{types[0].element_type}->f32"
+        if str(types[1].element_type) != str(types[0].element_type):
+            return None
+    elif any(str(t.element_type) != element for t in types):
+        return None
+    if element not in dtypes:
         return None
     extents = st.static_extents(op)
     layout = _layout(op)

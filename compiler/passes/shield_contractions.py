@@ -10,7 +10,9 @@ Rewrites: each input produced by a linalg op that computes (its body is more
 than a `linalg.yield` of an input: transposes and broadcasts still fold into the
 contraction's indexing maps), directly or through reshapes and such moves, goes
 through `mlirfuse.shield` where the chain leaves the computing producer; fusion does
-not look through it. With `remove=true`, every shield is replaced by its input.
+not look through it. With `remove=true`, every shield is replaced by its input. With
+`half=true` (the GPU), contractions of half-precision inputs summed in f32 too
+(structured.is_widening_mul_add; behind library_gemm.HALF_INPUTS for now).
 
 Before:
   %g = linalg.generic {gelu} ins(%x) ...
@@ -27,6 +29,7 @@ import dataclasses
 
 from torch_mlir import ir
 
+from . import library_gemm
 from . import structured as st
 from .base import Pass
 
@@ -63,6 +66,7 @@ class ShieldContractions(Pass):
 
     ARGUMENT = "mlirfuse-shield-contractions"
     remove: bool = False
+    half: bool = False
 
     def run(self, module: ir.Operation) -> None:
         for fn in st.functions(module):
@@ -71,7 +75,8 @@ class ShieldContractions(Pass):
                     op.results[0].replace_all_uses_with(op.operands[0])
                     op.erase()
                 continue
-            for op in [o for o in st.walk(fn) if st.is_contraction(o)]:
+            widening = self.half and library_gemm.HALF_INPUTS
+            for op in [o for o in st.walk(fn) if st.is_contraction(o, widening)]:
                 for i in range(2):
                     # Fusion looks through reshapes and moves; the shield goes where the
                     # chain meets a computing producer (moves still fold into the maps).

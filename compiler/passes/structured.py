@@ -81,15 +81,17 @@ def reduction_loops(op: ir.Operation) -> list[int]:
     return [d for d in range(loop_count(op)) if d not in used]
 
 
-def is_contraction(op: ir.Operation) -> bool:
+def is_contraction(op: ir.Operation, widening: bool = False) -> bool:
     """A generic computing out += a * b (matmul, batch matmul, their transposes): two
-    inputs, one output, at least one reduction loop, every map a projection."""
+    inputs, one output, at least one reduction loop, every map a projection. With
+    `widening`, also one whose half-precision inputs are extended to its f32 output's
+    type first (is_widening_mul_add: torch-mlir's bf16 and f16 matmuls)."""
     if op.name != "linalg.generic" or len(op.regions[0].blocks[0].arguments) != 3:
         return False
     maps = indexing_maps(op)
     if not reduction_loops_of(maps, 1) or any(None in dim_positions(m) for m in maps):
         return False
-    return is_mul_add(op)
+    return is_mul_add(op) or (widening and is_widening_mul_add(op))
 
 
 def is_mul_add(op: ir.Operation) -> bool:
@@ -106,6 +108,26 @@ def is_mul_add(op: ir.Operation) -> bool:
     mul, add = body[0], body[1]
     return set(mul.operands) == {a, b} and set(add.operands) == {out, mul.results[0]} \
         and list(body[2].operands) == [add.results[0]]
+
+
+def is_widening_mul_add(op: ir.Operation) -> bool:
+    """A generic whose body is `out + extf(a) * extf(b)`: inputs of one half-precision
+    type (f16, bf16), the output f32, the products summed in f32 (cuBLAS's compute
+    type for half inputs; a matmul in bf16 lowers so, then rounds the sum once)."""
+    if op.name != "linalg.generic" or len(op.regions[0].blocks[0].arguments) != 3:
+        return False
+    block = op.regions[0].blocks[0]
+    body = [o.operation for o in block.operations]
+    if [o.name for o in body] != ["arith.extf", "arith.extf", "arith.mulf", "arith.addf",
+                                  "linalg.yield"]:
+        return False
+    a, b, out = block.arguments
+    if str(out.type) != "f32" or str(a.type) not in ("f16", "bf16") or a.type != b.type:
+        return False
+    wa, wb, mul, add = (o.results[0] for o in body[:4])
+    return list(body[0].operands) == [a] and list(body[1].operands) == [b] \
+        and set(body[2].operands) == {wa, wb} and set(body[3].operands) == {out, mul} \
+        and list(body[4].operands) == [add]
 
 
 def reduction_loops_of(maps: list[ir.AffineMap], outputs: int) -> list[int]:

@@ -250,9 +250,15 @@ void mlirfuse_gemm(int32_t dtype, int64_t batch, int64_t m, int64_t n, int64_t k
                    int64_t b, int64_t b_off, int64_t b_b, int64_t b_k, int64_t b_n,
                    int64_t c, int64_t c_off, int64_t c_b, int64_t c_m, int64_t c_n,
                    int32_t accumulate) {
-  static const int types[] = {0 /* CUDA_R_32F */, 2 /* 16F */, 14 /* 16BF */, 1 /* 64F */};
-  static const int sizes[] = {4, 2, 2, 8};
+  /* dtype: 0 f32, 1 f16, 2 bf16, 3 f64, then half inputs summed into an f32 C (torch-mlir's
+     half matmuls, rounded by the code after): 4 f16 -> f32, 5 bf16 -> f32. */
+  static const int types[] = {0 /* CUDA_R_32F */, 2 /* 16F */, 14 /* 16BF */, 1 /* 64F */,
+                              2, 14};
+  static const int c_types[] = {0, 2, 14, 1, 0, 0};
+  static const int sizes[] = {4, 2, 2, 8, 2, 2};
+  static const int c_sizes[] = {4, 2, 2, 8, 4, 4};
   (void)c_n;
+  if (dtype < 0 || dtype > 5) { gemm_fail("cuBLAS (unknown dtype code)", -1); return; }
   if (cublas_loaded <= 0) { gemm_fail("cuBLAS (not loaded)", -1); return; }
   int device = current_device;
   if (device < 0) { gemm_fail("cuBLAS (no mlirfuse context current)", -1); return; }
@@ -263,9 +269,9 @@ void mlirfuse_gemm(int32_t dtype, int64_t batch, int64_t m, int64_t n, int64_t k
   cublasHandle_t h = handles[device];
   int status = p_cublasSetStream(h, current_stream);
   if (status) { gemm_fail("cublasSetStream", status); return; }
-  int size = sizes[dtype], type = types[dtype];
+  int size = sizes[dtype], type = types[dtype], c_type = c_types[dtype];
   const char *pa = (const char *)a + a_off * size, *pb = (const char *)b + b_off * size;
-  char *pc = (char *)c + c_off * size;
+  char *pc = (char *)c + c_off * c_sizes[dtype];
   /* Row-major C = A B is column-major C^T = B^T A^T: cuBLAS computes (n x m) = (n x k)(k x m). */
   int op_b, ld_b, op_a, ld_a;
   operand(k, n, b_k, b_n, &op_b, &ld_b);
@@ -277,7 +283,7 @@ void mlirfuse_gemm(int32_t dtype, int64_t batch, int64_t m, int64_t n, int64_t k
   status = p_cublasGemmStridedBatchedEx(
       h, op_b, op_a, (int)n, (int)m, (int)k, f64 ? (void *)&alpha64 : (void *)&alpha32,
       pb, type, ld_b, b_b, pa, type, ld_a, a_b, f64 ? (void *)&beta64 : (void *)&beta32,
-      pc, type, ld_c, c_b, (int)batch, f64 ? 70 /* COMPUTE_64F */ : 68 /* COMPUTE_32F */,
+      pc, c_type, ld_c, c_b, (int)batch, f64 ? 70 /* COMPUTE_64F */ : 68 /* COMPUTE_32F */,
       -1 /* CUBLAS_GEMM_DEFAULT */);
   if (status) gemm_fail("cublasGemmStridedBatchedEx", status);
 }
