@@ -160,6 +160,8 @@ class Specialization:
             capture_mod.state_getter(i.path) if i.kind == "state" else None
             for i in self.captured.inputs
         ]
+        self._state = capture_mod.StateReader(
+            [i.path for i in self.captured.inputs if i.kind == "state"])
 
     def _compile_all(self, fn: Callable, args: tuple, options: Options) -> None:
         self._capture(fn, args, options)
@@ -353,8 +355,9 @@ class Specialization:
           of the first graph input that broke its guard; result None then.
         """
         cap = self.captured
-        ins = [self._resolve(i, g, tensors, c)
-               for i, g, c in zip(cap.inputs, self._getters, self._constants)]
+        states = iter(self._state(cap.module))
+        ins = [tensors[i.index] if i.kind == "user" else next(states) if i.kind == "state"
+               else i.value if c is None else c for i, c in zip(cap.inputs, self._constants)]
         if torch.is_grad_enabled() and any(t.requires_grad for t in ins):
             return NEEDS_AUTOGRAD, None
         if self._rng:  # the function's own seeding and restores (compiler/seeding.py)
