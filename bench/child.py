@@ -208,7 +208,8 @@ def run_child(args) -> None:
     phase("timing")
     waited, load = wait_for_quiet(args.quiet_wait)
     res["quiet_wait_s"], res["load_before"] = waited, load
-    flush = torch.empty((256 if cuda else 64) * 2**20 // 4, device=device)
+    flush = torch.empty((256 if cuda else 64) * 2**20 // 4 if not args.warm else 1,
+                        device=device)  # --warm: a one-element "flush" (the cache stays)
     timing = time_rounds(
         calls, target=args.calls, min_calls=args.min_calls, time_cap=args.time_cap,
         load_threshold=args.load_threshold, discard_budget=args.discard_budget,
