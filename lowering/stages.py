@@ -167,6 +167,9 @@ CPU_LOOPS = [
     "func.func(convert-vector-to-scf{full-unroll=true})",
     "func.func(tm-tensor-to-loops, refback-munge-memref-copy, convert-linalg-to-loops, lower-affine)",
     "convert-scf-to-openmp",
+    # A tile's partial sums and statistics: stack allocations of its loop body's alloca
+    # scope, not a malloc and free per row.
+    "mlirfuse-stack-temporaries",
 ]
 
 # Loops → LLVM dialect, ready for the ExecutionEngine.
