@@ -229,13 +229,19 @@ def _result_sizes(results: list[torch.Tensor], inputs: list[torch.Tensor]) -> li
     return lines
 
 
-def mark(node: torch.fx.Node, why: str, device: torch.device) -> bool:
+def mark(node: torch.fx.Node, why: str, device: torch.device,
+         channels_last: tuple = ()) -> bool:
     """Marks `node` to compile as an extern call on `device` (`why`: why not natively);
-    False (unmarked) when it cannot be one."""
+    False (unmarked) when it cannot be one. `channels_last`: the node's arguments (by
+    position) the op gets as channels-last copies (the runtime's `channels_last` line)."""
     try:
-        spec = spec_of(node, device)[0]
+        spec, inputs = spec_of(node, device)
     except NotEligible:
         return False
+    for position in channels_last:
+        arg = node.args[position] if position < len(node.args) else None
+        if arg in inputs:
+            spec += f"\nchannels_last {inputs.index(arg)}"
     if not runtime_extern.available():
         return False
     node.meta[MARK] = spec

@@ -381,3 +381,22 @@ def test_cpu_conv1d_runs_torchs_kernel():
         compiled = mlirfuse.compile(model)
         assert_same(compiled(x), model(x), rtol=1e-4, atol=1e-4)
     assert compiled.stats.extern_calls == 2 and compiled.stats.eager_ops == 0
+
+
+@pytest.mark.cpu_only("CUDA convolutions are cuDNN calls (test_gpu.py)")
+def test_cpu_depthwise_conv_gets_channels_last_inputs():
+    """A depthwise 7x7 convolution (ConvNeXt's) hands torch's kernel its input and weight
+    channels-last (the spec's `channels_last` lines; oneDNN ran it 1.2-2x faster so,
+    copies included) and its result comes back into the compiled code's NCHW buffer:
+    eager's result, a dense convolution beside it left NCHW."""
+    from mlirfuse.compiler import extern
+    model = torch.nn.Sequential(torch.nn.Conv2d(16, 16, 7, padding=3, groups=16),
+                                torch.nn.GELU(), torch.nn.Conv2d(16, 8, 1)).eval()
+    x = torch.randn(2, 16, 12, 12)
+    with torch.no_grad():
+        compiled = mlirfuse.compile(model)
+        assert_same(compiled(x), model(x), rtol=1e-4, atol=1e-4)
+    assert compiled.stats.extern_calls == 2 and compiled.stats.eager_ops == 0
+    gm = compiled._last.graph.graph_module
+    specs = [n.meta[extern.MARK] for n in extern.marked_nodes(gm)]
+    assert ["channels_last 0" in s and "channels_last 1" in s for s in specs] == [True, False]
