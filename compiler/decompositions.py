@@ -160,6 +160,9 @@ def table() -> dict:
                        (aten.scaled_dot_product_attention.default,
                         own.scaled_dot_product_attention)):
         out[op] = _first_of(own_op, out[op]) if op in out else own_op
+    # Softmax over the last dimension on the CPU multiplies by the sum's reciprocal, as
+    # eager's kernel does (own.softmax_lastdim_cpu); elsewhere the op stays whole.
+    out[aten._softmax.default] = own.softmax_lastdim_cpu
     for op, signatures in LEARNED.items():
         learned = _for_signatures(op, signatures, torch_decomposition(op))
         out[op] = _first_of(out[op], learned) if op in out else learned
