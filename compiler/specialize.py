@@ -20,7 +20,8 @@ import torch
 import torch.utils._pytree as pytree
 
 from . import capture as capture_mod
-from . import decompositions, dynamic_check, extern, hazards, library_kernels, progress, timings
+from . import decompositions, dynamic_check, extern, hazards, library_kernels, module_state
+from . import progress, timings
 from .compiled_graph import ALIGN, CompiledGraph, lower_graph
 from .errors import CompileError
 from .options import Options
@@ -51,7 +52,7 @@ def graph_inputs(captured: capture_mod.Captured, args: tuple) -> list[torch.Tens
         if inp.kind == "user":
             out.append(tensors[inp.index])
         elif inp.kind == "state":
-            out.append(capture_mod.state_getter(inp.path)(captured.module))
+            out.append(module_state.state_getter(inp.path)(captured.module))
         else:
             out.append(inp.value)
     return out
@@ -157,10 +158,10 @@ class Specialization:
             with open(os.path.join(options.dump_dir, "timings.json"), "w") as f:
                 json.dump(self.timings, f, indent=1)
         self._getters = [
-            capture_mod.state_getter(i.path) if i.kind == "state" else None
+            module_state.state_getter(i.path) if i.kind == "state" else None
             for i in self.captured.inputs
         ]
-        self._state = capture_mod.StateReader(
+        self._state = module_state.StateReader(
             [i.path for i in self.captured.inputs if i.kind == "state"])
 
     def _compile_all(self, fn: Callable, args: tuple, options: Options) -> None:
@@ -199,7 +200,7 @@ class Specialization:
                         for g in compiled for n in extern.marked_nodes(g.graph_module)]
         self.kernels = self.graph.kernels
         self._mutation_getters = [
-            capture_mod.state_getter(t.path) if t.kind == "state" else None
+            module_state.state_getter(t.path) if t.kind == "state" else None
             for t, _ in self.captured.mutations
         ]
         self._rng = self.captured.rng or None  # (tested once here, not at every call)
@@ -395,7 +396,7 @@ class Specialization:
             elif out.kind == "input":
                 leaves.append(tensors[out.index])
             else:  # a parameter or buffer returned as is: the module's own tensor
-                leaves.append(capture_mod.state_getter(out.path)(cap.module))
+                leaves.append(module_state.state_getter(out.path)(cap.module))
         for i, kind in cap.scalars.items():
             leaves[i] = kind(leaves[i].item())
         return 0, pytree.tree_unflatten(leaves, cap.out_spec)

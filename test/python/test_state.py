@@ -181,7 +181,7 @@ def test_load_state_dict_assign_replaces_parameters():
 
 def test_replaced_submodule_and_parametrized_weight_are_read_fresh():
     """The parameters are read through the modules' dictionaries at each call
-    (capture.StateReader): a submodule replaced by another of its class, then by one
+    (module_state.StateReader): a submodule replaced by another of its class, then by one
     whose weight is a parametrization (a property of a generated class: read with
     getattr), each seen at the next call."""
     m = models._init(nn.Sequential(nn.Linear(4, 4), nn.ReLU(), nn.Linear(4, 2)), seed=0).eval()
@@ -205,12 +205,12 @@ def test_state_reader_reads_what_getattr_does():
     object getattr finds (it was 9 Python __getattr__ calls a parameter: 0.65 ms a call
     of a small ResNet)."""
     import operator
-    from mlirfuse.compiler import capture
+    from mlirfuse.compiler import module_state
     transformers = pytest.importorskip("transformers")
     config = transformers.ResNetConfig(embedding_size=8, hidden_sizes=[8, 16], depths=[1, 1])
     m = transformers.ResNetModel(config).eval()
     paths = [n for n, _ in m.named_parameters()] + [n for n, _ in m.named_buffers()]
-    read = capture.StateReader(paths)
+    read = module_state.StateReader(paths)
     for _ in range(2):  # the first read checks the classes, the second trusts them
         assert all(a is operator.attrgetter(p)(m) for a, p in zip(read(m), paths))
 
