@@ -54,14 +54,12 @@ def kept(args: tuple, options) -> frozenset:
 
 
 def mark_kept(gm: torch.fx.GraphModule, device: torch.device, ops: frozenset) -> bool:
-    """Marks the nodes of the ops in `ops` (captured whole) as extern calls; False when
-    one cannot be (the graph is then captured again with them decomposed)."""
-    for node in gm.graph.nodes:
-        if node.op == "call_function" and node.target in ops and not extern.marked(node):
-            why = preferred(node, device)
-            if not why or not extern.mark(node, why, device):
-                return False
-    return True
+    """Marks the graph's library kernels by choice (`mark`); False when a node of the ops
+    in `ops` (captured whole) is not among them (the graph is then captured again with
+    those decomposed)."""
+    mark(gm, device)
+    return all(extern.marked(n) for n in gm.graph.nodes
+               if n.op == "call_function" and n.target in ops)
 
 
 def preferred(node: torch.fx.Node, device: torch.device) -> str | None:

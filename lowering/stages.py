@@ -5,6 +5,8 @@ takes them inside `builtin.module(...)`; mlirfuse passes (`mlirfuse-*`) mix
 freely with upstream and torch-mlir passes. Each group has a comment saying why.
 """
 
+from ..compiler.passes import library_gemm
+
 # Raw FX import → torch backend contract (value semantics, shapes and dtypes known).
 TORCH = [
     "func.func(torch-match-quantized-custom-ops)",
@@ -31,15 +33,15 @@ LINALG = [
 
 # linalg on tensors → fusion groups: the kernels, each an isolated mlirfuse.group.
 def fused(concat_as_select: bool = True, conv_as_gemm: bool = True,
-          library_convolutions: bool = False) -> list[str]:
+          library_convolutions: bool = False, half_contractions: bool = False) -> list[str]:
     """linalg on tensors → fusion groups, matmuls outside them (for the BLAS: MKL, cuBLAS,
     mlirfuse-library-gemm); concat_as_select=False (the GPU) keeps concatenations as a
     kernel per piece; conv_as_gemm makes 2-D convolutions an im2col gather and a matmul
     (the CPU); library_convolutions keeps them outside kernels too, for cuDNN (the GPU,
     mlirfuse-library-conv: eager's own kernel, where im2col + cuBLAS took 20x eager's
     time and the generated direct convolution 130x) and half-precision matmuls summed in
-    f32 outside kernels too, for cuBLAS's tensor cores (generated, GPT-2 124M in bf16
-    took 1.1 s a call on the H200)."""
+    f32 outside kernels too where half_contractions, for cuBLAS's tensor cores
+    (generated, GPT-2 124M in bf16 took 1.1 s a call on the H200)."""
     return [
         # torch-mlir's views to more than one symbolic size are reshapes of computed sizes,
         # which no fusion crosses: as expand/collapse_shape where they only split or merge
@@ -65,7 +67,7 @@ def fused(concat_as_select: bool = True, conv_as_gemm: bool = True,
         # a + x @ w: the contraction accumulates into a (no elementwise pass over the sum).
         "mlirfuse-fold-accumulation",
         # ...but computations stay out of contractions (once per element, not per multiply-add).
-        "mlirfuse-shield-contractions" + ("{half=true}" if library_convolutions else ""),
+        "mlirfuse-shield-contractions" + ("{half=true}" if half_contractions else ""),
         # An elementwise op whose result is only sliced (the LSTM's gates.chunk(4)) is
         # computed on the slices, so each piece fuses into its consumer.
         "mlirfuse-bubble-up-slices",
@@ -87,8 +89,8 @@ def fused(concat_as_select: bool = True, conv_as_gemm: bool = True,
         "mlirfuse-split-reductions",
         # Matmuls stay untiled, outside every kernel: library calls (mlirfuse-library-gemm).
         "mlirfuse-form-fusion-groups{library-contractions=true"
-        + (" library-convolutions=true half-contractions=true}" if library_convolutions
-           else "}"),
+        + (" library-convolutions=true" if library_convolutions else "")
+        + (" half-contractions=true" if half_contractions else "") + "}",
     ]
 
 
@@ -284,7 +286,8 @@ def cuda_stages(chip: str, vector_bytes: int = 16) -> list[tuple[str, list[str]]
     return [
         ("torch", TORCH),
         ("linalg", LINALG),
-        ("fused", fused(concat_as_select=False, conv_as_gemm=False, library_convolutions=True)),
+        ("fused", fused(concat_as_select=False, conv_as_gemm=False, library_convolutions=True,
+                        half_contractions=library_gemm.HALF_INPUTS)),
         ("guarded", GUARDED),
         ("kernels", kernels(exact_tiles=True)),
         ("bufferized", gpu_bufferize(alignment=vector_bytes)),

@@ -30,7 +30,8 @@ accumulator's fill, so mlirfuse-library-gemm can make them BLAS calls (MKL,
 cuBLAS); their elementwise epilogues form kernels of their own. Option
 `half-contractions` (the GPU) counts contractions of f16 or bf16 inputs summed in f32
 among them (structured.is_widening_mul_add: cuBLAS takes them; the CPU's BLAS does
-not, and there they stay tiled kernels; behind library_gemm.HALF_INPUTS for now). Option `library-convolutions` (the GPU) does
+not, and there they stay tiled kernels; set by the CUDA pipeline while
+library_gemm.HALF_INPUTS). Option `library-convolutions` (the GPU) does
 the same for the 2-D convolutions cuDNN takes (mlirfuse-library-conv).
 
 Rewrites: each group's ops move into an isolated `mlirfuse.group` placed where
@@ -59,7 +60,7 @@ from torch_mlir import ir
 from torch_mlir.dialects import linalg, tensor
 
 from ... import dialects
-from . import convolution, library_gemm
+from . import convolution
 from . import structured as st
 from .base import Pass, PassError
 
@@ -113,7 +114,7 @@ class _Former:
     def is_library(self, op: ir.Operation) -> bool:
         """Whether `op` becomes a library call (left untiled, in a group of its own)."""
         return (self.library_contractions and st.is_contraction(
-            op, widening=self.half_contractions and library_gemm.HALF_INPUTS)) or (
+            op, widening=self.half_contractions)) or (
             self.library_convolutions and convolution.library_takes(op))
 
     def try_add(self, group: _Group, producer: ir.Operation) -> bool:

@@ -12,7 +12,8 @@ contraction's indexing maps), directly or through reshapes and such moves, goes
 through `mlirfuse.shield` where the chain leaves the computing producer; fusion does
 not look through it. With `remove=true`, every shield is replaced by its input. With
 `half=true` (the GPU), contractions of half-precision inputs summed in f32 too
-(structured.is_widening_mul_add; behind library_gemm.HALF_INPUTS for now).
+(structured.is_widening_mul_add; set by the CUDA pipeline while
+library_gemm.HALF_INPUTS).
 
 Before:
   %g = linalg.generic {gelu} ins(%x) ...
@@ -29,7 +30,6 @@ import dataclasses
 
 from torch_mlir import ir
 
-from . import library_gemm
 from . import structured as st
 from .base import Pass
 
@@ -75,8 +75,7 @@ class ShieldContractions(Pass):
                     op.results[0].replace_all_uses_with(op.operands[0])
                     op.erase()
                 continue
-            widening = self.half and library_gemm.HALF_INPUTS
-            for op in [o for o in st.walk(fn) if st.is_contraction(o, widening)]:
+            for op in [o for o in st.walk(fn) if st.is_contraction(o, self.half)]:
                 for i in range(2):
                     # Fusion looks through reshapes and moves; the shield goes where the
                     # chain meets a computing producer (moves still fold into the maps).
