@@ -5,6 +5,7 @@ Run on the device machine (test/run_gpu.sh sets up torch-mlir and llc there):
     python3 bench/gpu.py [--out results.json] [--only name,name] [--compile-only]
     python3 bench/gpu.py --only NAME --append rows.jsonl   (one process per workload)
     python3 bench/gpu.py --table rows.jsonl
+    python3 bench/gpu.py --dtype bfloat16       (parameters and inputs cast, as served)
 
 Per workload, in one process: every system's result is checked against eager
 (relative L2 error); times are medians of `triton.testing.do_bench` (CUDA events,
@@ -69,10 +70,19 @@ def copy_ms(nbytes: int) -> float:
     return bench_ms(lambda: dst.copy_(src))
 
 
-def run(name: str, compile_only: bool) -> dict:
+def cast(w: workloads.Workload, dtype: torch.dtype) -> tuple:
+    """The workload's function and inputs with floating parameters and inputs in `dtype`."""
+    fn = w.fn.to(dtype) if isinstance(w.fn, torch.nn.Module) else w.fn
+    inputs = tuple(t.to(dtype) if isinstance(t, torch.Tensor) and t.is_floating_point() else t
+                   for t in w.inputs)
+    return fn, inputs
+
+
+def run(name: str, compile_only: bool, dtype: torch.dtype = torch.float32) -> dict:
     w = workloads.make(name, rows_scale=16, device="cuda")
-    fn, inputs = w.fn, w.inputs
-    row = {"name": name}
+    fn, inputs = cast(w, dtype)
+    w.fn, w.inputs = fn, inputs  # bytes_moved counts the cast tensors
+    row = {"name": name, "dtype": str(dtype).removeprefix("torch.")}
     with torch.no_grad():
         ref = fn(*inputs)
         systems = {"eager": fn}
@@ -130,6 +140,7 @@ def main() -> None:
     parser.add_argument("--compile-only", action="store_true")
     parser.add_argument("--append", default=None, help="also append each row (JSON) here")
     parser.add_argument("--table", default=None, help="only print the table of a --append file")
+    parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
     args = parser.parse_args()
     if args.table:
         with open(args.table) as f:
@@ -138,7 +149,7 @@ def main() -> None:
     names = args.only.split(",") if args.only else NAMES
     rows = []
     for name in names:
-        rows.append(run(name, args.compile_only))
+        rows.append(run(name, args.compile_only, getattr(torch, args.dtype)))
         print(json.dumps(rows[-1]), flush=True)
         if args.append:
             with open(args.append, "a") as f:

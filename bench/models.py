@@ -163,6 +163,7 @@ def profile_row(name: str, size: str, device: str, dtype: torch.dtype) -> dict:
             torch.cuda.synchronize()
         wall = (time.perf_counter() - start) / 5 * 1e3
     ours = library = 0.0
+    kernels = []
     for e in p.key_averages():
         if e.device_type != torch.autograd.DeviceType.CUDA:
             continue
@@ -170,9 +171,13 @@ def profile_row(name: str, size: str, device: str, dtype: torch.dtype) -> dict:
             ours += e.self_device_time_total
         else:
             library += e.self_device_time_total
+        kernels.append((e.self_device_time_total / 5e3, e.count // 5, e.key[:100]))
+    kernels.sort(reverse=True)
     return {"part": "profile", "name": name, "size": size, "device": device,
             "dtype": str(dtype).split(".")[-1], "wall_ms": wall,
-            "mlirfuse_kernels_ms": ours / 5e3, "library_kernels_ms": library / 5e3}
+            "mlirfuse_kernels_ms": ours / 5e3, "library_kernels_ms": library / 5e3,
+            # The costliest kernels: (ms a call, launches a call, name).
+            "top_kernels": kernels[:8]}
 
 
 def table(rows: list[dict]) -> str:
@@ -201,6 +206,7 @@ def table(rows: list[dict]) -> str:
                        f"{r['wall_ms']:.2f} ms a call, mlirfuse kernels "
                        f"{r['mlirfuse_kernels_ms']:.2f}, library kernels "
                        f"{r['library_kernels_ms']:.2f}, host and gaps the rest")
+            out.extend(f"  {ms:7.3f} ms {n:4d}x {k}" for ms, n, k in r.get("top_kernels", []))
     return "\n".join(out)
 
 

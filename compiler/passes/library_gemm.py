@@ -51,11 +51,11 @@ CALLEES = {"cpu": "mlirfuse_cpu_gemm", "cuda": "mlirfuse_gemm"}
 DTYPES = {"cpu": {"f32": 0, "f64": 3},
           "cuda": {"f32": 0, "f16": 1, "bf16": 2, "f64": 3, "f16->f32": 4, "bf16->f32": 5}}
 # Half-precision inputs summed into an f32 result as cuBLAS calls (tensor cores) on
-# CUDA, here and in mlirfuse-form-fusion-groups / mlirfuse-shield-contractions: built
-# and lowered, not yet run on a GPU (the session's device time ran out), so off until
-# the H200 checks it: MLIRFUSE_CUDA_HALF_GEMM=1 turns it on. Off, such a matmul is
-# generated code (GPT-2 124M in bf16: 1.1 s a call, 125x eager).
-HALF_INPUTS = os.environ.get("MLIRFUSE_CUDA_HALF_GEMM", "") == "1"
+# CUDA, here and in mlirfuse-form-fusion-groups / mlirfuse-shield-contractions; checked
+# on the H200 (test_gpu_half; GPT-2 and Llama in bf16 match eager). MLIRFUSE_CUDA_HALF_GEMM=0
+# turns it off: such a matmul is then generated code (GPT-2 124M in bf16: 1.1 s a call,
+# 125x eager).
+HALF_INPUTS = os.environ.get("MLIRFUSE_CUDA_HALF_GEMM", "1") != "0"
 # Marks the host loops around calls (mlirfuse-map-to-gpu leaves them on the host).
 HOST_ATTR = "mlirfuse.host"
 # BLAS takes 32-bit sizes and leading dimensions (MKL's sgemm_, cuBLAS).

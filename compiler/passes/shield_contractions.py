@@ -13,7 +13,9 @@ through `mlirfuse.shield` where the chain leaves the computing producer; fusion 
 not look through it. With `remove=true`, every shield is replaced by its input. With
 `half=true` (the GPU), contractions of half-precision inputs summed in f32 too
 (structured.is_widening_mul_add; set by the CUDA pipeline while
-library_gemm.HALF_INPUTS).
+library_gemm.HALF_INPUTS), and an f32 contraction whose two inputs only extend one half
+type (torch's decompositions of a half addmm or linear compute in f32) is left
+unshielded, so fusion makes it one of the half inputs (exact: the extension is).
 
 Before:
   %g = linalg.generic {gelu} ins(%x) ...
@@ -60,6 +62,43 @@ def _computes(op: ir.Operation) -> bool:
     return len(body) > 1 or any(None in st.dim_positions(m) for m in maps)
 
 
+def _chain(op: ir.Operation, i: int) -> tuple:
+    """(consumer, operand index, producer) where input `i`'s chain of reshapes and moves
+    (which fusion looks through, moves folding into the maps) meets the op computing it."""
+    consumer, index = op, i
+    producer = st.defining_op(op.operands[i])
+    while producer is not None and (producer.name in _RESHAPES or _moves(producer)):
+        consumer, index = producer, 0
+        producer = st.defining_op(producer.operands[0])
+    return consumer, index, producer
+
+
+def _widening(op: ir.Operation | None) -> str | None:
+    """The half type (f16, bf16) a generic only extends to f32, else None."""
+    if op is None or op.name != "linalg.generic" or len(op.operands) != 2 \
+            or any(None in st.dim_positions(m) for m in st.indexing_maps(op)):
+        return None
+    block = op.regions[0].blocks[0]
+    body = [o.operation for o in block.operations]
+    if len(body) != 2 or body[0].name != "arith.extf" \
+            or list(body[0].operands) != [block.arguments[0]] \
+            or str(block.arguments[0].type) not in ("f16", "bf16") \
+            or str(body[0].results[0].type) != "f32":
+        return None
+    return str(block.arguments[0].type)
+
+
+def _widened_halves(op: ir.Operation, producers: list) -> bool:
+    """An f32 contraction of two inputs each only extended from one half type (torch's
+    decomposition of a half addmm or linear computes in f32 so): fused, the casts make it
+    a contraction of the half inputs summed in f32 (structured.is_widening_mul_add), which
+    cuBLAS runs on tensor cores; extending a half value to f32 is exact, so the sums are
+    the same."""
+    halves = {_widening(p) for p in producers}
+    return len(halves) == 1 and None not in halves \
+        and str(op.results[0].type.element_type) == "f32"
+
+
 @dataclasses.dataclass
 class ShieldContractions(Pass):
     """Puts mlirfuse.shield between contractions and the producers that compute."""
@@ -76,15 +115,12 @@ class ShieldContractions(Pass):
                     op.erase()
                 continue
             for op in [o for o in st.walk(fn) if st.is_contraction(o, self.half)]:
-                for i in range(2):
-                    # Fusion looks through reshapes and moves; the shield goes where the
-                    # chain meets a computing producer (moves still fold into the maps).
-                    consumer, index = op, i
-                    producer = st.defining_op(op.operands[i])
-                    while producer is not None and (producer.name in _RESHAPES
-                                                    or _moves(producer)):
-                        consumer, index = producer, 0
-                        producer = st.defining_op(producer.operands[0])
+                chains = [_chain(op, i) for i in range(2)]
+                if self.half and _widened_halves(op, [p for _, _, p in chains]):
+                    # The extensions fuse into the contraction, what computes their
+                    # inputs does not.
+                    chains = [_chain(p, 0) for _, _, p in chains]
+                for consumer, index, producer in chains:
                     if producer is None or not _computes(producer):
                         continue
                     value = consumer.operands[index]

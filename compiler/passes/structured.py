@@ -125,7 +125,8 @@ def is_widening_mul_add(op: ir.Operation) -> bool:
     if str(out.type) != "f32" or str(a.type) not in ("f16", "bf16") or a.type != b.type:
         return False
     wa, wb, mul, add = (o.results[0] for o in body[:4])
-    return list(body[0].operands) == [a] and list(body[1].operands) == [b] \
+    # Either order of the extensions (fusion puts the last producer fused first).
+    return {body[0].operands[0], body[1].operands[0]} == {a, b} \
         and set(body[2].operands) == {wa, wb} and set(body[3].operands) == {out, mul} \
         and list(body[4].operands) == [add]
 

@@ -1,5 +1,6 @@
 // RUN: mlirfuse-opt %s --pass-pipeline='builtin.module(mlirfuse-shield-contractions, func.func(linalg-fuse-elementwise-ops))' | FileCheck %s
 // RUN: mlirfuse-opt %s --pass-pipeline='builtin.module(mlirfuse-shield-contractions, func.func(linalg-fuse-elementwise-ops), mlirfuse-shield-contractions{remove=true})' | FileCheck %s --check-prefix=REMOVED
+// RUN: mlirfuse-opt %s --pass-pipeline='builtin.module(mlirfuse-shield-contractions{half=true}, func.func(linalg-fuse-elementwise-ops))' | FileCheck %s --check-prefix=HALF
 
 #id = affine_map<(d0, d1) -> (d0, d1)>
 #a = affine_map<(d0, d1, d2) -> (d0, d2)>
@@ -134,4 +135,53 @@ func.func @tanh_then_matmul_dynamic_batch(%arg0: tensor<?x?xf32>, %w: tensor<8x1
     linalg.yield %1 : f32
   } -> tensor<?x16xf32>
   return %m : tensor<?x16xf32>
+}
+
+// torch's decomposition of a bf16 linear: both inputs extended to f32, an f32 matmul.
+// With half=true (the GPU) the extensions fuse into the contraction, a sum of bf16
+// products in f32 (a cuBLAS call on tensor cores), and the tanh computing x is still
+// shielded. Without it, the extensions are shielded like any computing producer.
+// CHECK-LABEL: func.func @widened_bf16_matmul
+// CHECK-COUNT-2: mlirfuse.shield
+// CHECK: linalg.generic {{.*}} ins(%{{.*}}, %{{.*}} : tensor<4x8xf32>, tensor<8x16xf32>)
+// HALF-LABEL: func.func @widened_bf16_matmul
+// HALF: %[[T:.*]] = linalg.generic
+// HALF: math.tanh
+// HALF: %[[S:.*]] = "mlirfuse.shield"(%[[T]])
+// HALF-NOT: mlirfuse.shield
+// HALF: linalg.generic {{.*}} ins(%[[S]], %arg1 : tensor<4x8xbf16>, tensor<8x16xbf16>) outs(%{{.*}} : tensor<4x16xf32>)
+// HALF-NEXT: ^bb0
+// HALF-NEXT: arith.extf
+// HALF-NEXT: arith.extf
+// HALF-NEXT: arith.mulf
+// HALF-NEXT: arith.addf
+func.func @widened_bf16_matmul(%x: tensor<4x8xbf16>, %w: tensor<8x16xbf16>) -> tensor<4x16xf32> {
+  %cst = arith.constant 0.000000e+00 : f32
+  %eh = tensor.empty() : tensor<4x8xbf16>
+  %t = linalg.generic {indexing_maps = [#id, #id], iterator_types = ["parallel", "parallel"]} ins(%x : tensor<4x8xbf16>) outs(%eh : tensor<4x8xbf16>) {
+  ^bb0(%in: bf16, %out: bf16):
+    %0 = math.tanh %in : bf16
+    linalg.yield %0 : bf16
+  } -> tensor<4x8xbf16>
+  %ex = tensor.empty() : tensor<4x8xf32>
+  %xf = linalg.generic {indexing_maps = [#id, #id], iterator_types = ["parallel", "parallel"]} ins(%t : tensor<4x8xbf16>) outs(%ex : tensor<4x8xf32>) {
+  ^bb0(%in: bf16, %out: f32):
+    %0 = arith.extf %in : bf16 to f32
+    linalg.yield %0 : f32
+  } -> tensor<4x8xf32>
+  %ew = tensor.empty() : tensor<8x16xf32>
+  %wf = linalg.generic {indexing_maps = [#id, #id], iterator_types = ["parallel", "parallel"]} ins(%w : tensor<8x16xbf16>) outs(%ew : tensor<8x16xf32>) {
+  ^bb0(%in: bf16, %out: f32):
+    %0 = arith.extf %in : bf16 to f32
+    linalg.yield %0 : f32
+  } -> tensor<8x16xf32>
+  %ea = tensor.empty() : tensor<4x16xf32>
+  %acc = linalg.fill ins(%cst : f32) outs(%ea : tensor<4x16xf32>) -> tensor<4x16xf32>
+  %m = linalg.generic {indexing_maps = [#a, #b, #c], iterator_types = ["parallel", "parallel", "reduction"]} ins(%xf, %wf : tensor<4x8xf32>, tensor<8x16xf32>) outs(%acc : tensor<4x16xf32>) {
+  ^bb0(%in: f32, %in_0: f32, %out: f32):
+    %0 = arith.mulf %in, %in_0 : f32
+    %1 = arith.addf %out, %0 : f32
+    linalg.yield %1 : f32
+  } -> tensor<4x16xf32>
+  return %m : tensor<4x16xf32>
 }
