@@ -52,6 +52,7 @@ REGISTRY = {
     "mlirfuse-reduce-in-lanes": "lowering.cpu",
     "mlirfuse-stack-temporaries": "lowering.cpu",
     "mlirfuse-vectorize-kernels": "lowering.cpu",
+    "mlirfuse-align-gemm-rows": "lowering.cuda",
     "mlirfuse-conv-bias-epilogue": "lowering.cuda",
     "mlirfuse-library-conv": "lowering.cuda",
     "mlirfuse-map-to-gpu": "lowering.cuda",

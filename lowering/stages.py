@@ -6,6 +6,7 @@ freely with upstream and torch-mlir passes. Each group has a comment saying why.
 """
 
 from ..compiler.passes import library_gemm
+from .cuda import align_gemm_rows
 
 # Raw FX import → torch backend contract (value semantics, shapes and dtypes known).
 TORCH = [
@@ -210,7 +211,10 @@ CPU_LLVM = [
 # a tile become shared memory, the others one workspace (mlirfuse-workspace).
 def gpu_bufferize(alignment: int) -> list[str]:
     """Kernels on tensors → buffers for the GPU; guards also check `alignment` bytes."""
-    return BUFFERIZE + [
+    # A GEMM's temporary result with rows 16 bytes apart (cuBLAS's tensor cores), right
+    # before bufferization: a canonicalize would fold its wider buffer away.
+    enabled = "true" if align_gemm_rows.ENABLED else "false"
+    return [f"mlirfuse-align-gemm-rows{{enabled={enabled}}}"] + BUFFERIZE + [
         # The GPU code generator reads generics only (fills and copies included).
         "func.func(linalg-generalize-named-ops)",
         f"mlirfuse-lower-guards{{alignment={alignment}}}",
