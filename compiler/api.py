@@ -123,6 +123,8 @@ class CompiledFunction:
             spec = Specialization(self.fn, args, self.options)
             self._specializations[key] = [spec] + self._specializations.get(key, [])
         stats_mod.count(self.stats, "compilations")
+        if spec.from_cache:
+            stats_mod.count(self.stats, "cache_loads")
         if self.backward:
             stats_mod.count(self.stats, "backward_compilations")
         self._last, self._last_key = spec, key

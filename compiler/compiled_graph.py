@@ -14,7 +14,9 @@ from typing import Callable
 
 import torch
 
-from . import driver, extern, importer, index_checks, timings
+from torch_mlir import ir
+
+from . import driver, extern, graph_cache, importer, index_checks, timings
 from .context import make_context
 from .errors import CompileError
 from .options import Options
@@ -118,16 +120,57 @@ def lower_graph(gm: torch.fx.GraphModule, examples: list[torch.Tensor], options:
     return module, record
 
 
-def _workspace_bytes(text: str) -> int | Callable[[list[torch.Tensor]], int] | None:
+def _workspace_spec(text: str) -> int | str | None:
     """The bytes of the workspace argument mlirfuse-workspace added, or None: none added;
-    with symbolic sizes, a function of the call's tensors (inputs then outputs) giving them.
-    (0 bytes is an argument too: temporaries of no elements. Taken for none, the call
-    passed one argument fewer and the host code crashed: a cumsum of a [0, 8] tensor.)"""
+    with symbolic sizes, the expression (size_expression) of the call's tensors (inputs
+    then outputs) giving them. (0 bytes is an argument too: temporaries of no elements.
+    Taken for none, the call passed one argument fewer and the host code crashed: a
+    cumsum of a [0, 8] tensor.)"""
     match = re.search(r"mlirfuse\.workspace = (\d+)", text)
     if match:
         return int(match.group(1))
     match = re.search(r'mlirfuse\.workspace = "([^"]*)"', text)
-    return size_expression(match.group(1)) if match else None
+    return match.group(1) if match else None
+
+
+def _workspace_bytes(text: str) -> int | Callable[[list[torch.Tensor]], int] | None:
+    """The workspace's bytes (_workspace_spec), an expression made a function of the
+    call's tensors."""
+    return _as_bytes(_workspace_spec(text))
+
+
+def _as_bytes(spec: int | str | None) -> int | Callable[[list[torch.Tensor]], int] | None:
+    return size_expression(spec) if isinstance(spec, str) else spec
+
+
+class _StagesOnDemand(dict):
+    """The stage texts of code loaded from the compiled-graph cache: made on the first
+    look (the stages run again; the loaded code keeps running)."""
+
+    def __init__(self, make: Callable[[], dict]):
+        super().__init__()
+        self._make = make
+
+    def _fill(self) -> None:
+        if self._make is not None:
+            make, self._make = self._make, None
+            self.update(make())
+
+    def __contains__(self, stage) -> bool:
+        self._fill()
+        return super().__contains__(stage)
+
+    def __getitem__(self, stage):
+        self._fill()
+        return super().__getitem__(stage)
+
+    def __iter__(self):
+        self._fill()
+        return super().__iter__()
+
+    def get(self, stage, default=None):
+        self._fill()
+        return super().get(stage, default)
 
 
 class CompiledGraph:
@@ -161,14 +204,30 @@ class CompiledGraph:
         self.aligned = device.type == "cuda" and all(t.data_ptr() % ALIGN == 0 for t in examples)
         if device.type == "cuda" and not self.aligned:
             target += ":unaligned"
-        kernels_stage = "loops" if target == "cpu" else "gpu"
-        module, record = lower_graph(gm, examples, options, kernels_stage, target, self.shapes)
-        self.kernels = count_kernels(module)
-        driver.run_stages(module, target=target, start_after=kernels_stage, record=record,
-                          dump_dir=options.dump_dir, repro_dir=options.repro_dir,
-                          fuse=options.fuse)
-        self.stages = record.texts
-        self.workspace = _workspace_bytes(record.texts.get("gpu", ""))
+        cache_key = graph_cache.key(gm, examples, options, target, self.shapes) \
+            if graph_cache.enabled(options) else None
+        entry = graph_cache.load(cache_key) if cache_key else None
+        #: True when the code came from the compiled-graph cache (no stage ran).
+        self.from_cache = entry is not None
+        if entry is not None:
+            with timings.phase("load"):
+                module = ir.Module.parse(entry["module"], make_context())
+            self.kernels, workspace = entry["kernels"], entry["workspace"]
+            self.stages = _StagesOnDemand(
+                lambda: lower_graph(gm, examples, options, "llvm", target, self.shapes)[1].texts)
+        else:
+            kernels_stage = "loops" if target == "cpu" else "gpu"
+            module, record = lower_graph(gm, examples, options, kernels_stage, target,
+                                         self.shapes)
+            self.kernels = count_kernels(module)
+            driver.run_stages(module, target=target, start_after=kernels_stage, record=record,
+                              dump_dir=options.dump_dir, repro_dir=options.repro_dir,
+                              fuse=options.fuse)
+            self.stages = record.texts
+            workspace = _workspace_spec(record.texts.get("gpu", ""))
+            if cache_key:
+                graph_cache.store(cache_key, record.texts["llvm"], self.kernels, workspace)
+        self.workspace = _as_bytes(workspace)
         self.expected = [(tuple(t.shape), tuple(t.stride())) for t in examples]
         try:
             ranks = [t.dim() for t in examples] + [len(s) for s, _ in self.shapes.results]

@@ -198,6 +198,8 @@ class Specialization:
             compiled = [self.graph]
         self.externs = [EagerOp(n.name, op_name(n), capture_mod.source_of(n), n.meta[extern.WHY])
                         for g in compiled for n in extern.marked_nodes(g.graph_module)]
+        #: Whether every compiled graph's code came from the on-disk cache (graph_cache).
+        self.from_cache = bool(compiled) and all(g.from_cache for g in compiled)
         self.kernels = self.graph.kernels
         self._mutation_getters = [
             module_state.state_getter(t.path) if t.kind == "state" else None

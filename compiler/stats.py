@@ -18,6 +18,8 @@ class Stats:
     Attributes:
       compilations: specializations compiled (of forward and backward graphs alike).
       backward_compilations: those of backward graphs (training).
+      cache_loads: those whose code was loaded from the on-disk cache instead of compiled
+        (compiler/graph_cache.py: capture ran, the stages did not).
       cache_hits: calls served by a specialization compiled before the call.
       guard_failures: calls whose arguments no compiled specialization accepted.
       fallbacks: calls run wholly by eager PyTorch instead of compiled code (a guard
@@ -37,6 +39,7 @@ class Stats:
 
     compilations: int = 0
     backward_compilations: int = 0
+    cache_loads: int = 0
     cache_hits: int = 0
     guard_failures: int = 0
     fallbacks: int = 0
@@ -47,8 +50,8 @@ class Stats:
 
 _TOTALS = Stats()
 _LOCK = threading.Lock()
-_COUNTERS = ("compilations", "backward_compilations", "cache_hits", "guard_failures",
-             "fallbacks")
+_COUNTERS = ("compilations", "backward_compilations", "cache_loads", "cache_hits",
+             "guard_failures", "fallbacks")
 
 
 def count(stats: Stats, field: str, n: int = 1) -> None:

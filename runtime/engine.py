@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import ctypes
+import threading
 
 import torch
 from torch_mlir import ir
 from torch_mlir.execution_engine import ExecutionEngine
 
-from . import blas, extern, native, openmp
+from . import blas, cpu_library, extern, host_library, native, openmp
 from .memref import ArgumentLayout
 
 PACKED = ctypes.CFUNCTYPE(None, ctypes.c_void_p)
@@ -32,16 +33,37 @@ class Executable:
         # their specs are parsed now, so a call that cannot work fails the compile.
         specs = extern.prepare_module(module)
         self._extern = bool(specs)
-        self.engine = ExecutionEngine(module, opt_level=opt_level,
-                                      shared_libs=[openmp.library_path(), blas.library_path(),
-                                                   native.half_conversions()]
-                                      + ([extern.library_path()] if specs else []))
-        address = self.engine.raw_lookup("_mlir_ciface_" + entry)
-        if not address:
-            raise RuntimeError(f"entry function {entry!r} could not be linked: the JIT reported "
-                               "unresolved symbols on stderr ('JIT session error')")
+        libraries = [openmp.library_path(), blas.library_path(), native.half_conversions()] \
+            + ([extern.library_path()] if specs else [])
+        self.engine = self.library = None
+        # A process that compiled this module before left its code on disk (cpu_library).
+        name = cpu_library.key(module, libraries, opt_level) if cpu_library.enabled() else None
+        address = self._load(cpu_library.lookup(name), entry) if name else None
+        #: True when the code was loaded from disk (no JIT ran).
+        self.from_disk = address is not None
+        #: The background link of this code into its library on disk (None: none).
+        self.stored: threading.Thread | None = None
+        if address is None:
+            self.engine = ExecutionEngine(module, opt_level=opt_level, shared_libs=libraries,
+                                          enable_pic=True)
+            address = self.engine.raw_lookup("_mlir_ciface_" + entry)
+            if not address:
+                raise RuntimeError(f"entry function {entry!r} could not be linked: the JIT "
+                                   "reported unresolved symbols on stderr ('JIT session error')")
+            if name:
+                self.stored = cpu_library.store(self.engine, name, libraries)
         self._fn = PACKED(address)
         self._layout = ArgumentLayout(ranks)
+
+    def _load(self, path: str | None, entry: str) -> int | None:
+        """The packed entry's address in the library at `path`, None when it does not load."""
+        if path is None:
+            return None
+        try:
+            self.library = host_library.HostLibrary(path)
+        except OSError:  # a runtime library it links was removed since: compile again
+            return None
+        return self.library.address("_mlir__mlir_ciface_" + entry)
 
     def __call__(self, tensors: list[torch.Tensor]) -> int:
         """Runs the entry function on `tensors` (inputs then outputs), in place.

@@ -116,6 +116,7 @@ class HostLibrary:
     (its destructors run), also when garbage collected."""
 
     def __init__(self, path: str):
+        self._handle = None  # until loaded: __del__ runs when the load raises, too
         # RTLD_LOCAL: two specializations' libraries define the same names (main...).
         self._lib = ctypes.CDLL(path, mode=os.RTLD_NOW | os.RTLD_LOCAL)
         self._handle = self._lib._handle

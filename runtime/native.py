@@ -10,6 +10,7 @@ from __future__ import annotations
 import ctypes
 import hashlib
 import os
+import stat
 import subprocess
 import warnings
 
@@ -26,6 +27,59 @@ def cache_root() -> str:
 
 def cache_dir() -> str:
     return os.path.join(cache_root(), "runtime")
+
+
+def private_folder(folder: str) -> str | None:
+    """Makes `folder` (0700) and says why it is not usable for code: None when it is
+    this user's and no one else may write or read it, else the reason. Cached code
+    becomes machine code in this process: a folder others can write is an injection
+    point."""
+    try:
+        os.makedirs(folder, mode=0o700, exist_ok=True)
+        info = os.stat(folder)
+    except OSError as e:
+        return f"{folder} could not be made: {e}"
+    if info.st_uid != os.getuid() or stat.S_IMODE(info.st_mode) & 0o077:
+        return f"{folder} is not private to this user (owner {info.st_uid}, mode " \
+               f"{oct(stat.S_IMODE(info.st_mode))}): its entries are not used"
+    return None
+
+
+def trusted_file(path: str) -> str | None:
+    """None when the file at `path` is this user's and no one else may write it, else
+    why it is not (FileNotFoundError when there is none)."""
+    info = os.stat(path)
+    if info.st_uid != os.getuid() or stat.S_IMODE(info.st_mode) & 0o022:
+        return f"{path} is writable by others or not this user's: not used"
+    return None
+
+
+def evict(folder: str, suffix: str, limit: int) -> None:
+    """Removes the least recently used files named *`suffix` in `folder` (their
+    modification times: a cache marks a file used with os.utime) until those left take at
+    most `limit` bytes. A removed library that a process has loaded stays mapped there."""
+    try:
+        entries = [e for e in os.scandir(folder) if e.name.endswith(suffix)]
+        stats = sorted((e.stat().st_mtime, e.stat().st_size, e.path) for e in entries)
+    except OSError:
+        return
+    total = sum(size for _, size, _ in stats)
+    for _, size, path in stats:
+        if total <= limit:
+            break
+        try:
+            os.unlink(path)
+            total -= size
+        except OSError:
+            pass
+
+
+def limit_bytes(variable: str, default_mb: int) -> int:
+    """A cache's size limit: $`variable` megabytes, else `default_mb`."""
+    try:
+        return int(float(os.environ.get(variable, default_mb)) * 2**20)
+    except ValueError:
+        return default_mb * 2**20
 
 
 def build(source: str, name: str, compiler: str | None = None,
