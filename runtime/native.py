@@ -31,17 +31,23 @@ def cache_dir() -> str:
 
 def private_folder(folder: str) -> str | None:
     """Makes `folder` (0700) and says why it is not usable for code: None when it is
-    this user's and no one else may write or read it, else the reason. Cached code
-    becomes machine code in this process: a folder others can write is an injection
-    point."""
+    this user's and no one else may write it (it is then made private: a folder an older
+    mlirfuse made 0755), else the reason. Cached code becomes machine code in this
+    process: a folder others can write is an injection point."""
     try:
         os.makedirs(folder, mode=0o700, exist_ok=True)
         info = os.stat(folder)
     except OSError as e:
         return f"{folder} could not be made: {e}"
-    if info.st_uid != os.getuid() or stat.S_IMODE(info.st_mode) & 0o077:
+    mode = stat.S_IMODE(info.st_mode)
+    if info.st_uid != os.getuid() or mode & 0o022:
         return f"{folder} is not private to this user (owner {info.st_uid}, mode " \
-               f"{oct(stat.S_IMODE(info.st_mode))}): its entries are not used"
+               f"{oct(mode)}): its entries are not used"
+    if mode & 0o077:  # this user's, and no one else could write it (an older mlirfuse's)
+        try:
+            os.chmod(folder, 0o700)
+        except OSError as e:
+            return f"{folder} could not be made private: {e}"
     return None
 
 

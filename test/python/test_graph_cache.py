@@ -111,17 +111,29 @@ def test_a_damaged_entry_is_reported_and_compiled_again(cache, damage):
 
 def test_entries_others_could_write_are_not_loaded(cache):
     """Cached code becomes machine code in this process: an entry writable by others, or
-    a folder not private to the user, is refused with a warning and never loaded."""
+    a folder others could write, is refused with a warning and never loaded."""
     x, y = torch.randn(8, 8), torch.randn(8, 8)
     _compile(x, y)
     (entry,) = _entries(cache)
     entry.chmod(0o666)
     with pytest.warns(UserWarning, match="writable by others"):
         assert not _compile(x, y).from_cache
-    (cache / "graphs").chmod(0o755)
+    (cache / "graphs").chmod(0o775)
     graph_cache._warned.clear()
     with pytest.warns(UserWarning, match="not private"):
         assert not _compile(x, y).from_cache
+
+
+def test_a_folder_only_this_user_can_write_is_made_private(cache):
+    """A 0755 folder (an older mlirfuse made it so) is this user's alone to write: it is
+    made 0700 and used."""
+    x, y = torch.randn(8, 8), torch.randn(8, 8)
+    _compile(x, y)
+    (cache / "graphs").chmod(0o755)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert _compile(x, y).from_cache
+    assert oct((cache / "graphs").stat().st_mode & 0o777) == "0o700"
 
 
 def test_options_that_change_the_code_change_the_key(cache):
