@@ -130,7 +130,10 @@ def model_row(name: str, size: str, device: str, dtype: torch.dtype, calls: int)
             fns[system] = run(f)
         stats = systems["mlirfuse"].stats
         row.update(kernels=stats.kernels, extern_calls=stats.extern_calls,
-                   eager_ops=stats.eager_ops, compilations=stats.compilations)
+                   eager_ops=stats.eager_ops, compilations=stats.compilations,
+                   # Where the first call's compile went (issue 19), seconds per phase.
+                   mlirfuse_timings={k: round(v, 3)
+                                     for k, v in systems["mlirfuse"].timings().items()})
         flush = torch.empty((256 if device.startswith("cuda") else 64) * 2**20 // 4,
                             device=device)
         measure.warm_up(fns, 3, 3.0, sync)
