@@ -94,10 +94,9 @@ def build(module: ir.Module, libraries: list[str], opt_level: int = 3, salt: str
     key = hashlib.sha256("\0".join(
         [VERSION, nvptx.llc_version(), compiler, str(opt_level), salt, *libraries,
          llvm_ir]).encode()).hexdigest()[:32]
-    path = os.path.join(cache_dir(), f"host-{key}.so")
-    if os.path.exists(path):
+    path = os.path.join(native.code_folder(cache_dir()), f"host-{key}.so")
+    if native.usable(path):
         return path
-    os.makedirs(cache_dir(), exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="mlirfuse-host-") as tmp, timings.phase("llc"):
         source, optimized, obj = (os.path.join(tmp, n) for n in ("host.ll", "host.bc", "host.o"))
         with open(source, "w") as f:

@@ -51,6 +51,33 @@ def private_folder(folder: str) -> str | None:
     return None
 
 
+_private_fallback: dict[str, str] = {}
+
+
+def code_folder(folder: str) -> str:
+    """`folder` when it is fit to hold code (private_folder), else (warned once) a folder
+    private to this process: builds still work, they are not kept."""
+    why = private_folder(folder)
+    if why is None:
+        return folder
+    if folder not in _private_fallback:
+        import tempfile
+
+        _private_fallback[folder] = tempfile.mkdtemp(prefix="mlirfuse-private-")
+        warnings.warn(f"mlirfuse: {why}; code is built in {_private_fallback[folder]} "
+                      "for this process instead", stacklevel=3)
+    return _private_fallback[folder]
+
+
+def usable(path: str) -> bool:
+    """Whether a cached file exists and may be loaded (trusted_file): one others could
+    write is built again (and replaced)."""
+    try:
+        return trusted_file(path) is None
+    except OSError:
+        return False
+
+
 def trusted_file(path: str) -> str | None:
     """None when the file at `path` is this user's and no one else may write it, else
     why it is not (FileNotFoundError when there is none)."""
@@ -102,10 +129,9 @@ def build(source: str, name: str, compiler: str | None = None,
     """
     with open(source, "rb") as f:
         digest = hashlib.sha256(f.read() + repr((flags, libraries, salt)).encode())
-    path = os.path.join(cache_dir(), f"lib{name}-{digest.hexdigest()[:16]}.so")
-    if os.path.exists(path):
+    path = os.path.join(code_folder(cache_dir()), f"lib{name}-{digest.hexdigest()[:16]}.so")
+    if usable(path):
         return path
-    os.makedirs(cache_dir(), exist_ok=True)
     partial = f"{path}.{os.getpid()}.tmp"
     compiler = compiler or os.environ.get("CC", "cc")
     done = subprocess.run([compiler, "-O2", "-shared", "-fPIC", *flags, "-o", partial, source,

@@ -23,6 +23,7 @@ import subprocess
 import tempfile
 
 from ...compiler import timings
+from ...runtime import native
 
 # Bumped when what this module does to the IR changes (it is part of the cache key).
 VERSION = "1"
@@ -40,9 +41,7 @@ class Counters:
 
 
 def cache_dir() -> str:
-    root = os.environ.get("MLIRFUSE_CACHE_DIR") or os.path.join(
-        os.path.expanduser("~"), ".cache", "mlirfuse")
-    return os.path.join(root, "ptx")
+    return os.path.join(native.cache_root(), "ptx")
 
 
 def _package_bin(tool: str) -> str | None:
@@ -187,8 +186,8 @@ def to_ptx(llvm_ir: str, chip: str, name: str = "kernels") -> str:
     if needs_libdevice:
         parts.append(_fingerprint(libdevice()))
     key = hashlib.sha256("\0".join(parts).encode()).hexdigest()
-    cached = os.path.join(cache_dir(), key + ".ptx")
-    if os.path.exists(cached):
+    cached = os.path.join(native.code_folder(cache_dir()), key + ".ptx")
+    if native.usable(cached):
         Counters.cache_hits += 1
         with open(cached) as f:
             return f.read()
@@ -207,7 +206,6 @@ def to_ptx(llvm_ir: str, chip: str, name: str = "kernels") -> str:
         ptx = _run([tool("llc"), "-mtriple=nvptx64-nvidia-cuda", f"-mcpu={chip}", "-O3",
                     source, "-o", "-"], f"llc for {chip}")
     Counters.llc_runs += 1
-    os.makedirs(cache_dir(), exist_ok=True)
     partial = cached + f".{os.getpid()}.tmp"
     with open(partial, "w") as f:
         f.write(ptx)

@@ -134,3 +134,19 @@ def test_libraries_others_could_write_are_not_loaded(cache):
     cpu_library._warned = False
     with pytest.warns(UserWarning, match="writable by others"):
         assert not _compiled(x, y).from_disk
+
+
+def test_runtime_libraries_are_never_loaded_from_a_folder_others_can_write(cache):
+    """The runtime's own libraries (runtime/native.py) are code too: from a cache folder
+    others could write, they are built in a folder private to this process (warned);
+    a library others could write is built again."""
+    source = os.path.join(os.path.dirname(native.__file__), "cpu", "mlirfuse_fp.c")
+    path = native.build(source, "mlirfuse_fp_test")
+    assert path.startswith(str(cache / "runtime"))
+    os.chmod(path, 0o666)
+    again = native.build(source, "mlirfuse_fp_test")
+    assert again == path and os.stat(path).st_mode & 0o022 == 0  # rebuilt, replaced
+    (cache / "runtime").chmod(0o777)
+    with pytest.warns(UserWarning, match="not private"):
+        elsewhere = native.build(source, "mlirfuse_fp_test")
+    assert not elsewhere.startswith(str(cache))
