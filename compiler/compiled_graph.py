@@ -144,11 +144,12 @@ def _as_bytes(spec: int | str | None) -> int | Callable[[list[torch.Tensor]], in
 
 
 class _StagesOnDemand(dict):
-    """The stage texts of code loaded from the compiled-graph cache: made on the first
-    look (the stages run again; the loaded code keeps running)."""
+    """The stage texts of code loaded from the compiled-graph cache: the final one known,
+    the others made on the first look at one (the stages run again; the loaded code keeps
+    running)."""
 
-    def __init__(self, make: Callable[[], dict]):
-        super().__init__()
+    def __init__(self, make: Callable[[], dict], known: dict):
+        super().__init__(known)
         self._make = make
 
     def _fill(self) -> None:
@@ -157,11 +158,13 @@ class _StagesOnDemand(dict):
             self.update(make())
 
     def __contains__(self, stage) -> bool:
-        self._fill()
+        if not super().__contains__(stage):
+            self._fill()
         return super().__contains__(stage)
 
     def __getitem__(self, stage):
-        self._fill()
+        if not super().__contains__(stage):
+            self._fill()
         return super().__getitem__(stage)
 
     def __iter__(self):
@@ -214,7 +217,8 @@ class CompiledGraph:
                 module = ir.Module.parse(entry["module"], make_context())
             self.kernels, workspace = entry["kernels"], entry["workspace"]
             self.stages = _StagesOnDemand(
-                lambda: lower_graph(gm, examples, options, "llvm", target, self.shapes)[1].texts)
+                lambda: lower_graph(gm, examples, options, "llvm", target, self.shapes)[1].texts,
+                {"llvm": entry["module"]})
         else:
             kernels_stage = "loops" if target == "cpu" else "gpu"
             module, record = lower_graph(gm, examples, options, kernels_stage, target,

@@ -25,6 +25,8 @@ _API = {
     "InternalErrorWarning": "mlirfuse.compiler.errors",
     "Stats": "mlirfuse.compiler.stats",
     "memory_efficient_fusion": "mlirfuse.compiler.memory_efficient_fusion",
+    "export": "mlirfuse.compiler.aot",
+    "load": "mlirfuse.runtime.artifact",
 }
 
 
@@ -55,10 +57,20 @@ def __getattr__(name):
     raise AttributeError(f"module 'mlirfuse' has no attribute {name!r}")
 
 
-def _register_backend():
-    from .compiler.backend import register_backend
+def _backend(gm, example_inputs, **options):
+    """torch.compile(backend="mlirfuse"): compiler/backend.py's, imported at the first
+    graph (so `import mlirfuse` loads no torch-mlir: a process that only runs artifacts,
+    mlirfuse.load, never does)."""
+    from .compiler.backend import mlirfuse_backend
 
-    register_backend()
+    return mlirfuse_backend(gm, example_inputs, **options)
+
+
+def _register_backend():
+    from torch._dynamo.backends import registry
+
+    if "mlirfuse" not in registry._COMPILER_FNS:
+        registry.register_backend(_backend, name="mlirfuse")
 
 
 if "torch" in sys.modules:

@@ -1,0 +1,164 @@
+"""Ahead-of-time artifacts: `mlirfuse.export` compiles a function once and writes a folder
+that `mlirfuse.load` runs in a process with torch alone (runtime/artifact.py, which also
+describes the folder).
+
+What an artifact takes (first version): the CPU, static sizes (the code's guards check
+them; a call of other sizes raises GuardError), tensors as the only arguments, a graph
+compiled whole with on_unsupported="error" (no op running eager and no extern call, so
+no call back into torch: a convolution is an im2col gather and BLAS calls here, not
+oneDNN; no random op, no index argument to bounds-check, no input mutated in place). Anything else is refused with a CompileError that
+says which; nothing is written then. The parameters and buffers are saved as they are at
+export (frozen).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+
+import torch
+from torch.utils import _pytree as pytree
+
+from ..runtime import artifact, blas, native, openmp
+from . import api, extern
+from .compiled_graph import CompiledGraph
+from .context import make_context
+from .errors import CompileError
+
+
+def export(fn, example_inputs, path: str, **options) -> str:
+    """Compiles `fn(*example_inputs)` for the CPU and writes the artifact folder `path`
+    (created; its files replaced). Returns `path`.
+
+    Raises:
+      CompileError when the function does not compile whole or needs what an artifact
+      cannot hold (see the module's docstring), naming it.
+    """
+    example_inputs = tuple(example_inputs)
+    if not all(isinstance(t, torch.Tensor) and t.device.type == "cpu" for t in example_inputs):
+        raise CompileError("mlirfuse.export takes CPU tensors as its only arguments (CUDA "
+                           "artifacts are not built yet)", stage="export")
+    if len({id(t) for t in example_inputs}) != len(example_inputs):
+        raise CompileError("mlirfuse.export: a tensor passed twice", stage="export")
+    compiled = api.compile(fn, dynamic=False, on_unsupported="error", **options)
+    with torch.no_grad():
+        compiled.compile_for(*example_inputs)
+    spec = compiled._last
+    if spec is None:
+        raise CompileError("mlirfuse.export: the function did not compile", stage="export")
+    _check(spec)
+    cap, graph = spec.captured, spec.graph
+    state, inputs = [], []
+    states = iter(spec._state(cap.module))
+    for n, (i, constant) in enumerate(zip(cap.inputs, spec._constants)):
+        sizes, strides = graph.expected[n]
+        entry = {"sizes": list(sizes), "strides": list(strides),
+                 "dtype": str(graph.graph_module.graph.find_nodes(op="placeholder")[n]
+                              .meta["val"].dtype)}
+        if i.kind == "user":
+            inputs.append({"kind": "user", "index": i.index, **entry})
+            continue
+        value = next(states) if i.kind == "state" else (i.value if constant is None else constant)
+        inputs.append({"kind": "state", "index": len(state), "name": i.path, **entry})
+        state.append(value.detach().clone())
+    outputs = _outputs(cap, spec, state)
+    manifest = {
+        "format": artifact.FORMAT, "torch": torch.__version__, "device": "cpu",
+        "arguments": len(example_inputs), "inputs": inputs,
+        "results": [[list(shape), str(dtype)] for shape, dtype in
+                    zip(graph.shapes.result_shapes([]), [d for _, d in graph.shapes.results])],
+        "outputs": outputs, "out_spec": _spec_text(cap.out_spec),
+    }
+    os.makedirs(path, exist_ok=True)
+    _write_code(graph, os.path.join(path, "code.so"), compiled.options.opt_level)
+    torch.save(state, os.path.join(path, "state.pt"))
+    with open(os.path.join(path, "manifest.json"), "w") as f:
+        json.dump(manifest, f, indent=1)
+    return path
+
+
+def _check(spec) -> None:
+    """Raises CompileError naming what an artifact cannot hold."""
+    if not isinstance(spec.graph, CompiledGraph):
+        raise CompileError("mlirfuse.export: ops run eager (" + ", ".join(
+            e.op for e in spec.eager) + "): an artifact holds compiled code only",
+            stage="export")
+    cap = spec.captured
+    # Ops run with torch's kernel from the code (extern calls: library kernels by choice,
+    # random ops, ops with no native code) call back into this process's Python side.
+    extern_ops = sorted({str(n.target) for n in extern.marked_nodes(spec.graph.graph_module)})
+    calls_torch = "mlirfuse_extern_call" in spec.graph.stages["llvm"]
+    # Compiled natively, a random op's numbers would follow a seed of the code's own, not
+    # torch's generator (torch.manual_seed would not reach them).
+    random = sorted({str(n.target) for n in spec.graph.graph_module.graph.nodes
+                     if n.op == "call_function" and torch.Tag.nondeterministic_seeded
+                     in getattr(n.target, "tags", ())})
+    reasons = [(calls_torch, "extern calls (torch's kernels called from the code: "
+                + (", ".join(extern_ops) or "see explain()") + ")"),
+               (random, "random ops (" + ", ".join(random) + ")"),
+               (spec.graph._index_checks, "index arguments checked per call"),
+               (cap.mutations, "inputs mutated in place"),
+               (spec._rng, "seeding torch's generator"),
+               (spec.graph.shapes.dynamic, "symbolic sizes")]
+    found = [why for present, why in reasons if present]
+    if found:
+        raise CompileError("mlirfuse.export: the function needs " + ", ".join(found)
+                           + ", which artifacts do not hold yet", stage="export")
+
+
+def _outputs(cap, spec, state: list[torch.Tensor]) -> list[dict]:
+    """Where each output leaf comes from, for runtime/artifact.py."""
+    it = iter(cap.outputs)
+    outputs = []
+    for leaf in range(cap.out_spec.num_leaves):
+        if leaf in cap.out_consts:
+            value = cap.out_consts[leaf]
+            if not isinstance(value, (int, float, bool, str, type(None))):
+                raise CompileError(f"mlirfuse.export: output leaf {leaf} is a "
+                                   f"{type(value).__name__} constant", stage="export")
+            outputs.append({"kind": "constant", "value": value})
+            continue
+        out = next(it)
+        if out.kind == "state":  # a parameter returned as is: saved with the others
+            from .module_state import state_getter
+
+            state.append(state_getter(out.path)(cap.module).detach().clone())
+            outputs.append({"kind": "state", "index": len(state) - 1})
+        else:
+            outputs.append({"kind": out.kind, "index": out.index})
+        if leaf in cap.scalars:
+            outputs[-1]["scalar"] = cap.scalars[leaf].__name__
+    return outputs
+
+
+def _spec_text(out_spec) -> str:
+    try:
+        return pytree.treespec_dumps(out_spec)
+    except Exception as e:  # a custom container torch cannot serialize
+        raise CompileError(f"mlirfuse.export: the result's structure cannot be saved ({e}); "
+                           "return tensors, tuples, lists or dicts", stage="export") from None
+
+
+def _write_code(graph: CompiledGraph, target: str, opt_level: int) -> None:
+    """JIT-compiles the graph's final module to a position-independent object and links it
+    into `target` with no library (runtime/artifact.py loads the runtime's first)."""
+    from torch_mlir import ir
+    from torch_mlir.execution_engine import ExecutionEngine
+
+    module = ir.Module.parse(graph.stages["llvm"], make_context())
+    engine = ExecutionEngine(module, opt_level=opt_level, enable_pic=True,
+                             shared_libs=[openmp.library_path(), blas.library_path(),
+                                          native.half_conversions()])
+    with tempfile.TemporaryDirectory(prefix="mlirfuse-export-") as tmp:
+        obj = os.path.join(tmp, "code.o")
+        engine.dump_to_object_file(obj)
+        compiler = os.environ.get("CC", "cc")
+        done = subprocess.run([compiler, "-shared", "-o", os.path.join(tmp, "code.so"), obj],
+                              capture_output=True, text=True)
+        if done.returncode != 0:
+            raise CompileError(f"mlirfuse.export: '{compiler} -shared' failed: "
+                               f"{done.stderr.strip()[:1000]}", stage="export")
+        shutil.move(os.path.join(tmp, "code.so"), target)
