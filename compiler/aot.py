@@ -6,7 +6,8 @@ What an artifact takes (first version): the CPU, static sizes (the code's guards
 them; a call of other sizes raises GuardError), tensors as the only arguments, a graph
 compiled whole with on_unsupported="error" (no op running eager and no extern call, so
 no call back into torch: a convolution is an im2col gather and BLAS calls here, not
-oneDNN; no random op, no index argument to bounds-check, no input mutated in place). Anything else is refused with a CompileError that
+oneDNN; no random op, no input mutated in place). Index arguments are bounds-checked per
+call, as compiled code's are. Anything else is refused with a CompileError that
 says which; nothing is written then. The parameters and buffers are saved as they are at
 export (frozen).
 """
@@ -71,6 +72,8 @@ def export(fn, example_inputs, path: str, **options) -> str:
         "results": [[list(shape), str(dtype)] for shape, dtype in
                     zip(graph.shapes.result_shapes([]), [d for _, d in graph.shapes.results])],
         "outputs": outputs, "out_spec": _spec_text(cap.out_spec),
+        # Index arguments' bounds, checked per call as compiled code's are (index_checks).
+        "index_checks": [[c.position, c.dim, c.size] for c in graph._index_checks],
     }
     os.makedirs(path, exist_ok=True)
     _write_code(graph, os.path.join(path, "code.so"), compiled.options.opt_level)
@@ -99,7 +102,6 @@ def _check(spec) -> None:
     reasons = [(calls_torch, "extern calls (torch's kernels called from the code: "
                 + (", ".join(extern_ops) or "see explain()") + ")"),
                (random, "random ops (" + ", ".join(random) + ")"),
-               (spec.graph._index_checks, "index arguments checked per call"),
                (cap.mutations, "inputs mutated in place"),
                (spec._rng, "seeding torch's generator"),
                (spec.graph.shapes.dynamic, "symbolic sizes")]

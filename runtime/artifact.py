@@ -26,6 +26,7 @@ import os
 import torch
 from torch.utils import _pytree as pytree
 
+from ..compiler import index_checks  # torch only
 from . import blas, native, openmp
 from .memref import ArgumentLayout
 
@@ -70,6 +71,7 @@ class Artifact:
         self._layout = ArgumentLayout([len(i["sizes"]) for i in self._inputs]
                                       + [len(shape) for shape, _ in self._results])
         self._out_spec = pytree.treespec_loads(m["out_spec"])
+        self._index_checks = [index_checks.IndexCheck(*c) for c in m.get("index_checks", [])]
 
     def __call__(self, *args):
         m = self.manifest
@@ -85,6 +87,8 @@ class Artifact:
             if str(t.dtype) != i["dtype"] or t.device.type != "cpu":
                 raise self._guard_error(f"{self._name(n)}: {t.dtype} on {t.device}, built "
                                         f"for {i['dtype']} on cpu")
+        if self._index_checks:  # IndexError as eager's, before the code reads out of bounds
+            index_checks.run(self._index_checks, ins)
         outs = [torch.empty(shape, dtype=dtype) for shape, dtype in self._results]
         block = self._layout.pack(ins + outs)
         self._fn(ctypes.addressof(block))
