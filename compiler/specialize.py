@@ -268,6 +268,13 @@ class Specialization:
                 reason = hazards.check(n, *_example_tensors(n), self.device) \
                     if n.op == "call_function" \
                     else None
+                if n.op == "call_function" and torch.Tag.nondeterministic_seeded in \
+                        getattr(n.target, "tags", ()):
+                    # Compiled, its numbers came from a seed of the code's own: another
+                    # sequence than eager's, which torch.manual_seed did not reach.
+                    reason = "draws random numbers: only torch's kernel draws them from " \
+                             "torch's generator, and on_unsupported='error' allows neither " \
+                             "an eager op nor an extern call"
                 if reason:
                     raise CompileError(reason, stage="capture", op=str(n.target),
                                        source=capture_mod.source_of(n), nodes=[n.name])

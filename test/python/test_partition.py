@@ -219,6 +219,19 @@ def test_random_ops_follow_torchs_generator():
     assert "random" in compiled.explain().eager[0].reason
 
 
+def test_random_ops_are_refused_where_nothing_may_run_eager():
+    """With on_unsupported="error" a random op compiled natively drew from a seed of the
+    code's own: other numbers than eager's, and torch.manual_seed did not reach them."""
+    def f(x):
+        return torch.nn.functional.dropout(x, 0.5, training=True) * 2
+
+    compiled = mlirfuse.compile(f, on_unsupported="error")
+    with pytest.raises(mlirfuse.CompileError, match="draws random numbers") as e:
+        compiled(torch.randn(8, 8))
+    assert "native_dropout" in str(e.value) or "bernoulli" in str(e.value) \
+        or "rand" in str(e.value)
+
+
 def test_data_dependent_shapes_run_eager():
     def f(x):
         return torch.relu(x[x > 0].sum() * x) + torch.nonzero(x).sum()
