@@ -1,0 +1,147 @@
+"""Compile time, cold and warm (issue 19): mlirfuse beside inductor, fresh processes.
+
+    python bench/compile_time.py [--only gelu_bias,gpt2-12] [--out rows.jsonl]
+
+Per program (BENCH's workloads at CPU sizes; GPT-2 from transformers, n_embd 256, 4 heads,
+vocabulary 512, 2 x 32 tokens, at 2, 6 and 12 layers: `gpt2-<layers>`), four processes
+each measure the time from compiling to the first result (after the imports):
+  * mlirfuse cold: an empty cache of compiled graphs and CPU code (the runtime's own
+    libraries, built once per machine, are built before, by a warm-up process);
+  * mlirfuse warm: a new process with the cache the cold one left;
+  * inductor cold and warm: the same with TORCHINDUCTOR_CACHE_DIR empty, then kept.
+The mlirfuse rows also give its seconds per phase (compiled.timings()). Every first
+result is checked against eager.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+WORKLOADS = ["gelu_bias", "swish", "mish", "hard_swish", "layer_norm", "rmsnorm", "softmax",
+             "scaleshift_relu", "lstm_cell", "mlp", "transformer"]
+PROGRAMS = WORKLOADS + ["gpt2-2", "gpt2-6", "gpt2-12"]
+
+
+def _program(name: str):
+    import torch
+
+    if name.startswith("gpt2-"):
+        import transformers as tf
+
+        torch.manual_seed(0)
+        config = tf.GPT2Config(n_embd=256, n_layer=int(name.split("-")[1]), n_head=4,
+                               vocab_size=512)
+        model = tf.GPT2Model(config).eval()
+
+        class LastHidden(torch.nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.model = model
+
+            def forward(self, ids):
+                return self.model(ids).last_hidden_state
+
+        return LastHidden(), (torch.randint(0, 512, (2, 32), generator=torch.Generator()
+                                             .manual_seed(0)),)
+    sys.path.insert(0, HERE)
+    import workloads
+
+    w = workloads.make(name)
+    return w.fn, w.inputs
+
+
+def child(system: str, name: str) -> dict:
+    """Runs in the measuring process: compile, first result, check."""
+    import torch
+
+    import mlirfuse
+
+    fn, inputs = _program(name)
+    with torch.no_grad():
+        expected = fn(*inputs)
+        start = time.perf_counter()
+        compiled = torch.compile(fn) if system == "inductor" else mlirfuse.compile(fn)
+        got = compiled(*inputs)
+        seconds = time.perf_counter() - start
+    got, expected = (t[0] if isinstance(t, (tuple, list)) else t for t in (got, expected))
+    row = {"seconds": seconds, "max_diff": (got.float() - expected.float()).abs().max().item()}
+    if system == "mlirfuse":
+        row["timings"] = {k: round(v, 3) for k, v in compiled.timings().items()}
+        row["cache_loads"] = compiled.stats.cache_loads
+    return row
+
+
+def _spawn(system: str, name: str, env: dict) -> dict:
+    done = subprocess.run([sys.executable, __file__, "--child", system, name], env=env,
+                          capture_output=True, text=True, timeout=900)
+    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
+    if done.returncode != 0 or not lines:
+        return {"error": (done.stderr.strip().splitlines() or ["?"])[-1][:200]}
+    return json.loads(lines[-1])
+
+
+def measure(name: str, root: str) -> dict:
+    row = {"name": name}
+    base = dict(os.environ)
+    mf = dict(base, MLIRFUSE_CACHE_DIR=os.path.join(root, "mlirfuse"))
+    for folder in ("graphs", "cpu"):  # cold: no compiled graph, no CPU code
+        shutil.rmtree(os.path.join(mf["MLIRFUSE_CACHE_DIR"], folder), ignore_errors=True)
+    ind = dict(base, TORCHINDUCTOR_CACHE_DIR=os.path.join(root, f"inductor-{name}"))
+    for system, env in (("mlirfuse", mf), ("inductor", ind)):
+        for state in ("cold", "warm"):
+            row[f"{system}_{state}"] = _spawn(system, name, env)
+    return row
+
+
+def table(rows: list[dict]) -> str:
+    def secs(cell):
+        return f"{cell['seconds']:.2f}" if "seconds" in cell else f"failed: {cell['error']}"
+
+    out = ["| program | mlirfuse cold s | mlirfuse warm s | inductor cold s | inductor warm s "
+           "| mlirfuse cold: capture / stages / jit |", "|---|---|---|---|---|---|"]
+    for r in rows:
+        t = r["mlirfuse_cold"].get("timings", {})
+        stages = sum(v for k, v in t.items() if k not in ("capture", "jit", "total", "load"))
+        out.append(f"| {r['name']} | {secs(r['mlirfuse_cold'])} | {secs(r['mlirfuse_warm'])} | "
+                   f"{secs(r['inductor_cold'])} | {secs(r['inductor_warm'])} | "
+                   f"{t.get('capture', 0):.2f} / {stages:.2f} / {t.get('jit', 0):.2f} |")
+    return "\n".join(out)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--only", default=None)
+    p.add_argument("--out", default=None, help="JSON lines appended here")
+    p.add_argument("--child", nargs=2, metavar=("SYSTEM", "PROGRAM"), help=argparse.SUPPRESS)
+    args = p.parse_args()
+    if args.child:
+        print(json.dumps(child(*args.child)), flush=True)
+        return
+    names = args.only.split(",") if args.only else PROGRAMS
+    root = tempfile.mkdtemp(prefix="mlirfuse-compile-time-")
+    try:
+        # The runtime's own libraries are built once per machine: not part of "cold".
+        warm_up = dict(os.environ, MLIRFUSE_CACHE_DIR=os.path.join(root, "mlirfuse"))
+        _spawn("mlirfuse", "swish", warm_up)
+        rows = []
+        for name in names:
+            rows.append(measure(name, root))
+            print(json.dumps(rows[-1]), flush=True)
+            if args.out:
+                with open(args.out, "a") as f:
+                    f.write(json.dumps(rows[-1]) + "\n")
+        print(table(rows))
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
