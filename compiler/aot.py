@@ -54,11 +54,11 @@ def export(fn, example_inputs, path: str, **options) -> str:
     cap, graph = spec.captured, spec.graph
     state, inputs = [], []
     states = iter(spec._state(cap.module))
+    placeholders = graph.graph_module.graph.find_nodes(op="placeholder")
     for n, (i, constant) in enumerate(zip(cap.inputs, spec._constants)):
         sizes, strides = graph.expected[n]
         entry = {"sizes": list(sizes), "strides": list(strides),
-                 "dtype": str(graph.graph_module.graph.find_nodes(op="placeholder")[n]
-                              .meta["val"].dtype)}
+                 "dtype": str(placeholders[n].meta["val"].dtype)}
         if i.kind == "user":
             inputs.append({"kind": "user", "index": i.index, **entry})
             continue

@@ -172,8 +172,7 @@ class _StagesOnDemand(dict):
         return super().__iter__()
 
     def get(self, stage, default=None):
-        self._fill()
-        return super().get(stage, default)
+        return self[stage] if stage in self else default
 
 
 class CompiledGraph:

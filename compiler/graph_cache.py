@@ -13,8 +13,9 @@ GPU host library from runtime/host_library.py's cache); `compiled.ir(stage)` run
 stages again when asked. Capture still runs: the key is the captured graph's.
 
 Entries live in $MLIRFUSE_CACHE_DIR/graphs (default ~/.cache/mlirfuse/graphs), a folder
-created private to the user (0700); one whose owner or permissions differ is not used
-(a warning says why: cached code becomes machine code in this process). An entry is
+created private to the user (0700); one others could write is not used, nor an entry
+others could write (runtime/native.py's code_folder and usable, the rule of every code
+cache: cached code becomes machine code in this process; a warning says why). An entry is
 zlib-compressed JSON after a SHA-256 of it: a truncated or altered entry fails the check,
 is reported once as a warning and compiled again (and rewritten). Writes are atomic
 (rename), so processes compiling the same graph at once both succeed. The least recently
@@ -69,15 +70,8 @@ def _sources() -> str:
     return digest.hexdigest()
 
 
-@functools.cache
 def _versions() -> str:
-    from importlib import metadata
-
-    try:
-        torch_mlir = metadata.version("torch-mlir")
-    except metadata.PackageNotFoundError:
-        torch_mlir = "?"
-    return f"torch {torch.__version__}, torch-mlir {torch_mlir}, mlirfuse {_sources()}"
+    return f"{native.toolchain_versions()}, mlirfuse {_sources()}"
 
 
 def _value(val) -> str:
@@ -128,30 +122,16 @@ def key(gm: torch.fx.GraphModule, examples: list[torch.Tensor], options: Options
     return digest.hexdigest()[:40]
 
 
-def _folder() -> str | None:
-    """The cache folder, made private to the user; None (with a warning) when it is not."""
-    why = native.private_folder(cache_dir())
-    if why:
-        _warn("folder", why)
-        return None
-    return cache_dir()
-
-
 def load(name: str) -> dict | None:
     """The entry `name`: {"module": LLVM-dialect text, "kernels", "workspace"}; None when
     there is none or it fails its check (then reported)."""
-    folder = _folder()
-    if folder is None:
+    path = os.path.join(native.code_folder(cache_dir()), f"{name}.entry")
+    if not native.usable(path, mark_used=True):  # none, or others could write it
         return None
-    path = os.path.join(folder, f"{name}.entry")
     try:
-        why = native.trusted_file(path)
         with open(path, "rb") as f:
             data = f.read()
     except OSError:
-        return None
-    if why:
-        _warn("entry", why)
         return None
     body = data[len(_MAGIC) + 32:]
     if not data.startswith(_MAGIC) or hashlib.sha256(body).digest() != \
@@ -163,18 +143,14 @@ def load(name: str) -> dict | None:
     except (zlib.error, ValueError):
         _warn("corrupt", f"{path} is damaged (it does not decode): compiled again")
         return None
-    try:
-        os.utime(path)  # its modification time orders the eviction
-    except OSError:
-        pass
     return entry
 
 
 def store(name: str, module_text: str, kernels: int, workspace) -> None:
     """Writes the entry `name` (atomically); a failure warns once, never raises."""
-    folder = _folder()
-    if folder is None or not isinstance(workspace, (int, str, type(None))):
+    if not isinstance(workspace, (int, str, type(None))):
         return
+    folder = native.code_folder(cache_dir())
     body = zlib.compress(json.dumps({"module": module_text, "kernels": kernels,
                                      "workspace": workspace}).encode(), 1)
     path = os.path.join(folder, f"{name}.entry")

@@ -28,13 +28,9 @@ from torch.utils import _pytree as pytree
 
 from ..compiler import index_checks  # torch only
 from . import blas, native, openmp
-from .memref import ArgumentLayout
+from .memref import PACKED, ArgumentLayout
 
 FORMAT = 1
-_PACKED = ctypes.CFUNCTYPE(None, ctypes.c_void_p)
-_DTYPES = {str(d): d for d in (torch.float32, torch.float64, torch.float16, torch.bfloat16,
-                               torch.int64, torch.int32, torch.int16, torch.int8,
-                               torch.uint8, torch.bool)}
 
 
 class ArtifactError(RuntimeError):
@@ -63,11 +59,11 @@ class Artifact:
         self._libraries = [ctypes.CDLL(p, mode=os.RTLD_NOW | os.RTLD_GLOBAL)
                            for p in (openmp.library_path(), blas.library_path(),
                                      native.half_conversions())]
-        self._code = ctypes.CDLL(os.path.join(path, "code.so"), mode=os.RTLD_NOW | os.RTLD_LOCAL)
-        self._fn = _PACKED(ctypes.cast(self._code["_mlir__mlir_ciface_main"],
-                                       ctypes.c_void_p).value)
+        self._code = native.HostLibrary(os.path.join(path, "code.so"))
+        self._fn = PACKED(self._code.address("_mlir__mlir_ciface_main"))
         self._inputs = m["inputs"]
-        self._results = [(tuple(shape), _DTYPES[dtype]) for shape, dtype in m["results"]]
+        self._results = [(tuple(shape), getattr(torch, dtype.removeprefix("torch.")))
+                         for shape, dtype in m["results"]]
         self._layout = ArgumentLayout([len(i["sizes"]) for i in self._inputs]
                                       + [len(shape) for shape, _ in self._results])
         self._out_spec = pytree.treespec_loads(m["out_spec"])

@@ -66,58 +66,33 @@ def cpu() -> str:
            f"{torch.backends.cpu.get_cpu_capability()}"
 
 
-@functools.cache
-def _versions() -> str:
-    from importlib import metadata
-
-    def version(name):
-        try:
-            return metadata.version(name)
-        except metadata.PackageNotFoundError:
-            return "?"
-    return f"mlirfuse {version('mlirfuse')}, torch-mlir {version('torch-mlir')}, " \
-           f"torch {torch.__version__}"
-
-
 def key(module: ir.Module, libraries: list[str], opt_level: int) -> str:
     """The name of `module`'s library: a hash of its text and of what else changes its
     machine code."""
     # The text, not the bytecode: that holds the locations (source lines, file names),
     # which differ between processes and change no machine code.
     digest = hashlib.sha256(module.operation.get_asm(binary=True))
-    digest.update("\0".join([VERSION, _versions(), cpu(), str(opt_level), *libraries]).encode())
+    digest.update("\0".join([VERSION, native.toolchain_versions(), cpu(), str(opt_level), *libraries]).encode())
     return digest.hexdigest()[:32]
 
 
 def path_of(name: str) -> str:
-    return os.path.join(cache_dir(), f"cpu-{name}.so")
+    """Where library `name` is kept (native.code_folder: a folder private to the user)."""
+    return os.path.join(native.code_folder(cache_dir()), f"cpu-{name}.so")
 
 
 def lookup(name: str) -> str | None:
     """The library's path when a process built it before (marked used now), else None;
-    never a library in a folder, or a file, others could write (reported once)."""
-    why = native.private_folder(cache_dir())
+    never a library others could write (native.usable: refused with a warning)."""
     path = path_of(name)
-    try:
-        why = why or native.trusted_file(path)
-        if not why:
-            os.utime(path)  # its modification time orders the eviction (least recently used)
-    except OSError:
-        return None
-    if why:
-        _warn(why)
-        return None
-    return path
+    return path if native.usable(path, mark_used=True) else None
 
 
 def store(engine, name: str, libraries: list[str]) -> threading.Thread | None:
     """Writes `engine`'s object now and links it into the library `name` in a background
     thread (returned, for tests to join); a failure warns once and leaves no file."""
-    why = native.private_folder(cache_dir())
-    if why:
-        _warn(why)
-        return None
-    work = tempfile.mkdtemp(prefix="mlirfuse-cpu-", dir=cache_dir())
+    path = path_of(name)
+    work = tempfile.mkdtemp(prefix="mlirfuse-cpu-", dir=os.path.dirname(path))
     obj = os.path.join(work, "code.o")
     try:
         engine.dump_to_object_file(obj)
@@ -125,7 +100,7 @@ def store(engine, name: str, libraries: list[str]) -> threading.Thread | None:
         _warn(f"the JIT's object could not be written: {e}")
         _remove(work)
         return None
-    thread = threading.Thread(target=_link, args=(obj, work, path_of(name), libraries),
+    thread = threading.Thread(target=_link, args=(obj, work, path, libraries),
                               name="mlirfuse-cpu-link", daemon=True)
     if not _pending:
         atexit.register(_finish)
@@ -151,7 +126,8 @@ def _link(obj: str, work: str, path: str, libraries: list[str]) -> None:
             _warn(f"'{compiler} -shared' failed: {done.stderr.strip()[:500]}")
             return
         os.replace(partial, path)  # atomic: another process sees all of it or nothing
-        native.evict(cache_dir(), ".so", native.limit_bytes("MLIRFUSE_CPU_CODE_CACHE_MB", 1024))
+        native.evict(os.path.dirname(path), ".so",
+                     native.limit_bytes("MLIRFUSE_CPU_CODE_CACHE_MB", 1024))
     except OSError as e:
         _warn(f"linking failed: {e}")
     finally:

@@ -18,7 +18,7 @@ from torch_mlir import ir
 
 from ..lowering.cuda import nvptx
 from . import extern, host_library, native
-from .engine import PACKED
+from .memref import PACKED
 from .memref import ArgumentLayout
 
 SOURCE = os.path.join(os.path.dirname(__file__), "cuda", "mlirfuse_cuda.c")

@@ -10,9 +10,8 @@ from torch_mlir import ir
 from torch_mlir.execution_engine import ExecutionEngine
 
 from . import blas, cpu_library, extern, host_library, native, openmp
-from .memref import ArgumentLayout
+from .memref import PACKED, ArgumentLayout
 
-PACKED = ctypes.CFUNCTYPE(None, ctypes.c_void_p)
 
 class Executable:
     """A JIT-compiled module whose entry takes input and output memrefs and returns an i32.

@@ -18,13 +18,10 @@ and `salt`: a second process loads it without running llc (issue 19's warm start
 
 from __future__ import annotations
 
-import _ctypes
-import ctypes
 import hashlib
 import os
 import re
 import subprocess
-import sys
 import tempfile
 
 from torch_mlir import ir
@@ -110,31 +107,5 @@ def build(module: ir.Module, libraries: list[str], opt_level: int = 3, salt: str
     return path
 
 
-class HostLibrary:
-    """A loaded host library: `address(name)` of its functions; `close()` unloads it
-    (its destructors run), also when garbage collected."""
-
-    def __init__(self, path: str):
-        self._handle = None  # until loaded: __del__ runs when the load raises, too
-        # RTLD_LOCAL: two specializations' libraries define the same names (main...).
-        self._lib = ctypes.CDLL(path, mode=os.RTLD_NOW | os.RTLD_LOCAL)
-        self._handle = self._lib._handle
-
-    def address(self, name: str) -> int | None:
-        try:
-            return ctypes.cast(getattr(self._lib, name), ctypes.c_void_p).value
-        except AttributeError:
-            return None
-
-    def close(self, _dlclose=_ctypes.dlclose) -> None:
-        # `_dlclose` bound here: at interpreter exit this module's globals are None
-        # before the objects in them are freed ("'NoneType' object has no attribute
-        # 'dlclose'" under pytest on the H200).
-        handle, self._handle = self._handle, None
-        if handle is not None:
-            _dlclose(handle)
-
-    def __del__(self, _finalizing=sys.is_finalizing):
-        # At exit the library stays loaded: its destructors run with the process's.
-        if not _finalizing():
-            self.close()
+# The class moved to native.py (no torch-mlir there: runtime/artifact.py loads with it).
+HostLibrary = native.HostLibrary

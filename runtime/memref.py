@@ -16,6 +16,9 @@ import torch
 WORD = 8
 
 
+# The packed form of a compiled entry function: void (void **args) (ArgumentLayout).
+PACKED = ctypes.CFUNCTYPE(None, ctypes.c_void_p)
+
 class ArgumentLayout:
     """The argument block of packed ExecutionEngine calls for arguments of fixed ranks.
 

@@ -7,11 +7,14 @@ changed source builds anew and concurrent processes never see a half-written fil
 
 from __future__ import annotations
 
+import _ctypes
 import ctypes
+import functools
 import hashlib
 import os
 import stat
 import subprocess
+import sys
 import warnings
 
 
@@ -69,13 +72,37 @@ def code_folder(folder: str) -> str:
     return _private_fallback[folder]
 
 
-def usable(path: str) -> bool:
+def usable(path: str, mark_used: bool = False) -> bool:
     """Whether a cached file exists and may be loaded (trusted_file): one others could
-    write is built again (and replaced)."""
+    write is refused with a warning and built again (and replaced). `mark_used` sets its
+    modification time, which orders the eviction (least recently used first)."""
     try:
-        return trusted_file(path) is None
+        why = trusted_file(path)
     except OSError:
         return False
+    if why:
+        warnings.warn(f"mlirfuse: {why}", stacklevel=3)
+        return False
+    if mark_used:
+        try:
+            os.utime(path)
+        except OSError:
+            pass
+    return True
+
+
+@functools.cache
+def toolchain_versions() -> str:
+    """The versions of what turns a cached module into machine code: torch, torch-mlir."""
+    from importlib import metadata
+
+    import torch
+
+    try:
+        torch_mlir = metadata.version("torch-mlir")
+    except metadata.PackageNotFoundError:
+        torch_mlir = "?"
+    return f"torch {torch.__version__}, torch-mlir {torch_mlir}"
 
 
 def trusted_file(path: str) -> str | None:
@@ -160,3 +187,34 @@ def half_conversions() -> str:
     """runtime/cpu/mlirfuse_fp.c built: compiler-rt's f16 and bf16 conversions, which
     LLVM calls where it has no instruction for one (the JIT has no compiler-rt)."""
     return build(os.path.join(os.path.dirname(__file__), "cpu", "mlirfuse_fp.c"), "mlirfuse_fp")
+
+
+class HostLibrary:
+    """A loaded shared library of compiled code (GPU host code, CPU code from disk, an
+    artifact's): `address(name)` of its functions; `close()` unloads it
+    (its destructors run), also when garbage collected."""
+
+    def __init__(self, path: str):
+        self._handle = None  # until loaded: __del__ runs when the load raises, too
+        # RTLD_LOCAL: two specializations' libraries define the same names (main...).
+        self._lib = ctypes.CDLL(path, mode=os.RTLD_NOW | os.RTLD_LOCAL)
+        self._handle = self._lib._handle
+
+    def address(self, name: str) -> int | None:
+        try:
+            return ctypes.cast(getattr(self._lib, name), ctypes.c_void_p).value
+        except AttributeError:
+            return None
+
+    def close(self, _dlclose=_ctypes.dlclose) -> None:
+        # `_dlclose` bound here: at interpreter exit this module's globals are None
+        # before the objects in them are freed ("'NoneType' object has no attribute
+        # 'dlclose'" under pytest on the H200).
+        handle, self._handle = self._handle, None
+        if handle is not None:
+            _dlclose(handle)
+
+    def __del__(self, _finalizing=sys.is_finalizing):
+        # At exit the library stays loaded: its destructors run with the process's.
+        if not _finalizing():
+            self.close()
