@@ -117,3 +117,28 @@ def check(node: torch.fx.Node, ins: list[torch.Tensor], outs: list[torch.Tensor]
         # has no index tensors (the case above).
         return "a 0-d as_strided (its rewrite crashes torch-decompose-complex-ops)"
     return None
+
+
+def _example_tensors(node: torch.fx.Node) -> tuple[list, list]:
+    def tensors(value):
+        if isinstance(value, torch.Tensor):
+            return [value]
+        if isinstance(value, (list, tuple)):
+            return [t for v in value for t in tensors(v)]
+        return []
+    ins = [t for n in node.all_input_nodes for t in tensors(n.meta.get("val"))]
+    return ins, tensors(node.meta.get("val"))
+
+
+def strict(node: torch.fx.Node, device: torch.device | None = None) -> str | None:
+    """Why `node` cannot compile where nothing may run eager (on_unsupported="error"):
+    a hazard (`check`, on its example tensors), or a random op: compiled, its numbers
+    came from a seed of the code's own, another sequence than eager's, which
+    torch.manual_seed did not reach."""
+    if node.op != "call_function":
+        return None
+    if torch.Tag.nondeterministic_seeded in getattr(node.target, "tags", ()):
+        return "draws random numbers: only torch's kernel draws them from torch's " \
+               "generator, and on_unsupported='error' allows neither an eager op nor an " \
+               "extern call"
+    return check(node, *_example_tensors(node), device)

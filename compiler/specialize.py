@@ -113,17 +113,6 @@ def lower(fn: Callable, args: tuple, options: Options, stop_after: str,
     return captured, module, record
 
 
-def _example_tensors(node: torch.fx.Node) -> tuple[list, list]:
-    def tensors(value):
-        if isinstance(value, torch.Tensor):
-            return [value]
-        if isinstance(value, (list, tuple)):
-            return [t for v in value for t in tensors(v)]
-        return []
-    ins = [t for n in node.all_input_nodes for t in tensors(n.meta.get("val"))]
-    return ins, tensors(node.meta.get("val"))
-
-
 class Specialization:
     """A compiled graph and its calling convention.
 
@@ -265,16 +254,7 @@ class Specialization:
         first_error = None
         if options.on_unsupported == "error":
             for n in gm.graph.nodes:  # what would crash the toolchain never reaches it
-                reason = hazards.check(n, *_example_tensors(n), self.device) \
-                    if n.op == "call_function" \
-                    else None
-                if n.op == "call_function" and torch.Tag.nondeterministic_seeded in \
-                        getattr(n.target, "tags", ()):
-                    # Compiled, its numbers came from a seed of the code's own: another
-                    # sequence than eager's, which torch.manual_seed did not reach.
-                    reason = "draws random numbers: only torch's kernel draws them from " \
-                             "torch's generator, and on_unsupported='error' allows neither " \
-                             "an eager op nor an extern call"
+                reason = hazards.strict(n, self.device)
                 if reason:
                     raise CompileError(reason, stage="capture", op=str(n.target),
                                        source=capture_mod.source_of(n), nodes=[n.name])
