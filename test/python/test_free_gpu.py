@@ -14,7 +14,7 @@ import mlirfuse
 from mlirfuse.compiler.options import Options
 from mlirfuse.compiler.specialize import lower
 from mlirfuse.runtime import cuda as runtime
-from mlirfuse.runtime import host_library
+from mlirfuse.runtime import host_library, native
 
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(),
                                 reason="needs a CUDA device (none on this machine)")
@@ -110,6 +110,6 @@ def test_a_library_closes_after_its_module_globals_are_gone(tmp_path, monkeypatc
     _, module, _ = lower(lambda x: x * 2, (torch.randn(4),), Options(), "llvm",
                          target="cuda:sm_90")
     library = host_library.HostLibrary(host_library.build(module, [runtime.library_path()]))
-    monkeypatch.setattr(host_library, "_ctypes", None)  # as at exit
+    monkeypatch.setattr(native, "_ctypes", None)  # as at exit (HostLibrary lives in native)
     library.close()
     assert library._handle is None
