@@ -17,6 +17,7 @@ import torch
 from torch_mlir import ir
 
 from . import driver, extern, graph_cache, importer, index_checks, timings
+from ..lowering.cpu import share_kernels
 from .context import make_context
 from .errors import CompileError
 from .options import Options
@@ -35,7 +36,8 @@ def _loop_nests(region) -> int:
     for block in region.blocks:
         for o in block.operations:
             name = o.operation.name
-            if name in _LOOP_NESTS:
+            if name in _LOOP_NESTS or (name == "func.call" and ir.FlatSymbolRefAttr(
+                    o.operation.attributes["callee"]).value.startswith(share_kernels.PREFIX)):
                 count += 1
             elif name == "scf.if":  # the guard check: kernels run inside it
                 count += sum(_loop_nests(r) for r in o.operation.regions)
@@ -43,9 +45,11 @@ def _loop_nests(region) -> int:
 
 
 def count_kernels(module) -> int:
-    """Counts the outermost loop nests of each function: the kernels a call runs."""
+    """Counts the outermost loop nests of each function and the calls of kernels' shared
+    functions (mlirfuse-share-kernels): the kernels a call runs."""
     return sum(_loop_nests(op.operation.regions[0]) for op in module.body.operations
-               if op.operation.name == "func.func")
+               if op.operation.name == "func.func" and not ir.StringAttr(
+                   op.operation.attributes["sym_name"]).value.startswith(share_kernels.PREFIX))
 
 
 def target_name(device: torch.device, options: Options) -> str:

@@ -50,6 +50,7 @@ REGISTRY = {
     "mlirfuse-conv-to-gemm": "lowering.cpu",
     "mlirfuse-expand-math": "lowering.cpu",
     "mlirfuse-reduce-in-lanes": "lowering.cpu",
+    "mlirfuse-share-kernels": "lowering.cpu",
     "mlirfuse-stack-temporaries": "lowering.cpu",
     "mlirfuse-vectorize-kernels": "lowering.cpu",
     "mlirfuse-align-gemm-rows": "lowering.cuda",

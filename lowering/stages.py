@@ -165,6 +165,9 @@ CPU_BUFFERIZE = [
 
 # Buffers → loops; the kernels' parallel loops → OpenMP (omp.parallel + omp.wsloop).
 CPU_LOOPS = [
+    # Each distinct kernel becomes one function, called wherever it runs: a model's
+    # repeated layers are vectorized, lowered and compiled by LLVM once.
+    "mlirfuse-share-kernels",
     # Elementwise ops: vector code (transfers to 1-D, unrolled); the rest: scalar loops.
     "mlirfuse-vectorize-kernels",
     "func.func(convert-vector-to-scf{full-unroll=true})",

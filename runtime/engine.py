@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ctypes
+import os
 import threading
 
 import torch
@@ -11,6 +12,37 @@ from torch_mlir.execution_engine import ExecutionEngine
 
 from . import blas, cpu_library, extern, host_library, native, openmp
 from .memref import PACKED, ArgumentLayout
+
+
+# LLVM options of the JIT's code generator (the LLVM inside torch-mlir, which only
+# mlirfuse uses in this process), set once per process. Store merging in instruction
+# selection (narrow stores of one block combined into wider ones) searched every pair of
+# a block's stores: an entry function calling a 12-layer GPT-2's ~200 kernels spent 4 s
+# there, of a 5 s JIT (0.8 s without it). Kernels store whole vectors already (mlirfuse-
+# vectorize-kernels), and the IR's own vectorizers still merge adjacent scalar stores.
+CODEGEN_OPTIONS = ["-combiner-store-merging=false"]
+_options_set = False
+_options_lock = threading.Lock()
+
+
+def _set_codegen_options() -> None:
+    """Sets CODEGEN_OPTIONS in torch-mlir's LLVM, once. Through LLVM's C API, which reports
+    an option it does not know to no one (nothing fails)."""
+    global _options_set
+    with _options_lock:
+        if _options_set:
+            return
+        _options_set = True
+        import torch_mlir._mlir_libs as libs
+
+        try:
+            capi = ctypes.CDLL(os.path.join(os.path.dirname(libs.__file__),
+                                           "libTorchMLIRAggregateCAPI.so"))
+            argv = (ctypes.c_char_p * (len(CODEGEN_OPTIONS) + 1))(
+                b"mlirfuse", *[o.encode() for o in CODEGEN_OPTIONS])
+            capi.LLVMParseCommandLineOptions(len(CODEGEN_OPTIONS) + 1, argv, None)
+        except (OSError, AttributeError):  # another build of torch-mlir: only slower
+            pass
 
 
 class Executable:
@@ -43,6 +75,7 @@ class Executable:
         #: The background link of this code into its library on disk (None: none).
         self.stored: threading.Thread | None = None
         if address is None:
+            _set_codegen_options()
             self.engine = ExecutionEngine(module, opt_level=opt_level, shared_libs=libraries,
                                           enable_pic=True)
             address = self.engine.raw_lookup("_mlir_ciface_" + entry)

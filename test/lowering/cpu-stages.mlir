@@ -20,9 +20,13 @@
 // BUF-NOT: memref.copy
 // BUF: return %{{.*}} : i32
 
-// The rows run on OpenMP threads; each row of 8 is one AVX2 vector: loaded, added,
-// clamped at zero and stored as vector<8xf32>.
+// The kernel is a function of its own (mlirfuse-share-kernels), which the entry calls
+// with the buffers' bases; its rows run on OpenMP threads; each row of 8 is one AVX2
+// vector: loaded, added, clamped at zero and stored as vector<8xf32>.
 // LLVM-LABEL: llvm.func @main
+// LLVM: llvm.call @mlirfuse_kernel_0(
+// LLVM: llvm.func @_mlir_ciface_main(%{{.*}}: !llvm.ptr, %{{.*}}: !llvm.ptr, %{{.*}}: !llvm.ptr) -> i32
+// LLVM: llvm.func @mlirfuse_kernel_0({{.*}}) attributes {no_inline, sym_visibility = "private"}
 // LLVM: omp.parallel
 // LLVM: omp.wsloop
 // LLVM: llvm.load {{.*}} -> vector<8xf32>
@@ -30,7 +34,6 @@
 // LLVM: llvm.fadd {{.*}} : vector<8xf32>
 // LLVM: llvm.intr.maximum({{.*}}) : (vector<8xf32>, vector<8xf32>) -> vector<8xf32>
 // LLVM: llvm.store {{.*}} : vector<8xf32>, !llvm.ptr
-// LLVM: llvm.func @_mlir_ciface_main(%{{.*}}: !llvm.ptr, %{{.*}}: !llvm.ptr, %{{.*}}: !llvm.ptr) -> i32
 // LLVM-NOT: unrealized_conversion_cast
 
 // BAD: error: unknown stage(s) ['nope']
