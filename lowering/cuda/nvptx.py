@@ -21,6 +21,7 @@ import shutil
 import struct
 import subprocess
 import tempfile
+import threading
 
 from ...compiler import timings
 from ...runtime import native
@@ -38,6 +39,12 @@ class Counters:
 
     llc_runs = 0
     cache_hits = 0
+    lock = threading.Lock()  # serialize_ptx compiles in threads
+
+    @classmethod
+    def add(cls, name: str) -> None:
+        with cls.lock:
+            setattr(cls, name, getattr(cls, name) + 1)
 
 
 def cache_dir() -> str:
@@ -188,7 +195,7 @@ def to_ptx(llvm_ir: str, chip: str, name: str = "kernels") -> str:
     key = hashlib.sha256("\0".join(parts).encode()).hexdigest()
     cached = os.path.join(native.code_folder(cache_dir()), key + ".ptx")
     if native.usable(cached):
-        Counters.cache_hits += 1
+        Counters.add("cache_hits")
         with open(cached) as f:
             return f.read()
     with tempfile.TemporaryDirectory(prefix="mlirfuse-ptx-") as tmp, timings.phase("llc"):
@@ -205,8 +212,8 @@ def to_ptx(llvm_ir: str, chip: str, name: str = "kernels") -> str:
             _run([tool("opt"), f"-mcpu={chip}", "-O3", linked, "-o", source], "opt")
         ptx = _run([tool("llc"), "-mtriple=nvptx64-nvidia-cuda", f"-mcpu={chip}", "-O3",
                     source, "-o", "-"], f"llc for {chip}")
-    Counters.llc_runs += 1
-    partial = cached + f".{os.getpid()}.tmp"
+    Counters.add("llc_runs")
+    partial = cached + f".{os.getpid()}.{threading.get_ident()}.tmp"
     with open(partial, "w") as f:
         f.write(ptx)
     os.replace(partial, cached)  # atomic: a concurrent reader sees all or nothing
