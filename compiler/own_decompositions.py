@@ -284,6 +284,17 @@ def accumulate_in_f32(op):
     return decompose
 
 
+def _row_max(x, dim):
+    """The max softmax subtracts, as this torch's own decomposition takes it: newer ones
+    through _softmax_unbacked_safe_amax (sizes that may be 0), older ones (the H200's
+    torch, which lacks it) amax."""
+    try:
+        from torch._decomp.decompositions import _softmax_unbacked_safe_amax
+    except ImportError:
+        return torch.amax(x, dim, keepdim=True)
+    return _softmax_unbacked_safe_amax(x, dim)
+
+
 def softmax_lastdim_cpu(x, dim, half_to_float):
     """aten._softmax over the last dimension of an f32 or f64 tensor on the CPU as eager's
     kernel computes it (ATen's _vec_softmax_lastdim): exp(x - max) times the reciprocal of
@@ -294,9 +305,8 @@ def softmax_lastdim_cpu(x, dim, half_to_float):
     if x.device.type != "cpu" or half_to_float or x.dtype not in (torch.float32, torch.float64) \
             or x.dim() == 0 or dim not in (-1, x.dim() - 1):
         return NotImplemented
-    from torch._decomp.decompositions import _softmax_unbacked_safe_amax
     x = x.contiguous()
-    unnormalized = torch.exp(x - _softmax_unbacked_safe_amax(x, dim))
+    unnormalized = torch.exp(x - _row_max(x, dim))
     return unnormalized * torch.reciprocal(torch.sum(unnormalized, dim, keepdim=True))
 
 

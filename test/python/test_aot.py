@@ -27,6 +27,14 @@ print("loaded:", sorted(m for m in sys.modules if m.startswith("torch_mlir")
 """
 
 
+@pytest.fixture(autouse=True)
+def _cpu_tensors():
+    """Artifacts are CPU code: under MLIRFUSE_TEST_DEVICE=cuda (whose default device is
+    CUDA) these tests still make their modules and inputs on the CPU."""
+    with torch.device("cpu"):
+        yield
+
+
 def _mlp():
     torch.manual_seed(0)
     return torch.nn.Sequential(torch.nn.Linear(32, 64), torch.nn.GELU(), torch.nn.LayerNorm(64),
