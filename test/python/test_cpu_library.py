@@ -42,6 +42,14 @@ def _libraries(folder):
     return sorted(n for n in os.listdir(cpu) if n.endswith(".so")) if os.path.isdir(cpu) else []
 
 
+@pytest.fixture(autouse=True)
+def _cpu_tensors():
+    """CPU code: under MLIRFUSE_TEST_DEVICE=cuda (whose default device is CUDA) these
+    tests still compile for the CPU."""
+    with torch.device("cpu"):
+        yield
+
+
 @pytest.fixture
 def cache(tmp_path, monkeypatch):
     monkeypatch.setenv("MLIRFUSE_CACHE_DIR", str(tmp_path))

@@ -38,7 +38,7 @@ def _targets(gm):
 def test_attention_kept_whole_only_where_a_library_kernel_takes_it():
     """Captured with `keep`, the op stays one node; on the CPU no library kernel is
     preferred for it, so mark_kept says to capture again (then it is decomposed)."""
-    x, w_qkv, w_out = torch.randn(2, 8, 16), torch.randn(16, 48), torch.randn(16, 16)
+    x, w_qkv, w_out = (torch.randn(*s, device="cpu") for s in ((2, 8, 16), (16, 48), (16, 16)))
     kept = capture_mod.capture(attention_block, (x, w_qkv, w_out),
                                keep=library_kernels.KEPT_ON_CUDA).graph_module
     assert SDPA in _targets(kept)

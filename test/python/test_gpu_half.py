@@ -82,7 +82,7 @@ def test_half_linears_lower_to_cublas_calls(dtype, code):
     Before, each matmul was an f32 cuBLAS call over f32 copies made by kernels of their
     own (BENCH's mlp in bf16: 9.5x inductor on the H200)."""
     model = _linear_mlp(dtype)
-    text, _ = _gpu_stage(model, (torch.randn(16, 64, dtype=dtype),), None)
+    text, _ = _gpu_stage(model, (torch.randn(16, 64, dtype=dtype, device="cpu"),), None)
     assert _gemm_dtype_codes(text) == [code, code], text
     assert text.count("gpu.launch_func") == 2
 
@@ -109,7 +109,7 @@ def test_lm_head_result_rows_are_aligned(monkeypatch):
     the cuBLAS call writes rows of 1004 f32 (16-byte aligned) and the rounding kernel
     reads the [:, :1001] view; without it, rows of 1001 (GPT-2's 50257 columns: eager,
     which does the same, runs GPT-2 124M in bf16 2.3x slower than inductor)."""
-    x = torch.randn(64, 256, dtype=torch.bfloat16)
+    x = torch.randn(64, 256, dtype=torch.bfloat16, device="cpu")  # the module's device
 
     def leading_dims(text):
         calls = [line for line in text.splitlines() if "call @mlirfuse_gemm" in line]

@@ -9,8 +9,8 @@ import torch
 import mlirfuse
 from mlirfuse.compiler.context import make_context  # noqa: F401 (loads the dialect)
 
-pytestmark = pytest.mark.skipif(torch.empty(0).is_cuda,
-                                reason="the CPU's lowering (kernels are gpu.launch on CUDA)")
+cpu_only = pytest.mark.skipif(torch.empty(0).is_cuda,
+                              reason="the CPU's lowering (kernels are gpu.launch on CUDA)")
 
 
 class Block(torch.nn.Module):
@@ -36,6 +36,7 @@ def _functions(text: str, prefix: str) -> set[str]:
     return set(re.findall(rf"func\.func private @({prefix}\d+)", text))
 
 
+@cpu_only
 def test_repeated_layers_share_their_kernel_functions():
     compiled = {layers: _compile(layers) for layers in (2, 3, 4)}
     loops = {layers: c.ir("loops") for layers, c in compiled.items()}
