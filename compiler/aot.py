@@ -23,7 +23,8 @@ import tempfile
 import torch
 from torch.utils import _pytree as pytree
 
-from ..runtime import artifact, blas, native, openmp
+from ..runtime import artifact, native
+from ..runtime import engine as engine_mod
 from . import api, extern
 from .compiled_graph import CompiledGraph
 from .context import make_context
@@ -148,12 +149,9 @@ def _write_code(graph: CompiledGraph, target: str, opt_level: int) -> None:
     """JIT-compiles the graph's final module to a position-independent object and links it
     into `target` with no library (runtime/artifact.py loads the runtime's first)."""
     from torch_mlir import ir
-    from torch_mlir.execution_engine import ExecutionEngine
 
     module = ir.Module.parse(graph.stages["llvm"], make_context())
-    engine = ExecutionEngine(module, opt_level=opt_level, enable_pic=True,
-                             shared_libs=[openmp.library_path(), blas.library_path(),
-                                          native.half_conversions()])
+    engine = engine_mod.jit(module, opt_level, native.cpu_runtime_libraries())
     with tempfile.TemporaryDirectory(prefix="mlirfuse-export-") as tmp:
         obj = os.path.join(tmp, "code.o")
         engine.dump_to_object_file(obj)

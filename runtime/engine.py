@@ -10,7 +10,7 @@ import torch
 from torch_mlir import ir
 from torch_mlir.execution_engine import ExecutionEngine
 
-from . import blas, cpu_library, extern, host_library, native, openmp
+from . import cpu_library, extern, native
 from .memref import PACKED, ArgumentLayout
 
 
@@ -45,6 +45,13 @@ def _set_codegen_options() -> None:
             pass
 
 
+def jit(module: ir.Module, opt_level: int, libraries: list[str]) -> ExecutionEngine:
+    """The ExecutionEngine of an LLVM-dialect module, position-independent (its object can
+    be linked into a library: cpu_library, mlirfuse.export), with CODEGEN_OPTIONS set."""
+    _set_codegen_options()
+    return ExecutionEngine(module, opt_level=opt_level, shared_libs=libraries, enable_pic=True)
+
+
 class Executable:
     """A JIT-compiled module whose entry takes input and output memrefs and returns an i32.
 
@@ -57,15 +64,11 @@ class Executable:
 
     def __init__(self, module: ir.Module, ranks: list[int], entry: str = "main",
                  opt_level: int = 3):
-        # The __kmpc_* functions of the kernels' OpenMP loops (runtime/openmp.py), the
-        # matmuls' mlirfuse_cpu_gemm (runtime/blas.py), and the f16/bf16 conversions of
-        # compiler-rt (runtime/cpu/mlirfuse_fp.c).
         # Extern calls (compiler/extern.py) run torch's kernels through runtime/extern.py;
         # their specs are parsed now, so a call that cannot work fails the compile.
         specs = extern.prepare_module(module)
         self._extern = bool(specs)
-        libraries = [openmp.library_path(), blas.library_path(), native.half_conversions()] \
-            + ([extern.library_path()] if specs else [])
+        libraries = native.cpu_runtime_libraries() + ([extern.library_path()] if specs else [])
         self.engine = self.library = None
         # A process that compiled this module before left its code on disk (cpu_library).
         name = cpu_library.key(module, libraries, opt_level) if cpu_library.enabled() else None
@@ -75,9 +78,7 @@ class Executable:
         #: The background link of this code into its library on disk (None: none).
         self.stored: threading.Thread | None = None
         if address is None:
-            _set_codegen_options()
-            self.engine = ExecutionEngine(module, opt_level=opt_level, shared_libs=libraries,
-                                          enable_pic=True)
+            self.engine = jit(module, opt_level, libraries)
             address = self.engine.raw_lookup("_mlir_ciface_" + entry)
             if not address:
                 raise RuntimeError(f"entry function {entry!r} could not be linked: the JIT "
@@ -92,7 +93,7 @@ class Executable:
         if path is None:
             return None
         try:
-            self.library = host_library.HostLibrary(path)
+            self.library = native.HostLibrary(path)
         except OSError:  # a runtime library it links was removed since: compile again
             return None
         return self.library.address("_mlir__mlir_ciface_" + entry)

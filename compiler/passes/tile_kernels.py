@@ -90,43 +90,27 @@ def apply_transform(fn: ir.Operation, body: str) -> bool:
 TARGET_ATTR = "mlirfuse.transform_target"
 
 
-def transform_op(fn: ir.Operation, op: ir.Operation, body: str) -> bool:
-    """Runs transform `body`, which matches ops carrying TARGET_ATTR, on `op` of `fn` alone:
+def transform_op(op: ir.Operation, body: str) -> bool:
+    """Runs transform `body`, which matches ops carrying TARGET_ATTR, on `op` alone:
     tags `op`, runs, then clears the tag from whatever carries it. False when it fails,
     or when `op` has a dimension of size 0: upstream tiling and splitting crash on a loop
     of extent 0 (a release build: SIGSEGV; a layer_norm of zero rows in
     mlirfuse-reduce-in-lanes, found by bench/fuzz.py)."""
     if has_empty_tensor([op]):
         return False
-    # The transform runs on the loop enclosing the op (its kernel's tile loop), or on a
-    # region wrapped around it alone, never on all of `fn`: matching and
-    # clearing the tag then walk that scope only, so a pass transforming every kernel of a
-    # model stays linear in its size (on all of fn, GPT-2's 12 layers spent 2.7 s in
-    # mlirfuse-vectorize-kernels' walks and 0.6 s in reduce-in-lanes', 2 layers 0.1 s).
-    scope = _enclosing_loop(op, fn)
-    wrapper = _wrap(op) if scope is None else None
+    # The transform runs on a region wrapped around the op alone, not its function:
+    # matching and clearing the tag then see that op only, so a pass transforming every
+    # kernel of a model stays linear in its size (on the function, GPT-2's 12 layers spent
+    # 2.7 s in mlirfuse-vectorize-kernels' walks and 0.6 s in reduce-in-lanes', 2 layers
+    # 0.1 s). The scripts match the tagged op alone, so they need nothing outside it.
+    scope = _wrap(op)
     op.attributes[TARGET_ATTR] = ir.UnitAttr.get()
     try:
-        return apply_transform(scope or wrapper, body)
+        return apply_transform(scope, body)
     finally:
-        for tagged in [o for o in st.walk(scope or wrapper) if TARGET_ATTR in o.attributes]:
+        for tagged in [o for o in st.walk(scope) if TARGET_ATTR in o.attributes]:
             del tagged.attributes[TARGET_ATTR]
-        if wrapper is not None:
-            _unwrap(wrapper)
-
-
-_LOOPS = ("scf.forall", "scf.parallel", "scf.for")
-
-
-def _enclosing_loop(op: ir.Operation, fn: ir.Operation) -> ir.Operation | None:
-    """The innermost loop enclosing `op` inside `fn` (its kernel's tile loop, which a
-    transform of `op` keeps), or None."""
-    parent = op.operation.parent
-    while parent is not None and parent != fn:
-        if parent.name in _LOOPS:
-            return parent
-        parent = parent.parent
-    return None
+        _unwrap(scope)
 
 
 def _wrap(op: ir.Operation) -> ir.Operation:

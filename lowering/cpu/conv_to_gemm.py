@@ -50,4 +50,4 @@ class ConvToGemm(Pass):
         for fn in st.functions(module):
             for op in [o for o in st.walk(fn) if o.name in OPS]:
                 # One at a time; a convolution the transform rejects stays as it was.
-                transform_op(fn, op, _IMG2COL.format(attr=TARGET_ATTR))
+                transform_op(op, _IMG2COL.format(attr=TARGET_ATTR))

@@ -77,4 +77,4 @@ class ReduceInLanes(Pass):
             for op in [o for o in st.walk(fn) if _candidate(o)]:
                 rank = len(op.attributes["iterator_types"])
                 sizes = ", ".join(["0"] * (rank - 1) + [str(LANES)])
-                transform_op(fn, op, _SPLIT.format(attr=TARGET_ATTR, sizes=sizes))
+                transform_op(op, _SPLIT.format(attr=TARGET_ATTR, sizes=sizes))

@@ -63,11 +63,9 @@ def _kernels(op: ir.Operation, found: list, declared: set[str]) -> list:
         for block in region.blocks:
             for child in block.operations:
                 child = child.operation
-                if len(child.results):
-                    _kernels(child, found, declared)
-                elif child.name in KERNEL_OPS or (
+                if not len(child.results) and (child.name in KERNEL_OPS or (
                         child.name == "func.call" and len(child.operands) > REGISTERS
-                        and ir.FlatSymbolRefAttr(child.attributes["callee"]).value in declared):
+                        and ir.FlatSymbolRefAttr(child.attributes["callee"]).value in declared)):
                     found.append(child)
                 else:
                     _kernels(child, found, declared)
@@ -113,10 +111,10 @@ def _outline(kernel: ir.Operation, module_block: ir.Block) -> tuple[ir.Operation
     copied = [v for v in outside
               if st.defining_op(v) is not None and st.defining_op(v).name in COPIED]
     args = [v for v in outside if v not in set(copied)]
-    operands, types = [], []
+    layouts = [_slim(v.type) for v in args]
+    operands = []
     with ir.InsertionPoint(kernel), kernel.location:
-        for value in args:
-            layout = _slim(value.type)
+        for value, layout in zip(args, layouts):
             if layout is None:
                 operands.append(value)
                 continue
@@ -124,16 +122,14 @@ def _outline(kernel: ir.Operation, module_block: ir.Block) -> tuple[ir.Operation
             operands.append(parts[0])
             if layout[1] == _DYNAMIC:
                 operands.append(parts[1])
-    types = [v.type for v in operands]
     with ir.InsertionPoint(module_block), kernel.location:
-        fn = func.FuncOp(PREFIX, (types, []), visibility="private")
+        fn = func.FuncOp(PREFIX, ([v.type for v in operands], []), visibility="private")
         fn.attributes["llvm.no_inline"] = ir.UnitAttr.get()
         block = fn.add_entry_block()
     mapping = {}
     with ir.InsertionPoint(block), kernel.location:
         params = iter(block.arguments)
-        for value in args:
-            layout = _slim(value.type)
+        for value, layout in zip(args, layouts):
             if layout is None:
                 mapping[value] = next(params)
                 continue
@@ -168,6 +164,8 @@ class ShareKernels(Pass):
                     for o in module_block.operations if o.operation.name == "func.func"
                     and not len(o.operation.regions[0].blocks)}
         for fn in st.functions(module):
+            if ir.StringAttr(fn.attributes["sym_name"]).value.startswith((PREFIX, CALL_PREFIX)):
+                continue  # a kernel's own function (the pass ran before)
             for kernel in _kernels(fn, [], declared):
                 new, args = _outline(kernel, module_block)
                 # A local scope: names and aliases of this function alone (else the printer

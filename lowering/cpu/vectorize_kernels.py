@@ -138,9 +138,9 @@ class VectorizeKernels(Pass):
                 rank = len(op.attributes["iterator_types"])
                 sizes = ", ".join(["1"] * (rank - 1) + [str(width)])
                 if st.loop_extents(op)[-1] is None:
-                    transform_op(fn, op, _VECTORIZE_PEELED.format(
+                    transform_op(op, _VECTORIZE_PEELED.format(
                         attr=TARGET_ATTR, count=rank, sizes=sizes, last=rank - 1,
                         loop_types=', !transform.op<"scf.for">' * rank))
                     continue
-                transform_op(fn, op, _VECTORIZE.format(attr=TARGET_ATTR, count=rank, sizes=sizes,
-                                                       loop_types=", !transform.any_op" * rank))
+                transform_op(op, _VECTORIZE.format(attr=TARGET_ATTR, count=rank, sizes=sizes,
+                                                   loop_types=", !transform.any_op" * rank))

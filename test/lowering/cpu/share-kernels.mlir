@@ -1,4 +1,6 @@
 // RUN: mlirfuse-opt %s --pass-pipeline='builtin.module(mlirfuse-share-kernels)' | FileCheck %s
+// Run again, it finds the kernels' own functions already shared and changes nothing.
+// RUN: mlirfuse-opt %s --pass-pipeline='builtin.module(mlirfuse-share-kernels, mlirfuse-share-kernels)' | FileCheck %s
 
 // Two kernels that differ only in their buffers (a transformer's layers) call one
 // function; a third, other kernel gets its own. Buffers of static sizes and strides are
