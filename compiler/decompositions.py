@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import torch
 
+from . import decompositions_attention as attention
 from . import decompositions_bessel, decompositions_chebyshev, decompositions_gamma
 from . import decompositions_linalg, decompositions_misc, decompositions_nn
 from . import decompositions_orderings as orderings
@@ -156,13 +157,13 @@ def table() -> dict:
     # Attention as the kernels compute it, on symbolic sizes; torch's decompositions only
     # for a dropout (their log-sum-exp is wrong, but a dropout's graph is eager's).
     for op, own_op in ((aten._scaled_dot_product_flash_attention_for_cpu.default,
-                        own.flash_attention_for_cpu),
+                        attention.flash_attention_for_cpu),
                        (aten.scaled_dot_product_attention.default,
-                        own.scaled_dot_product_attention)):
+                        attention.scaled_dot_product_attention)):
         out[op] = _first_of(own_op, out[op]) if op in out else own_op
     # Softmax over the last dimension on the CPU multiplies by the sum's reciprocal, as
-    # eager's kernel does (own.softmax_lastdim_cpu); elsewhere the op stays whole.
-    out[aten._softmax.default] = own.softmax_lastdim_cpu
+    # eager's kernel does (attention.softmax_lastdim_cpu); elsewhere the op stays whole.
+    out[aten._softmax.default] = attention.softmax_lastdim_cpu
     for op, signatures in LEARNED.items():
         learned = _for_signatures(op, signatures, torch_decomposition(op))
         out[op] = _first_of(out[op], learned) if op in out else learned
