@@ -5,7 +5,8 @@ under a key of everything its code depends on (`key`): the graph (every node's o
 arguments, its value's sizes, strides and dtype, its extern-call spec; tensor attributes by
 value), the example inputs' sizes, strides, dtypes and alignment, the symbols' ranges, the
 options that change code, the target, its pass pipelines (with the options switches give
-them) and the CPU, every MLIRFUSE_* environment switch, and the versions of torch, torch-mlir and mlirfuse's own sources (a hash of its files, so an
+them) and the CPU, every MLIRFUSE_* environment switch (but the caches' own), and the
+versions of torch, torch-mlir and mlirfuse's own sources (a hash of its files, so an
 edited pass never meets code an older one made). A hit is the final LLVM-dialect module
 (text), its kernel count and workspace size: the import, every stage, PTX and the
 host library are skipped (the CPU's machine code comes from runtime/cpu_library.py, the
@@ -20,7 +21,9 @@ zlib-compressed JSON after a SHA-256 of it: a truncated or altered entry fails t
 is reported once as a warning and compiled again (and rewritten). Writes are atomic
 (rename), so processes compiling the same graph at once both succeed. The least recently
 used entries go past MLIRFUSE_GRAPH_CACHE_MB megabytes (default 512).
-MLIRFUSE_GRAPH_CACHE=0 turns it off; so does `dump_dir` (which wants every stage).
+MLIRFUSE_GRAPH_CACHE=0 turns it off; so does `dump_dir` (which wants every stage). With
+MLIRFUSE_REDIS_URL and MLIRFUSE_CACHE_SECRET, entries are shared through Redis too
+(team_cache.py).
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ import zlib
 import torch
 
 from ..runtime import native
-from . import extern
+from . import extern, team_cache
 from .options import Options
 from .symbolic import SymbolicShapes
 
@@ -109,7 +112,7 @@ def key(gm: torch.fx.GraphModule, examples: list[torch.Tensor], options: Options
 
     digest = hashlib.sha256(_graph(gm))
     switches = sorted((k, v) for k, v in os.environ.items() if k.startswith("MLIRFUSE_")
-                      and "CACHE" not in k)
+                      and "CACHE" not in k and "REDIS" not in k)
     code_options = {k: v for k, v in vars(options).items()
                     if k not in ("dump_dir", "repro_dir", "progress", "recompile_limit",
                                  "on_guard_failure")}
@@ -124,40 +127,54 @@ def key(gm: torch.fx.GraphModule, examples: list[torch.Tensor], options: Options
 
 def load(name: str) -> dict | None:
     """The entry `name`: {"module": LLVM-dialect text, "kernels", "workspace"}; None when
-    there is none or it fails its check (then reported)."""
+    there is none or it fails its check (then reported). A miss on disk asks the team
+    cache (team_cache.py), whose entry is then kept on disk too."""
     path = os.path.join(native.code_folder(cache_dir()), f"{name}.entry")
-    if not native.usable(path, mark_used=True):  # none, or others could write it
-        return None
-    try:
-        with open(path, "rb") as f:
-            data = f.read()
-    except OSError:
-        return None
-    body = data[len(_MAGIC) + 32:]
-    if not data.startswith(_MAGIC) or hashlib.sha256(body).digest() != \
-            data[len(_MAGIC):len(_MAGIC) + 32]:
-        _warn("corrupt", f"{path} is damaged (its checksum does not match): compiled again")
-        return None
-    try:
-        entry = json.loads(zlib.decompress(body))
-    except (zlib.error, ValueError):
-        _warn("corrupt", f"{path} is damaged (it does not decode): compiled again")
-        return None
+    if native.usable(path, mark_used=True):  # else none, or others could write it
+        try:
+            with open(path, "rb") as f:
+                return _decode(f.read(), path)
+        except OSError:
+            pass
+    data = team_cache.get(name)
+    entry = _decode(data, f"the team cache's {name}") if data is not None else None
+    if entry is not None:
+        _write(name, data)
     return entry
 
 
+def _decode(data: bytes, where: str) -> dict | None:
+    body = data[len(_MAGIC) + 32:]
+    if not data.startswith(_MAGIC) or hashlib.sha256(body).digest() != \
+            data[len(_MAGIC):len(_MAGIC) + 32]:
+        _warn("corrupt", f"{where} is damaged (its checksum does not match): compiled again")
+        return None
+    try:
+        return json.loads(zlib.decompress(body))
+    except (zlib.error, ValueError):
+        _warn("corrupt", f"{where} is damaged (it does not decode): compiled again")
+        return None
+
+
 def store(name: str, module_text: str, kernels: int, workspace) -> None:
-    """Writes the entry `name` (atomically); a failure warns once, never raises."""
+    """Writes the entry `name` (atomically), to the team cache too; a failure warns once,
+    never raises."""
     if not isinstance(workspace, (int, str, type(None))):
         return
-    folder = native.code_folder(cache_dir())
     body = zlib.compress(json.dumps({"module": module_text, "kernels": kernels,
                                      "workspace": workspace}).encode(), 1)
+    data = _MAGIC + hashlib.sha256(body).digest() + body
+    _write(name, data)
+    team_cache.put(name, data)
+
+
+def _write(name: str, data: bytes) -> None:
+    folder = native.code_folder(cache_dir())
     path = os.path.join(folder, f"{name}.entry")
     partial = f"{path}.{os.getpid()}.tmp"
     try:
         with open(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as f:
-            f.write(_MAGIC + hashlib.sha256(body).digest() + body)
+            f.write(data)
         os.replace(partial, path)
     except OSError as e:
         _warn("write", f"{path} could not be written: {e}")
