@@ -23,7 +23,7 @@ import tempfile
 import torch
 from torch.utils import _pytree as pytree
 
-from ..runtime import artifact, native
+from ..runtime import artifact, cpu_runtime
 from ..runtime import engine as engine_mod
 from . import api, extern
 from .compiled_graph import CompiledGraph
@@ -151,7 +151,7 @@ def _write_code(graph: CompiledGraph, target: str, opt_level: int) -> None:
     from torch_mlir import ir
 
     module = ir.Module.parse(graph.stages["llvm"], make_context())
-    engine = engine_mod.jit(module, opt_level, native.cpu_runtime_libraries())
+    engine = engine_mod.jit(module, opt_level, cpu_runtime.libraries())
     with tempfile.TemporaryDirectory(prefix="mlirfuse-export-") as tmp:
         obj = os.path.join(tmp, "code.o")
         engine.dump_to_object_file(obj)

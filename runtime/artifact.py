@@ -27,7 +27,7 @@ import torch
 from torch.utils import _pytree as pytree
 
 from ..compiler import index_checks  # torch only
-from . import native
+from . import cpu_runtime, native
 from .memref import PACKED, ArgumentLayout
 
 FORMAT = 1
@@ -57,7 +57,7 @@ class Artifact:
         self.state = torch.load(os.path.join(path, "state.pt"), weights_only=True)
         # The runtime's libraries lend code.so their symbols (OpenMP, BLAS, conversions).
         self._libraries = [ctypes.CDLL(p, mode=os.RTLD_NOW | os.RTLD_GLOBAL)
-                           for p in native.cpu_runtime_libraries()]
+                           for p in cpu_runtime.libraries()]
         self._code = native.HostLibrary(os.path.join(path, "code.so"))
         self._fn = PACKED(self._code.address("_mlir__mlir_ciface_main"))
         self._inputs = m["inputs"]

@@ -10,7 +10,7 @@ import torch
 from torch_mlir import ir
 from torch_mlir.execution_engine import ExecutionEngine
 
-from . import cpu_library, extern, native
+from . import cpu_library, cpu_runtime, extern, native
 from .memref import PACKED, ArgumentLayout
 
 
@@ -68,7 +68,7 @@ class Executable:
         # their specs are parsed now, so a call that cannot work fails the compile.
         specs = extern.prepare_module(module)
         self._extern = bool(specs)
-        libraries = native.cpu_runtime_libraries() + ([extern.library_path()] if specs else [])
+        libraries = cpu_runtime.libraries() + ([extern.library_path()] if specs else [])
         self.engine = self.library = None
         # A process that compiled this module before left its code on disk (cpu_library).
         name = cpu_library.key(module, libraries, opt_level) if cpu_library.enabled() else None

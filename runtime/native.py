@@ -189,14 +189,6 @@ def half_conversions() -> str:
     return build(os.path.join(os.path.dirname(__file__), "cpu", "mlirfuse_fp.c"), "mlirfuse_fp")
 
 
-def cpu_runtime_libraries() -> list[str]:
-    """The libraries compiled CPU code links (built on first use): the OpenMP loops'
-    __kmpc_* (openmp.py), the matmuls' mlirfuse_cpu_gemm (blas.py), the half conversions."""
-    from . import blas, openmp  # they build with this module's functions
-
-    return [openmp.library_path(), blas.library_path(), half_conversions()]
-
-
 class HostLibrary:
     """A loaded shared library of compiled code (GPU host code, CPU code from disk, an
     artifact's): `address(name)` of its functions; `close()` unloads it
