@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import logging
 import re
 import types
@@ -241,6 +242,20 @@ def export(fn: Callable, args: tuple, dynamic: list[tuple[int, ...]] | None = No
       CompileError (stage "capture") when torch.export cannot trace the callable.
     """
     tensors, skeleton, spec = split_args(args)
+    if not keep:
+        traced = _trace(fn, tensors, skeleton, spec, dynamic, keep, once=True)
+        if traced is not None:
+            return traced
+    return _trace(fn, tensors, skeleton, spec, dynamic, keep, once=False)
+
+
+def _trace(fn: Callable, tensors: list, skeleton: list, spec, dynamic, keep: frozenset,
+           once: bool) -> tuple[ExportedProgram, _Wrapper] | None:
+    """export's trace: `once`, straight to decomposed ATen IR (_export_decomposed), else
+    torch.export's IR, decomposed after. Traced once, the function runs twice (AOTAutograd
+    first runs it for its metadata, with no tracer), so its own seeding of the generator
+    cannot be told from the graph's: None then, and for a trace that failed (traced twice,
+    the IR of ops kept whole differs), for the two traces to try."""
     wrapper = _Wrapper(_anchor_stack_traces(fn), skeleton, spec)
     generator = RandomState()
     seeding = SeedWatch()
@@ -250,16 +265,26 @@ def export(fn: Callable, args: tuple, dynamic: list[tuple[int, ...]] | None = No
             warnings.filterwarnings("ignore", message=".*LeafSpec.*", category=FutureWarning)
             shapes = None if dynamic is None else {"tensors": tuple(
                 {d: torch.export.Dim.AUTO for d in dims} or None for dims in dynamic)}
-            with _quiet_fake_tensors(dynamic is not None):
-                prog = torch.export.export(wrapper, tuple(tensors), strict=False,
-                                           dynamic_shapes=shapes)
-            traced_random_ops = random_ops(prog.graph)
             table = decomposition_table()
-            for op in keep:
-                table.pop(op, None)
-            prog = prog.run_decompositions(table)
+            with _quiet_fake_tensors(dynamic is not None):
+                if once:
+                    prog = _export_decomposed(wrapper, tuple(tensors), shapes, table)
+                    traced_random_ops = random_ops(prog.graph)
+                else:  # an op kept whole: torch.export's own IR, then decomposed around it
+                    for op in keep:
+                        table.pop(op, None)
+                    prog = torch.export.export(wrapper, tuple(tensors), strict=False,
+                                               dynamic_shapes=shapes)
+                    traced_random_ops = random_ops(prog.graph)
+                    prog = prog.run_decompositions(table)
     except Exception as e:  # torch.export raises many types; all mean "cannot capture"
+        if once:
+            generator.restore()
+            return None
         raise CompileError(f"{type(e).__name__}: {e}", stage="capture") from e
+    if once and (seeding.events or generator.changed()):
+        generator.restore()
+        return None
     replay = seeding.replay(traced_random_ops)
     if replay is None or (not seeding.events and generator.changed()):
         # torch.seed(), a seed after a random op, or a draw on real tensors ran in the
@@ -271,6 +296,36 @@ def export(fn: Callable, args: tuple, dynamic: list[tuple[int, ...]] | None = No
     generator.restore()  # the calls seed it (Captured.seeds), tracing does not
     wrapper.rng = replay
     return prog, wrapper
+
+
+def _export_decomposed(wrapper: torch.nn.Module, tensors: tuple, shapes, table: dict
+                       ) -> ExportedProgram:
+    """torch.export traced once, straight to ATen IR with `table`'s decompositions.
+
+    torch.export.export followed by run_decompositions traces the model twice (its
+    pre-dispatch IR, then that graph again through AOTAutograd): GPT-2's 12 layers took
+    0.97 s and 2.55 s. torch's non-strict export to ATen IR (pre_dispatch=False) takes a
+    decomposition table where it calls AOTAutograd, not through its public API: it is
+    given here for this export (compiles run one at a time: concurrency.py). 2.8 s.
+    """
+    from torch.export import _trace, exported_program
+
+    # As run_decompositions: composite ops the table does not name stay whole (fft_fft,
+    # which torch-mlir's importer then names), those it names take its decomposition.
+    composite, table = exported_program._split_decomp_table_to_cia_and_python_decomp(
+        dict(table))
+    # Most name the op's own decomposition, which dispatch runs anyway: overriding those
+    # (461 ops, each given Python kernels for the trace) cost 0.7 s of GPT-2's capture.
+    composite = {op: fn for op, fn in composite.items() if not (
+        isinstance(fn, functools.partial) and fn.func.__name__ == "_special_op_to_decompose_cia")}
+    original = _trace._export_to_aten_ir
+    _trace._export_to_aten_ir = functools.partial(original, decomp_table=table)
+    try:
+        with exported_program._override_composite_implicit_decomp(composite):
+            return _trace._export(wrapper, tensors, strict=False, pre_dispatch=False,
+                                  dynamic_shapes=shapes)
+    finally:
+        _trace._export_to_aten_ir = original
 
 
 @contextlib.contextmanager
