@@ -49,6 +49,8 @@ def export(fn, example_inputs, path: str, **options) -> str:
     with torch.no_grad():
         compiled.compile_for(*example_inputs)
     spec = compiled._last
+    if getattr(spec, "warm", False):  # from a warm start: the graph, compiled (cached)
+        spec = spec.full()
     if spec is None:
         raise CompileError("mlirfuse.export: the function did not compile", stage="export")
     _check(spec)

@@ -18,6 +18,7 @@ from typing import Any, Callable
 import torch
 
 from . import stats as stats_mod
+from . import warm_start
 from .concurrency import COMPILE_LOCK
 from .capture import is_fake
 from .dispatch import (Explanation, Key, bind_positional, dispatch_key, erase_sizes,
@@ -120,7 +121,7 @@ class CompiledFunction:
             self._dynamic_specs = {**self._dynamic_specs, dims: {
                 **table, general: [spec] + table.get(general, [])}}
         else:
-            spec = Specialization(self.fn, args, self.options)
+            spec = self._static(args)
             self._specializations[key] = [spec] + self._specializations.get(key, [])
         stats_mod.count(self.stats, "compilations")
         if spec.from_cache:
@@ -128,6 +129,18 @@ class CompiledFunction:
         if self.backward:
             stats_mod.count(self.stats, "backward_compilations")
         self._last, self._last_key = spec, key
+        return spec
+
+    def _static(self, args: tuple) -> Specialization:
+        """The specialization for `args`' sizes: from a warm start (compiler/warm_start.py)
+        when a process compiled it before, else compiled (and remembered for one)."""
+        name = None if self.backward or self._symbolic is not None else \
+            warm_start.key(self.fn, args, self.options)
+        spec = warm_start.load(name, self.fn, args, self.options) if name else None
+        if spec is None:
+            spec = Specialization(self.fn, args, self.options)
+            if name:
+                warm_start.remember(name, spec)
         return spec
 
     def compile_for(self, *args) -> "CompiledFunction":
@@ -406,7 +419,7 @@ class CompiledFunction:
         if hasattr(graph, "pieces"):
             pieces = [(_graph_ops(p.graph_module), p.kernels) for p in graph.pieces]
         else:
-            pieces = [(_graph_ops(spec.captured.graph_module), spec.kernels)]
+            pieces = [(_graph_ops(graph.graph_module), spec.kernels)]
         return Explanation(pieces, list(spec.eager), externs=list(spec.externs))
 
     def ir(self, stage: str = "linalg") -> str:

@@ -108,21 +108,29 @@ def key(gm: torch.fx.GraphModule, examples: list[torch.Tensor], options: Options
         target: str, shapes: SymbolicShapes) -> str:
     """The name of the entry of `gm` compiled for `target` with `examples` and `options`."""
     from ..lowering import stages
-    from ..runtime import cpu_library
 
     digest = hashlib.sha256(_graph(gm))
-    switches = sorted((k, v) for k, v in os.environ.items() if k.startswith("MLIRFUSE_")
-                      and "CACHE" not in k and "REDIS" not in k)
-    code_options = {k: v for k, v in vars(options).items()
-                    if k not in ("dump_dir", "repro_dir", "progress", "recompile_limit",
-                                 "on_guard_failure")}
     digest.update(repr([
-        VERSION, _versions(), target, stages.of_target(target), cpu_library.cpu(), switches,
-        sorted(code_options.items()),
+        settings(options), target, stages.of_target(target),
         [(tuple(t.shape), tuple(t.stride()), str(t.dtype), t.device.type,
           t.data_ptr() % 16 == 0) for t in examples],
         shapes.describe()]).encode())
     return digest.hexdigest()[:40]
+
+
+def settings(options: Options) -> str:
+    """Everything besides the graph and its target that changes compiled code: versions
+    (mlirfuse's sources, torch, torch-mlir, the toolchain), the CPU, the options, and the
+    MLIRFUSE_* switches (but the caches' own)."""
+    from ..runtime import cpu_library
+
+    switches = sorted((k, v) for k, v in os.environ.items() if k.startswith("MLIRFUSE_")
+                      and "CACHE" not in k and "REDIS" not in k and k != "MLIRFUSE_WARM_START")
+    code_options = {k: v for k, v in vars(options).items()
+                    if k not in ("dump_dir", "repro_dir", "progress", "recompile_limit",
+                                 "on_guard_failure")}
+    return repr([VERSION, _versions(), cpu_library.cpu(), switches,
+                 sorted(code_options.items())])
 
 
 def load(name: str) -> dict | None:
@@ -161,11 +169,21 @@ def store(name: str, module_text: str, kernels: int, workspace) -> None:
     never raises."""
     if not isinstance(workspace, (int, str, type(None))):
         return
-    body = zlib.compress(json.dumps({"module": module_text, "kernels": kernels,
-                                     "workspace": workspace}).encode(), 1)
-    data = _MAGIC + hashlib.sha256(body).digest() + body
+    put(name, {"module": module_text, "kernels": kernels, "workspace": workspace})
+
+
+def put(name: str, payload: dict, team: bool = True) -> None:
+    """Writes `payload` (JSON) as the entry `name`, on disk and (`team`) to the team cache."""
+    data = encode(payload)
     _write(name, data)
-    team_cache.put(name, data)
+    if team:
+        team_cache.put(name, data)
+
+
+def encode(payload: dict) -> bytes:
+    """An entry's bytes: a magic line, the SHA-256 of the body, the body (zlib JSON)."""
+    body = zlib.compress(json.dumps(payload).encode(), 1)
+    return _MAGIC + hashlib.sha256(body).digest() + body
 
 
 def _write(name: str, data: bytes) -> None:

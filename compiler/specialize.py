@@ -146,12 +146,23 @@ class Specialization:
             os.makedirs(options.dump_dir, exist_ok=True)
             with open(os.path.join(options.dump_dir, "timings.json"), "w") as f:
                 json.dump(self.timings, f, indent=1)
+        self._bind_state()
+
+    def _bind_state(self) -> None:
+        """What a call reads of the module and writes back, from the calling convention."""
         self._getters = [
             module_state.state_getter(i.path) if i.kind == "state" else None
             for i in self.captured.inputs
         ]
         self._state = module_state.StateReader(
             [i.path for i in self.captured.inputs if i.kind == "state"])
+        self._mutation_getters = [
+            module_state.state_getter(t.path) if t.kind == "state" else None
+            for t, _ in self.captured.mutations
+        ]
+        self._last_piece_failure = ""
+        self._counted = 0
+        self._count_lock = threading.Lock()
 
     def _compile_all(self, fn: Callable, args: tuple, options: Options) -> None:
         self._capture(fn, args, options)
@@ -190,14 +201,7 @@ class Specialization:
         #: Whether every compiled graph's code came from the on-disk cache (graph_cache).
         self.from_cache = bool(compiled) and all(g.from_cache for g in compiled)
         self.kernels = self.graph.kernels
-        self._mutation_getters = [
-            module_state.state_getter(t.path) if t.kind == "state" else None
-            for t, _ in self.captured.mutations
-        ]
         self._rng = self.captured.rng or None  # (tested once here, not at every call)
-        self._last_piece_failure = ""
-        self._counted = 0
-        self._count_lock = threading.Lock()
 
     def _symbolic_dims(self) -> list[tuple[int, ...]] | None:
         """The dimensions of each distinct tensor argument the code takes at any size

@@ -66,6 +66,11 @@ def _client():
         return _state["client"]
 
 
+def active() -> bool:
+    """Whether entries go to a server (set up, and not found down in this process)."""
+    return _client() is not None
+
+
 def _failed(e: Exception) -> None:
     with _lock:
         _state["down"] = True

@@ -127,17 +127,8 @@ class CudaExecutable:
 
     def __init__(self, module: ir.Module, ranks: list[int], device: int, entry: str = "main",
                  opt_level: int = 3):
-        lib = library()
-        torch.cuda.init()  # torch's primary context exists before ours is made current
-        if lib.mlirfuse_cuda_init(device):
-            raise CudaError(last_error())
-        self.device = device
-        if _declares(module, "mlirfuse_gemm"):
-            open_cublas()
-        self._convolutions = _declares(module, "mlirfuse_conv2d")
-        if self._convolutions:
-            open_cudnn()
-        self._errors = _errors()
+        self._start(device, _declares(module, "mlirfuse_gemm"),
+                    _declares(module, "mlirfuse_conv2d"))
         # Extern calls (compiler/extern.py): torch's kernels on torch's current stream, the
         # one the kernels run on.
         self._extern = bool(extern.prepare_module(module))
@@ -147,6 +138,38 @@ class CudaExecutable:
                                       entry="_mlir_ciface_" + entry)
         except (host_library.HostBuildError, nvptx.ToolError) as e:
             raise CudaError(str(e)) from None
+        self._load(path, ranks, entry)
+
+    @classmethod
+    def from_library(cls, path: str, ranks: list[int], device: int, gemm: bool,
+                     convolutions: bool, entry: str = "main") -> "CudaExecutable":
+        """The host library at `path` (host_library.build made it, kernels inside), loaded
+        with no module at hand (a warm start: compiler/warm_start.py); `gemm`,
+        `convolutions`: whether its code calls cuBLAS, cuDNN."""
+        self = cls.__new__(cls)
+        self._start(device, gemm, convolutions)
+        self._extern = False
+        self._load(path, ranks, entry)
+        return self
+
+    def _start(self, device: int, gemm: bool, convolutions: bool) -> None:
+        lib = library()
+        torch.cuda.init()  # torch's primary context exists before ours is made current
+        if lib.mlirfuse_cuda_init(device):
+            raise CudaError(last_error())
+        self.device = device
+        #: Whether the code calls cuBLAS, cuDNN (a warm start loads them the same).
+        self.gemm, self._convolutions = gemm, convolutions
+        if gemm:
+            open_cublas()
+        if convolutions:
+            open_cudnn()
+        self._errors = _errors()
+
+    def _load(self, path: str, ranks: list[int], entry: str) -> None:
+        lib = library()
+        #: The host library on disk (a warm start's entry names it).
+        self.library_path = path
         before = self._errors.value
         self._host = host_library.HostLibrary(path)  # its constructors load the kernels
         if self._errors.value != before:

@@ -72,6 +72,8 @@ class Executable:
         self.engine = self.library = None
         # A process that compiled this module before left its code on disk (cpu_library).
         name = cpu_library.key(module, libraries, opt_level) if cpu_library.enabled() else None
+        #: The name of this code's library on disk (cpu_library), None when not kept there.
+        self.library_name = name if not specs else None
         address = self._load(cpu_library.lookup(name), entry) if name else None
         #: True when the code was loaded from disk (no JIT ran).
         self.from_disk = address is not None
@@ -87,6 +89,22 @@ class Executable:
                 self.stored = cpu_library.store(self.engine, name, libraries)
         self._fn = PACKED(address)
         self._layout = ArgumentLayout(ranks)
+
+    @classmethod
+    def from_library(cls, path: str, ranks: list[int], entry: str = "main") -> "Executable":
+        """The code of a library on disk (cpu_library), loaded with no module at hand (a warm
+        start: compiler/warm_start.py). Raises OSError when it does not load."""
+        cpu_runtime.libraries()  # built and initialized: the BLAS pointed at torch's
+        self = cls.__new__(cls)
+        self._extern, self.engine, self.library, self.stored = False, None, None, None
+        self.from_disk = True
+        self.library_name = None
+        address = self._load(path, entry)
+        if address is None:
+            raise OSError(f"{path} does not load")
+        self._fn = PACKED(address)
+        self._layout = ArgumentLayout(ranks)
+        return self
 
     def _load(self, path: str | None, entry: str) -> int | None:
         """The packed entry's address in the library at `path`, None when it does not load."""

@@ -5,6 +5,7 @@ server that is down never fails a compile."""
 import shutil
 import socket
 import subprocess
+import threading
 import time
 import warnings
 
@@ -74,31 +75,62 @@ def _other_machine(monkeypatch, tmp_path):
     monkeypatch.setenv("MLIRFUSE_CACHE_DIR", str(tmp_path / "b"))
 
 
+def _graph_keys(team):
+    """The compiled graphs' entries (not the warm start's: test_warm_start_team below)."""
+    return [k for k in team.keys(team_cache.PREFIX + "*") if b":warm-" not in k]
+
+
+def _shared():
+    """Waits for the warm start's entries to reach the server (after the code's link)."""
+    for thread in threading.enumerate():
+        if thread.name == "mlirfuse-warm-share":
+            thread.join()
+
+
 def test_an_empty_disk_loads_the_teams_entry(team, monkeypatch, tmp_path):
     assert not _compile().from_cache
-    assert len(team.keys(team_cache.PREFIX + "*")) == 1
+    assert len(_graph_keys(team)) == 1
     _other_machine(monkeypatch, tmp_path)
-    assert _compile().from_cache
+    monkeypatch.setenv("MLIRFUSE_WARM_START", "0")  # the graph's entry, not the warm one
+    graph = _compile()
+    assert graph.from_cache and not graph.executable.from_disk
     assert list((tmp_path / "b" / "graphs").glob("*.entry"))  # kept on disk too
+
+
+def test_a_warm_start_comes_from_the_team_with_its_code(team, monkeypatch, tmp_path):
+    """The team's warm entry carries the code's library: an empty disk loads it with no
+    capture, no stage and no JIT."""
+    _compile()
+    _shared()
+    (key,) = [k for k in team.keys(team_cache.PREFIX + "*") if b":warm-" in k]
+    _other_machine(monkeypatch, tmp_path)
+    x, y = torch.randn(32, 32), torch.randn(32, 32)
+    compiled = mlirfuse.compile(f)
+    torch.testing.assert_close(compiled(x, y), f(x, y))
+    assert compiled.stats.cache_loads == 1 and sorted(compiled.timings()) == ["load", "total"]
+    assert list((tmp_path / "b" / "cpu").glob("cpu-*.so"))  # installed, private
 
 
 @pytest.mark.parametrize("tamper", ["altered", "other secret"])
 def test_a_tampered_entry_is_refused_and_compiled_again(team, monkeypatch, tmp_path, tamper):
     _compile()
-    key = team.keys(team_cache.PREFIX + "*")[0]
-    value = team.get(key)
-    if tamper == "altered":  # the code changed, the HMAC kept
-        value = value[:-1] + bytes([value[-1] ^ 1])
-    else:  # a valid entry, signed with a secret that is not the team's
-        monkeypatch.setenv("MLIRFUSE_CACHE_SECRET", "not the team's")
-        name = key.decode().removeprefix(team_cache.PREFIX)
-        value = team_cache._mac(name, value[32:]) + value[32:]
-        monkeypatch.setenv("MLIRFUSE_CACHE_SECRET", "the team's secret")
-    team.set(key, value)
+    _shared()
+    keys = team.keys(team_cache.PREFIX + "*")
+    assert len(keys) == 2  # the graph's entry, and the warm start's with its code
+    for key in keys:
+        value = team.get(key)
+        if tamper == "altered":  # the code changed, the HMAC kept
+            value = value[:-1] + bytes([value[-1] ^ 1])
+        else:  # a valid entry, signed with a secret that is not the team's
+            monkeypatch.setenv("MLIRFUSE_CACHE_SECRET", "not the team's")
+            name = key.decode().removeprefix(team_cache.PREFIX)
+            value = team_cache._mac(name, value[32:]) + value[32:]
+            monkeypatch.setenv("MLIRFUSE_CACHE_SECRET", "the team's secret")
+        team.set(key, value)
     _other_machine(monkeypatch, tmp_path)
     with pytest.warns(UserWarning, match="fails its HMAC"):
         graph = _compile()
-    assert not graph.from_cache
+    assert not graph.from_cache  # (a warm start's graph comes from a cache too)
 
 
 def test_without_a_secret_the_team_cache_stays_off(team, monkeypatch):

@@ -1,0 +1,173 @@
+"""Warm start (compiler/warm_start.py, compiler/fingerprint.py): a process compiling what an
+earlier one compiled loads it before capture; anything that could change the graph
+changes the key."""
+
+import json
+import os
+import subprocess
+import sys
+import threading
+
+import pytest
+import torch
+
+import mlirfuse
+from mlirfuse.compiler import capture, fingerprint
+from test_graph_cache import cache  # noqa: F401 - the fixture: an empty cache folder
+
+# A GEMM (BLAS), a reduction, a constant tensor baked into the graph, a config attribute.
+SCRIPT = """
+import json, sys, torch, mlirfuse
+torch.manual_seed(0)
+class Block(torch.nn.Module):
+    def __init__(self, scale):
+        super().__init__()
+        self.lin = torch.nn.Linear(64, 64)
+        self.scale = scale
+        self.table = torch.arange(64.0)
+    def forward(self, x):
+        return torch.softmax(self.lin(x) * self.scale + self.table, -1)
+model = Block(float(sys.argv[1])).eval().to(sys.argv[3])
+model.table = model.table.to(sys.argv[3])
+with torch.no_grad():
+    model.lin.weight.add_(float(sys.argv[2]))
+    x = torch.randn(8, 64).to(sys.argv[3])
+    compiled = mlirfuse.compile(model)
+    got = compiled(x)
+    assert torch.allclose(got, model(x), atol=1e-5), (got - model(x)).abs().max()
+    again = compiled(x)
+print(json.dumps({"loads": compiled.stats.cache_loads, "phases": sorted(compiled.timings()),
+                  "sum": got.double().sum().item(), "bits": got.view(torch.int32).sum().item(),
+                  "stable": torch.equal(got, again)}))
+"""
+
+
+def _run(cache, scale=2.0, shift=0.0, device="cpu"):
+    env = {**os.environ, "MLIRFUSE_CACHE_DIR": str(cache)}
+    done = subprocess.run([sys.executable, "-c", SCRIPT, str(scale), str(shift), device], env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.splitlines()[-1])
+
+
+def test_a_second_process_loads_before_capture_and_computes_the_same_bits(cache):
+    """No capture, no stage, no JIT: a load; the result bit for bit the cold process's
+    (a load that left the BLAS library uninitialized ran plain-loop matmuls: 3e-6 off)."""
+    cold = _run(cache)
+    assert cold["loads"] == 0 and "capture" in cold["phases"]
+    warm = _run(cache)
+    assert warm["loads"] == 1 and warm["phases"] == ["load", "total"]
+    assert warm["bits"] == cold["bits"] and warm["stable"]
+    assert list((cache / "graphs").glob("warm-*.entry"))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_cuda_code_loads_warm_from_its_host_library(cache):
+    """The host library (kernels inside) loads; cuBLAS opened for the GEMM as a compile does."""
+    cold = _run(cache, device="cuda")
+    warm = _run(cache, device="cuda")
+    assert (cold["loads"], warm["loads"], warm["phases"]) == (0, 1, ["load", "total"])
+    assert warm["bits"] == cold["bits"] and warm["stable"]
+
+
+def test_an_attribute_changes_the_key_and_the_weights_are_read_at_each_call(cache):
+    """`scale` (a Python number the graph holds) compiles anew; other weights load warm and
+    are the module's own (the script checks the result against eager)."""
+    _run(cache, scale=2.0)
+    assert _run(cache, scale=3.0)["loads"] == 0
+    shifted = _run(cache, scale=3.0, shift=0.01)
+    assert shifted["loads"] == 1
+
+
+def _key(fn, *args):
+    return fingerprint.fingerprint(fn, *capture.split_args(args))
+
+
+def double(x):
+    return x * 2
+
+
+def test_the_key_follows_code_globals_closures_and_constant_values():
+    x = torch.randn(4)
+
+    def uses_global(x):
+        return double(x) + 1
+
+    base = _key(uses_global, x)
+    assert _key(uses_global, x) == base  # stable
+    global double
+    original = double
+    try:
+        def double(x):  # noqa: F811 - the global the function calls, redefined
+            return x * 3
+        assert _key(uses_global, x) != base
+    finally:
+        double = original
+    assert _key(uses_global, x) == base
+
+    def make(k):
+        return lambda x: x * k
+    assert _key(make(2), x) != _key(make(3), x)  # a closure cell
+    t = torch.ones(4)
+    with_tensor = lambda x: x + t  # noqa: E731 - a tensor the graph bakes in
+    before = _key(with_tensor, x)
+    t.add_(1)
+    assert _key(with_tensor, x) != before
+    assert _key(uses_global, torch.randn(5)) != base  # the arguments' sizes
+    with torch.no_grad():
+        assert _key(uses_global, x) != base  # the state torch traces under
+
+
+def test_parameters_count_by_metadata_and_a_config_by_value():
+    lin = torch.nn.Linear(4, 4)
+    x = torch.randn(2, 4)
+    base = _key(lin, x)
+    with torch.no_grad():
+        lin.weight.add_(1)  # read at each call: the code does not change
+    assert _key(lin, x) == base
+    lin.weight.requires_grad_(False)
+    assert _key(lin, x) != base
+    lin.train(False)
+    assert _key(lin, x) != _key(torch.nn.Linear(4, 4), x)
+
+
+def test_what_cannot_be_described_takes_no_warm_start(cache):
+    """An object whose state Python cannot read (here a lock held in a closure is fine,
+    an opaque C object is not): compiled as usual."""
+    handle = torch.Generator()  # a C object with no __dict__
+
+    def f(x):
+        assert handle is not None
+        return x + 1
+
+    with pytest.raises(fingerprint.Unkeyable):
+        _key(f, torch.randn(3))
+    lock = threading.Lock()
+
+    def g(x):
+        with lock:
+            return x + 1
+    _key(g, torch.randn(3))
+    compiled = mlirfuse.compile(f)
+    torch.testing.assert_close(compiled(torch.ones(3)), torch.full((3,), 2.0))
+    assert not list((cache / "graphs").glob("warm-*.entry"))
+
+
+def test_a_warm_specialization_shows_its_ir_and_explains_on_demand(cache):
+    """What reads the graph compiles it (from the caches) when asked; other sizes compile."""
+    def f(x):
+        return torch.relu(x) * 2
+
+    x = torch.randn(16)
+    cold = mlirfuse.compile(f)
+    cold(x)
+    cold._last.graph.executable.stored.join()  # the code's library, linked meanwhile
+    warm = mlirfuse.compile(f)
+    torch.testing.assert_close(warm(x), f(x))
+    assert warm.stats.cache_loads == 1 and getattr(warm._last, "warm", False)
+    assert "llvm.func" in warm.ir("llvm") and "linalg.generic" in warm.ir("linalg")
+    explained = warm.explain()
+    assert explained.pieces and explained.pieces[0][0] >= 2 and not explained.eager
+    y = torch.randn(4, 3).t()  # other sizes and strides: a compile of their own
+    torch.testing.assert_close(warm(y), f(y))
+    assert warm.stats.compilations == 2
