@@ -16,9 +16,7 @@ import torch
 
 from torch_mlir import ir
 
-from . import driver, extern, graph_cache, importer, index_checks, timings
-from ..lowering.cpu import share_kernels
-from .context import make_context
+from . import extern, graph_cache, index_checks, timings
 from .errors import CompileError
 from .options import Options
 from .size_expression import size_expression
@@ -32,6 +30,8 @@ _LOOP_NESTS = ("scf.for", "scf.parallel", "scf.forall", "omp.parallel", "gpu.lau
 
 
 def _loop_nests(region) -> int:
+    from ..lowering.cpu import share_kernels
+
     count = 0
     for block in region.blocks:
         for o in block.operations:
@@ -47,6 +47,8 @@ def _loop_nests(region) -> int:
 def count_kernels(module) -> int:
     """Counts the outermost loop nests of each function and the calls of kernels' shared
     functions (mlirfuse-share-kernels): the kernels a call runs."""
+    from ..lowering.cpu import share_kernels
+
     return sum(_loop_nests(op.operation.regions[0]) for op in module.body.operations
                if op.operation.name == "func.func" and not ir.StringAttr(
                    op.operation.attributes["sym_name"]).value.startswith(share_kernels.PREFIX))
@@ -68,6 +70,7 @@ def _attach_examples(module, tensors: list[torch.Tensor], shapes: SymbolicShapes
     for a graph with dynamic sizes, each dimension's symbol and the symbols' ranges."""
     from torch_mlir import ir
 
+    from . import importer
     from .passes.insert_guards import EXAMPLE_STRIDES, EXAMPLE_SYMBOLS, SYMBOL_RANGES
 
     with module.context:
@@ -111,6 +114,11 @@ def lower_graph(gm: torch.fx.GraphModule, examples: list[torch.Tensor], options:
     Returns:
       (the module at that stage, the StageRecord of stage texts).
     """
+    # The stages' modules (the dialects' Python, every pass) load on a first compile:
+    # a warm start (warm_start.py) runs none of them.
+    from . import driver, importer
+    from .context import make_context
+
     with _DevicesOnCpu(gm), timings.phase("import"):
         module = importer.import_graph(gm, make_context())
     extern.replace_calls(module, gm)
@@ -198,6 +206,9 @@ class CompiledGraph:
 
     def __init__(self, gm: torch.fx.GraphModule, examples: list[torch.Tensor],
                  device: torch.device, options: Options):
+        from . import driver
+        from .context import make_context
+
         start = time.perf_counter()
         self.graph_module = gm
         self.device = device

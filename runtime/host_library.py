@@ -25,7 +25,6 @@ import subprocess
 import tempfile
 
 from torch_mlir import ir
-from torch_mlir.dialects import llvm as llvm_dialect
 
 from ..compiler import timings
 from ..lowering.cuda import nvptx
@@ -84,6 +83,8 @@ def build(module: ir.Module, libraries: list[str], opt_level: int = 3, salt: str
     Raises:
       HostBuildError, or nvptx.ToolError when llc or opt is missing.
     """
+    from torch_mlir.dialects import llvm as llvm_dialect  # (0.25 s to import: not on a load)
+
     llvm_ir = nvptx.downgrade_float_literals(
         llvm_dialect.translate_module_to_llvmir(module.operation))
     llvm_ir += "\n" + packed_wrapper(llvm_ir, entry)
