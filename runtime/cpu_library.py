@@ -34,7 +34,7 @@ from torch_mlir import ir
 
 from . import native
 
-VERSION = "1"  # bump when the build below changes
+VERSION = "2"  # bump when the build below changes (2: the runtime needed by soname)
 # How long the process's exit waits for links still running (they take ~50 ms each).
 EXIT_WAIT_S = 10.0
 _warned = False
@@ -120,7 +120,8 @@ def _link(obj: str, work: str, path: str, libraries: list[str]) -> None:
     partial = os.path.join(work, "code.so")
     compiler = os.environ.get("CC", "cc")
     try:
-        done = subprocess.run([compiler, "-shared", "-o", partial, obj, *libraries, "-lm"],
+        done = subprocess.run([compiler, "-shared", "-o", partial, obj,
+                               *native.link_flags(libraries), "-lm"],
                               capture_output=True, text=True)
         if done.returncode != 0:
             _warn(f"'{compiler} -shared' failed: {done.stderr.strip()[:500]}")

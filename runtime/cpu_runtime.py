@@ -3,6 +3,8 @@ artifact's loader), without torch-mlir: runtime/artifact.py runs with torch alon
 
 from __future__ import annotations
 
+import ctypes
+
 from . import blas, native, openmp
 
 
@@ -10,3 +12,15 @@ def libraries() -> list[str]:
     """Their paths, built on first use: the OpenMP loops' __kmpc_* (openmp.py), the
     matmuls' mlirfuse_cpu_gemm (blas.py), compiler-rt's half conversions (native.py)."""
     return [openmp.library_path(), blas.library_path(), native.half_conversions()]
+
+
+_loaded: list = []
+
+
+def load() -> list[str]:
+    """libraries(), each loaded into this process (once): code on disk needs them by their
+    sonames (native.build), and takes these, built and initialized here."""
+    paths = libraries()
+    if not _loaded:
+        _loaded.extend(ctypes.CDLL(p) for p in paths)
+    return paths

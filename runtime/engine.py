@@ -94,7 +94,7 @@ class Executable:
     def from_library(cls, path: str, ranks: list[int], entry: str = "main") -> "Executable":
         """The code of a library on disk (cpu_library), loaded with no module at hand (a warm
         start: compiler/warm_start.py). Raises OSError when it does not load."""
-        cpu_runtime.libraries()  # built and initialized: the BLAS pointed at torch's
+        cpu_runtime.load()  # built, initialized (the BLAS pointed at torch's) and loaded
         self = cls.__new__(cls)
         self._extern, self.engine, self.library, self.stored = False, None, None, None
         self.from_disk = True
@@ -110,6 +110,7 @@ class Executable:
         """The packed entry's address in the library at `path`, None when it does not load."""
         if path is None:
             return None
+        cpu_runtime.load()  # what it needs by soname
         try:
             self.library = native.HostLibrary(path)
         except OSError:  # a runtime library it links was removed since: compile again

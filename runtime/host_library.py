@@ -30,7 +30,7 @@ from ..compiler import timings
 from ..lowering.cuda import nvptx
 from . import native
 
-VERSION = "3"  # bump when the build below changes
+VERSION = "4"  # bump when the build below changes
 
 
 class HostBuildError(RuntimeError):
@@ -109,7 +109,8 @@ def build(module: ir.Module, libraries: list[str], opt_level: int = 3, salt: str
               "-relocation-model=pic", "-filetype=obj", optimized, "-o", obj],
              "llc (host code)")
         partial = f"{path}.{os.getpid()}.tmp"
-        _run([compiler, "-shared", "-o", partial, obj, *libraries], f"{compiler} -shared")
+        _run([compiler, "-shared", "-o", partial, obj, *native.link_flags(libraries)],
+             f"{compiler} -shared")
         os.replace(partial, path)  # atomic: a concurrent process sees all or nothing
     return path
 

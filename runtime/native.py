@@ -55,6 +55,7 @@ def private_folder(folder: str) -> str | None:
 
 
 _private_fallback: dict[str, str] = {}
+BUILD = "2"  # bump when build()'s command changes (2: sonames)
 
 
 def code_folder(folder: str) -> str:
@@ -155,13 +156,17 @@ def build(source: str, name: str, compiler: str | None = None,
       BuildError with the compiler's message.
     """
     with open(source, "rb") as f:
-        digest = hashlib.sha256(f.read() + repr((flags, libraries, salt)).encode())
+        digest = hashlib.sha256(f.read() + repr((BUILD, flags, libraries, salt)).encode())
     path = os.path.join(code_folder(cache_dir()), f"lib{name}-{digest.hexdigest()[:16]}.so")
     if usable(path):
         return path
     partial = f"{path}.{os.getpid()}.tmp"
     compiler = compiler or os.environ.get("CC", "cc")
-    done = subprocess.run([compiler, "-O2", "-shared", "-fPIC", *flags, "-o", partial, source,
+    # A soname: code linked against this library needs it by name, not by this path, so
+    # it takes the copy this process loaded (and initialized), wherever that lives (code
+    # from a team's machine, whose cache folder is another: compiler/warm_start.py).
+    done = subprocess.run([compiler, "-O2", "-shared", "-fPIC", *flags,
+                           f"-Wl,-soname,{os.path.basename(path)}", "-o", partial, source,
                            *libraries], capture_output=True, text=True)
     if done.returncode != 0:
         raise BuildError(f"building {os.path.basename(source)} with '{compiler}' failed: "
@@ -187,6 +192,13 @@ def half_conversions() -> str:
     """runtime/cpu/mlirfuse_fp.c built: compiler-rt's f16 and bf16 conversions, which
     LLVM calls where it has no instruction for one (the JIT has no compiler-rt)."""
     return build(os.path.join(os.path.dirname(__file__), "cpu", "mlirfuse_fp.c"), "mlirfuse_fp")
+
+
+def link_flags(libraries: list[str]) -> list[str]:
+    """Linker arguments for code that calls the runtime libraries at `libraries` (built
+    by build(), with sonames): the libraries, and where to find those not loaded yet."""
+    folders = sorted({os.path.dirname(p) for p in libraries})
+    return [*libraries, *(f"-Wl,-rpath,{folder}" for folder in folders)]
 
 
 class HostLibrary:

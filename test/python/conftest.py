@@ -93,6 +93,19 @@ def no_grad():
         yield
 
 
+@pytest.fixture
+def cache_folder(tmp_path, monkeypatch):
+    """An empty cache folder (MLIRFUSE_CACHE_DIR) with the on-disk caches and warm starts
+    on, whatever the environment says."""
+    from mlirfuse.compiler import graph_cache
+
+    monkeypatch.setenv("MLIRFUSE_CACHE_DIR", str(tmp_path))
+    for name in ("MLIRFUSE_GRAPH_CACHE", "MLIRFUSE_CPU_CODE_CACHE", "MLIRFUSE_WARM_START"):
+        monkeypatch.delenv(name, raising=False)
+    graph_cache._warned.clear()
+    return tmp_path
+
+
 @pytest.fixture(autouse=True)
 def _seed():
     """Every test starts from the same random state."""

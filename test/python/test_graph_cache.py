@@ -29,18 +29,16 @@ def f(x, y):
 
 
 @pytest.fixture
-def cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("MLIRFUSE_CACHE_DIR", str(tmp_path))
-    for name in ("MLIRFUSE_GRAPH_CACHE", "MLIRFUSE_CPU_CODE_CACHE"):
-        monkeypatch.delenv(name, raising=False)
-    graph_cache._warned.clear()
-    return tmp_path
+def cache(cache_folder, monkeypatch):
+    """The compiled graphs' entries (a warm start would find the code before them, in a
+    later process or once the code's library is linked: test_warm_start.py)."""
+    monkeypatch.setenv("MLIRFUSE_WARM_START", "0")
+    return cache_folder
 
 
 def _entries(cache):
-    folder = cache / "graphs"  # (a warm start's entries: test_warm_start.py)
-    return sorted(p for p in folder.glob("*.entry") if not p.name.startswith("warm-")) \
-        if folder.exists() else []
+    folder = cache / "graphs"
+    return sorted(folder.glob("*.entry")) if folder.exists() else []
 
 
 def _compile(x, y, **options):

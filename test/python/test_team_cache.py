@@ -111,6 +111,28 @@ def test_a_warm_start_comes_from_the_team_with_its_code(team, monkeypatch, tmp_p
     assert list((tmp_path / "b" / "cpu").glob("cpu-*.so"))  # installed, private
 
 
+def test_code_from_the_team_runs_on_this_processs_runtime(team, tmp_path):
+    """Processes with other cache folders (other machines): the second loads the first's
+    code from the server, and it computes the same bits. Linked against the runtime
+    libraries by path, it took the first's BLAS library, never initialized in the second
+    process: plain-loop matmuls, 5e-6 off eager."""
+    import json
+    import os
+    import sys
+
+    from test_warm_start import SCRIPT
+
+    runs = []
+    for folder in ("a", "b"):
+        env = {**os.environ, "MLIRFUSE_CACHE_DIR": str(tmp_path / folder)}
+        done = subprocess.run([sys.executable, "-c", SCRIPT, "2.0", "0.0", "cpu"], env=env,
+                              capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr[-3000:]
+        runs.append(json.loads(done.stdout.splitlines()[-1]))
+    assert [r["loads"] for r in runs] == [0, 1] and runs[1]["phases"] == ["load", "total"]
+    assert runs[1]["bits"] == runs[0]["bits"]
+
+
 @pytest.mark.parametrize("tamper", ["altered", "other secret"])
 def test_a_tampered_entry_is_refused_and_compiled_again(team, monkeypatch, tmp_path, tamper):
     _compile()

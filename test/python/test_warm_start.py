@@ -13,7 +13,6 @@ import torch
 
 import mlirfuse
 from mlirfuse.compiler import capture, fingerprint
-from test_graph_cache import cache  # noqa: F401 - the fixture: an empty cache folder
 
 # A GEMM (BLAS), a reduction, a constant tensor baked into the graph, a config attribute.
 SCRIPT = """
@@ -40,6 +39,11 @@ print(json.dumps({"loads": compiled.stats.cache_loads, "phases": sorted(compiled
                   "sum": got.double().sum().item(), "bits": got.view(torch.int32).sum().item(),
                   "stable": torch.equal(got, again)}))
 """
+
+
+@pytest.fixture
+def cache(cache_folder):
+    return cache_folder
 
 
 def _run(cache, scale=2.0, shift=0.0, device="cpu"):
