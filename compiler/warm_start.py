@@ -12,8 +12,8 @@ sizes the code was built for, its constants, and the name of the code's library 
 loaded, nothing traced or compiled.
 
 The entry is written after a cold compile of a specialization that takes it: the graph
-compiled whole, static sizes, no extern call (those call back into this process's
-torch), no seeding of torch's generator, a result structure torch can serialize. On
+compiled whole (extern calls included: their specs are kept and prepared again), static
+sizes, no seeding of torch's generator, a result structure torch can serialize. On
 CUDA the code is the host library (runtime/host_library.py) whose constructors load the
 kernels; the key holds the chip and which arguments were 16-byte aligned. Entries
 live with the compiled graphs ("warm-<key>.entry": the same checksum, private folder,
@@ -44,6 +44,7 @@ from . import graph_cache, index_checks, team_cache
 from .compiled_graph import ALIGN, CompiledGraph, _StagesOnDemand
 from .fingerprint import Unkeyable, fingerprint
 from .options import Options
+from .partition import EagerOp
 from .specialize import Specialization
 
 FORMAT = 1
@@ -88,13 +89,15 @@ def load(name: str, fn, args: tuple, options: Options) -> "WarmSpecialization | 
         return None
     try:
         if device.type == "cpu":
-            executable = Executable.from_library(path, entry["ranks"])
+            executable = Executable.from_library(path, entry["ranks"], entry["extern_specs"])
         else:
             from ..runtime import cuda
 
             executable = cuda.CudaExecutable.from_library(
-                path, entry["ranks"], device.index, entry["gemm"], entry["convolutions"])
-    except (OSError, RuntimeError):  # gone, or it does not load here: compiled again
+                path, entry["ranks"], device.index, entry["gemm"], entry["convolutions"],
+                entry["extern_specs"])
+    except (OSError, RuntimeError):  # gone, does not load here, an extern call this torch
+        return None                  # lacks (ExternError): compiled again
         return None
     return WarmSpecialization(entry, executable, device, fn, args, options, start)
 
@@ -154,7 +157,7 @@ def _install(entry: dict, path: str) -> bool:
 def _payload(spec: Specialization) -> dict | None:
     graph = spec.graph
     if not isinstance(graph, CompiledGraph) or spec.dynamic_dims is not None or spec._rng \
-            or spec.externs or spec.eager or getattr(graph.executable, "_extern", True):
+            or spec.eager:
         return None
     executable, workspace = graph.executable, graph.workspace
     if spec.device.type == "cpu":
@@ -181,6 +184,8 @@ def _payload(spec: Specialization) -> dict | None:
         "format": FORMAT, "device": str(spec.device), "library": library,
         "kernels": spec.kernels, "aligned": graph.aligned,
         "gemm": getattr(executable, "gemm", False),
+        "extern_specs": list(executable.extern_specs),
+        "externs": [[e.node, e.op, e.source, e.reason] for e in spec.externs],
         "convolutions": getattr(executable, "_convolutions", False),
         "ranks": [len(s) for s, _ in graph.expected] + [len(s) for s in graph._fixed] + ranks,
         "inputs": [_slot(i) for i in cap.inputs],
@@ -271,10 +276,13 @@ class WarmSpecialization(Specialization):
             capture_mod._Wrapper(fn, skeleton, spec))
         self.graph = WarmGraph(entry, executable, device, self.full)
         self.device = device
-        self._constants = [None] * len(inputs)
+        # Constants live where the code runs (saved from the CPU).
+        self._constants = [i.value.to(device) if i.kind == "constant" else None
+                           for i in inputs]
         self._dynamic = self.dynamic_dims = None
         self._rng = None
-        self.eager, self.externs = [], []
+        self.eager = []
+        self.externs = [EagerOp(*e) for e in entry["externs"]]
         self.kernels = entry["kernels"]
         self.from_cache = True
         self.stages = _StagesOnDemand(self._full_stages, {})

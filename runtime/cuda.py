@@ -131,7 +131,9 @@ class CudaExecutable:
                     _declares(module, "mlirfuse_conv2d"))
         # Extern calls (compiler/extern.py): torch's kernels on torch's current stream, the
         # one the kernels run on.
-        self._extern = bool(extern.prepare_module(module))
+        #: The extern calls' specs (a warm start prepares them again).
+        self.extern_specs = extern.prepare_module(module)
+        self._extern = bool(self.extern_specs)
         libraries = [library_path()] + ([extern.library_path()] if self._extern else [])
         try:  # host_library.py: why a shared library and not the ExecutionEngine
             path = host_library.build(module, libraries, opt_level, salt=f"cuda:{device}",
@@ -142,13 +144,18 @@ class CudaExecutable:
 
     @classmethod
     def from_library(cls, path: str, ranks: list[int], device: int, gemm: bool,
-                     convolutions: bool, entry: str = "main") -> "CudaExecutable":
+                     convolutions: bool, specs: list[str] = (),
+                     entry: str = "main") -> "CudaExecutable":
         """The host library at `path` (host_library.build made it, kernels inside), loaded
         with no module at hand (a warm start: compiler/warm_start.py); `gemm`,
-        `convolutions`: whether its code calls cuBLAS, cuDNN."""
+        `convolutions`: whether its code calls cuBLAS, cuDNN; `specs`: its extern calls'."""
         self = cls.__new__(cls)
         self._start(device, gemm, convolutions)
-        self._extern = False
+        if specs:
+            extern.library()  # loaded: the code needs it by soname
+            for spec in specs:
+                extern.prepare(spec)
+        self._extern, self.extern_specs = bool(specs), list(specs)
         self._load(path, ranks, entry)
         return self
 

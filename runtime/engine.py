@@ -68,12 +68,14 @@ class Executable:
         # their specs are parsed now, so a call that cannot work fails the compile.
         specs = extern.prepare_module(module)
         self._extern = bool(specs)
+        #: The extern calls' specs (a warm start prepares them again: compiler/warm_start.py).
+        self.extern_specs = specs
         libraries = cpu_runtime.libraries() + ([extern.library_path()] if specs else [])
         self.engine = self.library = None
         # A process that compiled this module before left its code on disk (cpu_library).
         name = cpu_library.key(module, libraries, opt_level) if cpu_library.enabled() else None
         #: The name of this code's library on disk (cpu_library), None when not kept there.
-        self.library_name = name if not specs else None
+        self.library_name = name
         address = self._load(cpu_library.lookup(name), entry) if name else None
         #: True when the code was loaded from disk (no JIT ran).
         self.from_disk = address is not None
@@ -91,12 +93,19 @@ class Executable:
         self._layout = ArgumentLayout(ranks)
 
     @classmethod
-    def from_library(cls, path: str, ranks: list[int], entry: str = "main") -> "Executable":
+    def from_library(cls, path: str, ranks: list[int], specs: list[str] = (),
+                     entry: str = "main") -> "Executable":
         """The code of a library on disk (cpu_library), loaded with no module at hand (a warm
-        start: compiler/warm_start.py). Raises OSError when it does not load."""
+        start: compiler/warm_start.py); `specs`: its extern calls'. Raises OSError when it
+        does not load, extern.ExternError when an extern call cannot be prepared."""
         cpu_runtime.load()  # built, initialized (the BLAS pointed at torch's) and loaded
+        if specs:
+            extern.library()  # loaded: the code needs it by soname
+            for spec in specs:
+                extern.prepare(spec)
         self = cls.__new__(cls)
-        self._extern, self.engine, self.library, self.stored = False, None, None, None
+        self.engine, self.library, self.stored = None, None, None
+        self._extern, self.extern_specs = bool(specs), list(specs)
         self.from_disk = True
         self.library_name = None
         address = self._load(path, entry)

@@ -65,6 +65,37 @@ def test_a_second_process_loads_before_capture_and_computes_the_same_bits(cache)
     assert list((cache / "graphs").glob("warm-*.entry"))
 
 
+CONV_SCRIPT = """
+import json, torch, mlirfuse
+torch.manual_seed(0)
+model = torch.nn.Sequential(torch.nn.Conv2d(8, 16, 3), torch.nn.ReLU()).eval()
+x = torch.randn(2, 8, 16, 16)
+with torch.no_grad():
+    compiled = mlirfuse.compile(model)
+    got = compiled(x)
+    assert torch.allclose(got, model(x), atol=1e-5)
+print(json.dumps({"loads": compiled.stats.cache_loads, "externs": compiled.stats.extern_calls,
+                  "bits": got.view(torch.int32).sum().item(),
+                  "explained": len(compiled.explain().externs)}))
+"""
+
+
+def test_extern_calls_load_warm(cache):
+    """A CPU convolution is torch's kernel called from the code (an extern call by
+    choice): its spec is kept in the entry and prepared again at the load."""
+    env = {**os.environ, "MLIRFUSE_CACHE_DIR": str(cache)}
+    runs = []
+    for _ in range(2):
+        done = subprocess.run([sys.executable, "-c", CONV_SCRIPT], env=env,
+                              capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr[-3000:]
+        runs.append(json.loads(done.stdout.splitlines()[-1]))
+    cold, warm = runs
+    assert (cold["loads"], warm["loads"]) == (0, 1)
+    assert warm["externs"] == cold["externs"] == 1 and warm["explained"] == 1
+    assert warm["bits"] == cold["bits"]
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 def test_cuda_code_loads_warm_from_its_host_library(cache):
     """The host library (kernels inside) loads; cuBLAS opened for the GEMM as a compile does."""
