@@ -153,6 +153,33 @@ def test_the_key_follows_code_globals_closures_and_constant_values():
         assert _key(uses_global, x) != base  # the state torch traces under
 
 
+FLAG = True
+
+
+class Scaled(torch.nn.Module):
+    def forward(self, x):
+        return x * 2 if FLAG else x * 3
+
+
+def test_the_key_follows_a_classs_methods_and_the_flags_they_read():
+    model, x = Scaled(), torch.randn(4)
+    base = _key(model, x)
+    global FLAG
+    FLAG = False
+    try:
+        assert _key(model, x) != base  # a module-level flag forward reads
+    finally:
+        FLAG = True
+    original = Scaled.forward
+    Scaled.forward = lambda self, x: x * 4  # a method replaced at run time
+    try:
+        assert _key(model, x) != base
+    finally:
+        Scaled.forward = original
+    model.extra = [1, 2]  # any attribute of a module
+    assert _key(model, x) != base
+
+
 def test_parameters_count_by_metadata_and_a_config_by_value():
     lin = torch.nn.Linear(4, 4)
     x = torch.randn(2, 4)
