@@ -1,6 +1,7 @@
 """Compile time, cold and warm (issue 19): mlirfuse beside inductor, fresh processes.
 
     python bench/compile_time.py [--only gelu_bias,gpt2-12] [--out rows.jsonl] [--device cuda]
+                                 [--redis]
 
 Per program (BENCH's workloads at CPU sizes; GPT-2 from transformers, n_embd 256, 4 heads,
 vocabulary 512, 2 x 32 tokens, at 2, 6 and 12 layers: `gpt2-<layers>`), four processes
@@ -8,7 +9,11 @@ each measure the time from compiling to the first result (after the imports):
   * mlirfuse cold: an empty cache of compiled graphs and CPU code (the runtime's own
     libraries, built once per machine, are built before, by a warm-up process);
   * mlirfuse warm: a new process with the cache the cold one left;
-  * inductor cold and warm: the same with TORCHINDUCTOR_CACHE_DIR empty, then kept.
+  * inductor cold and warm: the same with TORCHINDUCTOR_CACHE_DIR empty, then kept;
+  * with --redis (a redis-server on PATH): the mlirfuse processes share a team cache on a
+    server started here, and "mlirfuse team" is a process with another cache folder, whose
+    compiled graphs and code are empty (another machine of the team; its runtime
+    libraries built before, as the first folder's).
 The mlirfuse rows also give its seconds per phase (compiled.timings()). Every first
 result is checked against eager.
 """
@@ -90,29 +95,52 @@ def _spawn(system: str, name: str, env: dict, device: str) -> dict:
     return json.loads(lines[-1])
 
 
-def measure(name: str, root: str, device: str) -> dict:
+def measure(name: str, root: str, device: str, team: dict | None = None) -> dict:
     row = {"name": name}
     base = dict(os.environ)
-    mf = dict(base, MLIRFUSE_CACHE_DIR=os.path.join(root, "mlirfuse"))
-    for folder in ("graphs", "cpu"):  # cold: no compiled graph, no CPU code
-        shutil.rmtree(os.path.join(mf["MLIRFUSE_CACHE_DIR"], folder), ignore_errors=True)
+    mf = dict(base, **(team or {}), MLIRFUSE_CACHE_DIR=os.path.join(root, "mlirfuse"))
+    other = dict(mf, MLIRFUSE_CACHE_DIR=os.path.join(root, "mlirfuse-team"))
+    for env in (mf, other):  # cold: no compiled graph, no CPU code, no host code
+        for folder in ("graphs", "cpu", "host"):
+            shutil.rmtree(os.path.join(env["MLIRFUSE_CACHE_DIR"], folder), ignore_errors=True)
     ind = dict(base, TORCHINDUCTOR_CACHE_DIR=os.path.join(root, f"inductor-{name}"))
     for system, env in (("mlirfuse", mf), ("inductor", ind)):
         for state in ("cold", "warm"):
             row[f"{system}_{state}"] = _spawn(system, name, env, device)
+    if team:
+        row["mlirfuse_team"] = _spawn("mlirfuse", name, other, device)
     return row
+
+
+def _redis_server(root: str):
+    """A redis-server on a free local port: (process, the environment that points at it)."""
+    import socket
+    import time as time_mod
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    proc = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1",
+                             "--save", "", "--appendonly", "no", "--dir", root],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time_mod.sleep(0.5)
+    return proc, {"MLIRFUSE_REDIS_URL": f"redis://127.0.0.1:{port}/0",
+                  "MLIRFUSE_CACHE_SECRET": "compile-time benchmark"}
 
 
 def table(rows: list[dict]) -> str:
     def secs(cell):
         return f"{cell['seconds']:.2f}" if "seconds" in cell else f"failed: {cell['error']}"
 
-    out = ["| program | mlirfuse cold s | mlirfuse warm s | inductor cold s | inductor warm s "
-           "| mlirfuse cold: capture / stages / jit |", "|---|---|---|---|---|---|"]
+    team = any("mlirfuse_team" in r for r in rows)
+    out = ["| program | mlirfuse cold s | mlirfuse warm s | " + ("mlirfuse team s | " if team
+           else "") + "inductor cold s | inductor warm s | mlirfuse cold: capture / stages / jit |",
+           "|---|---|---|---|---|---|" + ("---|" if team else "")]
     for r in rows:
         t = r["mlirfuse_cold"].get("timings", {})
         stages = sum(v for k, v in t.items() if k not in ("capture", "jit", "total", "load"))
         out.append(f"| {r['name']} | {secs(r['mlirfuse_cold'])} | {secs(r['mlirfuse_warm'])} | "
+                   + (f"{secs(r['mlirfuse_team'])} | " if team else "") +
                    f"{secs(r['inductor_cold'])} | {secs(r['inductor_warm'])} | "
                    f"{t.get('capture', 0):.2f} / {stages:.2f} / {t.get('jit', 0):.2f} |")
     return "\n".join(out)
@@ -123,6 +151,7 @@ def main() -> None:
     p.add_argument("--only", default=None)
     p.add_argument("--out", default=None, help="JSON lines appended here")
     p.add_argument("--device", default="cpu", help="cpu or cuda")
+    p.add_argument("--redis", action="store_true", help="also measure through a team cache")
     p.add_argument("--child", nargs=3, metavar=("SYSTEM", "PROGRAM", "DEVICE"),
                    help=argparse.SUPPRESS)
     args = p.parse_args()
@@ -131,22 +160,27 @@ def main() -> None:
         return
     names = args.only.split(",") if args.only else PROGRAMS
     root = tempfile.mkdtemp(prefix="mlirfuse-compile-time-")
+    server, team = _redis_server(root) if args.redis else (None, None)
     try:
         # The runtime's own libraries are built once per machine: not part of "cold"; nor
         # is the first read of cuBLAS from disk (a matmul: mlp), seconds on the H200, nor
         # the extern-call library (C++ against torch's headers; CUDA's attention calls it).
         warm_up = dict(os.environ, MLIRFUSE_CACHE_DIR=os.path.join(root, "mlirfuse"))
         for name in ("swish", "mlp") + (("transformer",) if args.device != "cpu" else ()):
-            _spawn("mlirfuse", name, warm_up, args.device)
+            for folder in ("mlirfuse", "mlirfuse-team") if team else ("mlirfuse",):
+                _spawn("mlirfuse", name, dict(warm_up, MLIRFUSE_CACHE_DIR=os.path.join(
+                    root, folder)), args.device)
         rows = []
         for name in names:
-            rows.append(dict(measure(name, root, args.device), device=args.device))
+            rows.append(dict(measure(name, root, args.device, team), device=args.device))
             print(json.dumps(rows[-1]), flush=True)
             if args.out:
                 with open(args.out, "a") as f:
                     f.write(json.dumps(rows[-1]) + "\n")
         print(table(rows))
     finally:
+        if server is not None:
+            server.terminate()
         shutil.rmtree(root, ignore_errors=True)
 
 
