@@ -19,10 +19,10 @@ graph could: `fingerprint(fn, args)` hashes
     algorithms, float32 matmul precision.
 
 What it cannot describe (an object of a C type with no state it can read, a fake tensor, a
-graph of objects too large) raises Unkeyable: that compile takes no warm start. What it
-does not see: a library's module-level globals rebound at run time, and modules reached as
-attributes of a module object (`mylib.f(x)` counts `mylib` by its file's size and time
-of change, not `f`'s code).
+graph of objects too large) raises Unkeyable: that compile takes no warm start. A module of
+the user's own that the code names (`mylib.f(x)`) counts by its file's size and time of
+change and by its attributes the code may read (`f`, described as globals are). What it
+does not see: a library's module-level globals rebound at run time.
 """
 
 from __future__ import annotations
@@ -250,18 +250,37 @@ class _Describer:
         library = library or _library(f.__code__.co_filename)
         self.add(f.__defaults__, library)
         self.add(f.__kwdefaults__, library)
+        names = _global_names(f.__code__)
         for cell in f.__closure__ or ():
             try:
                 self.add(cell.cell_contents, library)
             except ValueError:  # an empty cell
                 self.token("empty-cell")
+                continue
+            if not library:
+                self._module_attributes(cell.cell_contents, names)
         if library:
             return  # a library's globals: its version stands for them
         g = f.__globals__
-        for name in sorted(_global_names(f.__code__)):
+        for name in sorted(names):
             if name in g:
                 self.token("global", name)
                 self.add(g[name])
+                self._module_attributes(g[name], names)
+
+    def _module_attributes(self, module, names: frozenset, depth: int = 0) -> None:
+        """`mylib.f(x)`: the attributes of a module of the user's own (not a library's)
+        that the code may read (its names), as globals are: a function rebound there at
+        run time changes the key too."""
+        file = getattr(module, "__file__", None)
+        if not isinstance(module, types.ModuleType) or file is None or _library(file) or \
+                depth > 3:
+            return
+        attributes = vars(module)
+        for name in sorted(names & attributes.keys()):
+            self.token("attribute", module.__name__, name)
+            self.add(attributes[name])
+            self._module_attributes(attributes[name], names, depth + 1)
 
     def _object(self, x, library: bool) -> None:
         self.add(type(x))

@@ -180,6 +180,22 @@ def test_the_key_follows_a_classs_methods_and_the_flags_they_read():
     assert _key(model, x) != base
 
 
+def test_the_key_follows_a_function_reached_through_a_module_of_the_users(tmp_path,
+                                                                        monkeypatch):
+    """`helpers.scale(x)`: rebinding `helpers.scale` at run time changes the key."""
+    (tmp_path / "warm_helpers.py").write_text("def scale(x):\n    return x * 2\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import warm_helpers
+
+    def f(x):
+        return warm_helpers.scale(x) + 1
+
+    x = torch.randn(3)
+    base = _key(f, x)
+    monkeypatch.setattr(warm_helpers, "scale", lambda x: x * 3)
+    assert _key(f, x) != base
+
+
 def test_parameters_count_by_metadata_and_a_config_by_value():
     lin = torch.nn.Linear(4, 4)
     x = torch.randn(2, 4)
