@@ -100,8 +100,8 @@ def measure(name: str, root: str, device: str, team: dict | None = None) -> dict
     base = dict(os.environ)
     mf = dict(base, **(team or {}), MLIRFUSE_CACHE_DIR=os.path.join(root, "mlirfuse"))
     other = dict(mf, MLIRFUSE_CACHE_DIR=os.path.join(root, "mlirfuse-team"))
-    for env in (mf, other):  # cold: no compiled graph, no CPU code, no host code
-        for folder in ("graphs", "cpu", "host"):
+    for env in (mf, other):  # cold: no compiled graph, no CPU code, no host code, no PTX
+        for folder in ("graphs", "cpu", "host", "ptx"):
             shutil.rmtree(os.path.join(env["MLIRFUSE_CACHE_DIR"], folder), ignore_errors=True)
     ind = dict(base, TORCHINDUCTOR_CACHE_DIR=os.path.join(root, f"inductor-{name}"))
     for system, env in (("mlirfuse", mf), ("inductor", ind)):
