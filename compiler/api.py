@@ -121,7 +121,8 @@ class CompiledFunction:
             self._dynamic_specs = {**self._dynamic_specs, dims: {
                 **table, general: [spec] + table.get(general, [])}}
         else:
-            spec = self._static(args)
+            spec = warm_start.specialization(self.fn, args, self.options,
+                                             warm=not self.backward and self._symbolic is None)
             self._specializations[key] = [spec] + self._specializations.get(key, [])
         stats_mod.count(self.stats, "compilations")
         if spec.from_cache:
@@ -129,18 +130,6 @@ class CompiledFunction:
         if self.backward:
             stats_mod.count(self.stats, "backward_compilations")
         self._last, self._last_key = spec, key
-        return spec
-
-    def _static(self, args: tuple) -> Specialization:
-        """The specialization for `args`' sizes: from a warm start (compiler/warm_start.py)
-        when a process compiled it before, else compiled (and remembered for one)."""
-        name = None if self.backward or self._symbolic is not None else \
-            warm_start.key(self.fn, args, self.options)
-        spec = warm_start.load(name, self.fn, args, self.options) if name else None
-        if spec is None:
-            spec = Specialization(self.fn, args, self.options)
-            if name:
-                warm_start.remember(name, spec)
         return spec
 
     def compile_for(self, *args) -> "CompiledFunction":

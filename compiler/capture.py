@@ -11,10 +11,7 @@ extra outputs (DESIGN.md, item 8).
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import functools
-import logging
 import re
 import types
 import warnings
@@ -26,6 +23,7 @@ from torch._subclasses.fake_tensor import FakeTensor
 from torch.export import ExportedProgram
 from torch.export.graph_signature import InputKind, OutputKind
 
+from .aten_export import export_decomposed, portable_kernels, quiet_fake_tensors
 from .decompositions import table as decomposition_table
 from .effect_tokens import drop_effect_tokens
 from .fold_item import fold_item_into_tensor
@@ -210,23 +208,6 @@ def _strip_own_frames(gm: torch.fx.GraphModule) -> None:
         node.meta["stack_trace"] = "".join(kept) if kept else None
 
 
-@contextlib.contextmanager
-def portable_kernels():
-    """Traces the device-independent forms of ops that pick a fused kernel by device:
-    attention through SDPA's math backend (on CUDA it would be the efficient or flash
-    kernel, which torch-mlir does not lower) and nn.MultiheadAttention without its
-    fast path (a single _native_multi_head_attention op under no_grad)."""
-    from torch.nn.attention import SDPBackend, sdpa_kernel
-
-    fastpath = torch.backends.mha.get_fastpath_enabled()
-    torch.backends.mha.set_fastpath_enabled(False)
-    try:
-        with sdpa_kernel([SDPBackend.MATH]):
-            yield
-    finally:
-        torch.backends.mha.set_fastpath_enabled(fastpath)
-
-
 def export(fn: Callable, args: tuple, dynamic: list[tuple[int, ...]] | None = None,
            keep: frozenset = frozenset()) -> tuple[ExportedProgram, _Wrapper]:
     """Runs torch.export on `fn(*args)` with torch-mlir's decompositions.
@@ -251,7 +232,7 @@ def export(fn: Callable, args: tuple, dynamic: list[tuple[int, ...]] | None = No
 
 def _trace(fn: Callable, tensors: list, skeleton: list, spec, dynamic, keep: frozenset,
            once: bool) -> tuple[ExportedProgram, _Wrapper] | None:
-    """export's trace: `once`, straight to decomposed ATen IR (_export_decomposed), else
+    """export's trace: `once`, straight to decomposed ATen IR (aten_export.export_decomposed), else
     torch.export's IR, decomposed after. Traced once, the function runs twice (AOTAutograd
     first runs it for its metadata, with no tracer), so its own seeding of the generator
     cannot be told from the graph's: None then, and for a trace that failed (traced twice,
@@ -266,9 +247,9 @@ def _trace(fn: Callable, tensors: list, skeleton: list, spec, dynamic, keep: fro
             shapes = None if dynamic is None else {"tensors": tuple(
                 {d: torch.export.Dim.AUTO for d in dims} or None for dims in dynamic)}
             table = decomposition_table()
-            with _quiet_fake_tensors(dynamic is not None):
+            with quiet_fake_tensors(dynamic is not None):
                 if once:
-                    prog = _export_decomposed(wrapper, tuple(tensors), shapes, table)
+                    prog = export_decomposed(wrapper, tuple(tensors), shapes, table)
                     traced_random_ops = random_ops(prog.graph)
                 else:  # an op kept whole: torch.export's own IR, then decomposed around it
                     for op in keep:
@@ -296,50 +277,6 @@ def _trace(fn: Callable, tensors: list, skeleton: list, spec, dynamic, keep: fro
     generator.restore()  # the calls seed it (Captured.seeds), tracing does not
     wrapper.rng = replay
     return prog, wrapper
-
-
-def _export_decomposed(wrapper: torch.nn.Module, tensors: tuple, shapes, table: dict
-                       ) -> ExportedProgram:
-    """torch.export traced once, straight to ATen IR with `table`'s decompositions.
-
-    torch.export.export followed by run_decompositions traces the model twice (its
-    pre-dispatch IR, then that graph again through AOTAutograd): GPT-2's 12 layers took
-    0.97 s and 2.55 s. torch's non-strict export to ATen IR (pre_dispatch=False) takes a
-    decomposition table where it calls AOTAutograd, not through its public API: it is
-    given here for this export (compiles run one at a time: concurrency.py). 2.8 s.
-    """
-    from torch.export import _trace, exported_program
-
-    # As run_decompositions: composite ops the table does not name stay whole (fft_fft,
-    # which torch-mlir's importer then names), those it names take its decomposition.
-    composite, table = exported_program._split_decomp_table_to_cia_and_python_decomp(
-        dict(table))
-    # Most name the op's own decomposition, which dispatch runs anyway: overriding those
-    # (461 ops, each given Python kernels for the trace) cost 0.7 s of GPT-2's capture.
-    composite = {op: fn for op, fn in composite.items() if not (
-        isinstance(fn, functools.partial) and fn.func.__name__ == "_special_op_to_decompose_cia")}
-    original = _trace._export_to_aten_ir
-    _trace._export_to_aten_ir = functools.partial(original, decomp_table=table)
-    try:
-        with exported_program._override_composite_implicit_decomp(composite):
-            return _trace._export(wrapper, tensors, strict=False, pre_dispatch=False,
-                                  dynamic_shapes=shapes)
-    finally:
-        _trace._export_to_aten_ir = original
-
-
-@contextlib.contextmanager
-def _quiet_fake_tensors(quiet: bool):
-    """torch logs a failed symbolic trace (sizes eager would reject: `a + b` of 3 and 4
-    rows) at ERROR level before raising; the caller specializes then, and says so."""
-    logger = logging.getLogger("torch._subclasses.fake_tensor")
-    level = logger.level
-    if quiet:
-        logger.setLevel(logging.CRITICAL)
-    try:
-        yield
-    finally:
-        logger.setLevel(level)
 
 
 def capture(fn: Callable, args: tuple, dynamic: list[tuple[int, ...]] | None = None,

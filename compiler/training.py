@@ -27,7 +27,8 @@ from torch._functorch.aot_autograd import aot_function
 from torch._functorch.partitioners import min_cut_rematerialization_partition
 from torch.nn.utils.stateless import _reparametrize_module
 
-from .capture import is_fake, join_args, portable_kernels, split_args
+from .aten_export import portable_kernels
+from .capture import is_fake, join_args, split_args
 from .concurrency import COMPILE_LOCK, in_clean_thread
 
 

@@ -51,6 +51,19 @@ FORMAT = 1
 _SCALAR_TYPES = {"int": int, "float": float, "bool": bool}
 
 
+def specialization(fn, args: tuple, options: Options, warm: bool = True) -> Specialization:
+    """The specialization of `fn` for `args`' sizes: from a warm start when a process
+    compiled it before, else compiled (and remembered for one); `warm` False: compiled
+    (a backward graph, a graph dynamo made symbolic)."""
+    name = key(fn, args, options) if warm else None
+    spec = load(name, fn, args, options) if name else None
+    if spec is None:
+        spec = Specialization(fn, args, options)
+        if name:
+            remember(name, spec)
+    return spec
+
+
 def key(fn, args: tuple, options: Options) -> str | None:
     """The warm-start key of compiling `fn(*args)`; None when there is none (caches off,
     a graph dynamo traced, something the fingerprint cannot describe)."""

@@ -56,8 +56,7 @@ class Artifact:
             raise ArtifactError(f"{path}: built for {m['device']}, only CPU artifacts load")
         self.state = torch.load(os.path.join(path, "state.pt"), weights_only=True)
         # The runtime's libraries lend code.so their symbols (OpenMP, BLAS, conversions).
-        self._libraries = [ctypes.CDLL(p, mode=os.RTLD_NOW | os.RTLD_GLOBAL)
-                           for p in cpu_runtime.libraries()]
+        cpu_runtime.load()
         self._code = native.HostLibrary(os.path.join(path, "code.so"))
         self._fn = PACKED(self._code.address("_mlir__mlir_ciface_main"))
         self._inputs = m["inputs"]

@@ -4,6 +4,7 @@ artifact's loader), without torch-mlir: runtime/artifact.py runs with torch alon
 from __future__ import annotations
 
 import ctypes
+import os
 
 from . import blas, native, openmp
 
@@ -18,9 +19,10 @@ _loaded: list = []
 
 
 def load() -> list[str]:
-    """libraries(), each loaded into this process (once): code on disk needs them by their
-    sonames (native.build), and takes these, built and initialized here."""
+    """libraries(), each loaded into this process (once), global: code on disk needs them
+    by their sonames (native.build) and takes these, built and initialized here; an
+    artifact's code, linked with none, finds their symbols in the global scope."""
     paths = libraries()
     if not _loaded:
-        _loaded.extend(ctypes.CDLL(p) for p in paths)
+        _loaded.extend(ctypes.CDLL(p, mode=os.RTLD_NOW | os.RTLD_GLOBAL) for p in paths)
     return paths

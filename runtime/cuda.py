@@ -151,10 +151,7 @@ class CudaExecutable:
         `convolutions`: whether its code calls cuBLAS, cuDNN; `specs`: its extern calls'."""
         self = cls.__new__(cls)
         self._start(device, gemm, convolutions)
-        if specs:
-            extern.library()  # loaded: the code needs it by soname
-            for spec in specs:
-                extern.prepare(spec)
+        extern.prepare_all(specs)  # (loads the extern library the code needs by soname)
         self._extern, self.extern_specs = bool(specs), list(specs)
         self._load(path, ranks, entry)
         return self

@@ -99,10 +99,7 @@ class Executable:
         start: compiler/warm_start.py); `specs`: its extern calls'. Raises OSError when it
         does not load, extern.ExternError when an extern call cannot be prepared."""
         cpu_runtime.load()  # built, initialized (the BLAS pointed at torch's) and loaded
-        if specs:
-            extern.library()  # loaded: the code needs it by soname
-            for spec in specs:
-                extern.prepare(spec)
+        extern.prepare_all(specs)  # (loads the extern library the code needs by soname)
         self = cls.__new__(cls)
         self.engine, self.library, self.stored = None, None, None
         self._extern, self.extern_specs = bool(specs), list(specs)

@@ -104,9 +104,14 @@ def prepare_module(module) -> list[str]:
         if name.startswith("mlirfuse_extern_op_") and name.endswith("_spec"):
             data = ir.DenseIntElementsAttr(op.attributes["value"])
             specs.append(bytes(int(v) & 0xFF for v in data).decode())
+    prepare_all(specs)
+    return specs
+
+
+def prepare_all(specs: list[str]) -> None:
+    """prepare() for each spec (a warm start's, kept from the module: warm_start.py)."""
     for spec in specs:
         prepare(spec)
-    return specs
 
 
 def errors() -> int:
