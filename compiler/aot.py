@@ -2,14 +2,14 @@
 that `mlirfuse.load` runs in a process with torch alone (runtime/artifact.py, which also
 describes the folder).
 
-What an artifact takes (first version): the CPU, static sizes (the code's guards check
-them; a call of other sizes raises GuardError), tensors as the only arguments, a graph
-compiled whole with on_unsupported="error" (no op running eager and no extern call, so
-no call back into torch: a convolution is an im2col gather and BLAS calls here, not
-oneDNN; no random op, no input mutated in place). Index arguments are bounds-checked per
-call, as compiled code's are. Anything else is refused with a CompileError that
-says which; nothing is written then. The parameters and buffers are saved as they are at
-export (frozen).
+What an artifact takes: the CPU or one CUDA device (the code is built for its chip), static
+sizes (the code's guards check them; a call of other sizes raises GuardError), tensors as
+the only arguments, a graph compiled whole with on_unsupported="error" (no op running
+eager; extern calls, torch's kernels called from the code, are kept: the loading process
+builds the extern library against its torch), no random op, no input mutated in place.
+Index arguments are bounds-checked per call on the CPU, as compiled code's are. Anything
+else is refused with a CompileError that says which; nothing is written then. The
+parameters and buffers are saved as they are at export (frozen).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from torch.utils import _pytree as pytree
 
 from ..runtime import artifact, cpu_runtime
 from ..runtime import engine as engine_mod
-from . import api, extern
+from . import api
 from .compiled_graph import CompiledGraph
 from .context import make_context
 from .errors import CompileError
@@ -40,18 +40,28 @@ def export(fn, example_inputs, path: str, **options) -> str:
       cannot hold (see the module's docstring), naming it.
     """
     example_inputs = tuple(example_inputs)
-    if not all(isinstance(t, torch.Tensor) and t.device.type == "cpu" for t in example_inputs):
-        raise CompileError("mlirfuse.export takes CPU tensors as its only arguments (CUDA "
-                           "artifacts are not built yet)", stage="export")
+    if not all(isinstance(t, torch.Tensor) for t in example_inputs):
+        raise CompileError("mlirfuse.export takes tensors as its only arguments",
+                           stage="export")
+    devices = {t.device for t in example_inputs}
+    if len(devices) > 1:
+        raise CompileError(f"mlirfuse.export: tensors on {len(devices)} devices ("
+                           + ", ".join(sorted(map(str, devices))) + "): one device per "
+                           "artifact", stage="export")
     if len({id(t) for t in example_inputs}) != len(example_inputs):
         raise CompileError("mlirfuse.export: a tensor passed twice", stage="export")
-    compiled = api.compile(fn, dynamic=False, on_unsupported="error", **options)
+    # Ops without native code become extern calls (on_unsupported="error" allows none);
+    # an op left eager is refused below, saying which and why.
+    compiled = api.compile(fn, dynamic=False, **{"on_unsupported": "eager", **options})
     with torch.no_grad():
         compiled.compile_for(*example_inputs)
     spec = compiled._last
     if getattr(spec, "warm", False):  # from a warm start: the graph, compiled (cached)
         spec = spec.full()
     if spec is None:
+        error = getattr(compiled, "_capture_error", None)
+        if error is not None:
+            raise error
         raise CompileError("mlirfuse.export: the function did not compile", stage="export")
     _check(spec)
     cap, graph = spec.captured, spec.graph
@@ -67,19 +77,32 @@ def export(fn, example_inputs, path: str, **options) -> str:
             continue
         value = next(states) if i.kind == "state" else (i.value if constant is None else constant)
         inputs.append({"kind": "state", "index": len(state), "name": i.path, **entry})
-        state.append(value.detach().clone())
+        state.append(value.detach().cpu().clone())  # (moved to the device by the load)
     outputs = _outputs(cap, spec, state)
+    executable = graph.executable
     manifest = {
-        "format": artifact.FORMAT, "torch": torch.__version__, "device": "cpu",
+        "format": artifact.FORMAT, "torch": torch.__version__, "device": spec.device.type,
         "arguments": len(example_inputs), "inputs": inputs,
         "results": [[list(shape), str(dtype)] for shape, dtype in
                     zip(graph.shapes.result_shapes([]), [d for _, d in graph.shapes.results])],
         "outputs": outputs, "out_spec": _spec_text(cap.out_spec),
         # Index arguments' bounds, checked per call as compiled code's are (index_checks).
         "index_checks": [[c.position, c.dim, c.size] for c in graph._index_checks],
+        "extern_specs": list(executable.extern_specs),
     }
+    if spec.device.type == "cuda":
+        manifest.update({
+            "capability": list(torch.cuda.get_device_capability(spec.device)),
+            "aligned": graph.aligned, "workspace": graph.workspace,
+            "gemm": executable.gemm, "convolutions": executable._convolutions})
+    code = _cuda_code(graph, compiled.options.opt_level) if spec.device.type == "cuda" \
+        else None
     os.makedirs(path, exist_ok=True)
-    _write_code(graph, os.path.join(path, "code.so"), compiled.options.opt_level)
+    if code is None:
+        _write_code(graph, os.path.join(path, "code.so"), compiled.options.opt_level,
+                    manifest["extern_specs"])
+    else:
+        shutil.copyfile(code, os.path.join(path, "code.so"))
     torch.save(state, os.path.join(path, "state.pt"))
     with open(os.path.join(path, "manifest.json"), "w") as f:
         json.dump(manifest, f, indent=1)
@@ -89,22 +112,17 @@ def export(fn, example_inputs, path: str, **options) -> str:
 def _check(spec) -> None:
     """Raises CompileError naming what an artifact cannot hold."""
     if not isinstance(spec.graph, CompiledGraph):
-        raise CompileError("mlirfuse.export: ops run eager (" + ", ".join(
-            e.op for e in spec.eager) + "): an artifact holds compiled code only",
-            stage="export")
+        raise CompileError("mlirfuse.export: ops run eager (" + "; ".join(
+            f"{e.op}" + (f" at {e.source}" if e.source else "") + f": {e.reason}"
+            for e in spec.eager[:4]) + (", ..." if len(spec.eager) > 4 else "")
+            + "): an artifact holds compiled code only", stage="export")
     cap = spec.captured
-    # Ops run with torch's kernel from the code (extern calls: library kernels by choice,
-    # random ops, ops with no native code) call back into this process's Python side.
-    extern_ops = sorted({str(n.target) for n in extern.marked_nodes(spec.graph.graph_module)})
-    calls_torch = "mlirfuse_extern_call" in spec.graph.stages["llvm"]
     # Compiled natively, a random op's numbers would follow a seed of the code's own, not
     # torch's generator (torch.manual_seed would not reach them).
     random = sorted({str(n.target) for n in spec.graph.graph_module.graph.nodes
                      if n.op == "call_function" and torch.Tag.nondeterministic_seeded
                      in getattr(n.target, "tags", ())})
-    reasons = [(calls_torch, "extern calls (torch's kernels called from the code: "
-                + (", ".join(extern_ops) or "see explain()") + ")"),
-               (random, "random ops (" + ", ".join(random) + ")"),
+    reasons = [(random, "random ops (" + ", ".join(random) + ")"),
                (cap.mutations, "inputs mutated in place"),
                (spec._rng, "seeding torch's generator"),
                (spec.graph.shapes.dynamic, "symbolic sizes")]
@@ -130,7 +148,7 @@ def _outputs(cap, spec, state: list[torch.Tensor]) -> list[dict]:
         if out.kind == "state":  # a parameter returned as is: saved with the others
             from .module_state import state_getter
 
-            state.append(state_getter(out.path)(cap.module).detach().clone())
+            state.append(state_getter(out.path)(cap.module).detach().cpu().clone())
             outputs.append({"kind": "state", "index": len(state) - 1})
         else:
             outputs.append({"kind": out.kind, "index": out.index})
@@ -147,13 +165,35 @@ def _spec_text(out_spec) -> str:
                            "return tensors, tuples, lists or dicts", stage="export") from None
 
 
-def _write_code(graph: CompiledGraph, target: str, opt_level: int) -> None:
+def _cuda_code(graph: CompiledGraph, opt_level: int) -> str:
+    """The graph's CUDA host code (kernels inside) built into a library that names no
+    other (runtime/artifact.py loads the runtime's first, global): the compiled graph's
+    own names its runtime libraries by their build hashes, which another install's lack."""
+    from torch_mlir import ir
+
+    from ..lowering.cuda import nvptx
+    from ..runtime import host_library
+
+    module = ir.Module.parse(graph.stages["llvm"], make_context())
+    try:
+        return host_library.build(module, [], opt_level,
+                                  salt=f"artifact:cuda:{graph.device.index}",
+                                  entry="_mlir_ciface_main")
+    except (host_library.HostBuildError, nvptx.ToolError) as e:
+        raise CompileError(f"mlirfuse.export: the CUDA host code did not build: {e}",
+                           stage="export") from None
+
+
+def _write_code(graph: CompiledGraph, target: str, opt_level: int, specs: list[str]) -> None:
     """JIT-compiles the graph's final module to a position-independent object and links it
     into `target` with no library (runtime/artifact.py loads the runtime's first)."""
     from torch_mlir import ir
 
+    from ..runtime import extern as runtime_extern
+
     module = ir.Module.parse(graph.stages["llvm"], make_context())
-    engine = engine_mod.jit(module, opt_level, cpu_runtime.libraries())
+    libraries = cpu_runtime.libraries() + ([runtime_extern.library_path()] if specs else [])
+    engine = engine_mod.jit(module, opt_level, libraries)
     with tempfile.TemporaryDirectory(prefix="mlirfuse-export-") as tmp:
         obj = os.path.join(tmp, "code.o")
         engine.dump_to_object_file(obj)

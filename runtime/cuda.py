@@ -5,6 +5,9 @@ $MLIRFUSE_CACHE_DIR/runtime (default ~/.cache/mlirfuse/runtime), named by a hash
 of its source, and loaded by ctypes (to set the stream and read errors) and by
 each compiled host library (runtime/host_library.py), which links it and calls its
 mgpu* functions: the same shared object, so they share its state.
+
+Imports nothing of torch-mlir until a module is compiled: a CUDA artifact
+(runtime/artifact.py) loads its code here with torch alone.
 """
 
 from __future__ import annotations
@@ -14,10 +17,8 @@ import functools
 import os
 
 import torch
-from torch_mlir import ir
 
-from ..lowering.cuda import nvptx
-from . import extern, host_library, native
+from . import extern, native
 from .memref import PACKED
 from .memref import ArgumentLayout
 
@@ -106,7 +107,9 @@ def last_error() -> str:
     return library().mlirfuse_last_error().decode(errors="replace")
 
 
-def _declares(module: ir.Module, name: str) -> bool:
+def _declares(module, name: str) -> bool:
+    from torch_mlir import ir
+
     return any("sym_name" in op.operation.attributes
                and ir.StringAttr(op.operation.attributes["sym_name"]).value == name
                for op in module.body.operations)
@@ -125,7 +128,7 @@ class CudaExecutable:
       CudaError if the driver cannot be loaded or a kernel module fails to load.
     """
 
-    def __init__(self, module: ir.Module, ranks: list[int], device: int, entry: str = "main",
+    def __init__(self, module, ranks: list[int], device: int, entry: str = "main",
                  opt_level: int = 3):
         self._start(device, _declares(module, "mlirfuse_gemm"),
                     _declares(module, "mlirfuse_conv2d"))
@@ -135,6 +138,9 @@ class CudaExecutable:
         self.extern_specs = extern.prepare_module(module)
         self._extern = bool(self.extern_specs)
         libraries = [library_path()] + ([extern.library_path()] if self._extern else [])
+        from ..lowering.cuda import nvptx
+        from . import host_library
+
         try:  # host_library.py: why a shared library and not the ExecutionEngine
             path = host_library.build(module, libraries, opt_level, salt=f"cuda:{device}",
                                       entry="_mlir_ciface_" + entry)
@@ -175,7 +181,7 @@ class CudaExecutable:
         #: The host library on disk (a warm start's entry names it).
         self.library_path = path
         before = self._errors.value
-        self._host = host_library.HostLibrary(path)  # its constructors load the kernels
+        self._host = native.HostLibrary(path)  # its constructors load the kernels
         if self._errors.value != before:
             raise CudaError(last_error())
         address = self._host.address("_mlir__mlir_ciface_" + entry)  # the packed form

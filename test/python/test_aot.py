@@ -1,6 +1,7 @@
 """Ahead-of-time artifacts: mlirfuse.export writes a folder, mlirfuse.load runs it with torch
 alone (torch-mlir not importable), the guards name a broken argument."""
 
+import json
 import os
 import subprocess
 import sys
@@ -19,7 +20,7 @@ run = mlirfuse.load(sys.argv[1])
 with torch.no_grad():
     torch.testing.assert_close(run(x), expected)
     try:
-        run(torch.randn(3, 32))
+        run(torch.randn(3, *x.shape[1:], device=x.device))
     except mlirfuse.GuardError as e:
         print("guard:", e)
 print("loaded:", sorted(m for m in sys.modules if m.startswith("torch_mlir")
@@ -89,11 +90,78 @@ def test_an_artifact_keeps_state_and_the_result_structure(tmp_path):
 
 
 def test_a_convolution_is_compiled_code_in_an_artifact(tmp_path):
-    """No extern call in an artifact: the convolution is an im2col gather and BLAS."""
     x, w = torch.randn(1, 3, 8, 8), torch.randn(4, 3, 3, 3)
     conv = lambda x, w: torch.relu(torch.nn.functional.conv2d(x, w))  # noqa: E731
     run = mlirfuse.load(mlirfuse.export(conv, (x, w), str(tmp_path / "c")))
     torch.testing.assert_close(run(x, w), conv(x, w))
+
+
+class _LastHidden(torch.nn.Module):
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, ids):
+        return self.model(ids).last_hidden_state
+
+
+def _qr_between(x):
+    q, r = torch.linalg.qr(x @ x.mT + torch.eye(x.shape[0], device=x.device))
+    return q * 2, r.abs().sum(1)
+
+
+def _load_elsewhere(folder, inputs, expected, tmp_path) -> str:
+    """Runs the artifact in a process where importing torch-mlir fails; its output."""
+    torch.save((inputs, expected), tmp_path / "expected.pt")
+    done = subprocess.run([sys.executable, "-c", LOAD, str(folder), str(tmp_path / "expected.pt")],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "loaded: []" in done.stdout
+    return done.stdout
+
+
+def test_an_extern_call_runs_from_an_artifact(tmp_path):
+    """LAPACK's qr, an extern call: the artifact calls torch's kernel with torch alone."""
+    x = torch.randn(6, 6, dtype=torch.float64)
+    compiled = mlirfuse.compile(_qr_between)
+    compiled(x)
+    assert compiled.stats.extern_calls == 1
+    folder = mlirfuse.export(_qr_between, (x,), str(tmp_path / "qr"))
+    run = mlirfuse.load(folder)
+    torch.testing.assert_close(run(x), _qr_between(x))
+    y = torch.randn(6, 6, dtype=torch.float64)
+    _load_elsewhere(folder, y, _qr_between(y), tmp_path)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_a_cuda_artifact_runs_where_torch_mlir_cannot_be_imported(tmp_path):
+    model, x = _mlp().cuda(), torch.randn(16, 32, device="cuda")
+    folder = mlirfuse.export(model, (x,), str(tmp_path / "mlp"))
+    manifest = json.loads((tmp_path / "mlp" / "manifest.json").read_text())
+    assert manifest["device"] == "cuda" and manifest["gemm"]
+    with torch.no_grad():
+        out = _load_elsewhere(folder, x, model(x), tmp_path)
+        assert "guard: argument 0: sizes (3, 32) strides (32, 1)" in out
+        run = mlirfuse.load(folder)
+        torch.testing.assert_close(run(x), model(x))
+        with pytest.raises(mlirfuse.GuardError, match="on cpu, built for torch.float32 on cuda"):
+            run(x.cpu())
+        with pytest.raises(mlirfuse.GuardError, match="not 16-byte aligned"):
+            run(torch.randn(16 * 32 + 1, device="cuda")[1:].view(16, 32))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_a_transformers_gpt2_as_a_cuda_artifact(tmp_path):
+    """GPT-2 on CUDA: its attention is an extern call (torch's kernel), its matmuls cuBLAS."""
+    tf = pytest.importorskip("transformers", reason="transformers is not installed")
+    torch.manual_seed(0)
+    model = _LastHidden(tf.GPT2Model(tf.GPT2Config(n_embd=64, n_layer=2, n_head=4,
+                                                   vocab_size=128)).eval().cuda())
+    ids = torch.randint(0, 128, (2, 16), device="cuda")
+    folder = mlirfuse.export(model, (ids,), str(tmp_path / "gpt2"))
+    with torch.no_grad():
+        other = torch.randint(0, 128, (2, 16), device="cuda")
+        _load_elsewhere(folder, other, model(other), tmp_path)
 
 
 def test_index_arguments_are_bounds_checked(tmp_path):
@@ -106,7 +174,9 @@ def test_index_arguments_are_bounds_checked(tmp_path):
 
 
 @pytest.mark.parametrize("fn,inputs,why", [
-    (lambda x: x + torch.rand_like(x), lambda: (torch.randn(4),), "draws random numbers"),
+    (lambda x: x + torch.rand_like(x), lambda: (torch.randn(4),), "random ops \\(aten.rand_like"),
+    (lambda x: torch.nonzero(x > 0).float() * 2, lambda: (torch.randn(8),),
+     "ops run eager \\(aten.nonzero.default at .*test_aot.py:\\d+: a shape depends on the data"),
 ])
 def test_what_an_artifact_cannot_hold_is_refused(tmp_path, fn, inputs, why):
     with pytest.raises(mlirfuse.CompileError, match=why):
@@ -119,15 +189,6 @@ def test_a_folder_that_is_no_artifact_is_reported(tmp_path):
 
     with pytest.raises(ArtifactError, match="manifest.json"):
         mlirfuse.load(str(tmp_path))
-
-
-class _LastHidden(torch.nn.Module):
-    def __init__(self, model):
-        super().__init__()
-        self.model = model
-
-    def forward(self, ids):
-        return self.model(ids).last_hidden_state
 
 
 def test_a_transformers_gpt2_as_an_artifact(tmp_path):
