@@ -6,6 +6,8 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
+import sys
+import traceback
 
 import torch
 from torch.export import ExportedProgram
@@ -42,6 +44,63 @@ def quiet_fake_tensors(quiet: bool):
         logger.setLevel(level)
 
 
+class _FrameWalk:
+    """torch.fx's stack trace of a node, read from Python's frames (torch.fx.proxy's
+    CapturedTraceback, replaced while capture traces).
+
+    torch's own gathers the stack in C++, symbolizes it, and reads the source line of
+    every frame of it (~100 per node, most of them torch's own and filtered out after):
+    0.5 s of GPT-2 12 layers' 3.7 s capture. This keeps (file, line, function) per frame
+    and leaves the source lines to be read when formatted, for the frames the tracer keeps
+    (the user's): the same text on every node."""
+
+    __slots__ = ["frames"]
+
+    def __init__(self, frames: list):
+        self.frames = frames
+
+    @staticmethod
+    def extract(*, script: bool = False, cpp: bool = False, skip: int = 0) -> "_FrameWalk":
+        frame, frames = sys._getframe(1 + skip), []
+        while frame is not None:
+            frames.append((frame.f_code.co_filename, frame.f_lineno, frame.f_code.co_name))
+            frame = frame.f_back
+        return _FrameWalk(frames)
+
+    def summary(self) -> traceback.StackSummary:
+        return traceback.StackSummary.from_list(
+            [traceback.FrameSummary(file, line, name, lookup_line=False)
+             for file, line, name in reversed(self.frames)])
+
+
+@contextlib.contextmanager
+def frame_walk_stack_traces():
+    """Nodes traced in this context get their stack traces from _FrameWalk."""
+    import torch.fx.proxy as proxy
+
+    original = proxy.CapturedTraceback
+    proxy.CapturedTraceback = _FrameWalk
+    try:
+        yield
+    finally:
+        proxy.CapturedTraceback = original
+
+
+@functools.lru_cache(maxsize=4)
+def _split(table: frozenset) -> tuple[dict, dict]:
+    """The composite ops to override and the Python decompositions of `table` (two
+    scans of torch's operator registry, 0.1 s: the same table again takes them here)."""
+    from torch.export import exported_program
+
+    composite, python = exported_program._split_decomp_table_to_cia_and_python_decomp(
+        dict(table))
+    # Most name the op's own decomposition, which dispatch runs anyway: overriding those
+    # (461 ops, each given Python kernels for the trace) cost 0.7 s of GPT-2's capture.
+    composite = {op: fn for op, fn in composite.items() if not (
+        isinstance(fn, functools.partial) and fn.func.__name__ == "_special_op_to_decompose_cia")}
+    return composite, python
+
+
 def export_decomposed(wrapper: torch.nn.Module, tensors: tuple, shapes, table: dict
                        ) -> ExportedProgram:
     """torch.export traced once, straight to ATen IR with `table`'s decompositions.
@@ -56,16 +115,11 @@ def export_decomposed(wrapper: torch.nn.Module, tensors: tuple, shapes, table: d
 
     # As run_decompositions: composite ops the table does not name stay whole (fft_fft,
     # which torch-mlir's importer then names), those it names take its decomposition.
-    composite, table = exported_program._split_decomp_table_to_cia_and_python_decomp(
-        dict(table))
-    # Most name the op's own decomposition, which dispatch runs anyway: overriding those
-    # (461 ops, each given Python kernels for the trace) cost 0.7 s of GPT-2's capture.
-    composite = {op: fn for op, fn in composite.items() if not (
-        isinstance(fn, functools.partial) and fn.func.__name__ == "_special_op_to_decompose_cia")}
+    composite, table = _split(frozenset(table.items()))
     original = _trace._export_to_aten_ir
-    _trace._export_to_aten_ir = functools.partial(original, decomp_table=table)
+    _trace._export_to_aten_ir = functools.partial(original, decomp_table=dict(table))
     try:
-        with exported_program._override_composite_implicit_decomp(composite):
+        with exported_program._override_composite_implicit_decomp(dict(composite)):
             return _trace._export(wrapper, tensors, strict=False, pre_dispatch=False,
                                   dynamic_shapes=shapes)
     finally:

@@ -23,7 +23,8 @@ from torch._subclasses.fake_tensor import FakeTensor
 from torch.export import ExportedProgram
 from torch.export.graph_signature import InputKind, OutputKind
 
-from .aten_export import export_decomposed, portable_kernels, quiet_fake_tensors
+from .aten_export import (export_decomposed, frame_walk_stack_traces, portable_kernels,
+                          quiet_fake_tensors)
 from .decompositions import table as decomposition_table
 from .effect_tokens import drop_effect_tokens
 from .fold_item import fold_item_into_tensor
@@ -241,7 +242,7 @@ def _trace(fn: Callable, tensors: list, skeleton: list, spec, dynamic, keep: fro
     generator = RandomState()
     seeding = SeedWatch()
     try:
-        with warnings.catch_warnings(), portable_kernels(), seeding:
+        with warnings.catch_warnings(), portable_kernels(), seeding, frame_walk_stack_traces():
             # torch's own deprecation inside export's copies of pytree specs.
             warnings.filterwarnings("ignore", message=".*LeafSpec.*", category=FutureWarning)
             shapes = None if dynamic is None else {"tensors": tuple(

@@ -89,6 +89,31 @@ def test_source_line_without_stack_trace_anchors(tmp_path, monkeypatch):
     assert info.value.source == f"{__file__}:{line}"
 
 
+class _Nested(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.inner = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.GELU())
+
+    def forward(self, x):
+        return self.inner(x).softmax(-1) * 2
+
+
+def test_capture_records_torchs_own_stack_traces():
+    """Capture reads stack traces from Python's frames (aten_export._FrameWalk, faster):
+    every node gets the text torch's tracer would have given it."""
+    from mlirfuse.compiler.aten_export import frame_walk_stack_traces
+
+    def traces():
+        prog = torch.export.export(_Nested(), (torch.randn(2, 4),), strict=False)
+        return [(n.name, n.meta.get("stack_trace")) for n in prog.graph.nodes]
+
+    own = traces()
+    with frame_walk_stack_traces():
+        walked = traces()
+    assert walked == own
+    assert sum("self.inner(x)" in (t or "") for _, t in own) >= 2
+
+
 def test_capture_error_is_a_compile_error():
     def f(x):
         return x.reshape(3, -1) @ torch.ones(5, 2)  # shapes do not match
