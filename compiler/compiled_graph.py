@@ -108,8 +108,10 @@ class _DevicesOnCpu:
 
 
 def lower_graph(gm: torch.fx.GraphModule, examples: list[torch.Tensor], options: Options,
-                stop_after: str, target: str = "cpu", shapes: SymbolicShapes | None = None):
-    """Imports a functional graph and runs the stages up to `stop_after` ("raw": none).
+                stop_after: str, target: str = "cpu", shapes: SymbolicShapes | None = None,
+                keep: frozenset[str] | None = None):
+    """Imports a functional graph and runs the stages up to `stop_after` ("raw": none),
+    recording the texts of the stages in `keep` (None: all; driver.run_stages).
 
     Returns:
       (the module at that stage, the StageRecord of stage texts).
@@ -124,11 +126,12 @@ def lower_graph(gm: torch.fx.GraphModule, examples: list[torch.Tensor], options:
     extern.replace_calls(module, gm)
     _attach_examples(module, examples, shapes or SymbolicShapes(gm))
     record = driver.StageRecord()
-    record.texts["raw"] = str(module)
+    if keep is None or "raw" in keep or options.dump_dir:
+        record.texts["raw"] = str(module)
     if stop_after != "raw":
         driver.run_stages(module, target=target, stop_after=stop_after, record=record,
                           dump_dir=options.dump_dir, repro_dir=options.repro_dir,
-                          fuse=options.fuse)
+                          fuse=options.fuse, keep=keep)
     return module, record
 
 
@@ -156,9 +159,9 @@ def _as_bytes(spec: int | str | None) -> int | Callable[[list[torch.Tensor]], in
 
 
 class _StagesOnDemand(dict):
-    """The stage texts of code loaded from the compiled-graph cache: the final one known,
-    the others made on the first look at one (the stages run again; the loaded code keeps
-    running)."""
+    """The stage texts of a compiled graph: those kept (the final one; all of them with a
+    dump_dir), the others made on the first look at one (the stages run again; the code
+    keeps running). Code loaded from the compiled-graph cache knows the final one only."""
 
     def __init__(self, make: Callable[[], dict], known: dict):
         super().__init__(known)
@@ -167,7 +170,10 @@ class _StagesOnDemand(dict):
     def _fill(self) -> None:
         if self._make is not None:
             make, self._make = self._make, None
-            self.update(make())
+            known = dict(self)
+            self.clear()
+            self.update(make())  # (in the stages' order)
+            self.update(known)
 
     def __contains__(self, stage) -> bool:
         if not super().__contains__(stage):
@@ -226,22 +232,29 @@ class CompiledGraph:
         entry = graph_cache.load(cache_key) if cache_key else None
         #: True when the code came from the compiled-graph cache (no stage ran).
         self.from_cache = entry is not None
+        # The stage texts not kept are made when asked, by running the stages again: from
+        # the examples' strides (what the stages read of them), not holding the tensors.
+        shaped = [torch.empty_strided(t.shape, t.stride(), dtype=t.dtype, device="meta")
+                  for t in examples]
+
+        def all_stages() -> dict:
+            return lower_graph(gm, shaped, options, "llvm", target, self.shapes)[1].texts
+
         if entry is not None:
             with timings.phase("load"):
                 module = ir.Module.parse(entry["module"], make_context())
             self.kernels, workspace = entry["kernels"], entry["workspace"]
-            self.stages = _StagesOnDemand(
-                lambda: lower_graph(gm, examples, options, "llvm", target, self.shapes)[1].texts,
-                {"llvm": entry["module"]})
+            self.stages = _StagesOnDemand(all_stages, {"llvm": entry["module"]})
         else:
             kernels_stage = "loops" if target == "cpu" else "gpu"
+            keep = frozenset({"gpu", "llvm"})  # (the workspace's size, the cache's entry)
             module, record = lower_graph(gm, examples, options, kernels_stage, target,
-                                         self.shapes)
+                                         self.shapes, keep)
             self.kernels = count_kernels(module)
             driver.run_stages(module, target=target, start_after=kernels_stage, record=record,
                               dump_dir=options.dump_dir, repro_dir=options.repro_dir,
-                              fuse=options.fuse)
-            self.stages = record.texts
+                              fuse=options.fuse, keep=keep)
+            self.stages = _StagesOnDemand(all_stages, record.texts)
             workspace = _workspace_spec(record.texts.get("gpu", ""))
             if cache_key:
                 graph_cache.store(cache_key, record.texts["llvm"], self.kernels, workspace)

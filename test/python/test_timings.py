@@ -36,3 +36,24 @@ def test_training_timings_sum_forward_and_backward():
     assert len(compiled.graphs) == 2
     t = compiled.timings()
     assert abs(t["total"] - sum(g.timings()["total"] for g in compiled.graphs)) < 1e-9
+
+
+def test_stage_texts_a_compile_did_not_keep_are_made_when_asked(tmp_path):
+    """A compile keeps the final stage's text only (printing each stage cost a 12-layer
+    GPT-2 0.25 s); ir(stage) runs the stages again for the others: the texts are those a
+    compile writing every stage (dump_dir) records, and the timings are the compile's."""
+    def f(x, w):
+        return torch.nn.functional.gelu(x @ w).softmax(-1)
+
+    x, w = torch.randn(16, 32), torch.randn(32, 8)
+    lean = mlirfuse.compile(f)
+    lean(x, w)
+    phases = lean.timings()
+    assert dict.keys(lean._last.stages) <= {"gpu", "llvm"}  # nothing else printed
+    dumped = mlirfuse.compile(f, dump_dir=str(tmp_path))
+    dumped(x, w)
+    device = "cuda" if x.is_cuda else "cpu"
+    names = stages.names("cuda:sm_90" if device == "cuda" else "cpu")
+    for stage in ["raw", *names]:
+        assert lean.ir(stage) == dumped.ir(stage), stage
+    assert lean.timings() == phases
