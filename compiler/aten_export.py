@@ -55,22 +55,34 @@ class _FrameWalk:
     (the user's): the same text on every node."""
 
     __slots__ = ["frames"]
+    # One summary per (code, line), shared by every node traced there (~100 frames a node,
+    # the outer ones the same for all): kept across captures, cleared past LIMIT.
+    _summaries: dict = {}
+    LIMIT = 100_000
 
     def __init__(self, frames: list):
         self.frames = frames
 
     @staticmethod
     def extract(*, script: bool = False, cpp: bool = False, skip: int = 0) -> "_FrameWalk":
+        summaries = _FrameWalk._summaries
         frame, frames = sys._getframe(1 + skip), []
         while frame is not None:
-            frames.append((frame.f_code.co_filename, frame.f_lineno, frame.f_code.co_name))
+            code, line = frame.f_code, frame.f_lineno
+            # By the code's id (a code object's hash reads its whole contents), the code
+            # kept beside the summary so that the id is not another's later.
+            found = summaries.get((id(code), line))
+            if found is None or found[0] is not code:
+                if len(summaries) > _FrameWalk.LIMIT:
+                    summaries.clear()
+                found = summaries[id(code), line] = (code, traceback.FrameSummary(
+                    code.co_filename, line, code.co_name, lookup_line=False))
+            frames.append(found[1])
             frame = frame.f_back
         return _FrameWalk(frames)
 
     def summary(self) -> traceback.StackSummary:
-        return traceback.StackSummary.from_list(
-            [traceback.FrameSummary(file, line, name, lookup_line=False)
-             for file, line, name in reversed(self.frames)])
+        return traceback.StackSummary(reversed(self.frames))
 
 
 @contextlib.contextmanager
