@@ -29,6 +29,7 @@ from . import api
 from .compiled_graph import CompiledGraph
 from .context import make_context
 from .errors import CompileError
+from .seeding import draws
 
 
 def export(fn, example_inputs, path: str, **options) -> str:
@@ -51,8 +52,10 @@ def export(fn, example_inputs, path: str, **options) -> str:
     if len({id(t) for t in example_inputs}) != len(example_inputs):
         raise CompileError("mlirfuse.export: a tensor passed twice", stage="export")
     # Ops without native code become extern calls (on_unsupported="error" allows none);
-    # an op left eager is refused below, saying which and why.
-    compiled = api.compile(fn, dynamic=False, **{"on_unsupported": "eager", **options})
+    # an op left eager is refused below, saying which and why. One library: a model's
+    # repeated layers are compiled whole (not as pieces: repeated_layers.py).
+    compiled = api.compile(fn, dynamic=False, **{"on_unsupported": "eager", **options,
+                                                 "layers": False})
     with torch.no_grad():
         compiled.compile_for(*example_inputs)
     spec = compiled._last
@@ -119,9 +122,7 @@ def _check(spec) -> None:
     cap = spec.captured
     # Compiled natively, a random op's numbers would follow a seed of the code's own, not
     # torch's generator (torch.manual_seed would not reach them).
-    random = sorted({str(n.target) for n in spec.graph.graph_module.graph.nodes
-                     if n.op == "call_function" and torch.Tag.nondeterministic_seeded
-                     in getattr(n.target, "tags", ())})
+    random = sorted({str(n.target) for n in spec.graph.graph_module.graph.nodes if draws(n)})
     reasons = [(random, "random ops (" + ", ".join(random) + ")"),
                (cap.mutations, "inputs mutated in place"),
                (spec._rng, "seeding torch's generator"),

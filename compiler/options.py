@@ -44,6 +44,11 @@ class Options:
         than mlirfuse's code (on the CPU, 1-D and 2-D convolutions: torch's oneDNN kernel) run it
         as extern calls, the ops around them still fused (compiler/library_kernels.py).
         False compiles them as generated code; without extern calls there are none.
+      layers: True (default): a graph whose layers are one ModuleList's modules called in
+        turn (MIN_LAYERS or more, the same ops each: a transformer's blocks) runs as pieces
+        cut at the layers' boundaries, and the layers' piece compiles once for all
+        (compiler/repeated_layers.py): the compile costs about one layer's, not the depth's.
+        False compiles the graph whole.
       dynamic: as torch.compile's: None (default) specializes the first call's sizes, and
         when a later call differs from a compiled one only in sizes, compiles once more
         with those dimensions symbolic, for every size; True: symbolic from the first
@@ -65,6 +70,7 @@ class Options:
     on_unsupported: str = "eager"
     extern_calls: bool = True
     library_kernels: bool = True
+    layers: bool = True
     dynamic: bool | None = None
     progress: bool = True
     dump_dir: str | None = None

@@ -25,6 +25,7 @@ import dataclasses
 import operator
 
 import torch
+from torch.fx._lazy_graph_module import _use_lazy_graph_module
 from torch.fx.passes.infra.partitioner import CapabilityBasedPartitioner
 from torch.fx.passes.operator_support import OperatorSupportBase
 from torch.fx.passes.utils.fuser_utils import fuse_as_graphmodule, fuse_by_partitions, topo_sort
@@ -213,6 +214,8 @@ class PartitionedGraph:
       examples: one tensor per placeholder.
       first_error: the CompileError of compiling the whole graph, if that was tried.
       on_device: placeholders on `device` at run time whatever their example (screen).
+      layers: graph node name -> group: partitions are also cut between groups (a model's
+        repeated layers: repeated_layers.py), and identical pieces compile once.
     Attributes:
       module: the graph module that runs: eager ops and `piece_<i>` submodules.
       pieces: the CompiledGraph of each partition, in order.
@@ -224,7 +227,11 @@ class PartitionedGraph:
 
     def __init__(self, gm: torch.fx.GraphModule, examples: list[torch.Tensor],
                  device: torch.device, options: Options, first_error: CompileError | None = None,
-                 on_device=frozenset()):
+                 on_device=frozenset(), layers: dict[str, int] | None = None):
+        with _use_lazy_graph_module(True):  # (graph modules' code made when run, once)
+            self._build(gm, examples, device, options, first_error, on_device, layers)
+
+    def _build(self, gm, examples, device, options, first_error, on_device, layers) -> None:
         top = _copy(gm)
         nodes = {n.name: n for n in top.graph.nodes}
         self.failed: list[torch.fx.Node] = []
@@ -238,7 +245,8 @@ class PartitionedGraph:
         # The whole graph's failure is the first partition's, when that is the whole graph.
         whole = {n for n in top.graph.nodes if n.op == "call_function"}
         values = example_values(top, examples, device, lambda n: n.name not in eager)
-        groups: dict[torch.fx.Node, int] = {}
+        groups: dict[torch.fx.Node, int] = {nodes[name]: group for name, group in
+                                             (layers or {}).items()}
         compiled: dict[tuple, CompiledGraph] = {}
         for _ in range(MAX_ATTEMPTS):
             partitions = self._propose(top, eager, groups)
@@ -295,13 +303,17 @@ class PartitionedGraph:
 
     @staticmethod
     def _propose(top, eager, groups) -> list[list[torch.fx.Node]]:
-        partitioner = CapabilityBasedPartitioner(top, _Support(eager),
-                                                 allows_single_node_partition=True)
         position = {n: i for i, n in enumerate(top.graph.nodes)}
+        if eager:
+            partitioner = CapabilityBasedPartitioner(top, _Support(eager),
+                                                     allows_single_node_partition=True)
+            proposed = [topo_sort(list(p.nodes)) for p in partitioner.propose_partitions()]
+        else:  # one partition, in the graph's order (a topological one): the partitioner's
+            proposed = [[n for n in top.graph.nodes if n.op == "call_function"]]  # 0.5 s
         out = []
-        for p in partitioner.propose_partitions():
+        for nodes in proposed:
             split: dict[int, list] = {}
-            for n in topo_sort(list(p.nodes)):
+            for n in nodes:
                 split.setdefault(groups.get(n, 0), []).append(n)
             for part in split.values():
                 if all(n.target is operator.getitem or _packet(n) in _FREE for n in part):

@@ -144,10 +144,26 @@ class SeedWatch:
         return RngReplay(before, after)
 
 
+def draws(node: torch.fx.Node) -> bool:
+    """Whether a graph node draws from torch's generator: an op tagged as seeded, but
+    for one whose draws are dropout's and whose `dropout_p` is 0 (attention in eval: a
+    GPT-2's scaled_dot_product_attention, tagged for its dropout)."""
+    if node.op != "call_function" or \
+            torch.Tag.nondeterministic_seeded not in getattr(node.target, "tags", ()):
+        return False
+    schema = getattr(node.target, "_schema", None)
+    names = [a.name for a in schema.arguments] if schema is not None else []
+    if "dropout_p" not in names:
+        return True
+    at = names.index("dropout_p")
+    p = node.args[at] if at < len(node.args) else node.kwargs.get(
+        "dropout_p", schema.arguments[at].default_value)
+    return not (isinstance(p, (int, float)) and p == 0)
+
+
 def random_ops(graph: torch.fx.Graph) -> int:
     """The random ops of a traced graph."""
-    return sum(1 for n in graph.nodes if n.op == "call_function"
-               and torch.Tag.nondeterministic_seeded in getattr(n.target, "tags", ()))
+    return sum(1 for n in graph.nodes if draws(n))
 
 
 class RandomState:

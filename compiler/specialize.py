@@ -26,6 +26,7 @@ from .compiled_graph import ALIGN, CompiledGraph, lower_graph
 from .errors import CompileError
 from .options import Options
 from .partition import EagerOp, PartitionedGraph, PieceGuardFailure, op_name
+from .repeated_layers import layer_groups
 from .screen import OP_STAGES, failure_reason, learn_failure, mark_externs, screen
 
 # Captures of one specialization after learning decompositions of ops that failed.
@@ -267,6 +268,9 @@ class Specialization:
             library_kernels.mark(gm, self.device)
             if self._dynamic is not None:  # the caller specializes instead
                 library_kernels.check_symbolic(gm, self.device)
+        layered = self._layered(gm, examples, options)
+        if layered is not None:
+            return layered
         for _ in range(MAX_EXTERN_ROUNDS):
             if options.extern_calls:  # (each round: the op that failed may occur again)
                 mark_externs(gm, self.device, self._on_device)
@@ -285,6 +289,25 @@ class Specialization:
                                stage="capture")
         return PartitionedGraph(gm, examples, self.device, options, first_error,
                                 self._on_device)
+
+    def _layered(self, gm: torch.fx.GraphModule, examples: list[torch.Tensor],
+                  options: Options) -> PartitionedGraph | None:
+        """The graph cut at its repeated layers' boundaries, each distinct piece compiled
+        once (repeated_layers.py); None when it has no such layers, or a piece does not
+        compile whole (then the graph compiles as any other)."""
+        if not options.layers or self._dynamic is not None:
+            return None
+        groups = layer_groups(gm)
+        if groups is None:
+            return None
+        try:
+            graph = PartitionedGraph(gm, examples, self.device, options, None,
+                                     self._on_device, {n.name: g for n, g in groups.items()})
+        except CompileError:
+            return None
+        if graph.eager:  # what runs eager partitions the graph by itself
+            return None
+        return graph
 
     @staticmethod
     def _extern_instead(error: CompileError, gm: torch.fx.GraphModule,

@@ -44,10 +44,11 @@ from . import graph_cache, index_checks, team_cache
 from .compiled_graph import ALIGN, CompiledGraph, _StagesOnDemand
 from .fingerprint import Unkeyable, fingerprint
 from .options import Options
-from .partition import EagerOp
+from .partition import EagerOp, PartitionedGraph
 from .specialize import Specialization
+from .warm_pieces import WarmPieces, program
 
-FORMAT = 1
+FORMAT = 2  # 2: graphs run as pieces (warm_pieces.py)
 _SCALAR_TYPES = {"int": int, "float": float, "bool": bool}
 
 
@@ -94,25 +95,35 @@ def load(name: str, fn, args: tuple, options: Options) -> "WarmSpecialization | 
     entry = graph_cache.load(name)
     if entry is None or entry.get("format") != FORMAT:
         return None
-    from ..runtime import native
-
     device = torch.device(entry["device"])
-    path = _library_path(entry)
-    if not native.usable(path, mark_used=True) and not _install(entry, path):
-        return None
     try:
-        if device.type == "cpu":
-            executable = Executable.from_library(path, entry["ranks"], entry["extern_specs"])
+        if "pieces" in entry:  # a graph run as pieces (warm_pieces.py)
+            executable = [_executable(p, device) for p in entry["pieces"]]
+            if None in executable:
+                return None
         else:
-            from ..runtime import cuda
-
-            executable = cuda.CudaExecutable.from_library(
-                path, entry["ranks"], device.index, entry["gemm"], entry["convolutions"],
-                entry["extern_specs"])
+            executable = _executable(entry, device)
+            if executable is None:
+                return None
     except (OSError, RuntimeError):  # gone, does not load here, an extern call this torch
         return None                  # lacks (ExternError): compiled again
-        return None
     return WarmSpecialization(entry, executable, device, fn, args, options, start)
+
+
+def _executable(code: dict, device: torch.device):
+    """The code an entry (or a piece of one) names, loaded; None when its library is
+    no longer on disk (nor in the entry)."""
+    from ..runtime import native
+
+    path = _library_path({**code, "device": str(device)})
+    if not native.usable(path, mark_used=True) and not _install(code, path):
+        return None
+    if device.type == "cpu":
+        return Executable.from_library(path, code["ranks"], code["extern_specs"])
+    from ..runtime import cuda
+
+    return cuda.CudaExecutable.from_library(path, code["ranks"], device.index, code["gemm"],
+                                            code["convolutions"], code["extern_specs"])
 
 
 def remember(name: str, spec: Specialization) -> None:
@@ -126,7 +137,8 @@ def remember(name: str, spec: Specialization) -> None:
     if payload is None:
         return
     graph_cache.put(name, payload, team=False)
-    if team_cache.active():  # with the code's library: the team's machines lack it
+    # With the code's library: the team's machines lack it (one library: not pieces').
+    if team_cache.active() and "pieces" not in payload:
         thread = getattr(spec.graph.executable, "stored", None)  # the CPU code's link
         threading.Thread(target=_share, args=(name, payload, thread, _library_path(payload)),
                          name="mlirfuse-warm-share").start()
@@ -169,17 +181,23 @@ def _install(entry: dict, path: str) -> bool:
 
 def _payload(spec: Specialization) -> dict | None:
     graph = spec.graph
-    if not isinstance(graph, CompiledGraph) or spec.dynamic_dims is not None or spec._rng \
-            or spec.eager:
+    if spec.dynamic_dims is not None or spec._rng:
         return None
-    executable, workspace = graph.executable, graph.workspace
-    if spec.device.type == "cpu":
-        library = executable.library_name
-        ranks = []
+    if isinstance(graph, PartitionedGraph):  # a model's layers as pieces: no eager op
+        wired = program(graph) if not spec.eager else None
+        if wired is None:
+            return None
+        pieces = [_code(p, spec.device) for p in wired["pieces"]]
+        if None in pieces:
+            return None
+        code = {"pieces": pieces, "program": wired["steps"],
+                "piece_outputs": wired["outputs"],
+                "kernels": spec.kernels}
+    elif isinstance(graph, CompiledGraph) and not spec.eager:
+        code = _code(graph, spec.device)
+        if code is None:
+            return None
     else:
-        library = os.path.basename(executable.library_path)
-        ranks = [1] if workspace is not None else []
-    if library is None or not isinstance(workspace, (int, type(None))):
         return None
     cap = spec.captured
     if any(not isinstance(v, (int, float, bool, str, type(None)))
@@ -194,26 +212,43 @@ def _payload(spec: Specialization) -> dict | None:
     saved = io.BytesIO()
     torch.save([c.detach().cpu() for c in constants], saved)
     return {
-        "format": FORMAT, "device": str(spec.device), "library": library,
-        "kernels": spec.kernels, "aligned": graph.aligned,
-        "gemm": getattr(executable, "gemm", False),
-        "extern_specs": list(executable.extern_specs),
+        "format": FORMAT, "device": str(spec.device), **code,
         "externs": [[e.node, e.op, e.source, e.reason] for e in spec.externs],
-        "convolutions": getattr(executable, "_convolutions", False),
-        "ranks": [len(s) for s, _ in graph.expected] + [len(s) for s in graph._fixed] + ranks,
         "inputs": [_slot(i) for i in cap.inputs],
         "mutations": [[_slot(t), index] for t, index in cap.mutations],
         "outputs": [_slot(o) for o in cap.outputs],
         "out_spec": out_spec,
         "out_consts": [[i, v] for i, v in cap.out_consts.items()],
         "scalars": [[i, kind.__name__] for i, kind in cap.scalars.items()],
+        "constants": base64.b64encode(saved.getvalue()).decode(),
+        "timings": {k: round(v, 4) for k, v in spec.timings.items()},
+    }
+
+
+def _code(graph: CompiledGraph, device: torch.device) -> dict | None:
+    """What loads and calls a compiled graph's code (its library, its calling
+    convention), None when its code is not in a library on disk or its workspace's
+    size is symbolic."""
+    executable, workspace = graph.executable, graph.workspace
+    if device.type == "cpu":
+        library = executable.library_name
+        ranks = []
+    else:
+        library = os.path.basename(executable.library_path)
+        ranks = [1] if workspace is not None else []
+    if library is None or not isinstance(workspace, (int, type(None))):
+        return None
+    return {
+        "library": library, "kernels": graph.kernels, "aligned": graph.aligned,
+        "gemm": getattr(executable, "gemm", False),
+        "extern_specs": list(executable.extern_specs),
+        "convolutions": getattr(executable, "_convolutions", False),
+        "ranks": [len(s) for s, _ in graph.expected] + [len(s) for s in graph._fixed] + ranks,
         "expected": [[list(s), list(st)] for s, st in graph.expected],
         "results": [[list(s), str(d).removeprefix("torch.")]
                     for s, (_, d) in zip(graph._fixed, graph.shapes.results)],
         "workspace": workspace,
         "index_checks": [[c.position, c.dim, c.size] for c in graph._index_checks],
-        "constants": base64.b64encode(saved.getvalue()).decode(),
-        "timings": {k: round(v, 4) for k, v in spec.timings.items()},
     }
 
 
@@ -281,13 +316,15 @@ class WarmSpecialization(Specialization):
                   for d in entry["inputs"]]
         mutations = [(capture_mod.Input(d["kind"], d["index"], d["path"]), index)
                      for d, index in entry["mutations"]]
-        outputs = [capture_mod.Output(d["kind"], d["index"], d["path"]) for d in entry["outputs"]]
+        outputs = [capture_mod.Output(d["kind"], d["index"], d["path"])
+                   for d in entry["outputs"]]
         self.captured = capture_mod.Captured(
             None, inputs, mutations, outputs, pytree.treespec_loads(entry["out_spec"]),
             {i: v for i, v in entry["out_consts"]},
             {i: _SCALAR_TYPES[k] for i, k in entry["scalars"]},
             capture_mod._Wrapper(fn, skeleton, spec))
-        self.graph = WarmGraph(entry, executable, device, self.full)
+        self.graph = WarmPieces(entry, executable, device, self.full) if "pieces" in entry \
+            else WarmGraph(entry, executable, device, self.full)
         self.device = device
         # Constants live where the code runs (saved from the CPU).
         self._constants = [i.value.to(device) if i.kind == "constant" else None

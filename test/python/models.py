@@ -330,3 +330,15 @@ MORE = {
     "conv_transpose": conv_transpose,
     "mha": mha,
 }
+
+
+class LastHidden(nn.Module):
+    """A transformers model returning its last hidden state (its full ModelOutput holds a
+    cache object, which a graph's output cannot)."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, ids):
+        return self.model(ids).last_hidden_state

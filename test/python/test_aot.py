@@ -10,6 +10,7 @@ import pytest
 import torch
 
 import mlirfuse
+from models import LastHidden
 
 LOAD = """
 import sys
@@ -96,15 +97,6 @@ def test_a_convolution_is_compiled_code_in_an_artifact(tmp_path):
     torch.testing.assert_close(run(x, w), conv(x, w))
 
 
-class _LastHidden(torch.nn.Module):
-    def __init__(self, model):
-        super().__init__()
-        self.model = model
-
-    def forward(self, ids):
-        return self.model(ids).last_hidden_state
-
-
 def _qr_between(x):
     q, r = torch.linalg.qr(x @ x.mT + torch.eye(x.shape[0], device=x.device))
     return q * 2, r.abs().sum(1)
@@ -155,7 +147,7 @@ def test_a_transformers_gpt2_as_a_cuda_artifact(tmp_path):
     """GPT-2 on CUDA: its attention is an extern call (torch's kernel), its matmuls cuBLAS."""
     tf = pytest.importorskip("transformers", reason="transformers is not installed")
     torch.manual_seed(0)
-    model = _LastHidden(tf.GPT2Model(tf.GPT2Config(n_embd=64, n_layer=2, n_head=4,
+    model = LastHidden(tf.GPT2Model(tf.GPT2Config(n_embd=64, n_layer=2, n_head=4,
                                                    vocab_size=128)).eval().cuda())
     ids = torch.randint(0, 128, (2, 16), device="cuda")
     folder = mlirfuse.export(model, (ids,), str(tmp_path / "gpt2"))
@@ -200,10 +192,35 @@ def test_a_transformers_gpt2_as_an_artifact(tmp_path):
     ids = torch.randint(0, 128, (2, 16))
     with pytest.raises(mlirfuse.CompileError, match="DynamicCache"):
         mlirfuse.export(model, (ids,), str(tmp_path / "full"))
-    wrapped = _LastHidden(model)
+    wrapped = LastHidden(model)
     run = mlirfuse.load(mlirfuse.export(wrapped, (ids,), str(tmp_path / "gpt2")))
     with torch.no_grad():
         other = torch.randint(0, 128, (2, 16))
         torch.testing.assert_close(run(other), wrapped(other), rtol=1e-4, atol=1e-4)
         with pytest.raises(IndexError, match="out of bounds"):
             run(other + 128)
+
+
+def test_attention_without_dropout_draws_nothing():
+    """scaled_dot_product_attention is tagged as seeded (its dropout): at dropout_p 0 it
+    draws nothing, so a CUDA artifact (where it is an extern call) may hold it; the same
+    op with dropout, or dropout itself, draws."""
+    from mlirfuse.compiler.seeding import draws
+
+    q = torch.randn(1, 2, 4, 8)
+
+    class Attention(torch.nn.Module):
+        def __init__(self, p):
+            super().__init__()
+            self.p = p
+
+        def forward(self, q):
+            return torch.nn.functional.scaled_dot_product_attention(q, q, q, dropout_p=self.p)
+
+    def ops(module, *args):
+        graph = torch.export.export(module, args, strict=False).graph
+        return [draws(n) for n in graph.nodes if n.op == "call_function"]
+
+    assert ops(Attention(0.0), q) == [False]
+    assert ops(Attention(0.1), q) == [True]
+    assert ops(torch.nn.Dropout(0.5).train(), q) == [True]

@@ -1,0 +1,134 @@
+"""Repeated layers (compiler/repeated_layers.py, issue 19): a model whose layers are one
+ModuleList's modules called in turn runs as pieces cut at the layers' boundaries, and the
+layers' piece compiles once for all."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+
+import mlirfuse
+from mlirfuse.compiler.compiled_graph import CompiledGraph
+from mlirfuse.compiler.partition import PartitionedGraph
+from mlirfuse.compiler.repeated_layers import MIN_LAYERS
+from models import LastHidden
+
+
+class Block(torch.nn.Module):
+    def __init__(self, width: int):
+        super().__init__()
+        self.norm = torch.nn.LayerNorm(width)
+        self.up = torch.nn.Linear(width, 2 * width)
+        self.down = torch.nn.Linear(2 * width, width)
+
+    def forward(self, x):
+        return x + self.down(torch.nn.functional.gelu(self.up(self.norm(x))))
+
+
+class Stack(torch.nn.Module):
+    def __init__(self, depth: int, width: int = 32, blocks=None):
+        super().__init__()
+        self.embed = torch.nn.Linear(16, width)
+        self.layers = torch.nn.ModuleList(blocks or [Block(width) for _ in range(depth)])
+        self.head = torch.nn.Linear(width, 4)
+
+    def forward(self, x):
+        h = torch.tanh(self.embed(x))
+        for layer in self.layers:
+            h = layer(h)
+        return self.head(h).softmax(-1)
+
+
+def _compiled(model, x, **options):
+    torch.manual_seed(0)
+    compiled = mlirfuse.compile(model.eval(), **options)
+    with torch.no_grad():
+        torch.testing.assert_close(compiled(x), model(x), rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(compiled(x + 1), model(x + 1), rtol=1e-5, atol=1e-5)
+    assert compiled.stats.eager_ops == 0 and compiled.stats.compilations == 1
+    return compiled
+
+
+def test_the_layers_piece_compiles_once_for_all():
+    torch.manual_seed(0)
+    x = torch.randn(8, 16)
+    compiled = _compiled(Stack(6), x)
+    graph = compiled._last.graph
+    assert isinstance(graph, PartitionedGraph)
+    # The ops before the layers, six layers, the ops after: three distinct pieces.
+    assert len(graph.pieces) == 8
+    assert len({id(p) for p in graph.pieces}) == 3
+    assert compiled.explain().eager == []
+
+
+@pytest.mark.parametrize("options,model", [
+    ({}, lambda: Stack(MIN_LAYERS - 1)),
+    ({"layers": False}, lambda: Stack(6)),
+    # Layers of one list that differ (another width inside): compiled whole.
+    ({}, lambda: Stack(0, 32, [Block(32) for _ in range(5)] + [torch.nn.Sequential(
+        torch.nn.Linear(32, 32), torch.nn.ReLU())])),
+], ids=["too-few", "off", "different"])
+def test_a_graph_without_repeated_layers_compiles_whole(options, model):
+    torch.manual_seed(0)
+    compiled = _compiled(model(), torch.randn(8, 16), **options)
+    assert isinstance(compiled._last.graph, CompiledGraph)
+
+
+def test_a_transformers_gpt2_compiles_one_layer_for_all():
+    """(A module: torch.export records the module calls of the root's submodules only, so
+    a plain function calling a model it closes over shows no layers.)"""
+    tf = pytest.importorskip("transformers", reason="transformers is not installed")
+    torch.manual_seed(0)
+    model = LastHidden(tf.GPT2Model(tf.GPT2Config(n_embd=64, n_layer=MIN_LAYERS, n_head=4,
+                                                   vocab_size=128)).eval())
+    ids = torch.randint(0, 128, (2, 16))
+    compiled = mlirfuse.compile(model)
+    with torch.no_grad():
+        torch.testing.assert_close(compiled(ids), model(ids), rtol=1e-4, atol=1e-4)
+    graph = compiled._last.graph
+    assert isinstance(graph, PartitionedGraph) and compiled.stats.eager_ops == 0
+    assert len({id(p) for p in graph.pieces}) == 3 and len(graph.pieces) == MIN_LAYERS + 2
+
+
+def test_a_graph_of_pieces_starts_warm_in_another_process(tmp_path):
+    """The warm start's entry holds each distinct piece's code and the program wiring
+    them: a second process loads it with no capture and no compile, the same bits."""
+    script = """
+import json, sys, torch, mlirfuse
+sys.path.insert(0, %r)
+from test_repeated_layers import Stack
+torch.manual_seed(0)
+model = Stack(6).eval()
+x = torch.randn(8, 16)
+compiled = mlirfuse.compile(model)
+with torch.no_grad():
+    got = compiled(x)
+    torch.testing.assert_close(got, model(x), rtol=1e-5, atol=1e-5)
+    again = compiled(x + 1)
+    torch.testing.assert_close(again, model(x + 1), rtol=1e-5, atol=1e-5)
+print(json.dumps({"loads": compiled.stats.cache_loads, "phases": sorted(compiled.timings()),
+                  "bits": got.view(torch.int32).sum().item(), "kernels": compiled.stats.kernels,
+                  "graph": type(compiled._last.graph).__name__}))
+""" % os.path.dirname(__file__)
+    env = {**os.environ, "MLIRFUSE_CACHE_DIR": str(tmp_path)}
+    runs = []
+    for _ in range(2):
+        done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
+                              text=True, timeout=300)
+        assert done.returncode == 0, done.stderr[-3000:]
+        runs.append(json.loads(done.stdout.splitlines()[-1]))
+    cold, warm = runs
+    assert (cold["loads"], warm["loads"]) == (0, 1)
+    assert warm["phases"] == ["load", "total"] and warm["graph"] == "WarmPieces"
+    assert warm["bits"] == cold["bits"] and warm["kernels"] == cold["kernels"]
+
+
+def test_an_artifact_of_a_layered_model_holds_one_library(tmp_path):
+    torch.manual_seed(0)
+    model, x = Stack(6).eval(), torch.randn(8, 16)
+    run = mlirfuse.load(mlirfuse.export(model, (x,), str(tmp_path / "a")))
+    with torch.no_grad():
+        torch.testing.assert_close(run(x), model(x), rtol=1e-5, atol=1e-5)
