@@ -22,13 +22,16 @@ the tensors the compiled pieces returned, without copies.
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import operator
 
 import torch
 from torch.fx._lazy_graph_module import _use_lazy_graph_module
 from torch.fx.passes.infra.partitioner import CapabilityBasedPartitioner
 from torch.fx.passes.operator_support import OperatorSupportBase
-from torch.fx.passes.utils.fuser_utils import fuse_as_graphmodule, fuse_by_partitions, topo_sort
+from torch.fx.passes.tools_common import stable_topological_sort
+from torch.fx.passes.utils.fuser_utils import (erase_nodes, fuse_as_graphmodule, insert_subgm,
+                                               topo_sort)
 
 from .screen import OP_STAGES, failure_reason, learn_failure, mark_externs, screen
 from .capture import source_of
@@ -206,6 +209,34 @@ class _Piece(torch.nn.Module):
         raise PieceGuardFailure(why)
 
 
+_INSERTION_POINT = "insertion_point" in inspect.signature(insert_subgm).parameters
+
+
+def _fuse(top: torch.fx.GraphModule, partitions: list[list[torch.fx.Node]],
+          values: dict) -> list[list]:
+    """torch's fuse_by_partitions (each partition a submodule `piece_<i>`), returning each
+    submodule's example inputs in the order its call passes them. Its submodules' inputs
+    may be ordered otherwise than another fuse_as_graphmodule of the same nodes: torch
+    2.11 (the H200's) did, and every piece then failed its guards at the first call and
+    compiled again."""
+    examples = []
+    for i, part in enumerate(partitions):
+        nodes = topo_sort(list(part))
+        sub, inputs, outputs = fuse_as_graphmodule(top, nodes, f"piece_{i}", dict.fromkeys(part),
+                                                   always_return_tuple=True)
+        if _INSERTION_POINT:  # (torch 2.13 asks where; older ones take the last output)
+            insert_subgm(top, sub, inputs, outputs, nodes[-1])
+        else:
+            insert_subgm(top, sub, inputs, outputs)
+        erase_nodes(top, nodes)
+        examples.append([values[n] for n in inputs])
+        call = next(n for n in top.graph.nodes if n.op == "call_module" and n.target == f"piece_{i}")
+        for user in call.users:  # getitem(piece, k): output k's value, for the pieces after
+            values[user] = values[outputs[user.args[1]]]
+    stable_topological_sort(top)
+    return examples
+
+
 class PartitionedGraph:
     """A graph whose compilable partitions run compiled and whose other ops run eager.
 
@@ -323,12 +354,7 @@ class PartitionedGraph:
 
     def _assemble(self, top, partitions, values, compiled, device, options) -> None:
         """Puts each partition in a submodule that runs its compiled code."""
-        examples = []
-        for part in partitions:
-            _, inputs, _ = fuse_as_graphmodule(top, part, "piece", always_return_tuple=True)
-            examples.append([values[n] for n in inputs])
-        fuse_by_partitions(top, [dict.fromkeys(p) for p in partitions], prefix="piece_",
-                           always_return_tuple=True)
+        examples = _fuse(top, partitions, dict(values))
         self.pieces = []
         self.compilations = 0
         for i, ins in enumerate(examples):

@@ -29,6 +29,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
+import logging
 import os
 import threading
 import time
@@ -78,7 +79,8 @@ def key(fn, args: tuple, options: Options) -> str | None:
         # CUDA code: built for the chip, and for 16-byte aligned data where it was.
         found += repr([(torch.cuda.get_device_capability(t.device), t.data_ptr() % 16 == 0)
                        for t in tensors if t.device.type == "cuda"])
-    except Unkeyable:
+    except Unkeyable as e:  # (logged: why a function takes no warm start)
+        logging.getLogger(__name__).info("mlirfuse: no warm start: %s", e)
         return None
     except Exception as e:  # noqa: BLE001 - a warm start is optional: compiled as usual
         warnings.warn(f"mlirfuse: warm start: the function's fingerprint failed "
