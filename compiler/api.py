@@ -372,6 +372,16 @@ class CompiledFunction:
         self._count_variants(spec)
         if status == NEEDS_AUTOGRAD:
             return self._eager_for_autograd(args)
+        if status and getattr(spec, "warm", False):  # a warm start's code that does not take
+            # what it was keyed for (a bug): compiled the usual way instead, and said so
+            warnings.warn(f"mlirfuse: internal error: code from a warm start rejected the "
+                          f"arguments it was keyed for ({spec.explain(status, tensors)}); "
+                          "compiled again", InternalErrorWarning, stacklevel=3)
+            full = spec.full()
+            self._specializations[key] = [full if s is spec else s
+                                          for s in self._specializations.get(key, [])]
+            self._last = full if self._last is spec else self._last
+            return self._run_spec(full, key, args, tensors)
         if status:
             raise RuntimeError(f"mlirfuse: internal error: a new specialization rejected the "
                                f"arguments it was built for ({spec.explain(status, tensors)})")

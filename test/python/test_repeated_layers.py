@@ -132,3 +132,27 @@ def test_an_artifact_of_a_layered_model_holds_one_library(tmp_path):
     run = mlirfuse.load(mlirfuse.export(model, (x,), str(tmp_path / "a")))
     with torch.no_grad():
         torch.testing.assert_close(run(x), model(x), rtol=1e-5, atol=1e-5)
+
+
+def test_warm_code_that_rejects_its_arguments_compiles_again(cache_folder):
+    """A warm start whose code does not take the call it was keyed for (its pieces wired
+    wrong: the H200's torch once ordered a piece's inputs otherwise) is a bug, said as a
+    warning; the call is compiled the usual way and its result is eager's."""
+    from mlirfuse.compiler import graph_cache, warm_start
+    from mlirfuse.compiler.errors import InternalErrorWarning
+
+    torch.manual_seed(0)
+    model, x = Stack(6).eval(), torch.randn(8, 16)
+    with torch.no_grad():
+        mlirfuse.compile(model)(x)
+        name = warm_start.key(model, (x,), mlirfuse.compile(model).options)
+        entry = graph_cache.load(name)
+        first = entry["program"][0]["args"]
+        first[0], first[1] = first[1], first[0]  # the first piece's inputs swapped
+        graph_cache.put(name, entry, team=False)
+        compiled = mlirfuse.compile(model)
+        with pytest.warns(InternalErrorWarning, match="warm start rejected"):
+            got = compiled(x)
+        torch.testing.assert_close(got, model(x), rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(compiled(x + 1), model(x + 1), rtol=1e-5, atol=1e-5)
+    assert not getattr(compiled._last, "warm", False)
