@@ -49,7 +49,7 @@ from .partition import EagerOp, PartitionedGraph
 from .specialize import Specialization
 from .warm_pieces import WarmPieces, program
 
-FORMAT = 2  # 2: graphs run as pieces (warm_pieces.py)
+FORMAT = 3  # 2: graphs run as pieces (warm_pieces.py); 3: constants' requires_grad
 _SCALAR_TYPES = {"int": int, "float": float, "bool": bool}
 
 
@@ -223,6 +223,9 @@ def _payload(spec: Specialization) -> dict | None:
         "out_consts": [[i, v] for i, v in cap.out_consts.items()],
         "scalars": [[i, kind.__name__] for i, kind in cap.scalars.items()],
         "constants": base64.b64encode(saved.getvalue()).decode(),
+        # (saved detached: a constant that requires grad sends a call under grad mode to
+        # eager, for backward to reach the tensor the function holds)
+        "constants_grad": [bool(c.requires_grad) for c in constants],
         "timings": {k: round(v, 4) for k, v in spec.timings.items()},
     }
 
@@ -311,8 +314,9 @@ class WarmSpecialization(Specialization):
                  options: Options, start: float):
         self._fn, self._args, self._options, self._full_spec = fn, args, options, None
         _, skeleton, spec = capture_mod.split_args(args)
-        constants = iter(torch.load(io.BytesIO(base64.b64decode(entry["constants"])),
-                                    weights_only=True))
+        loaded = torch.load(io.BytesIO(base64.b64decode(entry["constants"])), weights_only=True)
+        constants = iter([c.requires_grad_() if grad else c
+                          for c, grad in zip(loaded, entry["constants_grad"])])
         inputs = [capture_mod.Input(d["kind"], d["index"], d["path"],
                                     next(constants) if d["kind"] == "constant" else None)
                   for d in entry["inputs"]]

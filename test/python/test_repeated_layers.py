@@ -52,7 +52,8 @@ def _compiled(model, x, **options):
     return compiled
 
 
-def test_the_layers_piece_compiles_once_for_all():
+def test_the_layers_piece_compiles_once_for_all(cache_folder):
+    """(An empty cache: compiled, not loaded by a warm start.)"""
     torch.manual_seed(0)
     x = torch.randn(8, 16)
     compiled = _compiled(Stack(6), x)
@@ -71,13 +72,13 @@ def test_the_layers_piece_compiles_once_for_all():
     ({}, lambda: Stack(0, 32, [Block(32) for _ in range(5)] + [torch.nn.Sequential(
         torch.nn.Linear(32, 32), torch.nn.ReLU())])),
 ], ids=["too-few", "off", "different"])
-def test_a_graph_without_repeated_layers_compiles_whole(options, model):
+def test_a_graph_without_repeated_layers_compiles_whole(options, model, cache_folder):
     torch.manual_seed(0)
     compiled = _compiled(model(), torch.randn(8, 16), **options)
     assert isinstance(compiled._last.graph, CompiledGraph)
 
 
-def test_a_transformers_gpt2_compiles_one_layer_for_all():
+def test_a_transformers_gpt2_compiles_one_layer_for_all(cache_folder):
     """(A module: torch.export records the module calls of the root's submodules only, so
     a plain function calling a model it closes over shows no layers.)"""
     tf = pytest.importorskip("transformers", reason="transformers is not installed")

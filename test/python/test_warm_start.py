@@ -96,6 +96,37 @@ def test_extern_calls_load_warm(cache):
     assert warm["bits"] == cold["bits"]
 
 
+HELD_SCRIPT = """
+import json, warnings, torch, mlirfuse
+torch.manual_seed(0)
+w = torch.randn(4, 3, requires_grad=True)
+f = lambda x: (x @ w).relu()
+compiled = mlirfuse.compile(f)
+with torch.no_grad():
+    compiled(torch.randn(2, 4))  # compiled (or loaded warm)
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    compiled(torch.randn(2, 4)).sum().backward()  # under grad: eager, backward reaches w
+print(json.dumps({"loads": compiled.stats.cache_loads, "grad": w.grad is not None,
+                  "warned": any("holds requires grad" in str(c.message) for c in caught)}))
+"""
+
+
+def test_a_held_tensor_that_requires_grad_still_sends_grad_calls_eager(cache):
+    """The warm entry keeps which constants require grad (they are saved detached): the
+    warm process ran its code under grad mode and backward failed ("element 0 of tensors
+    does not require grad"; found by a CI run after another had filled the cache)."""
+    env = {**os.environ, "MLIRFUSE_CACHE_DIR": str(cache)}
+    runs = []
+    for _ in range(2):
+        done = subprocess.run([sys.executable, "-c", HELD_SCRIPT], env=env,
+                              capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr[-3000:]
+        runs.append(json.loads(done.stdout.splitlines()[-1]))
+    assert [r["loads"] for r in runs] == [0, 1]
+    assert all(r["grad"] and r["warned"] for r in runs)
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 def test_cuda_code_loads_warm_from_its_host_library(cache):
     """The host library (kernels inside) loads; cuBLAS opened for the GEMM as a compile does."""
