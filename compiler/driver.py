@@ -65,21 +65,25 @@ def run_stages(module: ir.Module, *, target: str = "cpu", start_after: str | Non
         with timings.phase(name):
             run_pipeline(module, pipe, stage=name, repro_dir=repro_dir,
                          print_ir_after_all=print_ir_after_all)
-        text = str(module) if dump_dir or keep is None or name in keep else None
-        if text is None:
-            pass
-        elif name == "ptx":  # the stage shows the PTX itself; the module text is the input
-            from ..lowering.cuda import nvptx  # of the next stage, as for every other stage
-            record.texts["ptx"] = nvptx.binaries_ptx(text)
-        else:
-            record.texts[name] = text
-        if dump_dir:
-            os.makedirs(dump_dir, exist_ok=True)
-            with open(os.path.join(dump_dir, f"{i}-{name}.mlir"), "w") as f:
-                f.write(text)
+        if dump_dir or keep is None or name in keep:
+            _record(module, name, record, dump_dir and os.path.join(dump_dir, f"{i}-{name}.mlir"))
         if name == stop_after:
             break
     return record
+
+
+def _record(module: ir.Module, name: str, record: StageRecord, dump: str | None) -> None:
+    """Records the module's text after stage `name` (and writes it to `dump`)."""
+    text = str(module)
+    if name == "ptx":  # the stage shows the PTX itself; the module text is the input
+        from ..lowering.cuda import nvptx  # of the next stage, as for every other stage
+        record.texts["ptx"] = nvptx.binaries_ptx(text)
+    else:
+        record.texts[name] = text
+    if dump:
+        os.makedirs(os.path.dirname(dump), exist_ok=True)
+        with open(dump, "w") as f:
+            f.write(text)
 
 
 def run_pipeline(module: ir.Module, pipeline: list[str] | str, *, stage: str,

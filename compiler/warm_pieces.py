@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import torch
 
-from . import index_checks
 from .compiled_graph import CompiledGraph
 from .partition import PartitionedGraph, PieceGuardFailure
 
@@ -52,19 +51,19 @@ def program(graph: PartitionedGraph) -> dict | None:
 
 
 class WarmPieces:
-    """The loaded pieces of a warm start, run as the program says (PartitionedGraph's
-    calls: a list of results, PieceGuardFailure when a piece's guards fail). What reads
-    the graph compiles it, from the caches, when asked (`full`)."""
+    """The loaded pieces of a warm start (`graphs`: each distinct piece's WarmGraph), run
+    as the entry's program says (PartitionedGraph's calls: a list of results,
+    PieceGuardFailure when a piece's guards fail). What reads the graph compiles it, from
+    the caches, when asked (`full`)."""
 
-    def __init__(self, entry: dict, executables: list, device: torch.device, full):
+    def __init__(self, entry: dict, graphs: list[CompiledGraph], device: torch.device, full):
         self.device = device
         self.from_cache = True
         self._full = full
-        self._pieces = [_Piece(p, executable, device)
-                        for p, executable in zip(entry["pieces"], executables)]
+        self._graphs = graphs
         self._steps = [(s["piece"], [tuple(a) for a in s["args"]]) for s in entry["program"]]
         self._outputs = [tuple(o) for o in entry["piece_outputs"]]
-        self.kernels = sum(self._pieces[p].kernels for p, _ in self._steps)
+        self.kernels = sum(graphs[p].kernels for p, _ in self._steps)
 
     def __call__(self, ins: list[torch.Tensor]) -> list[torch.Tensor]:
         results = []
@@ -74,7 +73,15 @@ class WarmPieces:
             return ins[-step - 1] if step < 0 else results[step][k]
 
         for n, (piece, args) in enumerate(self._steps):
-            results.append(self._pieces[piece](n, [value(a) for a in args]))
+            graph, values = self._graphs[piece], [value(a) for a in args]
+            status, outs = graph(values)
+            if status:
+                index = status - 1
+                raise PieceGuardFailure(graph.explain(index, values[index],
+                                                      f"input {index} of piece {n}")
+                                        if index < len(values) else
+                                        f"output {index - len(values)} of piece {n}")
+            results.append(outs)
         return [value(o) for o in self._outputs]
 
     @property
@@ -88,30 +95,3 @@ class WarmPieces:
     @property
     def module(self):
         return self._full().graph.module
-
-
-class _Piece:
-    def __init__(self, entry: dict, executable, device: torch.device):
-        self.executable = executable
-        self.kernels = entry["kernels"]
-        self.workspace = entry["workspace"]
-        self.aligned = entry["aligned"]
-        self.expected = [(tuple(s), tuple(st)) for s, st in entry["expected"]]
-        self.results = [(tuple(s), getattr(torch, d)) for s, d in entry["results"]]
-        self.index_checks = [index_checks.IndexCheck(*c) for c in entry["index_checks"]]
-        self.device = device
-
-    def __call__(self, step: int, ins: list[torch.Tensor]) -> list[torch.Tensor]:
-        if self.index_checks:
-            index_checks.run(self.index_checks, ins)
-        outs = [torch.empty(s, dtype=d, device=self.device) for s, d in self.results]
-        scratch = [torch.empty(self.workspace, dtype=torch.uint8, device=self.device)] \
-            if self.workspace is not None else []
-        status = self.executable(ins + outs + scratch)
-        if status:
-            index = status - 1
-            raise PieceGuardFailure(
-                f"input {index} of piece {step}: sizes {tuple(ins[index].shape)} strides "
-                f"{tuple(ins[index].stride())}, compiled for {self.expected[index]}"
-                if index < len(ins) else f"output {index - len(ins)} of piece {step}")
-        return outs

@@ -195,7 +195,7 @@ def _payload(spec: Specialization) -> dict | None:
         code = {"pieces": pieces, "program": wired["steps"],
                 "piece_outputs": wired["outputs"],
                 "kernels": spec.kernels}
-    elif isinstance(graph, CompiledGraph) and not spec.eager:
+    elif isinstance(graph, CompiledGraph):
         code = _code(graph, spec.device)
         if code is None:
             return None
@@ -322,14 +322,14 @@ class WarmSpecialization(Specialization):
                   for d in entry["inputs"]]
         mutations = [(capture_mod.Input(d["kind"], d["index"], d["path"]), index)
                      for d, index in entry["mutations"]]
-        outputs = [capture_mod.Output(d["kind"], d["index"], d["path"])
-                   for d in entry["outputs"]]
+        outputs = [capture_mod.Output(d["kind"], d["index"], d["path"]) for d in entry["outputs"]]
         self.captured = capture_mod.Captured(
             None, inputs, mutations, outputs, pytree.treespec_loads(entry["out_spec"]),
             {i: v for i, v in entry["out_consts"]},
             {i: _SCALAR_TYPES[k] for i, k in entry["scalars"]},
             capture_mod._Wrapper(fn, skeleton, spec))
-        self.graph = WarmPieces(entry, executable, device, self.full) if "pieces" in entry \
+        self.graph = WarmPieces(entry, [WarmGraph(p, e, device, self.full) for p, e in zip(
+            entry["pieces"], executable)], device, self.full) if "pieces" in entry \
             else WarmGraph(entry, executable, device, self.full)
         self.device = device
         # Constants live where the code runs (saved from the CPU).

@@ -149,10 +149,10 @@ class Artifact:
                 [torch.empty(self._workspace, dtype=torch.uint8, device=self.device)]
             return self._code(ins + outs + scratch)  # (raises CudaError, ExternError)
         block = self._layout.pack(ins + outs)
-        before = extern.errors() if self._extern else 0
-        self._fn(ctypes.addressof(block))
-        if self._extern and extern.errors() != before:  # an op raised: as eager would
-            raise extern.ExternError(extern.take_error())
+        if self._extern:
+            extern.checked_call(self._fn, ctypes.addressof(block))
+        else:
+            self._fn(ctypes.addressof(block))
         return block[self._layout.result] & 0xFFFFFFFF
 
     def _device(self, path: str, device) -> torch.device:

@@ -133,11 +133,8 @@ class Executable:
           extern.ExternError with torch's message when an op of an extern call raised.
         """
         block = self._layout.pack(tensors)
-        if not self._extern:
+        if self._extern:
+            extern.checked_call(self._fn, ctypes.addressof(block))
+        else:
             self._fn(ctypes.addressof(block))
-            return block[self._layout.result] & 0xFFFFFFFF
-        before = extern.errors()
-        self._fn(ctypes.addressof(block))
-        if extern.errors() != before:  # an op raised (torch's message): as eager would
-            raise extern.ExternError(extern.take_error())
         return block[self._layout.result] & 0xFFFFFFFF

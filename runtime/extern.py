@@ -114,6 +114,19 @@ def prepare_all(specs: list[str]) -> None:
         prepare(spec)
 
 
+def checked_call(fn, address: int) -> None:
+    """Calls compiled code with extern calls, `fn(address)` (a packed argument block).
+
+    Raises:
+      ExternError with torch's message when an op of an extern call raised (as eager
+      would: the error cannot unwind through compiled code, so it is kept and taken here).
+    """
+    before = errors()
+    fn(address)
+    if errors() != before:
+        raise ExternError(take_error())
+
+
 def errors() -> int:
     """Errors of this thread's extern calls so far."""
     return library().mlirfuse_extern_errors()

@@ -46,12 +46,18 @@ def cache(cache_folder):
     return cache_folder
 
 
-def _run(cache, scale=2.0, shift=0.0, device="cpu"):
+def _process(cache, script: str, *argv: str) -> dict:
+    """`script` run in a process of its own on the cache folder `cache`: the JSON it
+    prints last."""
     env = {**os.environ, "MLIRFUSE_CACHE_DIR": str(cache)}
-    done = subprocess.run([sys.executable, "-c", SCRIPT, str(scale), str(shift), device], env=env,
+    done = subprocess.run([sys.executable, "-c", script, *argv], env=env,
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     return json.loads(done.stdout.splitlines()[-1])
+
+
+def _run(cache, scale=2.0, shift=0.0, device="cpu"):
+    return _process(cache, SCRIPT, str(scale), str(shift), device)
 
 
 def test_a_second_process_loads_before_capture_and_computes_the_same_bits(cache):
@@ -80,17 +86,15 @@ print(json.dumps({"loads": compiled.stats.cache_loads, "externs": compiled.stats
 """
 
 
+def _twice(cache, script: str) -> list[dict]:
+    """`script` run in two processes one after the other (a cold one, then a warm one)."""
+    return [_process(cache, script) for _ in range(2)]
+
+
 def test_extern_calls_load_warm(cache):
     """A CPU convolution is torch's kernel called from the code (an extern call by
     choice): its spec is kept in the entry and prepared again at the load."""
-    env = {**os.environ, "MLIRFUSE_CACHE_DIR": str(cache)}
-    runs = []
-    for _ in range(2):
-        done = subprocess.run([sys.executable, "-c", CONV_SCRIPT], env=env,
-                              capture_output=True, text=True, timeout=300)
-        assert done.returncode == 0, done.stderr[-3000:]
-        runs.append(json.loads(done.stdout.splitlines()[-1]))
-    cold, warm = runs
+    cold, warm = _twice(cache, CONV_SCRIPT)
     assert (cold["loads"], warm["loads"]) == (0, 1)
     assert warm["externs"] == cold["externs"] == 1 and warm["explained"] == 1
     assert warm["bits"] == cold["bits"]
@@ -116,13 +120,7 @@ def test_a_held_tensor_that_requires_grad_still_sends_grad_calls_eager(cache):
     """The warm entry keeps which constants require grad (they are saved detached): the
     warm process ran its code under grad mode and backward failed ("element 0 of tensors
     does not require grad"; found by a CI run after another had filled the cache)."""
-    env = {**os.environ, "MLIRFUSE_CACHE_DIR": str(cache)}
-    runs = []
-    for _ in range(2):
-        done = subprocess.run([sys.executable, "-c", HELD_SCRIPT], env=env,
-                              capture_output=True, text=True, timeout=300)
-        assert done.returncode == 0, done.stderr[-3000:]
-        runs.append(json.loads(done.stdout.splitlines()[-1]))
+    runs = _twice(cache, HELD_SCRIPT)
     assert [r["loads"] for r in runs] == [0, 1]
     assert all(r["grad"] and r["warned"] for r in runs)
 
