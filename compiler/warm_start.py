@@ -118,6 +118,7 @@ def _executable(code: dict, device: torch.device):
     from ..runtime import native
 
     path = _library_path({**code, "device": str(device)})
+    cpu_library.wait(path)  # this process's link of it still running
     if not native.usable(path, mark_used=True) and not _install(code, path):
         return None
     if device.type == "cpu":

@@ -39,6 +39,7 @@ VERSION = "2"  # bump when the build below changes (2: the runtime needed by son
 EXIT_WAIT_S = 10.0
 _warned = False
 _pending: list[threading.Thread] = []
+_linking: dict[str, threading.Thread] = {}  # path -> the link writing it in this process
 
 
 def enabled() -> bool:
@@ -85,7 +86,17 @@ def lookup(name: str) -> str | None:
     """The library's path when a process built it before (marked used now), else None;
     never a library others could write (native.usable: refused with a warning)."""
     path = path_of(name)
+    wait(path)
     return path if native.usable(path, mark_used=True) else None
+
+
+def wait(path: str) -> None:
+    """Lets a link of this process still writing `path` end: the same code compiled
+    again in this process (another compile of the same function) loads it rather than
+    compiling it again."""
+    thread = _linking.get(path)
+    if thread is not None:
+        thread.join()
 
 
 def store(engine, name: str, libraries: list[str]) -> threading.Thread | None:
@@ -105,6 +116,7 @@ def store(engine, name: str, libraries: list[str]) -> threading.Thread | None:
     if not _pending:
         atexit.register(_finish)
     _pending[:] = [t for t in _pending if t.is_alive()] + [thread]
+    _linking[path] = thread
     thread.start()
     return thread
 
@@ -133,6 +145,8 @@ def _link(obj: str, work: str, path: str, libraries: list[str]) -> None:
         _warn(f"linking failed: {e}")
     finally:
         _remove(work)
+        if _linking.get(path) is threading.current_thread():
+            del _linking[path]
 
 
 def _remove(folder: str) -> None:

@@ -278,3 +278,23 @@ def test_a_warm_specialization_shows_its_ir_and_explains_on_demand(cache):
     y = torch.randn(4, 3).t()  # other sizes and strides: a compile of their own
     torch.testing.assert_close(warm(y), f(y))
     assert warm.stats.compilations == 2
+
+
+def test_a_compile_while_the_same_code_is_still_linking_waits_for_it(cache, tmp_path,
+                                                                     monkeypatch):
+    """A second compile of a function in the process whose link of its library is still
+    running loads that library once linked (a bug: it found no library, compiled again,
+    and a test expecting the warm start failed when CI's linker was slow)."""
+    slow = tmp_path / "slow-cc"
+    slow.write_text('#!/bin/sh\nsleep 1\nexec cc "$@"\n')
+    slow.chmod(0o755)
+    monkeypatch.setenv("CC", str(slow))
+
+    def f(x):
+        return torch.tanh(x) + 3
+
+    x = torch.randn(32)
+    mlirfuse.compile(f)(x)
+    warm = mlirfuse.compile(f)
+    torch.testing.assert_close(warm(x), f(x))
+    assert warm.stats.cache_loads == 1 and getattr(warm._last, "warm", False)
