@@ -46,6 +46,7 @@ REGISTRY = {
     "mlirfuse-tile-kernels": "compiler.passes",
     "mlirfuse-verify-backend-contract": "compiler.passes",
     "mlirfuse-widen-half": "compiler.passes",
+    "mlirfuse-channels-last-convs": "lowering.cpu",
     "mlirfuse-concat-to-select": "lowering.cpu",
     "mlirfuse-conv-to-gemm": "lowering.cpu",
     "mlirfuse-expand-math": "lowering.cpu",

@@ -38,7 +38,7 @@ def fused(concat_as_select: bool = True, conv_as_gemm: bool = True,
     """linalg on tensors → fusion groups, matmuls outside them (for the BLAS: MKL, cuBLAS,
     mlirfuse-library-gemm); concat_as_select=False (the GPU) keeps concatenations as a
     kernel per piece; conv_as_gemm makes 2-D convolutions an im2col gather and a matmul
-    (the CPU); library_convolutions keeps them outside kernels too, for cuDNN (the GPU,
+    (the CPU) and its convolutions' extern calls channels-last; library_convolutions keeps them outside kernels too, for cuDNN (the GPU,
     mlirfuse-library-conv: eager's own kernel, where im2col + cuBLAS took 20x eager's
     time and the generated direct convolution 130x) and half-precision matmuls summed in
     f32 outside kernels too where half_contractions, for cuBLAS's tensor cores
@@ -52,7 +52,7 @@ def fused(concat_as_select: bool = True, conv_as_gemm: bool = True,
         "mlirfuse-drop-asserts",
         # torch-mlir's clamps took the bound for a NaN input (eager: NaN).
         "mlirfuse-clamp-nan",
-        *(["mlirfuse-conv-to-gemm"] if conv_as_gemm else []),
+        *(["mlirfuse-conv-to-gemm", "mlirfuse-channels-last-convs"] if conv_as_gemm else []),
         # torch's pads become fills and insert_slices; concatenations become one select
         # over zero-padded pieces (fusible on the CPU; on the GPU a piece's tile would be
         # computed under an scf.if, so there each piece is its own kernel writing its

@@ -28,6 +28,12 @@
  *   channels_last <input index>
  *                       the op gets that 4-D input as a channels-last copy (oneDNN's
  *                       depthwise convolutions run 1.2-2x faster so, copies included)
+ *   nhwc <input index>  that 4-D input's buffer holds it channels-last ([N, H, W, C] in
+ *                       the words): the op gets the NCHW view of it (a permutation, no
+ *                       copy), which oneDNN takes as channels-last
+ *   nhwc_out <result index>
+ *                       that 4-D result's buffer is [N, H, W, C]: the result is copied
+ *                       into the NCHW view of it (mlirfuse-channels-last-convs)
  * dtype is c10::ScalarType's number. Parsed specs are kept by their text (not by address:
  * a freed module's address can be reused by the next one).
  *
@@ -59,6 +65,7 @@ struct TensorSlot {
   int64_t rank;
   bool host = false;  // in host memory whatever the device (a `host` line)
   bool channels_last = false;  // handed to the op channels-last (a `channels_last` line)
+  bool nhwc = false;  // the buffer is [N, H, W, C]: seen through its NCHW view (`nhwc`)
 };
 
 enum class Kind { Tensor, TensorList, OptionalTensorList, Constant };
@@ -127,7 +134,7 @@ std::unique_ptr<Spec> parse(const std::string &text) {
   std::string name, overload, device = "cpu";
   std::vector<TensorSlot> ins, outs;
   std::vector<Argument> args;
-  std::vector<int64_t> host, channels_last;
+  std::vector<int64_t> host, channels_last, nhwc, nhwc_out;
   for (auto &line : split(text, '\n')) {
     auto space = line.find(' ');
     std::string key = line.substr(0, space);
@@ -147,6 +154,10 @@ std::unique_ptr<Spec> parse(const std::string &text) {
       host.push_back(std::stoll(rest));
     } else if (key == "channels_last") {
       channels_last.push_back(std::stoll(rest));
+    } else if (key == "nhwc") {
+      nhwc.push_back(std::stoll(rest));
+    } else if (key == "nhwc_out") {
+      nhwc_out.push_back(std::stoll(rest));
     } else if (key == "arg") {
       auto kind_end = rest.find(' ');
       std::string kind = rest.substr(0, kind_end);
@@ -159,6 +170,8 @@ std::unique_ptr<Spec> parse(const std::string &text) {
   spec->device = c10::Device(device);
   for (auto i : host) ins.at(i).host = true;
   for (auto i : channels_last) ins.at(i).channels_last = ins.at(i).rank == 4;
+  for (auto i : nhwc) ins.at(i).nhwc = ins.at(i).rank == 4;
+  for (auto i : nhwc_out) outs.at(i).nhwc = outs.at(i).rank == 4;
   spec->ins = std::move(ins);
   spec->outs = std::move(outs);
   spec->args = std::move(args);
@@ -221,7 +234,8 @@ std::vector<at::Tensor> views(const Spec &spec, const std::vector<TensorSlot> &s
     auto options = at::TensorOptions().dtype(slot.dtype).device(spec.device);
     if (c10::multiply_integers(sizes) == 0) {  // no elements: no data (its address may be
       out.push_back(at::empty_strided(sizes, strides, options));  // null, which a CUDA
-      continue;                                                     // from_blob rejects)
+      if (slot.nhwc) out.back() = out.back().permute({0, 3, 1, 2});  // from_blob rejects)
+      continue;
     }
     try {
       if (slot.host && !spec.device.is_cpu()) {  // a constant of the host code: a copy
@@ -230,6 +244,8 @@ std::vector<at::Tensor> views(const Spec &spec, const std::vector<TensorSlot> &s
         continue;
       }
       out.push_back(at::from_blob(data, sizes, strides, options));
+      if (slot.nhwc)
+        out.back() = out.back().permute({0, 3, 1, 2});
       if (slot.channels_last)
         out.back() = out.back().contiguous(c10::MemoryFormat::ChannelsLast);
     } catch (const c10::Error &e) {  // say which buffer (torch's check of where it lives)

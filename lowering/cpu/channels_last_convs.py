@@ -1,0 +1,177 @@
+"""mlirfuse-channels-last-convs: a convolution's extern call reads and writes channels-last
+buffers, the transpositions fused into the kernels around it.
+
+oneDNN, torch's CPU convolution, is faster on channels-last activations (ResNet's
+convolutions, 2 threads: 1.03 ms a call NCHW against 0.78 channels-last, session 35;
+inductor runs its CPU convolutions so). Handing it channels-last copies of NCHW buffers
+cost as much as it saved (library_kernels.channels_last: kept for grouped convolutions,
+whose gain is larger). Here the compiled code itself makes the buffers channels-last: the
+input is transposed to [N, H, W, C] and the result comes back so; the runtime gives the op
+their NCHW views (a permutation, no copy: the extern spec's `nhwc` and `nhwc_out` lines,
+runtime/cpu/mlirfuse_extern.cpp). The transpositions are linalg ops that elementwise
+fusion folds into the kernels before and after (a batch norm and ReLU read the result
+where it lies and write the next convolution's input channels-last): no pass of their own.
+
+Matches: `func.call`s of extern declarations (compiler/extern.py) whose spec is
+`aten::convolution` on the CPU, not transposed, with a 4-D input of static shape and a
+4-D result of static shape, the input a distinct tensor of the call, of a shape measured
+faster channels-last (`_faster`: 8 channels or more, a weight at most 4x the input).
+Rewrites: the input operand into `linalg.transpose` [0, 2, 3, 1] of it, the result into
+the call's [N, H, W, C] result transposed back [0, 3, 1, 2]; the declaration's type and
+spec follow (`nhwc <input>`, `nhwc_out 0`; a `channels_last <input>` copy line goes).
+Leaves alone: other extern calls, symbolic sizes (the spec's `size` lines name the
+result's dimensions by the input's), 1-D and 3-D convolutions, the shapes `_faster`
+rejects.
+
+Before:
+  func.func private @mlirfuse_extern_op_0(tensor<2x4x8x8xf32>, tensor<8x4x3x3xf32>)
+      -> tensor<2x8x8x8xf32> attributes {mlirfuse.extern = "op aten::convolution ..."}
+  %y = call @mlirfuse_extern_op_0(%x, %w) : (...) -> tensor<2x8x8x8xf32>
+After:
+  func.func private @mlirfuse_extern_op_0(tensor<2x8x8x4xf32>, tensor<8x4x3x3xf32>)
+      -> tensor<2x8x8x8xf32> attributes {mlirfuse.extern = "op aten::convolution ...
+      nhwc 0\\nnhwc_out 0"}
+  %xt = linalg.transpose ins(%x) outs(%e0) permutation = [0, 2, 3, 1]
+  %yt = call @mlirfuse_extern_op_0(%xt, %w) : (...) -> tensor<2x8x8x8xf32>
+  %y = linalg.transpose ins(%yt) outs(%e1) permutation = [0, 3, 1, 2]
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from torch_mlir import ir
+from torch_mlir.dialects import func, linalg, tensor
+
+from ...compiler import extern
+from ...compiler.passes import structured as st
+from ...compiler.passes.base import Pass
+
+TO_NHWC = [0, 2, 3, 1]
+TO_NCHW = [0, 3, 1, 2]
+
+
+def _inputs(spec: str) -> tuple[int, int] | None:
+    """The spec's input indices of a CPU convolution's activations and weight, None when
+    the spec is another op's, a transposed convolution's, or has symbolic sizes."""
+    lines = spec.splitlines()
+    if "op aten::convolution" not in lines or "overload " not in lines or \
+            "device cpu" not in lines or \
+            any(line.startswith(("size ", "nhwc")) for line in lines):
+        return None
+    args = [line.split()[1:] for line in lines if line.startswith("arg ")]
+    if len(args) < 7 or args[0][0] != "T" or args[6] != ["B", "0"]:
+        return None
+    if args[1][0] != "T":
+        return None
+    index, weight = int(args[0][1]), int(args[1][1])
+    uses = sum(a[0] == "T" and int(a[1]) == index for a in args)
+    return (index, weight) if uses == 1 else None
+
+
+def _faster(x: ir.RankedTensorType, weight: ir.Type) -> bool:
+    """Whether oneDNN is faster on channels-last activations for this convolution. It
+    converts the (NCHW) weight at each call then, and some shapes run slower so; 2 threads,
+    us a call, NCHW / channels-last (session 35): [2, 3, 64, 64] 7x7 stride 2 (ResNet's
+    stem, 3 channels) 107 / 160, [2, 128, 2, 2] 3x3 to 128 (the weight 36x the input)
+    160 / 338; [2, 16, 16, 16] 3x3 115 / 70, [2, 64, 16, 16] 1x1 109 / 62, [2, 32, 8, 8]
+    3x3 124 / 93, [8, 64, 56, 56] 3x3 18793 / 9654, depthwise 7x7 [2, 16, 16, 16] 86 / 57."""
+    if not _static_4d(weight) or x.shape[1] < 8:
+        return False
+    return _count(ir.RankedTensorType(weight)) <= 4 * _count(x)
+
+
+def _count(t: ir.RankedTensorType) -> int:
+    n = 1
+    for size in t.shape:
+        n *= size
+    return n
+
+
+def _static_4d(t: ir.Type) -> bool:
+    return isinstance(t, ir.RankedTensorType) and t.rank == 4 and t.has_static_shape
+
+
+def _permuted(t: ir.RankedTensorType, permutation: list[int]) -> ir.RankedTensorType:
+    return ir.RankedTensorType.get([t.shape[p] for p in permutation], t.element_type)
+
+
+def _transpose(value: ir.Value, permutation: list[int]) -> ir.Value:
+    """`value` transposed by `permutation` (at the current insertion point)."""
+    out_type = _permuted(ir.RankedTensorType(value.type), permutation)
+    empty = tensor.EmptyOp(out_type.shape, out_type.element_type)
+    op = linalg.transpose(value, outs=[empty.result], permutation=permutation)
+    return op.results[0] if isinstance(op, ir.OpView) else op
+
+
+def _nhwc(x: ir.Value) -> ir.Value:
+    """`x` channels-last, for a convolution (at the current insertion point, or after the
+    op making `x`): a transposition's input where `x` is the NCHW transposition of one
+    (the previous convolution's result); else `x` transposed, and where a linalg op makes
+    `x` for other uses too, those read it back from the channels-last tensor, so that the
+    op writes one layout (fused, it writes channels-last; the other readers read it
+    transposed) and no kernel of its own transposes it."""
+    op = st.defining_op(x)
+    if op is not None and op.name == "linalg.transpose" and \
+            list(ir.DenseI64ArrayAttr(op.attributes["permutation"])) == TO_NCHW:
+        return op.operands[0]
+    if op is None or not op.name.startswith("linalg.") or len(op.results) != 1:
+        return _transpose(x, TO_NHWC)
+    with ir.InsertionPoint.after(op):
+        channels_last = _transpose(x, TO_NHWC)
+        others = [use for use in x.uses if st.owner_op(use) != st.defining_op(channels_last)]
+        if others:
+            back = _transpose(channels_last, TO_NCHW)
+            for use in others:
+                st.owner_op(use).operands[use.operand_number] = back
+    return channels_last
+
+
+@dataclasses.dataclass
+class ChannelsLastConvs(Pass):
+    """CPU convolution extern calls on channels-last buffers, transpositions around them."""
+
+    ARGUMENT = "mlirfuse-channels-last-convs"
+
+    def run(self, module: ir.Operation) -> None:
+        declarations = {}
+        for op in module.regions[0].blocks[0].operations:
+            op = op.operation
+            if op.name == "func.func" and extern.ATTR in op.attributes:
+                declarations[ir.StringAttr(op.attributes["sym_name"]).value] = op
+        for fn in st.functions(module):
+            for call in [o for o in st.walk(fn) if o.name == "func.call"]:
+                decl = declarations.get(ir.FlatSymbolRefAttr(call.attributes["callee"]).value)
+                if decl is not None:
+                    self._rewrite(call, decl)
+
+    @staticmethod
+    def _rewrite(call: ir.Operation, decl: ir.Operation) -> None:
+        spec = ir.StringAttr(decl.attributes[extern.ATTR]).value
+        found = _inputs(spec)
+        if found is None or len(call.results) != 1 or max(found) >= len(call.operands):
+            return
+        index, weight = found
+        x, result = call.operands[index], call.results[0]
+        if not (_static_4d(x.type) and _static_4d(result.type)) or \
+                not _faster(ir.RankedTensorType(x.type), call.operands[weight].type):
+            return
+        with call.location:
+            nhwc = _permuted(ir.RankedTensorType(result.type), TO_NHWC)
+            with ir.InsertionPoint(call):
+                operands = list(call.operands)
+                operands[index] = _nhwc(x)
+                new = func.CallOp([nhwc], ir.FlatSymbolRefAttr(call.attributes["callee"]),
+                                  operands)
+            with ir.InsertionPoint.after(new):
+                back = _transpose(new.result, TO_NCHW)
+            result.replace_all_uses_with(back)
+            call.erase()
+            lines = [line for line in spec.splitlines() if line != f"channels_last {index}"]
+            decl.attributes[extern.ATTR] = ir.StringAttr.get(
+                "\n".join(lines + [f"nhwc {index}", "nhwc_out 0"]))
+            kind = ir.FunctionType(ir.TypeAttr(decl.attributes["function_type"]).value)
+            inputs = list(kind.inputs)
+            inputs[index] = _permuted(ir.RankedTensorType(inputs[index]), TO_NHWC)
+            decl.attributes["function_type"] = ir.TypeAttr.get(
+                ir.FunctionType.get(inputs, [nhwc]))
