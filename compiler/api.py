@@ -10,7 +10,6 @@ eager PyTorch, or raise GuardError.
 
 from __future__ import annotations
 
-import operator
 import os
 import warnings
 from typing import Any, Callable
@@ -21,9 +20,11 @@ from . import stats as stats_mod
 from . import warm_start
 from .concurrency import COMPILE_LOCK
 from .capture import is_fake
-from .dispatch import (Explanation, Key, bind_positional, dispatch_key, erase_sizes,
+from .dispatch import (Key, bind_positional, dispatch_key, erase_sizes,
                        key_difference, modules_of, symbolic_dims)
-from .errors import CompileError, GuardError, InternalErrorWarning, raised_at
+from .errors import CompileError, GuardError, InternalErrorWarning
+from .fallback import Fallbacks
+from .inspection import Inspection
 from .options import Options
 from .specialize import NEEDS_AUTOGRAD, Specialization
 from .stats import Stats
@@ -31,11 +32,6 @@ from .stats import Stats
 
 # What CompiledFunction._serve returns when no specialization accepts a call.
 _MISS = object()
-
-
-def _graph_ops(gm: torch.fx.GraphModule) -> int:
-    return sum(1 for n in gm.graph.nodes
-               if n.op == "call_function" and n.target is not operator.getitem)
 
 
 # Code for symbolic sizes on the GPU (mlirfuse-map-to-gpu, gpu_symbolic.py,
@@ -49,7 +45,7 @@ CUDA_DYNAMIC = os.environ.get("MLIRFUSE_CUDA_DYNAMIC", "1") != "0"
 _SERVED = 4096  # exact Keys remembered for code for symbolic sizes before starting over
 
 
-class CompiledFunction:
+class CompiledFunction(Fallbacks, Inspection):
     """A callable that runs `fn` through compiled code.
 
     A call that needs autograd (grad mode on, and an argument or a parameter of the
@@ -299,73 +295,6 @@ class CompiledFunction:
         if n:
             stats_mod.count(self.stats, "compilations", n)
 
-    def _eager(self, args: tuple, eager_ops: int = 0):
-        stats_mod.count(self.stats, "fallbacks")
-        stats_mod.ran(self.stats, 0, eager_ops)
-        return self.fn(*args)
-
-    def _eager_for_autograd(self, args: tuple):
-        """A tensor the function holds (not an argument, not a parameter of its module)
-        requires grad under grad mode: eager, so that backward reaches it."""
-        if not self._warned_autograd:
-            warnings.warn("mlirfuse: a tensor the function holds requires grad and grad mode "
-                          "is on, so this call runs eager PyTorch (pass it as an argument, or "
-                          "make it a parameter of the module, to compile forward and backward)",
-                          stacklevel=3)
-            self._warned_autograd = True
-        return self._eager(args)
-
-    def _not_compiled(self, error: Exception) -> None:
-        """Compiling failed before a graph could be partitioned: raise (on_unsupported=
-        "error"); else let dynamo split a function that torch.export cannot capture whole
-        (its graphs compile as functions of their own), and run eager a graph dynamo
-        handed over that cannot be captured, or what failed inside mlirfuse (a bug: a
-        warning says so)."""
-        if self.options.on_unsupported == "error":
-            raise error
-        self._capture_error = error if isinstance(error, CompileError) else CompileError(
-            f"{type(error).__name__}: {error}", stage="internal")
-        if isinstance(error, CompileError) and error.stage == "capture" \
-                and not isinstance(self.fn, torch.fx.GraphModule):
-            children, options = self._children, self.options
-
-            def backend(gm, example_inputs):
-                child = CompiledFunction(gm, options)
-                children.append(child)
-                return child
-
-            self._dynamo = torch.compile(self.fn, backend=backend, dynamic=False)
-            return
-        if not isinstance(error, CompileError):
-            warnings.warn(f"mlirfuse: internal error while compiling, the function runs eager "
-                          f"PyTorch: {type(error).__name__}: {error}{raised_at(error)}",
-                          InternalErrorWarning, stacklevel=4)
-        self._dynamo = self.fn
-
-    def _eager_ops(self) -> int:
-        return _graph_ops(self.fn) if isinstance(self.fn, torch.fx.GraphModule) else 1
-
-    def _run_dynamo(self, args: tuple):
-        if self._dynamo is self.fn:
-            return self._eager(args, self._eager_ops())
-        result = self._dynamo(*args)
-        # The Python between dynamo's graphs ran eager: at least one op (what could not
-        # be captured), one per graph break where there are several graphs.
-        breaks = max(1, len(self._children) - 1)
-        stats_mod.ran(self.stats, sum(c.stats.kernels for c in self._children),
-                      sum(c.stats.eager_ops for c in self._children) + breaks,
-                      sum(c.stats.extern_calls for c in self._children))
-        return result
-
-    def _run_not_compiled(self, error: Exception, args: tuple):
-        """Eager first: arguments eager rejects raise eager's error, and the function stays
-        as it is; otherwise later calls take the route _not_compiled sets."""
-        result = self._eager(args, self._eager_ops())
-        with COMPILE_LOCK:
-            if self._dynamo is None:
-                self._not_compiled(error)
-        return result
-
     def _run_spec(self, spec: Specialization, key: Key, args: tuple,
                   tensors: list[torch.Tensor]):
         status, result = spec(tensors)
@@ -387,89 +316,6 @@ class CompiledFunction:
                                f"arguments it was built for ({spec.explain(status, tensors)})")
         stats_mod.ran(self.stats, spec.kernels, len(spec.eager), len(spec.externs))
         return result
-
-    def _explain_children(self, notes: list[str]) -> Explanation:
-        pieces, eager, externs = [], [], []
-        for child in self._children:
-            if child._last is not None:
-                sub = child.explain()
-                pieces += sub.pieces
-                eager += sub.eager
-                externs += sub.externs
-        return Explanation(pieces, eager, notes, externs)
-
-    def explain(self) -> Explanation:
-        """Says what ran where in the last compiled or called specialization: the compiled
-        pieces of the graph, and every op that ran eager, with its source line and why."""
-        if self._capture_error is not None:
-            notes = [f"the function could not be captured whole ({self._capture_error.reason}"
-                     ")" + (": dynamo split it into graphs, the Python between them runs "
-                            "eager" if self._children else ": it runs eager")]
-            return self._explain_children(notes)
-        if self._last is None and self._training:
-            # The training path: the pieces of the forward and backward graphs, in order.
-            return self._explain_children([f"{len(self._children)} graph(s) compiled by "
-                                           f"AOTAutograd: forward and backward"]
-                                          + self._training_notes)
-        if self._last is None:
-            raise RuntimeError("nothing compiled yet: call the function or pass example_inputs")
-        spec = self._last
-        graph = spec.graph
-        if hasattr(graph, "pieces"):
-            pieces = [(_graph_ops(p.graph_module), p.kernels) for p in graph.pieces]
-        else:
-            pieces = [(_graph_ops(graph.graph_module), spec.kernels)]
-        return Explanation(pieces, list(spec.eager), externs=list(spec.externs))
-
-    def ir(self, stage: str = "linalg") -> str:
-        """Returns the IR text of the last compiled or called specialization at `stage`.
-
-        Stages: "raw" (as imported), "torch", "linalg", "fused", "guarded",
-        "kernels", "bufferized", then on the CPU "loops", "llvm", and on CUDA
-        "gpu" (launches and outlined kernels), "ptx" (the PTX text), "llvm".
-        When some ops run eager, the stages of the first compiled piece. On the training
-        path (or where dynamo split the function) each graph has its own: `graphs`.
-        """
-        if self._last is None and self._children:
-            raise RuntimeError(f"this function ran as {len(self._children)} graphs (forward and "
-                               f"backward, or dynamo's pieces): use .graphs[i].ir(stage)")
-        if self._last is None:
-            raise RuntimeError("nothing compiled yet: call the function or pass example_inputs")
-        if stage not in self._last.stages:
-            raise ValueError(f"unknown stage {stage!r}; stages: {list(self._last.stages)}")
-        return self._last.stages[stage]
-
-    @property
-    def graphs(self) -> list["CompiledFunction"]:
-        """The graphs compiled on its behalf, in compile order: the forward and backward
-        graphs of the training path (`.backward` tells which), or the graphs dynamo split
-        the function into; each has its own stats' share, explain() and ir()."""
-        return list(self._children)
-
-    @property
-    def compile_seconds(self) -> float:
-        """Compile time of the last specialization, in seconds; on the training path (or
-        where dynamo split the function), of the last specialization of every graph."""
-        if self._last is None:
-            return sum(c.compile_seconds for c in self._children)
-        return self._last.compile_seconds
-
-    def timings(self) -> dict[str, float]:
-        """Seconds per phase of the last specialization's compile (compiler/timings.py:
-        "capture", "import", each stage, "jit", "llc" nested in stages, "total"); on the
-        training path (or where dynamo split the function), summed over every graph's."""
-        if self._last is None:
-            out: dict[str, float] = {}
-            for child in self._children:
-                for k, v in child.timings().items():
-                    out[k] = out.get(k, 0.0) + v
-            return out
-        return dict(self._last.timings)
-
-    @property
-    def backward_compile_seconds(self) -> float:
-        """The part of compile_seconds spent on backward graphs."""
-        return sum(c.compile_seconds for c in self._children if c.backward)
 
 
 def compile(fn: Callable, example_inputs: tuple | None = None, **options) -> CompiledFunction:
