@@ -21,7 +21,7 @@ import torch.utils._pytree as pytree
 
 from . import capture as capture_mod
 from . import decompositions, dynamic_check, extern, hazards, library_kernels, module_state
-from . import progress, timings
+from . import collector, progress, timings
 from .compiled_graph import ALIGN, CompiledGraph, lower_graph
 from .errors import CompileError
 from .options import Options
@@ -139,7 +139,8 @@ class Specialization:
         start = time.perf_counter()
         self._dynamic = dynamic
         label = getattr(fn, "__qualname__", None) or type(fn).__name__
-        with timings.recording() as self.timings, progress.showing(label, options.progress):
+        with timings.recording() as self.timings, progress.showing(label, options.progress), \
+                collector.paused():
             self._compile_all(fn, args, options)
         self.compile_seconds = time.perf_counter() - start
         self.timings["total"] = self.compile_seconds
