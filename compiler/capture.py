@@ -18,6 +18,7 @@ import warnings
 from typing import Any, Callable
 
 import torch
+import torch.fx.traceback as fx_traceback
 import torch.utils._pytree as pytree
 from torch._subclasses.fake_tensor import FakeTensor
 from torch.export import ExportedProgram
@@ -151,7 +152,16 @@ class _Wrapper(torch.nn.Module):
         self.record = _Record()
 
     def forward(self, *tensors):
-        out = self.fn(*join_args(tensors, self._skeleton, self._spec))
+        args = join_args(tensors, self._skeleton, self._spec)
+        if isinstance(self.fn, torch.fx.GraphModule):
+            # A graph dynamo (or AOTAutograd) made: run node by node with each node's
+            # metadata kept for the nodes its ops make, so that they keep the user's
+            # module stack (repeated_layers.py finds the layers by it) and source lines
+            # (the graph's own generated code otherwise).
+            with fx_traceback.preserve_node_meta():
+                out = torch.fx.Interpreter(self.fn).run(*args)
+        else:
+            out = self.fn(*args)
         out_leaves, self.record.spec = pytree.tree_flatten(out)
         # A Python number computed from the data (`x.sum().item()`) is symbolic while
         # tracing: it leaves the graph as a 0-d tensor, made a number again per call.

@@ -157,3 +157,32 @@ def test_warm_code_that_rejects_its_arguments_compiles_again(cache_folder):
         torch.testing.assert_close(got, model(x), rtol=1e-5, atol=1e-5)
         torch.testing.assert_close(compiled(x + 1), model(x + 1), rtol=1e-5, atol=1e-5)
     assert not getattr(compiled._last, "warm", False)
+
+
+def test_dynamos_graph_is_cut_at_its_layers_and_names_the_users_lines(cache_folder):
+    """torch.compile(backend="mlirfuse") hands a graph whose module stack is dynamo's
+    (`L['self'].layers.3`): captured node by node with it kept, the layers are found, and
+    an op's source line is the user's, not the graph module's generated code (before:
+    compiled whole, every op at `forward` of `<eval_with_key>`)."""
+    from mlirfuse.compiler.api import CompiledFunction
+
+    torch.manual_seed(0)
+    model, x = Stack(6).eval(), torch.randn(8, 16)
+    graphs = []
+
+    def backend(gm, example_inputs):
+        compiled = CompiledFunction(gm, mlirfuse.compiler.options.Options())
+        graphs.append(compiled)
+        return compiled
+
+    run = torch.compile(model, backend=backend)
+    with torch.no_grad():
+        torch.testing.assert_close(run(x), model(x), rtol=1e-5, atol=1e-5)
+    (compiled,) = graphs
+    graph = compiled._last.graph
+    assert isinstance(graph, PartitionedGraph) and len(graph.pieces) == 8
+    assert len({id(p) for p in graph.pieces}) == 3
+    traces = [n.meta.get("stack_trace") or "" for n in
+              compiled._last.captured.graph_module.graph.nodes if n.op == "call_function"]
+    assert any("return x + self.down" in t for t in traces)
+    assert not any("eval_with_key" in t for t in traces)
