@@ -25,6 +25,7 @@ from . import collector, progress, timings
 from .compiled_graph import ALIGN, CompiledGraph, lower_graph
 from .errors import CompileError
 from .options import Options
+from .target import target_device
 from .partition import EagerOp, PartitionedGraph, PieceGuardFailure, op_name
 from .repeated_layers import layer_groups
 from .screen import OP_STAGES, failure_reason, learn_failure, mark_externs, screen
@@ -57,48 +58,6 @@ def graph_inputs(captured: capture_mod.Captured, args: tuple) -> list[torch.Tens
         else:
             out.append(inp.value)
     return out
-
-
-def target_device(options: Options, examples: list[tuple[int, torch.Tensor]],
-                  describe: Callable[[int], str], graph: torch.fx.GraphModule | None = None
-                  ) -> torch.device:
-    """The device to compile for: the option's, else the tensors' (all on one device),
-    else, for a graph that takes no tensor, the device of what it makes (`arange(n,
-    device="cuda")`).
-
-    Args:
-      examples: (graph input index, tensor) of the arguments, parameters, buffers and
-        constants the function holds.
-    Raises:
-      CompileError when tensors are on several devices and `on_unsupported` is "error"
-      (otherwise the ops that touch tensors on another device run eager).
-    """
-    strict = options.on_unsupported == "error"
-    if options.device is not None:
-        device = torch.device(options.device)
-        if device.type == "cuda" and device.index is None:
-            device = torch.device("cuda", torch.cuda.current_device())
-    else:
-        devices = {t.device for _, t in examples if t.device.type != "cpu"}
-        if not examples and graph is not None:
-            devices = {t.device for n in graph.graph.nodes if n.op == "output"
-                       for r in n.args[0] if isinstance(r, torch.fx.Node)
-                       for t in [r.meta.get("val")] if isinstance(t, torch.Tensor)
-                       and t.device.type != "cpu"}
-        if len(devices) > 1 and strict:
-            raise CompileError(
-                f"tensors on several devices ({sorted(map(str, devices))}): one compiled "
-                "function runs on one device", stage="capture")
-        device = min(devices, key=str) if devices else torch.device("cpu")
-    if device.type not in ("cpu", "cuda"):
-        raise CompileError(f"tensors on {device}: mlirfuse compiles for the CPU "
-                           "and NVIDIA GPUs (cuda)", stage="capture")
-    for i, t in examples:
-        if t.device != device and strict:
-            raise CompileError(
-                f"{describe(i)} is on {t.device}, but the code is compiled for {device}",
-                stage="capture")
-    return device
 
 
 def lower(fn: Callable, args: tuple, options: Options, stop_after: str,
