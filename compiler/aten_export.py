@@ -59,16 +59,30 @@ class _FrameWalk:
     # the outer ones the same for all): kept across captures, cleared past LIMIT.
     _summaries: dict = {}
     LIMIT = 100_000
+    # The code of the frame every node of a trace is made below (the traced function's
+    # caller), and (that frame, the summaries from it outward): walked once per trace.
+    anchor = None
+    _tail: tuple = (None, [])
 
     def __init__(self, frames: list):
         self.frames = frames
 
     @staticmethod
     def extract(*, script: bool = False, cpp: bool = False, skip: int = 0) -> "_FrameWalk":
-        summaries = _FrameWalk._summaries
-        frame, frames = sys._getframe(1 + skip), []
+        return _FrameWalk(_FrameWalk._walk(sys._getframe(1 + skip), _FrameWalk.anchor))
+
+    @staticmethod
+    def _walk(frame, anchor) -> list:
+        """The summaries of `frame` and its callers; below a frame of `anchor`'s code,
+        those of that frame outward are the trace's shared tail, walked once."""
+        summaries, frames = _FrameWalk._summaries, []
         while frame is not None:
             code, line = frame.f_code, frame.f_lineno
+            if code is anchor:
+                if _FrameWalk._tail[0] is not frame:
+                    _FrameWalk._tail = (frame, _FrameWalk._walk(frame, None))
+                frames += _FrameWalk._tail[1]
+                break
             # By the code's id (a code object's hash reads its whole contents), the code
             # kept beside the summary so that the id is not another's later.
             found = summaries.get((id(code), line))
@@ -79,23 +93,27 @@ class _FrameWalk:
                     code.co_filename, line, code.co_name, lookup_line=False))
             frames.append(found[1])
             frame = frame.f_back
-        return _FrameWalk(frames)
+        return frames
 
     def summary(self) -> traceback.StackSummary:
         return traceback.StackSummary(reversed(self.frames))
 
 
 @contextlib.contextmanager
-def frame_walk_stack_traces():
-    """Nodes traced in this context get their stack traces from _FrameWalk."""
+def frame_walk_stack_traces(anchor=None):
+    """Nodes traced in this context get their stack traces from _FrameWalk; `anchor`: the
+    code of the function that calls the traced one (the frames from there outward are
+    every node's: read once per call of it)."""
     import torch.fx.proxy as proxy
 
     original = proxy.CapturedTraceback
     proxy.CapturedTraceback = _FrameWalk
+    _FrameWalk.anchor = anchor
     try:
         yield
     finally:
         proxy.CapturedTraceback = original
+        _FrameWalk.anchor, _FrameWalk._tail = None, (None, [])
 
 
 @functools.lru_cache(maxsize=4)

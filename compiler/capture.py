@@ -256,7 +256,8 @@ def _trace(fn: Callable, tensors: list, skeleton: list, spec, dynamic, keep: fro
         # Lazy graph modules: torch.export's passes rewrite the graph several times, each
         # generating its Python code again (0.2 s for GPT-2's 12 layers), run by no one.
         with warnings.catch_warnings(), portable_kernels(), seeding, \
-                frame_walk_stack_traces(), _use_lazy_graph_module(True):
+                frame_walk_stack_traces(_Wrapper.forward.__code__), \
+                _use_lazy_graph_module(True):
             # torch's own deprecation inside export's copies of pytree specs.
             warnings.filterwarnings("ignore", message=".*LeafSpec.*", category=FutureWarning)
             shapes = None if dynamic is None else {"tensors": tuple(
