@@ -34,7 +34,7 @@ from ..compiler import index_checks  # torch only
 from . import cpu_runtime, extern, native
 from .memref import PACKED, ArgumentLayout
 
-FORMAT = 2  # 2: CUDA artifacts, extern calls
+FORMAT = 3  # 2: CUDA artifacts, extern calls; 3: extern calls on channels-last buffers
 ALIGN = 16  # bytes; CUDA code built for aligned data checks it (compiled_graph.ALIGN)
 
 

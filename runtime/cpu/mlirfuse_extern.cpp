@@ -163,6 +163,9 @@ std::unique_ptr<Spec> parse(const std::string &text) {
       std::string kind = rest.substr(0, kind_end);
       std::string value = kind_end == std::string::npos ? "" : rest.substr(kind_end + 1);
       args.push_back(parse_argument(kind, value));
+    } else if (key != "size" && !key.empty()) {  // (size lines are the compiler's)
+      // A line of a newer compiler: ignoring it could read a buffer the wrong way.
+      throw std::runtime_error("mlirfuse extern call: unknown spec line '" + line + "'");
     }
   }
   auto spec = std::make_unique<Spec>(

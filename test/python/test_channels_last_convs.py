@@ -62,3 +62,18 @@ def test_a_stem_of_three_channels_stays_nchw_and_a_strided_input_is_read_as_it_i
         torch.testing.assert_close(compiled(view), conv(view), rtol=1e-5, atol=1e-5)
         torch.testing.assert_close(compiled(view.contiguous()), conv(view), rtol=1e-5,
                                    atol=1e-5)
+
+
+def test_the_runtime_refuses_a_spec_line_it_does_not_know():
+    """A spec line the runtime does not read (one a newer compiler writes, as `nhwc` once
+    was) would make it read a buffer the wrong way: refused, not ignored."""
+    from mlirfuse.runtime import extern
+
+    if not extern.available():
+        pytest.skip("no C++ compiler for the extern library here")
+    conv = "\n".join(["op aten::convolution", "overload ", "device cpu", "in 6 4", "in 6 4",
+                      "out 6 4", "arg T 0", "arg T 1", "arg N", "arg LI 1,1", "arg LI 0,0",
+                      "arg LI 1,1", "arg B 0", "arg LI 0,0", "arg I 1"])
+    extern.prepare(conv + "\nnhwc 0\nnhwc_out 0")
+    with pytest.raises(extern.ExternError, match="unknown spec line 'nchw_later 0'"):
+        extern.prepare(conv + "\nnchw_later 0")
