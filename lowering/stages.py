@@ -52,7 +52,8 @@ def fused(concat_as_select: bool = True, conv_as_gemm: bool = True,
         "mlirfuse-drop-asserts",
         # torch-mlir's clamps took the bound for a NaN input (eager: NaN).
         "mlirfuse-clamp-nan",
-        *(["mlirfuse-conv-to-gemm", "mlirfuse-channels-last-convs"] if conv_as_gemm else []),
+        *(["mlirfuse-conv-to-gemm", "mlirfuse-channels-last-convs{measure=true}"]
+          if conv_as_gemm else []),
         # torch's pads become fills and insert_slices; concatenations become one select
         # over zero-padded pieces (fusible on the CPU; on the GPU a piece's tile would be
         # computed under an scf.if, so there each piece is its own kernel writing its

@@ -14,8 +14,11 @@ where it lies and write the next convolution's input channels-last): no pass of 
 
 Matches: `func.call`s of extern declarations (compiler/extern.py) whose spec is
 `aten::convolution` on the CPU, not transposed, with a 4-D input of static shape and a
-4-D result of static shape, the input a distinct tensor of the call, of a shape measured
-faster channels-last (`_faster`: 8 channels or more, a weight at most 4x the input).
+4-D result of static shape, the input a distinct tensor of the call, of a shape faster
+channels-last: by the rule of `_faster` (8 channels or more, a weight at most 4x the
+input), and with `measure` (the compile's pipeline) by timing torch's convolution of that
+shape both ways at compile time (`_measured`: at least 15% faster, once per shape in the
+process).
 Rewrites: the input operand into `linalg.transpose` [0, 2, 3, 1] of it, the result into
 the call's [N, H, W, C] result transposed back [0, 3, 1, 2]; the declaration's type and
 spec follow (`nhwc <input>`, `nhwc_out 0`; a `channels_last <input>` copy line goes).
@@ -81,6 +84,53 @@ def _faster(x: ir.RankedTensorType, weight: ir.Type) -> bool:
     return _count(ir.RankedTensorType(weight)) <= 4 * _count(x)
 
 
+# Channels-last is taken where it measured this much faster at least: its input's and
+# result's transpositions at the graph's edges cost a memory pass each ([1, 64, 32, 32]
+# 3x3: 560 us NCHW, 546 channels-last, and ResNet's basic block 1.31 -> 1.56 ms with them).
+MARGIN = 0.85
+_decisions: dict[tuple, bool] = {}  # per shape, for the process (the compile lock held)
+
+
+def _measured(spec: str, index: int, x: ir.RankedTensorType,
+              weight: ir.RankedTensorType) -> bool:
+    """Whether torch's convolution of the spec's shape runs at most MARGIN of its NCHW
+    time on channels-last input, timed here (a few calls each way, alternating, the best
+    of each; at most ~50 ms a shape; on tensors of ones: the generator is the user's)."""
+    import time
+
+    import torch
+
+    lines = spec.splitlines()
+    args = [line.split()[1:] for line in lines if line.startswith("arg ")]
+    dtypes = {number: dtype for dtype, number in extern.DTYPES.items()}
+    dtype = dtypes[int([line for line in lines if line.startswith("in ")][index].split()[1])]
+    stride, padding, dilation = ([int(v) for v in a[1].split(",")] for a in args[3:6])
+    groups = int(args[8][1])
+    key = (tuple(x.shape), tuple(weight.shape), tuple(stride), tuple(padding),
+           tuple(dilation), groups, dtype, torch.get_num_threads())
+    if key not in _decisions:
+        nchw = torch.ones(list(x.shape), dtype=dtype)
+        cl = nchw.contiguous(memory_format=torch.channels_last)
+        w = torch.ones(list(weight.shape), dtype=dtype)
+
+        def run(inp) -> float:
+            start = time.perf_counter()
+            torch.convolution(inp, w, None, stride, padding, dilation, False, [0, 0], groups)
+            return time.perf_counter() - start
+
+        with torch.no_grad():
+            best = [run(nchw), run(cl)]  # (the first calls set up oneDNN's kernels)
+            spent = 0.0
+            for _ in range(5):
+                times = [run(nchw), run(cl)]
+                best = [min(b, t) for b, t in zip(best, times)]
+                spent += sum(times)
+                if spent > 0.05:
+                    break
+        _decisions[key] = best[1] <= MARGIN * best[0]
+    return _decisions[key]
+
+
 def _count(t: ir.RankedTensorType) -> int:
     n = 1
     for size in t.shape:
@@ -132,6 +182,9 @@ class ChannelsLastConvs(Pass):
     """CPU convolution extern calls on channels-last buffers, transpositions around them."""
 
     ARGUMENT = "mlirfuse-channels-last-convs"
+    # Each shape's layout chosen by timing torch's convolution both ways (_measured);
+    # false: by the shapes' rule (_faster), the same on every machine (lit tests).
+    measure: bool = False
 
     def run(self, module: ir.Operation) -> None:
         declarations = {}
@@ -145,8 +198,7 @@ class ChannelsLastConvs(Pass):
                 if decl is not None:
                     self._rewrite(call, decl)
 
-    @staticmethod
-    def _rewrite(call: ir.Operation, decl: ir.Operation) -> None:
+    def _rewrite(self, call: ir.Operation, decl: ir.Operation) -> None:
         spec = ir.StringAttr(decl.attributes[extern.ATTR]).value
         found = _inputs(spec)
         if found is None or len(call.results) != 1 or max(found) >= len(call.operands):
@@ -155,6 +207,9 @@ class ChannelsLastConvs(Pass):
         x, result = call.operands[index], call.results[0]
         if not (_static_4d(x.type) and _static_4d(result.type)) or \
                 not _faster(ir.RankedTensorType(x.type), call.operands[weight].type):
+            return
+        if self.measure and not _measured(spec, index, ir.RankedTensorType(x.type),
+                                          ir.RankedTensorType(call.operands[weight].type)):
             return
         with call.location:
             nhwc = _permuted(ir.RankedTensorType(result.type), TO_NHWC)

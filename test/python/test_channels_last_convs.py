@@ -6,6 +6,15 @@ import pytest
 import torch
 
 import mlirfuse
+from mlirfuse.lowering.cpu import channels_last_convs
+
+
+@pytest.fixture(autouse=True)
+def always_channels_last(monkeypatch, cache_folder):
+    """Every shape the rule takes measured faster channels-last (the timing itself is the
+    machine's: a margin of 100 makes it certain), in a cache folder of its own."""
+    monkeypatch.setattr(channels_last_convs, "MARGIN", 100.0)
+    monkeypatch.setattr(channels_last_convs, "_decisions", {})
 
 
 class Block(torch.nn.Module):
@@ -77,3 +86,17 @@ def test_the_runtime_refuses_a_spec_line_it_does_not_know():
     extern.prepare(conv + "\nnhwc 0\nnhwc_out 0")
     with pytest.raises(extern.ExternError, match="unknown spec line 'nchw_later 0'"):
         extern.prepare(conv + "\nnchw_later 0")
+
+
+def test_a_shape_measured_no_faster_stays_nchw(monkeypatch):
+    """The compile times torch's convolution both ways and keeps NCHW where channels-last
+    is not MARGIN faster (a margin of 0: never), results the same."""
+    monkeypatch.setattr(channels_last_convs, "MARGIN", 0.0)
+    torch.manual_seed(0)
+    model = Block().eval()
+    x = torch.randn(2, 16, 12, 12)
+    compiled = mlirfuse.compile(model)
+    with torch.no_grad():
+        for g, e in zip(compiled(x), model(x)):
+            torch.testing.assert_close(g, e, rtol=1e-5, atol=1e-5)
+    assert "nhwc" not in compiled.ir("fused") and len(channels_last_convs._decisions) == 2
