@@ -18,7 +18,7 @@ Matches: `func.call`s of extern declarations (compiler/extern.py) whose spec is
 channels-last: by the rule of `_faster` (8 channels or more, a weight at most 4x the
 input), and with `measure` (the compile's pipeline) by timing torch's convolution of that
 shape both ways at compile time (`_measured`: at least 15% faster, once per shape in the
-process).
+process; a grouped convolution, handed channels-last copies otherwise, is not timed).
 Rewrites: the input operand into `linalg.transpose` [0, 2, 3, 1] of it, the result into
 the call's [N, H, W, C] result transposed back [0, 3, 1, 2]; the declaration's type and
 spec follow (`nhwc <input>`, `nhwc_out 0`; a `channels_last <input>` copy line goes).
@@ -209,8 +209,12 @@ class ChannelsLastConvs(Pass):
         if not (_static_4d(x.type) and _static_4d(result.type)) or \
                 not _faster(ir.RankedTensorType(x.type), call.operands[weight].type):
             return
-        if self.measure and not _measured(spec, index, ir.RankedTensorType(x.type),
-                                          ir.RankedTensorType(call.operands[weight].type)):
+        # A grouped convolution got channels-last copies already (the spec's
+        # `channels_last` line, measured faster): buffers that are so only save the copy.
+        grouped = f"channels_last {index}" in spec.splitlines()
+        if self.measure and not grouped and not _measured(
+                spec, index, ir.RankedTensorType(x.type),
+                ir.RankedTensorType(call.operands[weight].type)):
             return
         with call.location:
             nhwc = _permuted(ir.RankedTensorType(result.type), TO_NHWC)

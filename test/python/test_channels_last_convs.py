@@ -100,3 +100,11 @@ def test_a_shape_measured_no_faster_stays_nchw(monkeypatch):
         for g, e in zip(compiled(x), model(x)):
             torch.testing.assert_close(g, e, rtol=1e-5, atol=1e-5)
     assert "nhwc" not in compiled.ir("fused") and len(channels_last_convs._decisions) == 2
+
+    # A grouped convolution is handed channels-last copies otherwise: not timed, taken.
+    grouped = Block(groups=4).eval()
+    compiled = mlirfuse.compile(grouped)
+    with torch.no_grad():
+        for g, e in zip(compiled(x), grouped(x)):
+            torch.testing.assert_close(g, e, rtol=1e-5, atol=1e-5)
+    assert compiled.ir("fused").count("nhwc_out 0") == 1
