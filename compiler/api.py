@@ -17,7 +17,7 @@ from typing import Any, Callable
 import torch
 
 from . import stats as stats_mod
-from . import collector, warm_start
+from . import warm_start
 from .concurrency import COMPILE_LOCK
 from .capture import is_fake
 from .dispatch import (Key, bind_positional, dispatch_key, erase_sizes,
@@ -95,10 +95,6 @@ class CompiledFunction(Fallbacks, Inspection):
         return dispatch_key(args, self._modules)
 
     def _compile(self, key: tuple, args: tuple) -> Specialization:
-        with collector.paused():  # (a warm start's load and its entry's writing too)
-            return self._compile_paused(key, args)
-
-    def _compile_paused(self, key: tuple, args: tuple) -> Specialization:
         spec = None
         dims = self._dynamic_request(key)
         if dims is not None and tuple(map(tuple, dims)) in self._no_dynamic:

@@ -41,7 +41,7 @@ from torch.utils import _pytree as pytree
 from ..runtime import cpu_library
 from ..runtime.engine import Executable
 from . import capture as capture_mod
-from . import graph_cache, index_checks, team_cache
+from . import collector, graph_cache, index_checks, team_cache
 from .compiled_graph import ALIGN, CompiledGraph, _StagesOnDemand
 from .fingerprint import Unkeyable, fingerprint
 from .options import Options
@@ -57,12 +57,13 @@ def specialization(fn, args: tuple, options: Options, warm: bool = True) -> Spec
     """The specialization of `fn` for `args`' sizes: from a warm start when a process
     compiled it before, else compiled (and remembered for one); `warm` False: compiled
     (a backward graph, a graph dynamo made symbolic)."""
-    name = key(fn, args, options) if warm else None
-    spec = load(name, fn, args, options) if name else None
-    if spec is None:
-        spec = Specialization(fn, args, options)
-        if name:
-            remember(name, spec)
+    with collector.paused():  # (the entry's load and writing too: Specialization's own)
+        name = key(fn, args, options) if warm else None
+        spec = load(name, fn, args, options) if name else None
+        if spec is None:
+            spec = Specialization(fn, args, options)
+            if name:
+                remember(name, spec)
     return spec
 
 

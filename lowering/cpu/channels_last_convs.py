@@ -42,6 +42,7 @@ After:
 from __future__ import annotations
 
 import dataclasses
+from typing import NamedTuple
 
 from torch_mlir import ir
 from torch_mlir.dialects import func, linalg, tensor
@@ -54,22 +55,38 @@ TO_NHWC = [0, 2, 3, 1]
 TO_NCHW = [0, 3, 1, 2]
 
 
-def _inputs(spec: str) -> tuple[int, int] | None:
-    """The spec's input indices of a CPU convolution's activations and weight, None when
-    the spec is another op's, a transposed convolution's, or has symbolic sizes."""
+class _Convolution(NamedTuple):
+    """What the pass reads of a convolution's extern spec."""
+
+    index: int  # the activations' input
+    weight: int  # the weight's input
+    dtype: int  # c10::ScalarType number of the activations
+    stride: list[int]
+    padding: list[int]
+    dilation: list[int]
+    groups: int
+    grouped: bool  # handed channels-last copies already (library_kernels.channels_last)
+
+
+def _convolution(spec: str) -> _Convolution | None:
+    """The spec's CPU convolution, None when the spec is another op's, a transposed
+    convolution's, one with symbolic sizes, or one whose activations are also another
+    argument."""
     lines = spec.splitlines()
     if "op aten::convolution" not in lines or "overload " not in lines or \
             "device cpu" not in lines or \
             any(line.startswith(("size ", "nhwc")) for line in lines):
         return None
     args = [line.split()[1:] for line in lines if line.startswith("arg ")]
-    if len(args) < 7 or args[0][0] != "T" or args[6] != ["B", "0"]:
+    if len(args) < 9 or args[0][0] != "T" or args[1][0] != "T" or args[6] != ["B", "0"]:
         return None
-    if args[1][0] != "T":
+    index = int(args[0][1])
+    if sum(a[0] == "T" and int(a[1]) == index for a in args) != 1:
         return None
-    index, weight = int(args[0][1]), int(args[1][1])
-    uses = sum(a[0] == "T" and int(a[1]) == index for a in args)
-    return (index, weight) if uses == 1 else None
+    stride, padding, dilation = ([int(v) for v in a[1].split(",")] for a in args[3:6])
+    dtype = int([line for line in lines if line.startswith("in ")][index].split()[1])
+    return _Convolution(index, int(args[1][1]), dtype, stride, padding, dilation,
+                        int(args[8][1]), f"channels_last {index}" in lines)
 
 
 def _faster(x: ir.RankedTensorType, weight: ir.Type) -> bool:
@@ -91,9 +108,9 @@ MARGIN = 0.85
 _decisions: dict[tuple, bool] = {}  # per shape, for the process (the compile lock held)
 
 
-def _measured(spec: str, index: int, x: ir.RankedTensorType,
+def _measured(conv: _Convolution, x: ir.RankedTensorType,
               weight: ir.RankedTensorType) -> bool:
-    """Whether torch's convolution of the spec's shape runs at most MARGIN of its NCHW
+    """Whether torch's convolution of this shape runs at most MARGIN of its NCHW
     time on channels-last input, timed here (up to 7 calls each way, alternating, at most
     ~50 ms a shape; by the best and the median of each; on tensors of ones: the random
     generator is the user's)."""
@@ -102,12 +119,8 @@ def _measured(spec: str, index: int, x: ir.RankedTensorType,
 
     import torch
 
-    lines = spec.splitlines()
-    args = [line.split()[1:] for line in lines if line.startswith("arg ")]
-    dtypes = {number: dtype for dtype, number in extern.DTYPES.items()}
-    dtype = dtypes[int([line for line in lines if line.startswith("in ")][index].split()[1])]
-    stride, padding, dilation = ([int(v) for v in a[1].split(",")] for a in args[3:6])
-    groups = int(args[8][1])
+    dtype = next(d for d, number in extern.DTYPES.items() if number == conv.dtype)
+    stride, padding, dilation, groups = conv.stride, conv.padding, conv.dilation, conv.groups
     key = (tuple(x.shape), tuple(weight.shape), tuple(stride), tuple(padding),
            tuple(dilation), groups, dtype, torch.get_num_threads())
     if key not in _decisions:
@@ -188,33 +201,28 @@ class ChannelsLastConvs(Pass):
     measure: bool = False
 
     def run(self, module: ir.Operation) -> None:
-        declarations = {}
-        for op in module.regions[0].blocks[0].operations:
-            op = op.operation
-            if op.name == "func.func" and extern.ATTR in op.attributes:
-                declarations[ir.StringAttr(op.attributes["sym_name"]).value] = op
+        declarations = {ir.StringAttr(d.attributes["sym_name"]).value: d
+                        for d in extern.declarations(module)}
         for fn in st.functions(module):
-            for call in [o for o in st.walk(fn) if o.name == "func.call"]:
-                decl = declarations.get(ir.FlatSymbolRefAttr(call.attributes["callee"]).value)
-                if decl is not None:
-                    self._rewrite(call, decl)
+            for call in [o for o in st.walk(fn) if extern.is_call(o)]:
+                self._rewrite(call, declarations[
+                    ir.FlatSymbolRefAttr(call.attributes["callee"]).value])
 
     def _rewrite(self, call: ir.Operation, decl: ir.Operation) -> None:
         spec = ir.StringAttr(decl.attributes[extern.ATTR]).value
-        found = _inputs(spec)
-        if found is None or len(call.results) != 1 or max(found) >= len(call.operands):
+        conv = _convolution(spec)
+        if conv is None or len(call.results) != 1 or \
+                max(conv.index, conv.weight) >= len(call.operands):
             return
-        index, weight = found
-        x, result = call.operands[index], call.results[0]
+        index = conv.index
+        x, result, weight = call.operands[index], call.results[0], call.operands[conv.weight]
         if not (_static_4d(x.type) and _static_4d(result.type)) or \
-                not _faster(ir.RankedTensorType(x.type), call.operands[weight].type):
+                not _faster(ir.RankedTensorType(x.type), weight.type):
             return
-        # A grouped convolution got channels-last copies already (the spec's
-        # `channels_last` line, measured faster): buffers that are so only save the copy.
-        grouped = f"channels_last {index}" in spec.splitlines()
-        if self.measure and not grouped and not _measured(
-                spec, index, ir.RankedTensorType(x.type),
-                ir.RankedTensorType(call.operands[weight].type)):
+        # A grouped convolution got channels-last copies already (measured faster):
+        # buffers that are so only save the copy; not timed against NCHW.
+        if self.measure and not conv.grouped and not _measured(
+                conv, ir.RankedTensorType(x.type), ir.RankedTensorType(weight.type)):
             return
         with call.location:
             nhwc = _permuted(ir.RankedTensorType(result.type), TO_NHWC)
