@@ -32,7 +32,8 @@ from torch.utils import _pytree as pytree
 
 from ..compiler import index_checks  # torch only
 from . import cpu_runtime, extern, native
-from .memref import PACKED, ArgumentLayout
+from .memref import ArgumentLayout
+from .native_pack import EXTERN_FAILED
 
 FORMAT = 3  # 2: CUDA artifacts, extern calls; 3: extern calls on channels-last buffers
 ALIGN = 16  # bytes; CUDA code built for aligned data checks it (compiled_graph.ALIGN)
@@ -96,8 +97,9 @@ class Artifact:
                 cpu_runtime.load()
                 extern.prepare_all(specs)
                 self._code = native.HostLibrary(os.path.join(path, "code.so"))
-                self._fn = PACKED(self._code.address("_mlir__mlir_ciface_main"))
+                self._address = self._code.address("_mlir__mlir_ciface_main")
                 self._layout = ArgumentLayout(ranks)
+                self._errors = extern.errors_address() if self._extern else 0
         except (OSError, RuntimeError, native.BuildError) as e:  # (CudaError, ExternError)
             raise ArtifactError(f"{path}: the code does not load here: {e}") from None
         self._out_spec = pytree.treespec_loads(m["out_spec"])
@@ -148,12 +150,10 @@ class Artifact:
             scratch = [] if self._workspace is None else \
                 [torch.empty(self._workspace, dtype=torch.uint8, device=self.device)]
             return self._code(ins + outs + scratch)  # (raises CudaError, ExternError)
-        block = self._layout.pack(ins + outs)
-        if self._extern:
-            extern.checked_call(self._fn, ctypes.addressof(block))
-        else:
-            self._fn(ctypes.addressof(block))
-        return block[self._layout.result] & 0xFFFFFFFF
+        status = self._layout.call(self._address, ins + outs, self._errors)
+        if status == EXTERN_FAILED:
+            raise extern.ExternError(extern.take_error())
+        return status
 
     def _device(self, path: str, device) -> torch.device:
         """Where the code runs: the CPU, or the CUDA device asked for (of the chip the

@@ -19,8 +19,8 @@ import os
 import torch
 
 from . import extern, native
-from .memref import PACKED
 from .memref import ArgumentLayout
+from .native_pack import EXTERN_FAILED
 
 SOURCE = os.path.join(os.path.dirname(__file__), "cuda", "mlirfuse_cuda.c")
 
@@ -187,8 +187,8 @@ class CudaExecutable:
         address = self._host.address("_mlir__mlir_ciface_" + entry)  # the packed form
         if not address:
             raise CudaError(f"entry function {entry!r} could not be linked")
-        self._fn = PACKED(address)
-        self._layout = ArgumentLayout(ranks)
+        self._address, self._layout = address, ArgumentLayout(ranks)
+        self._extern_errors = extern.errors_address() if self._extern else 0
         self._begin = lib.mlirfuse_begin
         self._set_tf32 = lib.mlirfuse_set_conv_tf32
         self._stream = torch._C._cuda_getCurrentRawStream
@@ -205,11 +205,9 @@ class CudaExecutable:
         self._begin(self._stream(self.device), self.device)
         if self._convolutions:  # as eager: TF32 unless torch.backends.cudnn.allow_tf32 is off
             self._set_tf32(torch.backends.cudnn.allow_tf32)
-        block = self._layout.pack(tensors)
-        extern_before = extern.errors() if self._extern else 0
-        self._fn(ctypes.addressof(block))
+        status = self._layout.call(self._address, tensors, self._extern_errors)
         if self._errors.value != before:
             raise CudaError(last_error())
-        if self._extern and extern.errors() != extern_before:
+        if status == EXTERN_FAILED:
             raise extern.ExternError(extern.take_error())
-        return block[self._layout.result] & 0xFFFFFFFF
+        return status

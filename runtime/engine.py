@@ -11,7 +11,8 @@ from torch_mlir import ir
 from torch_mlir.execution_engine import ExecutionEngine
 
 from . import cpu_library, cpu_runtime, extern, native
-from .memref import PACKED, ArgumentLayout
+from .memref import ArgumentLayout
+from .native_pack import EXTERN_FAILED
 
 
 # LLVM options of the JIT's code generator (the LLVM inside torch-mlir, which only
@@ -89,8 +90,8 @@ class Executable:
                                    "reported unresolved symbols on stderr ('JIT session error')")
             if name:
                 self.stored = cpu_library.store(self.engine, name, libraries)
-        self._fn = PACKED(address)
-        self._layout = ArgumentLayout(ranks)
+        self._address, self._layout = address, ArgumentLayout(ranks)
+        self._errors = extern.errors_address() if self._extern else 0
 
     @classmethod
     def from_library(cls, path: str, ranks: list[int], specs: list[str] = (),
@@ -108,8 +109,8 @@ class Executable:
         address = self._load(path, entry)
         if address is None:
             raise OSError(f"{path} does not load")
-        self._fn = PACKED(address)
-        self._layout = ArgumentLayout(ranks)
+        self._address, self._layout = address, ArgumentLayout(ranks)
+        self._errors = extern.errors_address() if self._extern else 0
         return self
 
     def _load(self, path: str | None, entry: str) -> int | None:
@@ -132,9 +133,7 @@ class Executable:
         Raises:
           extern.ExternError with torch's message when an op of an extern call raised.
         """
-        block = self._layout.pack(tensors)
-        if self._extern:
-            extern.checked_call(self._fn, ctypes.addressof(block))
-        else:
-            self._fn(ctypes.addressof(block))
-        return block[self._layout.result] & 0xFFFFFFFF
+        status = self._layout.call(self._address, tensors, self._errors)
+        if status == EXTERN_FAILED:
+            raise extern.ExternError(extern.take_error())
+        return status

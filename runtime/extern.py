@@ -114,17 +114,12 @@ def prepare_all(specs: list[str]) -> None:
         prepare(spec)
 
 
-def checked_call(fn, address: int) -> None:
-    """Calls compiled code with extern calls, `fn(address)` (a packed argument block).
-
-    Raises:
-      ExternError with torch's message when an op of an extern call raised (as eager
-      would: the error cannot unwind through compiled code, so it is kept and taken here).
-    """
-    before = errors()
-    fn(address)
-    if errors() != before:
-        raise ExternError(take_error())
+def errors_address() -> int:
+    """The address of the library's `int64 mlirfuse_extern_errors(void)` (this thread's
+    extern-call errors so far): runtime/memref.py's ArgumentLayout.call compares it before
+    and after a call of compiled code with extern calls, whose errors cannot unwind
+    through it; take_error() then has torch's message."""
+    return ctypes.cast(library().mlirfuse_extern_errors, ctypes.c_void_p).value
 
 
 def errors() -> int:

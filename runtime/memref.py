@@ -13,11 +13,14 @@ import ctypes
 
 import torch
 
+from . import native_pack
+
 WORD = 8
 
 
 # The packed form of a compiled entry function: void (void **args) (ArgumentLayout).
 PACKED = ctypes.CFUNCTYPE(None, ctypes.c_void_p)
+_COUNTER = ctypes.CFUNCTYPE(ctypes.c_int64)
 
 class ArgumentLayout:
     """The argument block of packed ExecutionEngine calls for arguments of fixed ranks.
@@ -42,6 +45,37 @@ class ArgumentLayout:
         self._packed_offsets = [WORD * (n + 2 + i) for i in range(n)] + [WORD * self.result]
         self._slot_offsets = [WORD * s for s in starts]
         self._array = ctypes.c_int64 * self.size
+        self._ranks = list(ranks)
+        self._rank_words = (ctypes.c_int64 * max(n, 1))(*ranks)
+
+    def call(self, address: int, tensors: list[torch.Tensor], errors: int = 0) -> int:
+        """Runs the packed entry function at `address` on `tensors` (a list: inputs, then
+        outputs); packed in C (runtime/native_pack.py) where it is built, else in Python.
+
+        Args:
+          errors: the address of a function `int64 errors(void)` counting this thread's
+            extern-call errors (runtime/extern.py), 0 when the code makes no extern calls.
+        Returns:
+          The entry's i32 result (its guard status), 1 + i when tensor i has another rank
+          than the code takes (nothing ran), native_pack.EXTERN_FAILED when an extern call
+          raised during the call.
+        """
+        native = native_pack.caller()
+        if native is not None:
+            status = native(address, tensors, ctypes.addressof(self._rank_words), self.count,
+                            errors or None)
+            if status != native_pack.FALLBACK:
+                return status
+        for i, (t, rank) in enumerate(zip(tensors, self._ranks)):
+            if t.dim() != rank:  # its descriptor would shift every word after it
+                return 1 + i
+        block = self.pack(tensors)
+        count = _COUNTER(errors) if errors else None
+        before = count() if count else 0
+        PACKED(address)(ctypes.addressof(block))
+        if count and count() != before:
+            return native_pack.EXTERN_FAILED
+        return block[self.result] & 0xFFFFFFFF
 
     def pack(self, tensors: list[torch.Tensor]):
         """Returns the ctypes array to pass (keep it alive during the call)."""

@@ -111,3 +111,26 @@ def _seed():
     """Every test starts from the same random state."""
     torch.manual_seed(0)
     yield
+
+
+def check_in_threads(check, items) -> None:
+    """Runs `check(item)` for each item, each in a thread of its own, all at once; raises
+    the first assertion or error a thread met."""
+    import threading
+
+    errors = []
+
+    def work(item):
+        try:
+            check(item)
+        except Exception as e:  # noqa: BLE001 (raised below)
+            errors.append(e)
+
+    threads = [threading.Thread(target=work, args=(item,)) for item in items]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        raise errors[0]
+

@@ -5,13 +5,12 @@ import re
 import shutil
 import subprocess
 import sys
-import threading
 
 import pytest
 import torch
 
 import mlirfuse
-from conftest import assert_same, extern_calls_here
+from conftest import assert_same, check_in_threads, extern_calls_here
 
 pytestmark = pytest.mark.skipif(not extern_calls_here(),
                                 reason="extern calls on CUDA are off (MLIRFUSE_CUDA_EXTERN=0)")
@@ -123,21 +122,12 @@ def test_extern_calls_in_threads():
     x = [torch.randn(6, 6) for _ in range(4)]
     compiled = mlirfuse.compile(qr_between)
     compiled(x[0])
-    errors = []
 
-    def work(t):
-        try:
-            for _ in range(20):
-                assert_same(compiled(t), qr_between(t))
-        except Exception as e:  # noqa: BLE001 (reported below)
-            errors.append(e)
+    def check(t):
+        for _ in range(20):
+            assert_same(compiled(t), qr_between(t))
 
-    threads = [threading.Thread(target=work, args=(t,)) for t in x]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert not errors, errors[0]
+    check_in_threads(check, x)
 
 
 def test_extern_call_beside_an_eager_op():
