@@ -27,9 +27,12 @@ does not see: a library's module-level globals rebound at run time.
 
 from __future__ import annotations
 
+import collections
 import enum
 import functools
 import hashlib
+import importlib.metadata
+import json
 import logging
 import marshal
 import os
@@ -46,6 +49,8 @@ BUDGET = 200_000
 _LIBRARY_ROOTS = tuple(sorted({os.path.realpath(p) + os.sep for k, p in sysconfig.get_paths()
                                .items() if k in ("stdlib", "platstdlib", "purelib", "platlib")},
                               key=len, reverse=True))
+# A namedtuple class's field (`Point.x`), which has no state Python can read: its index.
+_TUPLE_FIELD = type(collections.namedtuple("_Pair", "a b").a)
 _OPAQUE = (logging.Logger, logging.LoggerAdapter, type(threading.Lock()),
            type(threading.RLock()), threading.local)
 _NAMED = (types.BuiltinFunctionType, types.BuiltinMethodType, types.WrapperDescriptorType,
@@ -89,7 +94,48 @@ def _torch_state() -> tuple:
 
 @functools.cache
 def _library(filename: str) -> bool:
-    return os.path.realpath(filename).startswith(_LIBRARY_ROOTS)
+    """Whether `filename` is a library's: under Python's own folders (the standard library,
+    site-packages), or a file of a distribution installed elsewhere (`pip install --target`
+    into a folder on PYTHONPATH, as on the H200 machine, whose transformers was the user's
+    code otherwise, described in full, and held an object it cannot describe)."""
+    path = os.path.realpath(filename)
+    return path.startswith(_LIBRARY_ROOTS) or path.startswith(_installed_elsewhere())
+
+
+@functools.cache
+def _installed_elsewhere() -> tuple[str, ...]:
+    """The top-level package folders and modules of distributions installed from wheels
+    outside Python's own folders. Not those installed editable (pip's direct_url.json says
+    so) nor setuptools' develop installs (.egg-info): their code is the user's, and changes
+    without a new version."""
+    roots = set()
+    try:
+        tops = importlib.metadata.packages_distributions()
+    except Exception:  # noqa: BLE001 - a broken metadata folder: no roots from it
+        return ()
+    for top, names in tops.items():
+        for name in names:
+            try:
+                dist = importlib.metadata.distribution(name)
+            except importlib.metadata.PackageNotFoundError:
+                continue
+            folder = str(getattr(dist, "_path", ""))
+            if not folder.endswith(".dist-info") or _editable(dist):
+                continue
+            base = os.path.realpath(str(dist.locate_file("")))
+            if (base + os.sep).startswith(_LIBRARY_ROOTS):
+                continue
+            roots.add(os.path.join(base, top) + os.sep)
+            roots.add(os.path.join(base, top) + ".py")
+    return tuple(sorted(roots, key=len, reverse=True))
+
+
+def _editable(dist) -> bool:
+    try:
+        url = json.loads(dist.read_text("direct_url.json") or "{}")
+    except ValueError:
+        return True  # unreadable: the user's code, described in full
+    return bool(url.get("dir_info", {}).get("editable"))
 
 
 @functools.cache
@@ -190,6 +236,8 @@ class _Describer:
         elif isinstance(x, _NAMED):
             self.token("named", getattr(x, "__module__", None), getattr(x, "__qualname__", None)
                        or getattr(x, "__name__", None) or repr(x))
+        elif isinstance(x, _TUPLE_FIELD):
+            self.token("field", repr(x.__reduce__()[1]))
         elif isinstance(x, _OPAQUE):
             self.token("opaque", type(x).__qualname__)
         elif type(x) is object or isinstance(x, re.Pattern):  # sentinels, patterns

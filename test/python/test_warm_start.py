@@ -225,6 +225,59 @@ def test_the_key_follows_a_function_reached_through_a_module_of_the_users(tmp_pa
     assert _key(f, x) != base
 
 
+def test_a_namedtuple_class_is_described_by_its_fields():
+    """A module holding a namedtuple class: its fields (`Pair.a`, objects with no state
+    Python reads) count by their index; the key changes with the fields (before, no key:
+    GPT-2 on the H200 took no warm start)."""
+    import collections
+
+    class Holds(torch.nn.Module):
+        def __init__(self, kind):
+            super().__init__()
+            self.kind = kind
+
+        def forward(self, x):
+            return self.kind(x, x + 1).b
+
+    x = torch.randn(3)
+    key = _key(Holds(collections.namedtuple("Pair", "a b")), x)
+    assert key == _key(Holds(collections.namedtuple("Pair", "a b")), x)
+    assert key != _key(Holds(collections.namedtuple("Pair", "b a")), x)
+
+
+def _installed(site, name, editable=False):
+    """A package `name` installed from a wheel into the folder `site` (its dist-info as
+    pip writes it; editable: pip's direct_url.json says so)."""
+    (site / name).mkdir()
+    (site / name / "__init__.py").write_text("def scale(x):\n    return x * 2\n")
+    info = site / f"{name}-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n")
+    (info / "RECORD").write_text(f"{name}/__init__.py,,\n{info.name}/METADATA,,\n")
+    if editable:
+        (info / "direct_url.json").write_text(
+            json.dumps({"url": "file:///src", "dir_info": {"editable": True}}))
+    return str(site / name / "__init__.py")
+
+
+def test_a_wheel_installed_outside_site_packages_is_a_library(tmp_path, monkeypatch):
+    """`pip install --target <folder>` with the folder on PYTHONPATH (how the H200 machine
+    gets transformers): its code counts by its version, as site-packages' does; a package
+    installed editable stays the user's code (changes without a new version)."""
+    monkeypatch.syspath_prepend(str(tmp_path))
+    wheel = _installed(tmp_path, "warm_wheel")
+    editable = _installed(tmp_path, "warm_editable", editable=True)
+    fingerprint._library.cache_clear()
+    fingerprint._installed_elsewhere.cache_clear()
+    try:
+        assert fingerprint._library(wheel)
+        assert not fingerprint._library(editable)
+        assert not fingerprint._library(__file__)
+    finally:
+        fingerprint._library.cache_clear()
+        fingerprint._installed_elsewhere.cache_clear()
+
+
 def test_parameters_count_by_metadata_and_a_config_by_value():
     lin = torch.nn.Linear(4, 4)
     x = torch.randn(2, 4)
