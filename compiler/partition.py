@@ -212,6 +212,20 @@ class _Piece(torch.nn.Module):
 _INSERTION_POINT = "insertion_point" in inspect.signature(insert_subgm).parameters
 
 
+def _fuse_piece(top: torch.fx.GraphModule, part: list[torch.fx.Node], name: str):
+    """(the nodes of `part` in topological order, fuse_as_graphmodule's (submodule, inputs,
+    outputs) of them): the one way a piece is made, where it is compiled to be shared and
+    where it is put in the graph. The submodule's inputs come in the order its nodes are
+    copied, and torch's topo_sort did not keep a sorted list's order before torch 2.13
+    (a FIFO queue; 2.13's is stable): on the H200's torch 2.11 the pieces compiled to be
+    shared had other input orders than the graph's, whose GPT-2 layers each compiled
+    again (12-layer cold compile 2.2x the 2-layer one).
+    """
+    nodes = topo_sort(list(part))
+    return nodes, fuse_as_graphmodule(top, nodes, name, dict.fromkeys(part),
+                                      always_return_tuple=True)
+
+
 def _fuse(top: torch.fx.GraphModule, partitions: list[list[torch.fx.Node]],
           values: dict) -> list[list]:
     """torch's fuse_by_partitions (each partition a submodule `piece_<i>`), returning each
@@ -221,9 +235,7 @@ def _fuse(top: torch.fx.GraphModule, partitions: list[list[torch.fx.Node]],
     compiled again."""
     examples = []
     for i, part in enumerate(partitions):
-        nodes = topo_sort(list(part))
-        sub, inputs, outputs = fuse_as_graphmodule(top, nodes, f"piece_{i}", dict.fromkeys(part),
-                                                   always_return_tuple=True)
+        nodes, (sub, inputs, outputs) = _fuse_piece(top, part, f"piece_{i}")
         if _INSERTION_POINT:  # (torch 2.13 asks where; older ones take the last output)
             insert_subgm(top, sub, inputs, outputs, nodes[-1])
         else:
@@ -283,7 +295,7 @@ class PartitionedGraph:
             partitions = self._propose(top, eager, groups)
             failed = False
             for part in partitions:
-                sub, inputs, _ = fuse_as_graphmodule(top, part, "piece", always_return_tuple=True)
+                _, (sub, inputs, _) = _fuse_piece(top, part, "piece")
                 ins = [values[n] for n in inputs]
                 key = graph_key(sub, ins)
                 if key in compiled:
@@ -361,7 +373,9 @@ class PartitionedGraph:
             name = f"piece_{i}"
             sub = top.get_submodule(name)
             key = graph_key(sub, ins)
-            piece = compiled.get(key) or CompiledGraph(sub, ins, device, options)
+            piece = compiled.get(key)
+            if piece is None:  # (a piece _build did not compile: shared from here on)
+                piece = compiled[key] = CompiledGraph(sub, ins, device, options)
 
             def recompile(tensors, sub=sub):
                 self.compilations += 1

@@ -186,3 +186,48 @@ def test_dynamos_graph_is_cut_at_its_layers_and_names_the_users_lines(cache_fold
               compiled._last.captured.graph_module.graph.nodes if n.op == "call_function"]
     assert any("return x + self.down" in t for t in traces)
     assert not any("eval_with_key" in t for t in traces)
+
+
+def _fifo_topo_sort(nodes):
+    """torch's topo_sort before 2.13 (the H200's 2.11): a FIFO queue, which reorders a list
+    already sorted where nodes do not depend on each other."""
+    import collections
+
+    indegree = dict.fromkeys(nodes, 0)
+    queue = collections.deque()
+    for n in nodes:
+        indegree[n] = sum(1 for i in n.all_input_nodes if i in indegree)
+        if indegree[n] == 0:
+            queue.append(n)
+    out = []
+    while queue:
+        n = queue.popleft()
+        out.append(n)
+        for user in n.users:
+            if user in indegree:
+                indegree[user] -= 1
+                if indegree[user] == 0:
+                    queue.append(user)
+    return out
+
+
+def test_pieces_are_shared_whatever_order_torchs_topo_sort_gives(cache_folder, monkeypatch):
+    """A piece is made one way where it is compiled to be shared and where the graph gets
+    it: with torch 2.11's topo_sort, the two orders differed, and every layer compiled
+    again (8 pieces compiled, none shared; on the H200)."""
+    from mlirfuse.compiler import compiled_graph, partition
+
+    monkeypatch.setattr(partition, "topo_sort", _fifo_topo_sort)
+    made = []
+    real = compiled_graph.CompiledGraph.__init__
+
+    def counted(self, *args, **kwargs):
+        made.append(1)
+        real(self, *args, **kwargs)
+
+    monkeypatch.setattr(compiled_graph.CompiledGraph, "__init__", counted)
+    torch.manual_seed(0)
+    compiled = _compiled(Stack(6), torch.randn(8, 16))
+    graph = compiled._last.graph
+    assert len(graph.pieces) == 8 and len({id(p) for p in graph.pieces}) == 3
+    assert len(made) == 3
