@@ -143,6 +143,15 @@ def limit_bytes(variable: str, default_mb: int) -> int:
         return default_mb * 2**20
 
 
+def built_path(source: str, name: str, flags: tuple[str, ...] = (),
+               libraries: tuple[str, ...] = ("-ldl",), salt: str = "") -> str:
+    """Where build() puts (or put) `source` built with these arguments; usable(path) says
+    whether it is there."""
+    with open(source, "rb") as f:
+        digest = hashlib.sha256(f.read() + repr((BUILD, flags, libraries, salt)).encode())
+    return os.path.join(code_folder(cache_dir()), f"lib{name}-{digest.hexdigest()[:16]}.so")
+
+
 def build(source: str, name: str, compiler: str | None = None,
           flags: tuple[str, ...] = (), libraries: tuple[str, ...] = ("-ldl",),
           salt: str = "") -> str:
@@ -155,9 +164,7 @@ def build(source: str, name: str, compiler: str | None = None,
     Raises:
       BuildError with the compiler's message.
     """
-    with open(source, "rb") as f:
-        digest = hashlib.sha256(f.read() + repr((BUILD, flags, libraries, salt)).encode())
-    path = os.path.join(code_folder(cache_dir()), f"lib{name}-{digest.hexdigest()[:16]}.so")
+    path = built_path(source, name, flags, libraries, salt)
     if usable(path):
         return path
     partial = f"{path}.{os.getpid()}.tmp"

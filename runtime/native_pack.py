@@ -6,9 +6,9 @@ stride() through the interpreter: 1-1.5 us a tensor, 90-140 us of a small ResNet
 (its 99 parameters are arguments). The C library reads torch's own C++ tensors instead.
 
 It is C++ on torch's and Python's headers, so it is built for this process's torch and
-Python (in the file's hash), once per machine into $MLIRFUSE_CACHE_DIR/runtime, about
-15 s: in a background thread started by the first call that asks for it, calls packing
-in Python meanwhile. Where it cannot be built (no C++ compiler, no Python headers) calls
+Python (in the file's hash), once per cache folder ($MLIRFUSE_CACHE_DIR/runtime), about
+15 s: in a background thread of a process that has called compiled code BUILD_AFTER
+times, calls packing in Python meanwhile; a process finding it built loads it at once. Where it cannot be built (no C++ compiler, no Python headers) calls
 keep packing in Python, as they did (logged once). MLIRFUSE_NATIVE_PACK=0 turns it off.
 """
 
@@ -42,6 +42,9 @@ _log = logging.getLogger(__name__)
 _lock = threading.Lock()
 _caller = None
 _builder: threading.Thread | None = None
+_asks = 0
+#: Calls of compiled code in a process before it builds the library (when not built).
+BUILD_AFTER = 100
 
 
 def _enabled() -> bool:
@@ -61,40 +64,72 @@ def _flags() -> tuple[tuple[str, ...], tuple[str, ...]]:
                    "-Wl,-rpath," + lib, "-Wl,--version-script=" + EXPORTS)
 
 
-def _build() -> None:
+def _arguments() -> tuple:
+    flags, libraries = _flags()
+    with open(EXPORTS) as f:
+        salt = torch.__version__ + sys.version + f.read()
+    return flags, libraries, salt
+
+
+def _load(path: str) -> None:
     global _caller
+    function = ctypes.PyDLL(path).mlirfuse_pack_call
+    _caller = _SIGNATURE(ctypes.cast(function, ctypes.c_void_p).value)
+
+
+def _build() -> None:
     try:
-        flags, libraries = _flags()
-        with open(EXPORTS) as f:
-            salt = torch.__version__ + sys.version + f.read()
-        path = native.build(SOURCE, "mlirfuse_pack", os.environ.get("CXX", "c++"), flags,
-                            libraries, salt=salt)
-        function = ctypes.PyDLL(path).mlirfuse_pack_call
-        _caller = _SIGNATURE(ctypes.cast(function, ctypes.c_void_p).value)
+        flags, libraries, salt = _arguments()
+        _load(native.build(SOURCE, "mlirfuse_pack", os.environ.get("CXX", "c++"), flags,
+                           libraries, salt=salt))
     except (native.BuildError, OSError, AttributeError) as e:
         _log.info("mlirfuse: calls pack their arguments in Python (%s)", str(e)[:500])
 
 
+def _load_built() -> None:
+    """Loads the library if this cache folder has it built."""
+    try:
+        flags, libraries, salt = _arguments()
+        path = native.built_path(SOURCE, "mlirfuse_pack", flags, libraries, salt)
+        if native.usable(path):
+            _load(path)
+    except (OSError, AttributeError) as e:
+        _log.info("mlirfuse: the built packing library does not load (%s)", str(e)[:500])
+
+
 def caller():
-    """The C function `mlirfuse_pack_call` (see its source), or None while it is being
-    built (the first ask starts the build in the background), where it cannot be, or
-    with MLIRFUSE_NATIVE_PACK=0."""
-    global _builder
+    """The C function `mlirfuse_pack_call` (see its source), or None: while it is not
+    built (the build starts in the background at the BUILD_AFTER-th ask of a process, so
+    a process with a few calls, a test's with a cache folder of its own, never pays for
+    it), where it cannot be, or with MLIRFUSE_NATIVE_PACK=0."""
+    global _builder, _asks
     if _caller is not None or _builder is not None:
         return _caller
     if not _enabled():
         return None
+    _asks += 1
+    if _asks == 1:
+        _load_built()
+        if _caller is not None:
+            return _caller
+    if _asks >= BUILD_AFTER:
+        _start()
+    return _caller
+
+
+def _start() -> None:
+    global _builder
     with _lock:
         if _builder is None:
             _builder = threading.Thread(target=_build, name="mlirfuse-native-pack",
                                         daemon=True)
             _builder.start()
-    return _caller
 
 
 def wait():
     """caller(), once its build (started here if not yet) has finished."""
-    caller()
+    if caller() is None and _enabled():
+        _start()
     if _builder is not None:
         _builder.join()
     return _caller

@@ -161,3 +161,19 @@ def test_python_packing_still_works(python_packing, no_grad):
     x = torch.randn(6, 8, device=DEVICE)
     m.to(DEVICE)
     assert_same(mlirfuse.compile(m)(x), m(x))
+
+
+def test_a_process_loads_it_built_and_builds_it_only_after_many_calls(packer, monkeypatch,
+                                                                     tmp_path):
+    """A process finding the library built loads it at its first call; with a cache folder
+    where it is not built, a process builds it only after BUILD_AFTER calls (a test's
+    process with a folder of its own spent 15 s of CPU on it before)."""
+    for name, value in (("_caller", None), ("_builder", None), ("_asks", 0)):
+        monkeypatch.setattr(native_pack, name, value)
+    assert native_pack.caller() is not None  # this session's folder has it
+    for name, value in (("_caller", None), ("_builder", None), ("_asks", 0)):
+        monkeypatch.setattr(native_pack, name, value)
+    monkeypatch.setenv("MLIRFUSE_CACHE_DIR", str(tmp_path))
+    for _ in range(native_pack.BUILD_AFTER - 1):
+        assert native_pack.caller() is None
+    assert native_pack._builder is None
