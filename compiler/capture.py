@@ -137,6 +137,46 @@ class _Record:
     scalars: dict = {}
 
 
+def closed_modules(fn: Callable) -> dict[str, torch.nn.Module]:
+    """The modules a plain function (or lambda) reaches by name: its closure's cells and
+    the globals its code (nested code too) names, by those names; {} for anything else.
+    torch.export lifts the weights of the traced module's submodules only: the weights of
+    a model a function calls this way were constants of the graph otherwise (a parameter
+    the user replaced later was not seen; a warm start in another process, whose key
+    counts weights by their sizes, ran with the first process's values)."""
+    if not isinstance(fn, types.FunctionType):
+        return {}
+    found: dict[str, torch.nn.Module] = {}
+    named = [(name, _contents(cell)) for name, cell in
+             zip(fn.__code__.co_freevars, fn.__closure__ or ())]
+    named += [(name, fn.__globals__.get(name)) for name in sorted(_names(fn.__code__))]
+    taken = set()
+    for name, value in named:
+        if isinstance(value, torch.nn.Module) and id(value) not in taken and \
+                name not in found and not hasattr(_PLAIN_MODULE, name):
+            found[name] = value
+            taken.add(id(value))
+    return found
+
+
+def _names(code: types.CodeType) -> set[str]:
+    names = set(code.co_names)
+    for c in code.co_consts:
+        if isinstance(c, types.CodeType):
+            names |= _names(c)
+    return names
+
+
+_PLAIN_MODULE = torch.nn.Module()  # (names its attributes hold: not a module's name)
+
+
+def _contents(cell):
+    try:
+        return cell.cell_contents
+    except ValueError:  # an empty cell (a name bound after the function was made)
+        return None
+
+
 class _Wrapper(torch.nn.Module):
     """Calls the user's callable with the constants put back among the tensor leaves."""
 
@@ -146,6 +186,12 @@ class _Wrapper(torch.nn.Module):
         owner = getattr(fn, "__self__", None)
         if isinstance(owner, torch.nn.Module) and owner is not fn:
             self.owner = owner  # a bound method's module: its weights are arguments too
+        closed = closed_modules(fn)
+        if closed:  # a plain function's models: their weights are arguments too (read at
+            # each call, as the function reads them) and their layers are in the module stack
+            self.closed = torch.nn.Module()
+            for name, module in closed.items():
+                self.closed.add_module(name, module)
         self._skeleton = skeleton
         self._spec = spec
         # Filled while tracing. Not a dict or list: export swaps those attributes for copies.

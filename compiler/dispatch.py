@@ -15,7 +15,7 @@ from typing import Any, Callable, NamedTuple
 
 import torch
 
-from .capture import split_args
+from .capture import closed_modules, split_args
 from .partition import EagerOp
 
 
@@ -109,7 +109,11 @@ def key_difference(new: Key, old: Key) -> str:
 def modules_of(fn: Callable) -> list[torch.nn.Module]:
     """The modules whose train/eval mode the graph depends on."""
     owner = fn if isinstance(fn, torch.nn.Module) else getattr(fn, "__self__", None)
-    return list(owner.modules()) if isinstance(owner, torch.nn.Module) else []
+    if isinstance(owner, torch.nn.Module):
+        return list(owner.modules())
+    # A plain function's models (capture.closed_modules); a module once.
+    return list({id(m): m for root in closed_modules(fn).values() for m in root.modules()}
+                .values())
 
 
 def bind_positional(fn: Callable, args: tuple, kwargs: dict) -> tuple:

@@ -12,8 +12,9 @@ graph could: `fingerprint(fn, args)` hashes
     functions reached, not by following its globals further (torch itself by version);
   * the data: the module tree, every attribute of every module (config objects, flags,
     `training`), parameters and buffers by sizes, strides, dtype, device and
-    requires_grad (the compiled code reads them at each call), any other tensor by its
-    values too (capture makes it a constant of the graph);
+    requires_grad (the compiled code reads them at each call) when they belong to the
+    module compiled or a model a plain function names (capture.closed_modules), any
+    other tensor by its values too (capture makes it a constant of the graph);
   * the arguments: their structure, non-tensor values, and the tensors' metadata;
   * the state torch traces under: grad mode, default dtype, autocast, deterministic
     algorithms, float32 matmul precision.
@@ -73,7 +74,7 @@ def fingerprint(fn, tensors: list[torch.Tensor], skeleton: list, spec) -> str:
     Raises:
       Unkeyable, saying what, when part of it cannot be described.
     """
-    d = _Describer()
+    d = _Describer(_state_modules(fn))
     d.add(fn)
     d.token("args", str(spec))
     for x in skeleton:
@@ -82,6 +83,17 @@ def fingerprint(fn, tensors: list[torch.Tensor], skeleton: list, spec) -> str:
         d.tensor(t, values=False)
     d.token("state", repr(_torch_state()))
     return d.digest.hexdigest()[:40]
+
+
+def _state_modules(fn) -> frozenset:
+    """ids of the modules capture makes the weights of arguments: the module compiled, a
+    bound method's, a plain function's models (capture.closed_modules), and theirs."""
+    from .capture import closed_modules
+
+    owner = fn if isinstance(fn, torch.nn.Module) else getattr(fn, "__self__", None)
+    roots = [owner] if isinstance(owner, torch.nn.Module) else \
+        list(closed_modules(fn).values())
+    return frozenset(id(m) for root in roots for m in root.modules())
 
 
 def _torch_state() -> tuple:
@@ -161,7 +173,11 @@ class _Describer:
     """Feeds a description of objects into one SHA-256; each object once (later visits
     name the first: shared submodules and cycles cost nothing)."""
 
-    def __init__(self):
+    def __init__(self, state: frozenset = frozenset()):
+        #: ids of the modules whose parameters and buffers are the graph's arguments
+        #: (read at each call: counted by metadata); another module's are constants of
+        #: the graph (counted by value).
+        self.state = state
         self.digest = hashlib.sha256()
         self.seen: dict[int, int] = {}
         self.keep: list = []  # the objects seen stay alive, so their ids stay unique
@@ -271,7 +287,7 @@ class _Describer:
                     if t is None:
                         self.token("none")
                     else:
-                        self.tensor(t, values=False)
+                        self.tensor(t, values=id(m) not in self.state)
             else:
                 self.add(value)
 

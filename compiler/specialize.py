@@ -300,7 +300,7 @@ class Specialization:
         if inp.kind == "user":
             return f"tensor argument {inp.index}"
         if inp.kind == "state":
-            return f"'{inp.path.removeprefix('fn.')}'"
+            return f"'{inp.path.removeprefix('fn.').removeprefix('closed.')}'"
         return f"constant {index}"
 
     def explain(self, status: int, tensors: list[torch.Tensor]) -> str:

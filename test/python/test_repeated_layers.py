@@ -79,8 +79,6 @@ def test_a_graph_without_repeated_layers_compiles_whole(options, model, cache_fo
 
 
 def test_a_transformers_gpt2_compiles_one_layer_for_all(cache_folder):
-    """(A module: torch.export records the module calls of the root's submodules only, so
-    a plain function calling a model it closes over shows no layers.)"""
     tf = pytest.importorskip("transformers", reason="transformers is not installed")
     torch.manual_seed(0)
     model = LastHidden(tf.GPT2Model(tf.GPT2Config(n_embd=64, n_layer=MIN_LAYERS, n_head=4,
@@ -92,6 +90,23 @@ def test_a_transformers_gpt2_compiles_one_layer_for_all(cache_folder):
     graph = compiled._last.graph
     assert isinstance(graph, PartitionedGraph) and compiled.stats.eager_ops == 0
     assert len({id(p) for p in graph.pieces}) == 3 and len(graph.pieces) == MIN_LAYERS + 2
+
+
+def test_a_function_calling_a_model_it_closes_over_finds_its_layers(cache_folder):
+    """torch.export records the module calls of the traced module's submodules only: the
+    models a plain function names are made submodules of what is traced (before: compiled
+    whole, the weights constants)."""
+    torch.manual_seed(0)
+    model, x = Stack(6).eval(), torch.randn(8, 16)
+
+    def run(x):
+        return model(x) + 1
+
+    compiled = mlirfuse.compile(run)
+    with torch.no_grad():
+        torch.testing.assert_close(compiled(x), run(x), rtol=1e-5, atol=1e-5)
+    graph = compiled._last.graph
+    assert isinstance(graph, PartitionedGraph) and len({id(p) for p in graph.pieces}) == 3
 
 
 def test_a_graph_of_pieces_starts_warm_in_another_process(tmp_path):

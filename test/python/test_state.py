@@ -240,6 +240,48 @@ def test_tensor_constant_captured_by_closure():
     assert_same(compiled(x), f(x))
 
 
+def test_a_model_a_function_closes_over_is_read_at_each_call():
+    """A plain function calling a model it closes over: the model's weights are arguments
+    of the graph (before: constants, so a replaced parameter was not seen) and its
+    train/eval mode selects the code."""
+    m = models._init(nn.Sequential(nn.Linear(4, 4), nn.BatchNorm1d(4))).eval()
+    ref = copy.deepcopy(m)
+
+    def f(x):
+        return m(x) * 2
+
+    def g(x):
+        return ref(x) * 2
+
+    x = models.randn(3, 4)
+    compiled = mlirfuse.compile(f)
+    assert_same(compiled(x), g(x))
+    m.load_state_dict(models._init(copy.deepcopy(m), seed=3).state_dict(), assign=True)
+    ref.load_state_dict(m.state_dict())
+    assert_same(compiled(x), g(x))
+    assert compiled._last.describe(0).startswith("'m.")  # named as the function names it
+    m.train()
+    ref.train()
+    assert_same(compiled(x), g(x))
+    assert_same(m[1].running_mean, ref[1].running_mean, path="running_mean")
+    assert compiled.stats.compilations == 2 and compiled.stats.fallbacks == 0
+
+
+model_of_the_module = nn.Linear(3, 3)
+
+
+def test_a_global_model_a_function_names_is_read_at_each_call():
+    def f(x):
+        return torch.relu(model_of_the_module(x))
+
+    x = models.randn(2, 3)
+    compiled = mlirfuse.compile(f)
+    assert_same(compiled(x), f(x))
+    model_of_the_module.weight = nn.Parameter(torch.ones(3, 3))
+    assert_same(compiled(x), f(x))
+    assert compiled.stats.compilations == 1
+
+
 # --- compiling runs nothing ------------------------------------------------------------------
 
 

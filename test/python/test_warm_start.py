@@ -225,6 +225,28 @@ def test_the_key_follows_a_function_reached_through_a_module_of_the_users(tmp_pa
     assert _key(f, x) != base
 
 
+def test_weights_count_by_value_where_the_graph_holds_them():
+    """A model a plain function names is read at each call: its weights count by metadata.
+    One the function reaches otherwise (in a dict) is a constant of the graph: by value
+    (before, by metadata: a warm start in another process ran the first one's weights)."""
+    lin = torch.nn.Linear(3, 3)
+    held = {"lin": torch.nn.Linear(3, 3)}
+
+    def named(x):
+        return lin(x)
+
+    def in_a_dict(x):
+        return held["lin"](x)
+
+    x = torch.randn(2, 3)
+    keys = _key(named, x), _key(in_a_dict, x)
+    with torch.no_grad():
+        lin.weight.add_(1)
+        held["lin"].weight.add_(1)
+    assert _key(named, x) == keys[0]
+    assert _key(in_a_dict, x) != keys[1]
+
+
 def test_a_namedtuple_class_is_described_by_its_fields():
     """A module holding a namedtuple class: its fields (`Pair.a`, objects with no state
     Python reads) count by their index; the key changes with the fields (before, no key:
