@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import operator
 from typing import Any, Callable, NamedTuple
 
 import torch
@@ -25,6 +26,9 @@ def _hashable(x: Any) -> Any:
         return (type(x), x)
     except TypeError:
         return (type(x), repr(x))
+
+
+_TRAINING = operator.attrgetter("training")
 
 
 def _tensor_key(t: torch.Tensor) -> tuple:
@@ -46,7 +50,7 @@ class Key(NamedTuple):
 
 def dispatch_key(args: tuple, modules=()) -> tuple[Key, list[torch.Tensor]]:
     """The Key of a call, and its distinct tensors."""
-    modes = tuple(m.training for m in modules)  # train() and eval() change the graph
+    modes = tuple(map(_TRAINING, modules))  # train() and eval() change the graph
     if all(type(a) is torch.Tensor for a in args) and len({id(a) for a in args}) == len(args):
         return Key((len(args),), tuple(_tensor_key(t) for t in args), modes), list(args)
     tensors, skeleton, spec = split_args(args)

@@ -115,8 +115,17 @@ class Specialization:
             module_state.state_getter(i.path) if i.kind == "state" else None
             for i in self.captured.inputs
         ]
-        self._state = module_state.StateReader(
-            [i.path for i in self.captured.inputs if i.kind == "state"])
+        inputs = self.captured.inputs
+        self._state = module_state.StateReader([i.path for i in inputs if i.kind == "state"])
+        states = [k for k, i in enumerate(inputs) if i.kind == "state"]
+        users = [k for k, i in enumerate(inputs) if i.kind == "user"]
+        fixed = [k for k, i in enumerate(inputs) if i.kind not in ("state", "user")]
+        self._user_indices = [inputs[k].index for k in users]
+        self._fixed = [inputs[k].value if self._constants[k] is None else self._constants[k]
+                       for k in fixed]
+        position = {k: p for p, k in enumerate(states + users + fixed)}
+        order = [position[k] for k in range(len(inputs))]
+        self._order = None if order == list(range(len(inputs))) else order
         self._mutation_getters = [
             module_state.state_getter(t.path) if t.kind == "state" else None
             for t, _ in self.captured.mutations
@@ -332,9 +341,13 @@ class Specialization:
           of the first graph input that broke its guard; result None then.
         """
         cap = self.captured
-        states = iter(self._state(cap.module))
-        ins = [tensors[i.index] if i.kind == "user" else next(states) if i.kind == "state"
-               else i.value if c is None else c for i, c in zip(cap.inputs, self._constants)]
+        # The state in its order, then the user's tensors, then the constants: put in the
+        # graph's order where that is another (_bind_state).
+        ins = self._state(cap.module)
+        ins += [tensors[i] for i in self._user_indices]
+        ins += self._fixed
+        if self._order is not None:
+            ins = [ins[k] for k in self._order]
         if torch.is_grad_enabled() and any(t.requires_grad for t in ins):
             return NEEDS_AUTOGRAD, None
         if self._rng:  # the function's own seeding and restores (compiler/seeding.py)
