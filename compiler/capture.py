@@ -139,16 +139,21 @@ class _Record:
 
 def closed_modules(fn: Callable) -> dict[str, torch.nn.Module]:
     """The modules a plain function (or lambda) reaches by name: its closure's cells and
-    the globals its code (nested code too) names, by those names; {} for anything else.
+    the globals its code (nested code too) names, by those names, and for a method of an
+    object that is not a module, the modules among its attributes; {} for anything else.
     torch.export lifts the weights of the traced module's submodules only: the weights of
     a model a function calls this way were constants of the graph otherwise (a parameter
     the user replaced later was not seen; a warm start in another process, whose key
     counts weights by their sizes, ran with the first process's values)."""
+    named = []
+    if isinstance(fn, types.MethodType) and not isinstance(fn.__self__, torch.nn.Module):
+        named = list(getattr(fn.__self__, "__dict__", {}).items())  # `self.model` of an
+        fn = fn.__func__  # object of the user's (a pipeline), by its attribute's name
     if not isinstance(fn, types.FunctionType):
         return {}
     found: dict[str, torch.nn.Module] = {}
-    named = [(name, _contents(cell)) for name, cell in
-             zip(fn.__code__.co_freevars, fn.__closure__ or ())]
+    named += [(name, _contents(cell)) for name, cell in
+              zip(fn.__code__.co_freevars, fn.__closure__ or ())]
     named += [(name, fn.__globals__.get(name)) for name in sorted(_names(fn.__code__))]
     taken = set()
     for name, value in named:

@@ -267,6 +267,26 @@ def test_a_model_a_function_closes_over_is_read_at_each_call():
     assert compiled.stats.compilations == 2 and compiled.stats.fallbacks == 0
 
 
+class _Pipeline:
+    """Not a module: a method of it calls the model it holds."""
+
+    def __init__(self):
+        self.model = models._init(nn.Linear(3, 3))
+
+    def run(self, x):
+        return torch.tanh(self.model(x))
+
+
+def test_a_model_held_by_an_object_whose_method_is_compiled_is_read_at_each_call():
+    pipeline = _Pipeline()
+    x = models.randn(2, 3)
+    compiled = mlirfuse.compile(pipeline.run)
+    assert_same(compiled(x), pipeline.run(x))
+    pipeline.model.weight = nn.Parameter(torch.ones(3, 3))
+    assert_same(compiled(x), pipeline.run(x))
+    assert compiled.stats.compilations == 1
+
+
 model_of_the_module = nn.Linear(3, 3)
 
 
