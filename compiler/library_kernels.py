@@ -31,6 +31,7 @@ from __future__ import annotations
 import torch
 
 from . import capture, extern
+from .causal_mask import use_is_causal
 from .errors import CompileError
 
 aten = torch.ops.aten
@@ -56,7 +57,10 @@ def kept(args: tuple, options) -> frozenset:
 def mark_kept(gm: torch.fx.GraphModule, device: torch.device, ops: frozenset) -> bool:
     """Marks the graph's library kernels by choice (`mark`); False when a node of the ops
     in `ops` (captured whole) is not among them (the graph is then captured again with
-    those decomposed)."""
+    those decomposed). An attention whose mask is the causal pattern takes `is_causal`
+    instead (causal_mask.py: torch's kernel then reads no mask)."""
+    if aten.scaled_dot_product_attention.default in ops:
+        use_is_causal(gm)
     mark(gm, device)
     return all(extern.marked(n) for n in gm.graph.nodes
                if n.op == "call_function" and n.target in ops)
