@@ -154,7 +154,7 @@ def closed_modules(fn: Callable) -> dict[str, torch.nn.Module]:
     found: dict[str, torch.nn.Module] = {}
     named += [(name, _contents(cell)) for name, cell in
               zip(fn.__code__.co_freevars, fn.__closure__ or ())]
-    named += [(name, fn.__globals__.get(name)) for name in sorted(_names(fn.__code__))]
+    named += [(name, fn.__globals__.get(name)) for name in sorted(global_names(fn.__code__))]
     taken = set()
     for name, value in named:
         if isinstance(value, torch.nn.Module) and id(value) not in taken and \
@@ -164,12 +164,13 @@ def closed_modules(fn: Callable) -> dict[str, torch.nn.Module]:
     return found
 
 
-def _names(code: types.CodeType) -> set[str]:
+def global_names(code: types.CodeType) -> frozenset:
+    """The names `code` (and the code nested in it) may load as globals."""
     names = set(code.co_names)
     for c in code.co_consts:
         if isinstance(c, types.CodeType):
-            names |= _names(c)
-    return names
+            names |= global_names(c)
+    return frozenset(names)
 
 
 _PLAIN_MODULE = torch.nn.Module()  # (names its attributes hold: not a module's name)

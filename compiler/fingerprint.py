@@ -45,6 +45,8 @@ import types
 
 import torch
 
+from .capture import closed_modules, global_names
+
 # Objects described at most this many times per fingerprint: past it, no warm start.
 BUDGET = 200_000
 _LIBRARY_ROOTS = tuple(sorted({os.path.realpath(p) + os.sep for k, p in sysconfig.get_paths()
@@ -88,8 +90,6 @@ def fingerprint(fn, tensors: list[torch.Tensor], skeleton: list, spec) -> str:
 def _state_modules(fn) -> frozenset:
     """ids of the modules capture makes the weights of arguments: the module compiled, a
     bound method's, a plain function's models (capture.closed_modules), and theirs."""
-    from .capture import closed_modules
-
     owner = fn if isinstance(fn, torch.nn.Module) else getattr(fn, "__self__", None)
     roots = [owner] if isinstance(owner, torch.nn.Module) else \
         list(closed_modules(fn).values())
@@ -314,7 +314,7 @@ class _Describer:
         library = library or _library(f.__code__.co_filename)
         self.add(f.__defaults__, library)
         self.add(f.__kwdefaults__, library)
-        names = _global_names(f.__code__)
+        names = global_names(f.__code__)
         for cell in f.__closure__ or ():
             try:
                 self.add(cell.cell_contents, library)
@@ -370,15 +370,6 @@ def _slots(cls: type) -> tuple:
 
 
 @functools.cache
-def _global_names(code: types.CodeType) -> frozenset:
-    """The names `code` (and the code nested in it) may load as globals."""
-    names = set(code.co_names)
-    for c in code.co_consts:
-        if isinstance(c, types.CodeType):
-            names |= _global_names(c)
-    return frozenset(names)
-
-
 @functools.cache
 def _code_hash(code: types.CodeType) -> str:
     # marshal holds the bytecode, constants (nested code too), names and line numbers.
