@@ -31,7 +31,7 @@ from __future__ import annotations
 import torch
 
 from . import capture, extern
-from .causal_mask import use_is_causal
+from . import attention_masks
 from .errors import CompileError
 
 aten = torch.ops.aten
@@ -58,9 +58,10 @@ def mark_kept(gm: torch.fx.GraphModule, device: torch.device, ops: frozenset) ->
     """Marks the graph's library kernels by choice (`mark`); False when a node of the ops
     in `ops` (captured whole) is not among them (the graph is then captured again with
     those decomposed). An attention whose mask is the causal pattern takes `is_causal`
-    instead (causal_mask.py: torch's kernel then reads no mask)."""
+    instead, one whose mask masks nothing none (attention_masks.py: torch's kernel then
+    reads no mask)."""
     if aten.scaled_dot_product_attention.default in ops:
-        use_is_causal(gm)
+        attention_masks.simplify(gm)
     mark(gm, device)
     return all(extern.marked(n) for n in gm.graph.nodes
                if n.op == "call_function" and n.target in ops)

@@ -1,4 +1,5 @@
-"""Attention masks that are the causal pattern, given to torch's kernel as `is_causal`.
+"""Attention masks the graph builds from constants, simplified for torch's kernel: the
+causal pattern becomes `is_causal`, a mask that masks nothing is dropped.
 
 transformers builds a causal model's mask in the graph, from `arange`s and a comparison
 (GPT-2: `le(kv_idx, q_idx)` expanded to [batch, 1, L, S]) and passes it to
@@ -9,19 +10,23 @@ picks a kernel that reads it, at each call: about 125 us of host time per attent
 of GPT-2 124M on the H200 (bench/RESULTS.md, session 36), where `is_causal=True` reads no
 mask at all.
 
-`use_is_causal(gm)` matches an attention node whose mask depends on no graph input (only
-constants and sizes: the node and what it reads are evaluated once, here) and whose value
-is exactly the causal pattern, `j <= i` for query row i and key column j (what torch's
-is_causal means, top-left aligned), at every batch and head. It rewrites
+BERT and ViT without a padding mask pass one of all True ([batch, 1, L, S]): the same
+per-call cost for nothing.
+
+`simplify(gm)` matches an attention node whose mask depends on no graph input (only
+constants and sizes: the node and what it reads are evaluated once, here). A boolean mask
+that is exactly the causal pattern, `j <= i` for query row i and key column j (what
+torch's is_causal means, top-left aligned), at every batch and head, is rewritten
 
     %mask = expand(le(unsqueeze(arange(0, 32)), unsqueeze(arange(0, 32))), [2, -1, 32, 32])
     %out = scaled_dot_product_attention(%q, %k, %v, %mask, scale=0.125)
 to
     %out = scaled_dot_product_attention(%q, %k, %v, None, 0.0, True, scale=0.125)
 
-and erases the mask's nodes that nothing else reads. Static sizes only (a symbolic length
-keeps its mask); a mask of any other value, a float mask, or one computed from an input
-(a padding mask) is left as it is.
+a boolean mask of all True, or a float one of all zeros, becomes None; the mask's nodes
+that nothing else reads are erased. Static sizes only (a symbolic length keeps its mask);
+a mask of any other value, or one computed from an input (a padding mask), is left as it
+is.
 """
 
 from __future__ import annotations
@@ -34,9 +39,9 @@ aten = torch.ops.aten
 _RANDOM = torch.Tag.nondeterministic_seeded
 
 
-def use_is_causal(gm: torch.fx.GraphModule) -> int:
-    """Rewrites attention nodes whose mask is the causal pattern (module docstring);
-    returns how many."""
+def simplify(gm: torch.fx.GraphModule) -> int:
+    """Rewrites attention nodes whose mask is the causal pattern or masks nothing (module
+    docstring); returns how many."""
     rewritten = 0
     for node in list(gm.graph.nodes):
         if node.op != "call_function" or node.target is not aten.scaled_dot_product_attention.default:
@@ -48,10 +53,14 @@ def use_is_causal(gm: torch.fx.GraphModule) -> int:
             continue
         rows, columns = _length(q), _length(k)
         value = _constant_value(mask)
-        if rows is None or columns is None or value is None or not _causal(value, rows, columns):
+        if rows is None or columns is None or value is None:
             continue
-        node.args = (*node.args[:3], None, dropout if dropout is not None else 0.0, True,
-                     *node.args[6:])
+        if _causal(value, rows, columns):
+            causal = True
+        elif not _masks_nothing(value):
+            continue
+        node.args = (*node.args[:3], None, dropout if dropout is not None else 0.0,
+                     bool(causal), *node.args[6:])
         _erase_unused(gm, mask)
         rewritten += 1
     if rewritten:
@@ -104,6 +113,13 @@ def _causal(mask: torch.Tensor, rows: int, columns: int) -> bool:
         return False
     pattern = torch.ones(rows, columns, dtype=torch.bool, device=mask.device).tril()
     return bool((mask == pattern).all())
+
+
+def _masks_nothing(mask: torch.Tensor) -> bool:
+    """Whether `mask` lets every score through: all True, or (added to the scores) all 0."""
+    if mask.dtype == torch.bool:
+        return bool(mask.all())
+    return mask.is_floating_point() and not bool(mask.any())
 
 
 def _erase_unused(gm: torch.fx.GraphModule, node: torch.fx.Node) -> None:
