@@ -17,11 +17,11 @@ from typing import Any, Callable
 import torch
 
 from . import stats as stats_mod
-from . import warm_start
+from . import module_state, warm_start
 from .concurrency import COMPILE_LOCK
 from .capture import is_fake
 from .dispatch import (Key, bind_positional, dispatch_key, erase_sizes,
-                       key_difference, modules_of, symbolic_dims)
+                       key_difference, symbolic_dims)
 from .errors import CompileError, GuardError, InternalErrorWarning
 from .fallback import Fallbacks
 from .inspection import Inspection
@@ -82,7 +82,7 @@ class CompiledFunction(Fallbacks, Inspection):
         self._training_notes: list[str] = []
         self._last: Specialization | None = None
         self._last_key: Key | None = None
-        self._modules = modules_of(fn)
+        self._modules = module_state.state_modules(fn)
         self._parameters = [p for m in self._modules for p in m.parameters(recurse=False)]
         self._warned_autograd = False
         # When the function cannot be captured whole (torch.export fails: data-dependent

@@ -33,6 +33,7 @@ from .fold_item import fold_item_into_tensor
 from .seeding import RandomState, RngReplay, SeedWatch, random_ops
 from .errors import CompileError
 from .identity_views import drop_identity_views, sizes_from_source
+from .module_state import closed_modules
 from .narrow_ints import widen_narrow_ints
 
 
@@ -135,52 +136,6 @@ class _Record:
     spec = None
     leaves: list = []
     scalars: dict = {}
-
-
-def closed_modules(fn: Callable) -> dict[str, torch.nn.Module]:
-    """The modules a plain function (or lambda) reaches by name: its closure's cells and
-    the globals its code (nested code too) names, by those names, and for a method of an
-    object that is not a module, the modules among its attributes; {} for anything else.
-    torch.export lifts the weights of the traced module's submodules only: the weights of
-    a model a function calls this way were constants of the graph otherwise (a parameter
-    the user replaced later was not seen; a warm start in another process, whose key
-    counts weights by their sizes, ran with the first process's values)."""
-    named = []
-    if isinstance(fn, types.MethodType) and not isinstance(fn.__self__, torch.nn.Module):
-        named = list(getattr(fn.__self__, "__dict__", {}).items())  # `self.model` of an
-        fn = fn.__func__  # object of the user's (a pipeline), by its attribute's name
-    if not isinstance(fn, types.FunctionType):
-        return {}
-    found: dict[str, torch.nn.Module] = {}
-    named += [(name, _contents(cell)) for name, cell in
-              zip(fn.__code__.co_freevars, fn.__closure__ or ())]
-    named += [(name, fn.__globals__.get(name)) for name in sorted(global_names(fn.__code__))]
-    taken = set()
-    for name, value in named:
-        if isinstance(value, torch.nn.Module) and id(value) not in taken and \
-                name not in found and not hasattr(_PLAIN_MODULE, name):
-            found[name] = value
-            taken.add(id(value))
-    return found
-
-
-def global_names(code: types.CodeType) -> frozenset:
-    """The names `code` (and the code nested in it) may load as globals."""
-    names = set(code.co_names)
-    for c in code.co_consts:
-        if isinstance(c, types.CodeType):
-            names |= global_names(c)
-    return frozenset(names)
-
-
-_PLAIN_MODULE = torch.nn.Module()  # (names its attributes hold: not a module's name)
-
-
-def _contents(cell):
-    try:
-        return cell.cell_contents
-    except ValueError:  # an empty cell (a name bound after the function was made)
-        return None
 
 
 class _Wrapper(torch.nn.Module):

@@ -16,7 +16,7 @@ from typing import Any, Callable, NamedTuple
 
 import torch
 
-from .capture import closed_modules, split_args
+from .capture import split_args
 from .partition import EagerOp
 
 
@@ -108,16 +108,6 @@ def key_difference(new: Key, old: Key) -> str:
                 shown = (tuple(x), tuple(y)) if name == "shape" else (x, y)
                 return f"tensor argument {i}: {what} {shown[0]}, compiled for {shown[1]}"
     return "the arguments changed"
-
-
-def modules_of(fn: Callable) -> list[torch.nn.Module]:
-    """The modules whose train/eval mode the graph depends on."""
-    owner = fn if isinstance(fn, torch.nn.Module) else getattr(fn, "__self__", None)
-    if isinstance(owner, torch.nn.Module):
-        return list(owner.modules())
-    # A plain function's models (capture.closed_modules); a module once.
-    return list({id(m): m for root in closed_modules(fn).values() for m in root.modules()}
-                .values())
 
 
 def bind_positional(fn: Callable, args: tuple, kwargs: dict) -> tuple:

@@ -13,7 +13,7 @@ graph could: `fingerprint(fn, args)` hashes
   * the data: the module tree, every attribute of every module (config objects, flags,
     `training`), parameters and buffers by sizes, strides, dtype, device and
     requires_grad (the compiled code reads them at each call) when they belong to the
-    module compiled or a model a plain function names (capture.closed_modules), any
+    module compiled or a model a plain function names (module_state.closed_modules), any
     other tensor by its values too (capture makes it a constant of the graph);
   * the arguments: their structure, non-tensor values, and the tensors' metadata;
   * the state torch traces under: grad mode, default dtype, autocast, deterministic
@@ -45,7 +45,7 @@ import types
 
 import torch
 
-from .capture import closed_modules, global_names
+from .module_state import global_names, state_modules
 
 # Objects described at most this many times per fingerprint: past it, no warm start.
 BUDGET = 200_000
@@ -76,7 +76,7 @@ def fingerprint(fn, tensors: list[torch.Tensor], skeleton: list, spec) -> str:
     Raises:
       Unkeyable, saying what, when part of it cannot be described.
     """
-    d = _Describer(_state_modules(fn))
+    d = _Describer(frozenset(map(id, state_modules(fn))))
     d.add(fn)
     d.token("args", str(spec))
     for x in skeleton:
@@ -85,15 +85,6 @@ def fingerprint(fn, tensors: list[torch.Tensor], skeleton: list, spec) -> str:
         d.tensor(t, values=False)
     d.token("state", repr(_torch_state()))
     return d.digest.hexdigest()[:40]
-
-
-def _state_modules(fn) -> frozenset:
-    """ids of the modules capture makes the weights of arguments: the module compiled, a
-    bound method's, a plain function's models (capture.closed_modules), and theirs."""
-    owner = fn if isinstance(fn, torch.nn.Module) else getattr(fn, "__self__", None)
-    roots = [owner] if isinstance(owner, torch.nn.Module) else \
-        list(closed_modules(fn).values())
-    return frozenset(id(m) for root in roots for m in root.modules())
 
 
 def _torch_state() -> tuple:

@@ -33,7 +33,6 @@ from torch.utils import _pytree as pytree
 from ..compiler import index_checks  # torch only
 from . import cpu_runtime, extern, native
 from .memref import ArgumentLayout
-from .native_pack import EXTERN_FAILED
 
 FORMAT = 3  # 2: CUDA artifacts, extern calls; 3: extern calls on channels-last buffers
 ALIGN = 16  # bytes; CUDA code built for aligned data checks it (compiled_graph.ALIGN)
@@ -150,10 +149,7 @@ class Artifact:
             scratch = [] if self._workspace is None else \
                 [torch.empty(self._workspace, dtype=torch.uint8, device=self.device)]
             return self._code(ins + outs + scratch)  # (raises CudaError, ExternError)
-        status = self._layout.call(self._address, ins + outs, self._errors)
-        if status == EXTERN_FAILED:
-            raise extern.ExternError(extern.take_error())
-        return status
+        return extern.checked(self._layout.call(self._address, ins + outs, self._errors))
 
     def _device(self, path: str, device) -> torch.device:
         """Where the code runs: the CPU, or the CUDA device asked for (of the chip the

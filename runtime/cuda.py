@@ -20,7 +20,6 @@ import torch
 
 from . import extern, native
 from .memref import ArgumentLayout
-from .native_pack import EXTERN_FAILED
 
 SOURCE = os.path.join(os.path.dirname(__file__), "cuda", "mlirfuse_cuda.c")
 
@@ -208,6 +207,4 @@ class CudaExecutable:
         status = self._layout.call(self._address, tensors, self._extern_errors)
         if self._errors.value != before:
             raise CudaError(last_error())
-        if status == EXTERN_FAILED:
-            raise extern.ExternError(extern.take_error())
-        return status
+        return extern.checked(status)

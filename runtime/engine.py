@@ -12,7 +12,6 @@ from torch_mlir.execution_engine import ExecutionEngine
 
 from . import cpu_library, cpu_runtime, extern, native
 from .memref import ArgumentLayout
-from .native_pack import EXTERN_FAILED
 
 
 # LLVM options of the JIT's code generator (the LLVM inside torch-mlir, which only
@@ -133,7 +132,4 @@ class Executable:
         Raises:
           extern.ExternError with torch's message when an op of an extern call raised.
         """
-        status = self._layout.call(self._address, tensors, self._errors)
-        if status == EXTERN_FAILED:
-            raise extern.ExternError(extern.take_error())
-        return status
+        return extern.checked(self._layout.call(self._address, tensors, self._errors))

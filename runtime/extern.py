@@ -17,6 +17,7 @@ import warnings
 import torch
 
 from . import native
+from .native_pack import EXTERN_FAILED
 
 SOURCE = os.path.join(os.path.dirname(__file__), "cpu", "mlirfuse_extern.cpp")
 EXPORTS = os.path.join(os.path.dirname(__file__), "cpu", "mlirfuse_extern.map")
@@ -27,14 +28,18 @@ class ExternError(RuntimeError):
     """An op run by an extern call raised (its message is torch's)."""
 
 
-def _flags() -> tuple[tuple[str, ...], tuple[str, ...]]:
+def torch_flags(exports: str, headers: tuple[str, ...] = (), libraries: tuple[str, ...] = ()
+                ) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(compile flags, link arguments) of a C++ library on this process's torch (its
+    headers and C++ ABI, libtorch_cpu and c10 found where torch is) exporting what the
+    version script `exports` says; `headers`, `libraries`: more of each."""
     root = os.path.dirname(torch.__file__)
     lib = os.path.join(root, "lib")
     abi = int(torch.compiled_with_cxx11_abi())
     flags = ("-std=c++17", "-w", f"-D_GLIBCXX_USE_CXX11_ABI={abi}",
-             "-I" + os.path.join(root, "include"))
-    return flags, ("-L" + lib, "-ltorch_cpu", "-lc10", "-Wl,-rpath," + lib,
-                   "-Wl,--version-script=" + EXPORTS)
+             "-I" + os.path.join(root, "include"), *(f"-I{h}" for h in headers))
+    return flags, ("-L" + lib, *libraries, "-ltorch_cpu", "-lc10", "-Wl,-rpath," + lib,
+                   "-Wl,--version-script=" + exports)
 
 
 @functools.cache
@@ -44,7 +49,7 @@ def library_path() -> str:
     Raises:
       native.BuildError when the C++ compiler fails (or there is none).
     """
-    flags, libraries = _flags()
+    flags, libraries = torch_flags(EXPORTS)
     compiler = os.environ.get("CXX", "c++")
     with open(EXPORTS) as f:
         exports = f.read()
@@ -112,6 +117,15 @@ def prepare_all(specs: list[str]) -> None:
     """prepare() for each spec (a warm start's, kept from the module: warm_start.py)."""
     for spec in specs:
         prepare(spec)
+
+
+def checked(status: int) -> int:
+    """`status` of ArgumentLayout.call; raises ExternError with torch's message when it
+    says an op of an extern call raised (as eager would: the error cannot unwind through
+    compiled code, so it is kept and taken here)."""
+    if status == EXTERN_FAILED:
+        raise ExternError(take_error())
+    return status
 
 
 def errors_address() -> int:

@@ -47,6 +47,7 @@ class ArgumentLayout:
         self._array = ctypes.c_int64 * self.size
         self._ranks = list(ranks)
         self._rank_words = (ctypes.c_int64 * max(n, 1))(*ranks)
+        self._bound = (None, None, None)  # (address, errors), their ctypes functions
 
     def call(self, address: int, tensors: list[torch.Tensor], errors: int = 0) -> int:
         """Runs the packed entry function at `address` on `tensors` (a list: inputs, then
@@ -69,10 +70,13 @@ class ArgumentLayout:
         for i, (t, rank) in enumerate(zip(tensors, self._ranks)):
             if t.dim() != rank:  # its descriptor would shift every word after it
                 return 1 + i
+        if self._bound[0] != (address, errors):  # (the same for every call of one code)
+            self._bound = ((address, errors), PACKED(address),
+                           _COUNTER(errors) if errors else None)
+        _, fn, count = self._bound
         block = self.pack(tensors)
-        count = _COUNTER(errors) if errors else None
         before = count() if count else 0
-        PACKED(address)(ctypes.addressof(block))
+        fn(ctypes.addressof(block))
         if count and count() != before:
             return native_pack.EXTERN_FAILED
         return block[self.result] & 0xFFFFFFFF

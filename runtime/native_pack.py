@@ -8,8 +8,9 @@ stride() through the interpreter: 1-1.5 us a tensor, 90-140 us of a small ResNet
 It is C++ on torch's and Python's headers, so it is built for this process's torch and
 Python (in the file's hash), once per cache folder ($MLIRFUSE_CACHE_DIR/runtime), about
 15 s: in a background thread of a process that has called compiled code BUILD_AFTER
-times, calls packing in Python meanwhile; a process finding it built loads it at once. Where it cannot be built (no C++ compiler, no Python headers) calls
-keep packing in Python, as they did (logged once). MLIRFUSE_NATIVE_PACK=0 turns it off.
+times, calls packing in Python meanwhile; a process finding it built loads it at once.
+Where it cannot be built (no C++ compiler, no Python headers) calls keep packing in
+Python, as they did (logged once). MLIRFUSE_NATIVE_PACK=0 turns it off.
 """
 
 from __future__ import annotations
@@ -52,16 +53,12 @@ def _enabled() -> bool:
 
 
 def _flags() -> tuple[tuple[str, ...], tuple[str, ...]]:
-    root = os.path.dirname(torch.__file__)
-    lib = os.path.join(root, "lib")
-    abi = int(torch.compiled_with_cxx11_abi())
-    flags = ("-std=c++17", "-w", f"-D_GLIBCXX_USE_CXX11_ABI={abi}",
-             "-I" + os.path.join(root, "include"),
-             "-I" + os.path.join(root, "include", "torch", "csrc", "api", "include"),
-             "-I" + sysconfig.get_paths()["include"])
+    from .extern import torch_flags  # (extern needs this module's EXTERN_FAILED)
+
+    api = os.path.join(os.path.dirname(torch.__file__), "include", "torch", "csrc", "api",
+                       "include")
     # Python's own symbols come from the process that loads it (no -lpython).
-    return flags, ("-L" + lib, "-ltorch_python", "-ltorch_cpu", "-lc10",
-                   "-Wl,-rpath," + lib, "-Wl,--version-script=" + EXPORTS)
+    return torch_flags(EXPORTS, (api, sysconfig.get_paths()["include"]), ("-ltorch_python",))
 
 
 def _arguments() -> tuple:
