@@ -28,20 +28,6 @@ class ExternError(RuntimeError):
     """An op run by an extern call raised (its message is torch's)."""
 
 
-def torch_flags(exports: str, headers: tuple[str, ...] = (), libraries: tuple[str, ...] = ()
-                ) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """(compile flags, link arguments) of a C++ library on this process's torch (its
-    headers and C++ ABI, libtorch_cpu and c10 found where torch is) exporting what the
-    version script `exports` says; `headers`, `libraries`: more of each."""
-    root = os.path.dirname(torch.__file__)
-    lib = os.path.join(root, "lib")
-    abi = int(torch.compiled_with_cxx11_abi())
-    flags = ("-std=c++17", "-w", f"-D_GLIBCXX_USE_CXX11_ABI={abi}",
-             "-I" + os.path.join(root, "include"), *(f"-I{h}" for h in headers))
-    return flags, ("-L" + lib, *libraries, "-ltorch_cpu", "-lc10", "-Wl,-rpath," + lib,
-                   "-Wl,--version-script=" + exports)
-
-
 @functools.cache
 def library_path() -> str:
     """Builds the library if needed; returns its path.
@@ -49,7 +35,7 @@ def library_path() -> str:
     Raises:
       native.BuildError when the C++ compiler fails (or there is none).
     """
-    flags, libraries = torch_flags(EXPORTS)
+    flags, libraries = native.torch_flags(EXPORTS)
     compiler = os.environ.get("CXX", "c++")
     with open(EXPORTS) as f:
         exports = f.read()

@@ -195,6 +195,22 @@ def build_for(source: str, name: str, init: str, library: str | None, missing: s
     return path
 
 
+def torch_flags(exports: str, headers: tuple[str, ...] = (), libraries: tuple[str, ...] = ()
+                ) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(compile flags, link arguments) of a C++ library on this process's torch (its
+    headers and C++ ABI, libtorch_cpu and c10 found where torch is) exporting what the
+    version script `exports` says; `headers`, `libraries`: more of each."""
+    import torch  # (as in toolchain_versions: not imported with this module)
+
+    root = os.path.dirname(torch.__file__)
+    lib = os.path.join(root, "lib")
+    abi = int(torch.compiled_with_cxx11_abi())
+    flags = ("-std=c++17", "-w", f"-D_GLIBCXX_USE_CXX11_ABI={abi}",
+             "-I" + os.path.join(root, "include"), *(f"-I{h}" for h in headers))
+    return flags, ("-L" + lib, *libraries, "-ltorch_cpu", "-lc10", "-Wl,-rpath," + lib,
+                   "-Wl,--version-script=" + exports)
+
+
 def half_conversions() -> str:
     """runtime/cpu/mlirfuse_fp.c built: compiler-rt's f16 and bf16 conversions, which
     LLVM calls where it has no instruction for one (the JIT has no compiler-rt)."""

@@ -53,12 +53,10 @@ def _enabled() -> bool:
 
 
 def _flags() -> tuple[tuple[str, ...], tuple[str, ...]]:
-    from .extern import torch_flags  # (extern needs this module's EXTERN_FAILED)
-
     api = os.path.join(os.path.dirname(torch.__file__), "include", "torch", "csrc", "api",
                        "include")
     # Python's own symbols come from the process that loads it (no -lpython).
-    return torch_flags(EXPORTS, (api, sysconfig.get_paths()["include"]), ("-ltorch_python",))
+    return native.torch_flags(EXPORTS, (api, sysconfig.get_paths()["include"]), ("-ltorch_python",))
 
 
 def _arguments() -> tuple:
