@@ -15,7 +15,9 @@ linalg.generic or a tensor.extract_slice: never the function's result, a reshape
 insert_slice), whose accumulator is a fill (a linalg.fill or a generic yielding a
 constant) of a tensor.empty used once, or that tensor.empty itself.
 Option `enabled=false` (the CUDA pipeline's, unless MLIRFUSE_CUDA_ALIGN_GEMM_ROWS=1):
-nothing changes.
+nothing changes. Aligned rows alone do not bring the tensor cores back when N is not a multiple
+of 8 (cuBLAS's vector): the runtime's mlirfuse_gemm then splits the call in two, the
+first N - N % 8 columns and the rest (runtime/cuda/mlirfuse_cuda.c).
 Rewrites: the tensor.empty becomes an extract_slice of a wider one; bufferization makes
 it a view of the wider allocation (no canonicalize runs between: it would fold the
 slice of an empty tensor back into a narrow one).
@@ -44,9 +46,10 @@ from ...compiler.passes.base import Pass
 
 # The row alignment cuBLAS's tensor-core kernels need of an operand.
 ROW_BYTES = 16
-# Built and lowered, not yet run on a GPU (the session's device time ran out): the CUDA
-# pipeline runs it with enabled=false unless MLIRFUSE_CUDA_ALIGN_GEMM_ROWS=1 until the
-# H200 has run it.
+# Off unless MLIRFUSE_CUDA_ALIGN_GEMM_ROWS=1: on the H200 (session 37) aligned rows alone
+# left GPT-2's LM head on cuBLAS's align1 kernel (4.39 ms a call against 4.36 without);
+# the runtime's split GEMM that should fix that is built and checked on the host, not yet
+# run on a GPU (the session's device time ran out).
 ENABLED = os.environ.get("MLIRFUSE_CUDA_ALIGN_GEMM_ROWS", "") == "1"
 _READERS = ("linalg.generic", "tensor.extract_slice")
 

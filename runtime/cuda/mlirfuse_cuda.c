@@ -243,6 +243,31 @@ static void operand(int64_t rows, int64_t cols, int64_t row, int64_t col, int *o
   if (*ld < 1) *ld = 1;
 }
 
+static const int gemm_types[] = {0 /* CUDA_R_32F */, 2 /* 16F */, 14 /* 16BF */, 1 /* 64F */,
+                                 2, 14};
+static const int gemm_c_types[] = {0, 2, 14, 1, 0, 0};
+
+/* One cublasGemmStridedBatchedEx: row-major C (n columns, rows ld_c apart) = A B, as
+   column-major C^T = B^T A^T ((n x m) = (n x k)(k x m)); nonzero when it failed. */
+static int gemm_call(cublasHandle_t h, int dtype, int64_t batch, int64_t m, int64_t n,
+                     int64_t k, const char *pa, int64_t a_b, int64_t a_m, int64_t a_k,
+                     const char *pb, int64_t b_b, int64_t b_k, int64_t b_n, char *pc,
+                     int64_t c_b, int ld_c, int32_t accumulate) {
+  int op_b, ld_b, op_a, ld_a;
+  operand(k, n, b_k, b_n, &op_b, &ld_b);
+  operand(m, k, a_m, a_k, &op_a, &ld_a);
+  float alpha32 = 1.0f, beta32 = accumulate ? 1.0f : 0.0f;
+  double alpha64 = 1.0, beta64 = accumulate ? 1.0 : 0.0;
+  int f64 = dtype == 3;
+  int status = p_cublasGemmStridedBatchedEx(
+      h, op_b, op_a, (int)n, (int)m, (int)k, f64 ? (void *)&alpha64 : (void *)&alpha32,
+      pb, gemm_types[dtype], ld_b, b_b, pa, gemm_types[dtype], ld_a, a_b,
+      f64 ? (void *)&beta64 : (void *)&beta32, pc, gemm_c_types[dtype], ld_c, c_b, (int)batch,
+      f64 ? 70 /* COMPUTE_64F */ : 68 /* COMPUTE_32F */, -1 /* CUBLAS_GEMM_DEFAULT */);
+  if (status) gemm_fail("cublasGemmStridedBatchedEx", status);
+  return status;
+}
+
 /* C[b] (+)= A[b] @ B[b]: A is m x k, B k x n, C m x n (row-major views with the given
    strides; offsets in elements). dtype: 0 f32, 1 f16, 2 bf16, 3 f64. */
 void mlirfuse_gemm(int32_t dtype, int64_t batch, int64_t m, int64_t n, int64_t k,
@@ -252,9 +277,6 @@ void mlirfuse_gemm(int32_t dtype, int64_t batch, int64_t m, int64_t n, int64_t k
                    int32_t accumulate) {
   /* dtype: 0 f32, 1 f16, 2 bf16, 3 f64, then half inputs summed into an f32 C (torch-mlir's
      half matmuls, rounded by the code after): 4 f16 -> f32, 5 bf16 -> f32. */
-  static const int types[] = {0 /* CUDA_R_32F */, 2 /* 16F */, 14 /* 16BF */, 1 /* 64F */,
-                              2, 14};
-  static const int c_types[] = {0, 2, 14, 1, 0, 0};
   static const int sizes[] = {4, 2, 2, 8, 2, 2};
   static const int c_sizes[] = {4, 2, 2, 8, 4, 4};
   (void)c_n;
@@ -269,23 +291,27 @@ void mlirfuse_gemm(int32_t dtype, int64_t batch, int64_t m, int64_t n, int64_t k
   cublasHandle_t h = handles[device];
   int status = p_cublasSetStream(h, current_stream);
   if (status) { gemm_fail("cublasSetStream", status); return; }
-  int size = sizes[dtype], type = types[dtype], c_type = c_types[dtype];
+  int size = sizes[dtype];
   const char *pa = (const char *)a + a_off * size, *pb = (const char *)b + b_off * size;
   char *pc = (char *)c + c_off * c_sizes[dtype];
-  /* Row-major C = A B is column-major C^T = B^T A^T: cuBLAS computes (n x m) = (n x k)(k x m). */
-  int op_b, ld_b, op_a, ld_a;
-  operand(k, n, b_k, b_n, &op_b, &ld_b);
-  operand(m, k, a_m, a_k, &op_a, &ld_a);
   int ld_c = (int)(c_m > n ? c_m : n);
-  float alpha32 = 1.0f, beta32 = accumulate ? 1.0f : 0.0f;
-  double alpha64 = 1.0, beta64 = accumulate ? 1.0 : 0.0;
-  int f64 = dtype == 3;
-  status = p_cublasGemmStridedBatchedEx(
-      h, op_b, op_a, (int)n, (int)m, (int)k, f64 ? (void *)&alpha64 : (void *)&alpha32,
-      pb, type, ld_b, b_b, pa, type, ld_a, a_b, f64 ? (void *)&beta64 : (void *)&beta32,
-      pc, c_type, ld_c, c_b, (int)batch, f64 ? 70 /* COMPUTE_64F */ : 68 /* COMPUTE_32F */,
-      -1 /* CUBLAS_GEMM_DEFAULT */);
-  if (status) gemm_fail("cublasGemmStridedBatchedEx", status);
+  /* cuBLAS's tensor-core kernels want C's rows 16 bytes apart *and* its column count (the
+     m of cuBLAS's column-major call) a multiple of their vector: a large GEMM of n = 50257
+     (GPT-2's LM head) ran a cutlass `align1` kernel, 1.68 ms where 0.3 ms would do, even
+     with rows padded (mlirfuse-align-gemm-rows). Where the rows are aligned, the first
+     n - n % 8 columns are one call (tensor cores) and the last few a second, small one. */
+  int64_t tail = n % 8;
+  if (tail && n > 8 && (int64_t)ld_c * c_sizes[dtype] % 16 == 0 && (uintptr_t)pc % 16 == 0
+      && batch * m * n * k >= (1LL << 27)) {
+    if (gemm_call(h, dtype, batch, m, n - tail, k, pa, a_b, a_m, a_k, pb, b_b, b_k, b_n, pc,
+                  c_b, ld_c, accumulate))
+      return;
+    gemm_call(h, dtype, batch, m, tail, k, pa, a_b, a_m, a_k, pb + (n - tail) * b_n * size,
+              b_b, b_k, b_n, pc + (n - tail) * c_sizes[dtype], c_b, ld_c, accumulate);
+    return;
+  }
+  gemm_call(h, dtype, batch, m, n, k, pa, a_b, a_m, a_k, pb, b_b, b_k, b_n, pc, c_b, ld_c,
+            accumulate);
 }
 
 /* ---- cuDNN: 2-D convolutions (lowering/cuda/library_conv.py emits the calls). ----

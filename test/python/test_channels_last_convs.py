@@ -8,6 +8,8 @@ import torch
 import mlirfuse
 from mlirfuse.lowering.cpu import channels_last_convs
 
+pytestmark = pytest.mark.cpu_only("the CPU pipeline's pass; CUDA's convolutions are cuDNN calls")
+
 
 @pytest.fixture(autouse=True)
 def always_channels_last(monkeypatch, cache_folder):
