@@ -34,7 +34,9 @@ from torch_mlir import ir
 
 from . import native
 
-VERSION = "2"  # bump when the build below changes (2: the runtime needed by soname)
+# bump when the build below changes (2: the runtime needed by soname; 3: -Bsymbolic, and
+# lenders' libraries linked)
+VERSION = "3"
 # How long the process's exit waits for links still running (they take ~50 ms each).
 EXIT_WAIT_S = 10.0
 _warned = False
@@ -73,8 +75,13 @@ def key(module: ir.Module, libraries: list[str], opt_level: int) -> str:
     # The text, not the bytecode: that holds the locations (source lines, file names),
     # which differ between processes and change no machine code.
     digest = hashlib.sha256(module.operation.get_asm(binary=True))
-    digest.update("\0".join([VERSION, native.toolchain_versions(), cpu(), str(opt_level), *libraries]).encode())
+    digest.update(salt(libraries, opt_level).encode())
     return digest.hexdigest()[:32]
+
+
+def salt(libraries: list[str], opt_level: int) -> str:
+    """What changes the machine code of a module's text, beside the text."""
+    return "\0".join([VERSION, native.toolchain_versions(), cpu(), str(opt_level), *libraries])
 
 
 def path_of(name: str) -> str:
@@ -99,9 +106,14 @@ def wait(path: str) -> None:
         thread.join()
 
 
-def store(engine, name: str, libraries: list[str]) -> threading.Thread | None:
+def store(engine, name: str, libraries: list[str],
+          lenders: list[str | None] = ()) -> threading.Thread | None:
     """Writes `engine`'s object now and links it into the library `name` in a background
-    thread (returned, for tests to join); a failure warns once and leaves no file."""
+    thread (returned, for tests to join); a failure warns once and leaves no file.
+    `lenders`: the libraries holding kernels the code calls (runtime/shared_kernels.py),
+    linked too; one that is not on disk (None, or its link failed) means no library."""
+    if None in lenders:
+        return None
     path = path_of(name)
     work = tempfile.mkdtemp(prefix="mlirfuse-cpu-", dir=os.path.dirname(path))
     obj = os.path.join(work, "code.o")
@@ -111,7 +123,7 @@ def store(engine, name: str, libraries: list[str]) -> threading.Thread | None:
         _warn(f"the JIT's object could not be written: {e}")
         _remove(work)
         return None
-    thread = threading.Thread(target=_link, args=(obj, work, path, libraries),
+    thread = threading.Thread(target=_link, args=(obj, work, path, libraries, list(lenders)),
                               name="mlirfuse-cpu-link", daemon=True)
     if not _pending:
         atexit.register(_finish)
@@ -128,12 +140,20 @@ def _finish() -> None:
         thread.join(max(0.0, deadline - time.monotonic()))
 
 
-def _link(obj: str, work: str, path: str, libraries: list[str]) -> None:
+def _link(obj: str, work: str, path: str, libraries: list[str], lenders: list[str]) -> None:
     partial = os.path.join(work, "code.so")
     compiler = os.environ.get("CC", "cc")
     try:
-        done = subprocess.run([compiler, "-shared", "-o", partial, obj,
-                               *native.link_flags(libraries), "-lm"],
+        for lender in lenders:  # linked by their paths (no soname): the loader follows them
+            wait(lender)
+            if not native.usable(lender, mark_used=True):
+                return
+        # -Bsymbolic: the library's own names (main, its kernels) bind to its own code. A
+        # lender loaded as a borrower's dependency had its `main` bound to the borrower's
+        # (the loader looks a dependency's names up in the borrower's scope first): the
+        # lender then ran the borrower's code ("output 2 broke its guard").
+        done = subprocess.run([compiler, "-shared", "-Wl,-Bsymbolic", "-o", partial, obj,
+                               *lenders, *native.link_flags(libraries), "-lm"],
                               capture_output=True, text=True)
         if done.returncode != 0:
             _warn(f"'{compiler} -shared' failed: {done.stderr.strip()[:500]}")

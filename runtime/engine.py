@@ -10,7 +10,7 @@ import torch
 from torch_mlir import ir
 from torch_mlir.execution_engine import ExecutionEngine
 
-from . import cpu_library, cpu_runtime, extern, native
+from . import cpu_library, cpu_runtime, extern, native, shared_kernels
 from .memref import ArgumentLayout
 
 
@@ -81,14 +81,28 @@ class Executable:
         self.from_disk = address is not None
         #: The background link of this code into its library on disk (None: none).
         self.stored: threading.Thread | None = None
+        #: The code of other modules whose kernels this code calls (kept alive with it).
+        self.lenders: list[object] = []
         if address is None:
+            # Kernels this process compiled before are declared, not compiled again.
+            kernels = shared_kernels.name_kernels(
+                module, cpu_library.salt(libraries, opt_level)) \
+                if shared_kernels.enabled() else []
+            path = cpu_library.path_of(name) if name else None
+            lent = shared_kernels.declare_known(module, kernels, path)
             self.engine = jit(module, opt_level, libraries)
+            shared_kernels.link(self.engine, lent)
+            self.lenders = [owner for _, _, owner, _ in lent]
             address = self.engine.raw_lookup("_mlir_ciface_" + entry)
             if not address:
                 raise RuntimeError(f"entry function {entry!r} could not be linked: the JIT "
                                    "reported unresolved symbols on stderr ('JIT session error')")
+            borrowed = {kernel for kernel, *_ in lent}
+            shared_kernels.register(self, self.engine, [k for k in kernels if k not in borrowed],
+                                    path)
             if name:
-                self.stored = cpu_library.store(self.engine, name, libraries)
+                self.stored = cpu_library.store(self.engine, name, libraries,
+                                                [path for *_, path in lent])
         self._address, self._layout = address, ArgumentLayout(ranks)
         self._errors = extern.errors_address() if self._extern else 0
 
@@ -101,7 +115,7 @@ class Executable:
         cpu_runtime.load()  # built, initialized (the BLAS pointed at torch's) and loaded
         extern.prepare_all(specs)  # (loads the extern library the code needs by soname)
         self = cls.__new__(cls)
-        self.engine, self.library, self.stored = None, None, None
+        self.engine, self.library, self.stored, self.lenders = None, None, None, []
         self._extern, self.extern_specs = bool(specs), list(specs)
         self.from_disk = True
         self.library_name = None

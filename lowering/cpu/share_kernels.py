@@ -15,7 +15,10 @@ is the kernel, taking the values it reads from outside (buffers, sizes) as argum
 the order it first reads them; constants and globals it uses are copied in, so its code
 knows them. Two kernels whose functions print the same (the same ops on arguments of the
 same types: static shapes and strides included) call one function. The functions are
-`noinline`: LLVM would otherwise copy a kernel back into every caller.
+`noinline`: LLVM would otherwise copy a kernel back into every caller. Each kernel
+function gets `mlirfuse.code`, a hash of its text and of the globals and declarations it
+names (none when it names a function with a body), by which runtime/shared_kernels.py
+shares its machine code with other modules.
 
 Before:
   func.func @main(%a: memref<8x64xf32>, %b: memref<8x64xf32>, %c: memref<8x64xf32>) {
@@ -39,6 +42,8 @@ After:
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import re
 
 from torch_mlir import ir
 from torch_mlir.dialects import func, memref
@@ -53,6 +58,10 @@ PREFIX = "mlirfuse_kernel_"
 CALL_PREFIX = "mlirfuse_call_"  # a library call's function (not a kernel: not counted)
 # Integer arguments a call passes in registers (x86-64); the others are stores to the stack.
 REGISTERS = 6
+# The hash of a kernel function's code, which runtime/shared_kernels.py names it by (the
+# rest of the pipeline lowers a kernel function alone: the same text, the same code).
+CODE = "mlirfuse.code"
+_SYMBOL = re.compile(r"@([\w.$-]+)")
 _DYNAMIC = ir.ShapedType.get_dynamic_stride_or_offset()
 
 
@@ -150,6 +159,25 @@ def _outline(kernel: ir.Operation, module_block: ir.Block) -> tuple[ir.Operation
     return fn.operation, operands
 
 
+def _code(text: str, symbols: dict[str, ir.Operation],
+          texts: dict[str, str | None]) -> str | None:
+    """A hash of a kernel function's code: its text (`text`, named @(kernel) there) and
+    the text of each global or declaration it names (`texts` keeps them per name); None
+    when it names a function with a body (its code is not the kernel's alone)."""
+    digest = hashlib.sha256(re.sub(r"@\w+\(", "@(", text, count=1).encode())
+    for used in sorted(set(_SYMBOL.findall(text))):
+        op = symbols.get(used)
+        if op is None:
+            continue
+        if used not in texts:
+            body = op.name == "func.func" and len(op.regions[0].blocks) > 0
+            texts[used] = None if body else op.get_asm(assume_verified=True)
+        if texts[used] is None:
+            return None
+        digest.update(f"\0{used}\0{texts[used]}".encode())
+    return digest.hexdigest()[:32]
+
+
 @dataclasses.dataclass
 class ShareKernels(Pass):
     """Moves each kernel (on buffers) into a function, one per distinct kernel."""
@@ -163,6 +191,9 @@ class ShareKernels(Pass):
         declared = {ir.StringAttr(o.operation.attributes["sym_name"]).value
                     for o in module_block.operations if o.operation.name == "func.func"
                     and not len(o.operation.regions[0].blocks)}
+        symbols = {ir.StringAttr(o.operation.attributes["sym_name"]).value: o.operation
+                   for o in module_block.operations if "sym_name" in o.operation.attributes}
+        texts: dict[str, str | None] = {}
         for fn in st.functions(module):
             if ir.StringAttr(fn.attributes["sym_name"]).value.startswith((PREFIX, CALL_PREFIX)):
                 continue  # a kernel's own function (the pass ran before)
@@ -177,6 +208,9 @@ class ShareKernels(Pass):
                     name = by_text[text] = f"{prefix}{counts[prefix]}"
                     counts[prefix] += 1
                     new.attributes["sym_name"] = ir.StringAttr.get(name)
+                    code = _code(text, symbols, texts)
+                    if prefix == PREFIX and code is not None:
+                        new.attributes[CODE] = ir.StringAttr.get(code)
                 else:
                     new.erase()
                 with ir.InsertionPoint(kernel), kernel.location:

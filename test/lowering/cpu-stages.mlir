@@ -26,7 +26,7 @@
 // LLVM-LABEL: llvm.func @main
 // LLVM: llvm.call @mlirfuse_kernel_0(
 // LLVM: llvm.func @_mlir_ciface_main(%{{.*}}: !llvm.ptr, %{{.*}}: !llvm.ptr, %{{.*}}: !llvm.ptr) -> i32
-// LLVM: llvm.func @mlirfuse_kernel_0({{.*}}) attributes {no_inline, sym_visibility = "private"}
+// LLVM: llvm.func @mlirfuse_kernel_0({{.*}}) attributes {mlirfuse.code = "{{[0-9a-f]+}}", no_inline, sym_visibility = "private"}
 // LLVM: omp.parallel
 // LLVM: omp.wsloop
 // LLVM: llvm.load {{.*}} -> vector<8xf32>

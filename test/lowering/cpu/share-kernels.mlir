@@ -20,7 +20,7 @@
 // CHECK: call @mlirfuse_call_0(%[[P]]) : (index) -> ()
 // CHECK-NOT: scf.parallel
 // CHECK: return
-// CHECK: func.func private @mlirfuse_kernel_0(%[[X:.*]]: memref<f32>, %[[Y:.*]]: memref<f32>) attributes {llvm.no_inline}
+// CHECK: func.func private @mlirfuse_kernel_0(%[[X:.*]]: memref<f32>, %[[Y:.*]]: memref<f32>) attributes {llvm.no_inline, mlirfuse.code = "{{[0-9a-f]+}}"}
 // CHECK: %[[XV:.*]] = memref.reinterpret_cast %[[X]] to offset: [0], sizes: [8, 64], strides: [64, 1]
 // CHECK: %[[YV:.*]] = memref.reinterpret_cast %[[Y]] to offset: [0], sizes: [8, 64], strides: [64, 1]
 // CHECK: arith.constant
