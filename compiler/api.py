@@ -291,9 +291,11 @@ class CompiledFunction(Fallbacks, Inspection):
             return "failed", None, e
 
     def _count_variants(self, spec: Specialization) -> None:
-        n = spec.new_compilations()
+        n, eager = spec.new_compilations()
         if n:
             stats_mod.count(self.stats, "compilations", n)
+        if eager:
+            stats_mod.count(self.stats, "fallbacks", eager)
 
     def _run_spec(self, spec: Specialization, key: Key, args: tuple,
                   tensors: list[torch.Tensor]):

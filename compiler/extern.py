@@ -134,13 +134,14 @@ def _constant(value, schema_type: str) -> str:
     raise NotEligible(f"argument {value!r} ({type(value).__name__})")
 
 
-def _arguments(node: torch.fx.Node):
-    """(schema argument, the node's value for it) for each argument of the op, in order.
+def _arguments(node: torch.fx.Node, schema=None):
+    """(schema argument, the node's value for it) for each argument of the op (of `schema`
+    when given: another overload's), in order.
 
     Raises:
       NotEligible for an argument the node does not give and that has no default.
     """
-    for i, argument in enumerate(node.target._schema.arguments):
+    for i, argument in enumerate((schema or node.target._schema).arguments):
         if not argument.kwarg_only and i < len(node.args):
             yield argument, node.args[i]
         elif argument.name in node.kwargs:
@@ -149,6 +150,35 @@ def _arguments(node: torch.fx.Node):
             yield argument, argument.default_value
         else:
             raise NotEligible(f"argument {argument.name} is missing")
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, torch.fx.Node)
+
+
+def _scalar_overload(node: torch.fx.Node) -> torch._ops.OpOverload:
+    """The op to call for `node`: its own, or where it gives a number for a Tensor argument
+    (`div.Tensor(x, 64)`: the dispatcher's boxed call takes no number for a Tensor; eager's
+    Python binding wraps it) the overload taking a Scalar there (`div.Scalar`).
+
+    Raises:
+      NotEligible when there is no such overload.
+    """
+    op = node.target
+    numbers = {a.name for a, v in _arguments(node)
+               if str(a.type) == "Tensor" and _is_number(v)}
+    if not numbers:
+        return op
+    packet = getattr(torch.ops.aten, op._schema.name.split("::")[-1])
+    for name in packet.overloads():
+        other = getattr(packet, name)
+        arguments = other._schema.arguments
+        if len(arguments) == len(op._schema.arguments) and all(
+                a.name == b.name and (str(a.type) in ("Scalar", "number") if a.name in numbers
+                                      else str(a.type) == str(b.type))
+                for a, b in zip(arguments, op._schema.arguments)):
+            return other
+    raise NotEligible(f"a number for tensor argument {sorted(numbers)[0]} (no Scalar overload)")
 
 
 def spec_of(node: torch.fx.Node, device: torch.device) -> tuple[str, list[torch.fx.Node]]:
@@ -161,6 +191,8 @@ def spec_of(node: torch.fx.Node, device: torch.device) -> tuple[str, list[torch.
     op = node.target
     if node.op != "call_function" or not isinstance(op, torch._ops.OpOverload):
         raise NotEligible("not an op overload")
+    if op.namespace == "aten":
+        op = _scalar_overload(node)
     schema = op._schema
     if op.namespace != "aten":
         raise NotEligible(f"an op of namespace {op.namespace}")
@@ -187,7 +219,7 @@ def spec_of(node: torch.fx.Node, device: torch.device) -> tuple[str, list[torch.
         return inputs.index(arg)
 
     lines = []
-    for argument, value in _arguments(node):
+    for argument, value in _arguments(node, schema):
         kind = str(argument.type)
         if isinstance(value, torch.fx.Node):
             lines.append(f"arg T {tensor_index(value)}")

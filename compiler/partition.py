@@ -24,6 +24,7 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import operator
+import warnings
 
 import torch
 from torch.fx._lazy_graph_module import _use_lazy_graph_module
@@ -158,7 +159,9 @@ class PieceGuardFailure(Exception):
 class _Piece(torch.nn.Module):
     """A partition's submodule: runs its compiled code. Tensors the eager ops before it
     made with other strides than when it was compiled get a variant of their own
-    (compiled then, up to MAX_VARIANTS; then the call fails its guard)."""
+    (compiled then, up to MAX_VARIANTS; then the call fails its guard). A variant that
+    does not compile runs the partition's ops eager (`eager`, its FX module; said once,
+    counted by `on_eager`), unless `strict` (on_unsupported="error")."""
 
     MAX_VARIANTS = 4
 
@@ -172,12 +175,14 @@ class _Piece(torch.nn.Module):
         return status, outs, compiled
 
     def __init__(self, compiled: CompiledGraph, name: str, dtypes: list[torch.dtype],
-                 recompile):
+                 recompile, eager: torch.fx.GraphModule, on_eager, strict: bool):
         super().__init__()
         self.variants = [compiled]
         self.piece = name
         self.dtypes = dtypes
         self.recompile = recompile
+        self.eager, self.on_eager, self.strict = eager, on_eager, strict
+        self.failed: str | None = None  # why a variant did not compile
 
     def forward(self, *ins):
         # The guards check sizes and strides; the dtypes of what eager ops made are
@@ -195,12 +200,24 @@ class _Piece(torch.nn.Module):
             variants = self.variants  # another thread may have compiled one meanwhile
             if len(variants) > len(seen):
                 status, outs, compiled = self._run(variants[len(seen):], ins)
-            if status and len(variants) < self.MAX_VARIANTS:
-                compiled = self.recompile(ins)
-                self.variants = variants + [compiled]  # swapped in whole: calls read it
-                status, outs = compiled(ins)
+            if status and len(variants) < self.MAX_VARIANTS and self.failed is None:
+                try:
+                    compiled = self.recompile(ins)
+                except Exception as e:  # the user's call must not fail for it: eager
+                    if self.strict:
+                        raise
+                    self.failed = str(e).splitlines()[0] if str(e) else type(e).__name__
+                    warnings.warn(f"mlirfuse: {self.piece} did not compile for the strides "
+                                  f"of this call ({self.failed}); its ops run eager for "
+                                  "them", stacklevel=2)
+                else:
+                    self.variants = variants + [compiled]  # swapped in whole: calls read it
+                    status, outs = compiled(ins)
         if not status:
             return tuple(outs)
+        if self.failed is not None:
+            self.on_eager()
+            return tuple(self.eager(*ins))
         index = status - 1
         if index < len(ins):
             why = compiled.explain(index, ins[index], f"input {index} of {self.piece}")
@@ -265,6 +282,7 @@ class PartitionedGraph:
       eager: one EagerOp per op that runs eager.
       kernels: kernels the pieces run per call.
       compilations: variants of pieces compiled at a call (for strides not seen before).
+      eager_runs: pieces run eager at a call (their variant for its strides did not compile).
       failed: the nodes that failed to compile (not those the screen sent eager).
     """
 
@@ -369,6 +387,7 @@ class PartitionedGraph:
         examples = _fuse(top, partitions, dict(values))
         self.pieces = []
         self.compilations = 0
+        self.eager_runs = 0  # pieces run eager at calls (a variant that did not compile)
         for i, ins in enumerate(examples):
             name = f"piece_{i}"
             sub = top.get_submodule(name)
@@ -381,11 +400,15 @@ class PartitionedGraph:
                 self.compilations += 1
                 return CompiledGraph(sub, tensors, device, options)
 
-            setattr(top, name, _Piece(piece, name, [t.dtype for t in ins], recompile))
+            setattr(top, name, _Piece(piece, name, [t.dtype for t in ins], recompile, sub,
+                                      self._ran_eager, options.on_unsupported == "error"))
             self.pieces.append(piece)
         top.recompile()
         self.module = top
         self.kernels = sum(p.kernels for p in self.pieces)
+
+    def _ran_eager(self) -> None:
+        self.eager_runs += 1
 
     def __call__(self, ins: list[torch.Tensor]) -> list[torch.Tensor]:
         """Runs the graph; raises PieceGuardFailure when a piece's guards fail."""

@@ -131,7 +131,7 @@ class Specialization:
             for t, _ in self.captured.mutations
         ]
         self._last_piece_failure = ""
-        self._counted = 0
+        self._counted = self._counted_eager = 0
         self._count_lock = threading.Lock()
 
     def _compile_all(self, fn: Callable, args: tuple, options: Options) -> None:
@@ -294,14 +294,17 @@ class Specialization:
             return False
         return learn_failure(node, failure_reason(error), device)
 
-    def new_compilations(self) -> int:
-        """Variants of pieces compiled at calls since the last time this was asked."""
+    def new_compilations(self) -> tuple[int, int]:
+        """(variants of pieces compiled, pieces run eager because theirs did not compile)
+        at calls since the last time this was asked."""
         if not isinstance(self.graph, PartitionedGraph):
-            return 0
+            return 0, 0
         with self._count_lock:  # threads call one specialization at once
             n = self.graph.compilations - self._counted
             self._counted += n
-        return n
+            e = getattr(self.graph, "eager_runs", 0) - self._counted_eager
+            self._counted_eager += e
+        return n, e
 
     def describe(self, index: int) -> str:
         """Names graph input `index` for a message."""

@@ -117,6 +117,31 @@ def test_a_piece_given_new_strides_compiles_a_variant():
     assert compiled.stats.compilations == 2
 
 
+def test_a_piece_variant_that_does_not_compile_runs_eager(monkeypatch):
+    """A variant compiled at a call (new strides) that fails runs its piece's ops eager:
+    said, counted as a fallback; the user's call does not fail (it raised CompileError)."""
+    from mlirfuse.runtime import engine
+
+    def f(x):
+        return torch.special.laguerre_polynomial_l(x, 3) + x * 2
+
+    compiled = mlirfuse.compile(f, extern_calls=False)
+    x = torch.randn(4, 5)
+    assert_same(compiled(x), f(x))
+
+    def failing(*args):
+        raise RuntimeError("the JIT failed")
+
+    monkeypatch.setattr(engine, "jit", failing)
+    monkeypatch.setenv("MLIRFUSE_CPU_CODE_CACHE", "0")  # (else a library on disk loads)
+    t = torch.randn(5, 4).t()
+    with pytest.warns(UserWarning, match="did not compile for the strides"):
+        assert_same(compiled(t), f(t))
+    assert_same(compiled(t), f(t))  # not tried again: eager
+    assert compiled.stats.fallbacks == 2 and compiled.stats.compilations == 2
+    assert_same(compiled(x), f(x))  # the compiled variant still runs
+
+
 def test_example_layouts_are_the_compiled_pieces():
     """A compiled piece returns contiguous tensors where the eager op would return a
     transposed view: what an eager op makes of it next has the compiled layout, and the
