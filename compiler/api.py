@@ -291,7 +291,7 @@ class CompiledFunction(Fallbacks, Inspection):
             return "failed", None, e
 
     def _count_variants(self, spec: Specialization) -> None:
-        n, eager = spec.new_compilations()
+        n, eager = spec.new_counts()
         if n:
             stats_mod.count(self.stats, "compilations", n)
         if eager:

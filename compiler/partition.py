@@ -24,7 +24,6 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import operator
-import warnings
 
 import torch
 from torch.fx._lazy_graph_module import _use_lazy_graph_module
@@ -36,8 +35,8 @@ from torch.fx.passes.utils.fuser_utils import (erase_nodes, fuse_as_graphmodule,
 
 from .screen import OP_STAGES, failure_reason, learn_failure, mark_externs, screen
 from .capture import source_of
-from .concurrency import COMPILE_LOCK
 from .compiled_graph import CompiledGraph
+from .pieces import Piece, PieceGuardFailure
 from .errors import CompileError
 from .options import Options
 
@@ -147,83 +146,6 @@ def example_values(gm: torch.fx.GraphModule, inputs: list[torch.Tensor],
     with torch.no_grad(), torch.random.fork_rng(devices=devices):
         Recorder(gm).run(*inputs)
     return values
-
-
-class PieceGuardFailure(Exception):
-    """A compiled piece's guards rejected the tensors the graph gave it."""
-
-    def __init__(self, message: str):
-        super().__init__(message)
-
-
-class _Piece(torch.nn.Module):
-    """A partition's submodule: runs its compiled code. Tensors the eager ops before it
-    made with other strides than when it was compiled get a variant of their own
-    (compiled then, up to MAX_VARIANTS; then the call fails its guard). A variant that
-    does not compile runs the partition's ops eager (`eager`, its FX module; said once,
-    counted by `on_eager`), unless `strict` (on_unsupported="error")."""
-
-    MAX_VARIANTS = 4
-
-    @staticmethod
-    def _run(variants, ins):
-        status, outs, compiled = 1, None, None
-        for compiled in variants:
-            status, outs = compiled(ins)
-            if not status:
-                break
-        return status, outs, compiled
-
-    def __init__(self, compiled: CompiledGraph, name: str, dtypes: list[torch.dtype],
-                 recompile, eager: torch.fx.GraphModule, on_eager, strict: bool):
-        super().__init__()
-        self.variants = [compiled]
-        self.piece = name
-        self.dtypes = dtypes
-        self.recompile = recompile
-        self.eager, self.on_eager, self.strict = eager, on_eager, strict
-        self.failed: str | None = None  # why a variant did not compile
-
-    def forward(self, *ins):
-        # The guards check sizes and strides; the dtypes of what eager ops made are
-        # checked here (an eager op whose result type differs from its trace's).
-        for i, (t, dtype) in enumerate(zip(ins, self.dtypes)):
-            if t.dtype != dtype:
-                raise PieceGuardFailure(f"input {i} of {self.piece}: dtype {t.dtype}, "
-                                        f"compiled for {dtype}")
-        ins = list(ins)
-        seen = self.variants
-        status, outs, compiled = self._run(seen, ins)
-        if not status:
-            return tuple(outs)
-        with COMPILE_LOCK:
-            variants = self.variants  # another thread may have compiled one meanwhile
-            if len(variants) > len(seen):
-                status, outs, compiled = self._run(variants[len(seen):], ins)
-            if status and len(variants) < self.MAX_VARIANTS and self.failed is None:
-                try:
-                    compiled = self.recompile(ins)
-                except Exception as e:  # the user's call must not fail for it: eager
-                    if self.strict:
-                        raise
-                    self.failed = str(e).splitlines()[0] if str(e) else type(e).__name__
-                    warnings.warn(f"mlirfuse: {self.piece} did not compile for the strides "
-                                  f"of this call ({self.failed}); its ops run eager for "
-                                  "them", stacklevel=2)
-                else:
-                    self.variants = variants + [compiled]  # swapped in whole: calls read it
-                    status, outs = compiled(ins)
-        if not status:
-            return tuple(outs)
-        if self.failed is not None:
-            self.on_eager()
-            return tuple(self.eager(*ins))
-        index = status - 1
-        if index < len(ins):
-            why = compiled.explain(index, ins[index], f"input {index} of {self.piece}")
-        else:
-            why = f"output {index - len(ins)} of {self.piece} broke its guard"
-        raise PieceGuardFailure(why)
 
 
 _INSERTION_POINT = "insertion_point" in inspect.signature(insert_subgm).parameters
@@ -400,7 +322,7 @@ class PartitionedGraph:
                 self.compilations += 1
                 return CompiledGraph(sub, tensors, device, options)
 
-            setattr(top, name, _Piece(piece, name, [t.dtype for t in ins], recompile, sub,
+            setattr(top, name, Piece(piece, name, [t.dtype for t in ins], recompile, sub,
                                       self._ran_eager, options.on_unsupported == "error"))
             self.pieces.append(piece)
         top.recompile()

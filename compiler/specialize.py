@@ -294,7 +294,7 @@ class Specialization:
             return False
         return learn_failure(node, failure_reason(error), device)
 
-    def new_compilations(self) -> tuple[int, int]:
+    def new_counts(self) -> tuple[int, int]:
         """(variants of pieces compiled, pieces run eager because theirs did not compile)
         at calls since the last time this was asked."""
         if not isinstance(self.graph, PartitionedGraph):

@@ -59,7 +59,7 @@ def name_kernels(module: ir.Module, salt: str) -> list[str]:
     """Renames `module`'s kernel functions by the hash of their code (the `mlirfuse.code`
     mlirfuse-share-kernels gave them, and `salt`: what else changes machine code);
     returns the new names."""
-    renames = []
+    renames, seen = [], set()
     for op in module.body.operations:
         op = op.operation
         if op.name != "llvm.func" or CODE not in op.attributes \
@@ -67,7 +67,8 @@ def name_kernels(module: ir.Module, salt: str) -> list[str]:
             continue
         code = ir.StringAttr(op.attributes[CODE]).value
         new = SHARED + hashlib.sha256(f"{salt}\0{code}".encode()).hexdigest()[:32]
-        if new not in {n for _, _, n in renames}:  # (one module's kernels are distinct)
+        if new not in seen:  # (one module's kernels are distinct)
+            seen.add(new)
             renames.append((ir.StringAttr(op.attributes["sym_name"]).value, op, new))
     with module.context:
         for old, op, new in renames:
