@@ -83,6 +83,10 @@ def child(system: str, name: str, device: str) -> dict:
     if system == "mlirfuse":
         row["timings"] = {k: round(v, 3) for k, v in compiled.timings().items()}
         row["cache_loads"] = compiled.stats.cache_loads
+        if device != "cpu":  # kernel modules the driver loaded, and loads shared
+            from mlirfuse.runtime import cuda
+
+            row["modules_loaded"], row["modules_shared"] = cuda.module_counts()
     return row
 
 

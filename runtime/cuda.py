@@ -32,7 +32,7 @@ class CudaError(RuntimeError):
 def library_path() -> str:
     """Builds the runtime library if needed; returns its path."""
     try:
-        return native.build(SOURCE, "mlirfuse_cuda")
+        return native.build(SOURCE, "mlirfuse_cuda", libraries=("-ldl", "-lpthread"))
     except native.BuildError as e:
         raise CudaError(str(e)) from None
 
@@ -96,6 +96,17 @@ def open_cudnn() -> None:
     """Makes the runtime's mlirfuse_conv2d usable (cuDNN opened once per process)."""
     if library().mlirfuse_cudnn_open(cudnn_path().encode()):
         raise CudaError(last_error())
+
+
+def module_counts() -> tuple[int, int]:
+    """(kernel modules the driver loaded, loads served by a module of the same code loaded
+    before): this process's counts. The same kernel in several compiled modules (a cut
+    graph's pieces, other functions, specializations) is loaded once per device while one
+    of them lives; its PTX came from llc once (nvptx.py's disk cache: the same LLVM IR).
+    """
+    lib = library()
+    return (ctypes.c_int.in_dll(lib, "mlirfuse_modules_loaded").value,
+            ctypes.c_int.in_dll(lib, "mlirfuse_modules_shared").value)
 
 
 def _errors() -> ctypes.c_int:
@@ -180,6 +191,9 @@ class CudaExecutable:
         #: The host library on disk (a warm start's entry names it).
         self.library_path = path
         before = self._errors.value
+        # Kernel modules of the same code as one loaded are shared (the runtime's table).
+        ctypes.c_int.in_dll(lib, "mlirfuse_share_modules").value = \
+            os.environ.get("MLIRFUSE_SHARE_KERNELS", "1") != "0"
         self._host = native.HostLibrary(path)  # its constructors load the kernels
         if self._errors.value != before:
             raise CudaError(last_error())

@@ -14,7 +14,7 @@ a last dimension of that kind, and is a temporary only kernels read (every use a
 linalg.generic or a tensor.extract_slice: never the function's result, a reshape or an
 insert_slice), whose accumulator is a fill (a linalg.fill or a generic yielding a
 constant) of a tensor.empty used once, or that tensor.empty itself.
-Option `enabled=false` (the CUDA pipeline's, unless MLIRFUSE_CUDA_ALIGN_GEMM_ROWS=1):
+Option `enabled=false` (the CUDA pipeline's with MLIRFUSE_CUDA_ALIGN_GEMM_ROWS=0):
 nothing changes. Aligned rows alone do not bring the tensor cores back when N is not a multiple
 of 8 (cuBLAS's vector): the runtime's mlirfuse_gemm then splits the call in two, the
 first N - N % 8 columns and the rest (runtime/cuda/mlirfuse_cuda.c).
@@ -46,11 +46,11 @@ from ...compiler.passes.base import Pass
 
 # The row alignment cuBLAS's tensor-core kernels need of an operand.
 ROW_BYTES = 16
-# Off unless MLIRFUSE_CUDA_ALIGN_GEMM_ROWS=1: on the H200 (session 37) aligned rows alone
-# left GPT-2's LM head on cuBLAS's align1 kernel (4.39 ms a call against 4.36 without);
-# the runtime's split GEMM that should fix that is built and checked on the host, not yet
-# run on a GPU (the session's device time ran out).
-ENABLED = os.environ.get("MLIRFUSE_CUDA_ALIGN_GEMM_ROWS", "") == "1"
+# On unless MLIRFUSE_CUDA_ALIGN_GEMM_ROWS=0: on the H200 (session 38) GPT-2 124M in bf16
+# took 4.32 ms a call with aligned rows and the runtime's split GEMM (its LM head on an
+# nvjet kernel, 0.29 ms) against 5.86 ms without (the LM head on cutlass's align1 kernel,
+# 1.68 ms); aligned rows alone, without the split, gained nothing (session 37).
+ENABLED = os.environ.get("MLIRFUSE_CUDA_ALIGN_GEMM_ROWS", "1") != "0"
 _READERS = ("linalg.generic", "tensor.extract_slice")
 
 

@@ -12,10 +12,14 @@
  *   - never aborts: a failed CUDA call is recorded with the kernel's name, counted in
  *     mlirfuse_error_count, and reported by Python as an exception after the call.
  *   - caches kernel lookups (mgpuModuleGetFunction runs before every launch);
+ *   - shares kernel modules: one whose code is that of a module loaded in the same context
+ *     is that module, reference-counted (the same kernel in several compiled modules is
+ *     JIT-compiled by the driver once);
  *   - runs contractions through cuBLAS (mlirfuse_gemm), the libcublas that torch ships
  *     (its path given by Python), one handle per device, on the same stream.
  */
 #include <dlfcn.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,9 +52,27 @@ static CUcontext contexts[64];
 static __thread CUstream current_stream = 0;
 static __thread int current_device = -1; /* the device of the call (mlirfuse_begin) */
 
+/* Kernel lookups (mgpuModuleGetFunction runs before every launch): the name is kept as a
+ * copy, since a shared module outlives the library whose string named it. */
 #define MAX_KERNELS 4096
-static struct { CUmodule module; const char *name; CUfunction function; } kernels[MAX_KERNELS];
+static struct { CUmodule module; char *name; CUfunction function; } kernels[MAX_KERNELS];
 static int kernel_count = 0;
+static __thread int kernel_hint = 0; /* a call's launches repeat in order: try the next */
+
+/* Loaded modules, shared: a module whose code (PTX or cubin) is the same as one loaded in
+ * the same context is that one, counted (the same kernel in several compiled modules: the
+ * driver JIT-compiles it once a process). */
+#define MAX_MODULES 4096
+static struct {
+  CUcontext context; uint64_t hash; size_t size; char *code; CUmodule module; int refs;
+} modules[MAX_MODULES];
+static int module_count = 0;
+/* Read by Python: modules loaded by the driver, and loads served by one already loaded. */
+int mlirfuse_modules_loaded = 0;
+int mlirfuse_modules_shared = 0;
+/* Set by Python before a library's load: 0 loads every module anew (MLIRFUSE_SHARE_KERNELS=0). */
+int mlirfuse_share_modules = 1;
+static pthread_mutex_t table_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static void fail(const char *what, const char *kernel, CUresult code) {
   const char *text = "unknown error";
@@ -124,6 +146,53 @@ void mlirfuse_begin(void *stream, int device) {
     p_cuCtxSetCurrent(contexts[device]);
 }
 
+static uint64_t fnv1a(const char *data, size_t size) {
+  uint64_t h = 1469598103934665603ull;
+  for (size_t i = 0; i < size; i++) h = (h ^ (unsigned char)data[i]) * 1099511628211ull;
+  return h;
+}
+
+/* `code` (malloc'd, `size` bytes) as a module of the current context: one loaded with the
+ * same code is shared (and `code` freed), else the driver loads it (`jit`: PTX). */
+static void *load_shared(char *code, size_t size, int jit) {
+  CUcontext context = 0;
+  if (p_cuCtxGetCurrent) p_cuCtxGetCurrent(&context);
+  uint64_t hash = fnv1a(code, size);
+  pthread_mutex_lock(&table_lock);
+  for (int i = 0; i < module_count && mlirfuse_share_modules; i++)
+    if (modules[i].context == context && modules[i].hash == hash && modules[i].size == size
+        && !memcmp(modules[i].code, code, size)) {
+      modules[i].refs++;
+      mlirfuse_modules_shared++;
+      CUmodule module = modules[i].module;
+      pthread_mutex_unlock(&table_lock);
+      free(code);
+      return module;
+    }
+  CUmodule module = 0;
+  CUresult r = p_cuModuleLoadData(&module, code);
+  if (r) {
+    pthread_mutex_unlock(&table_lock);
+    free(code);
+    fail(jit ? "cuModuleLoadData (PTX JIT)" : "cuModuleLoadData", NULL, r);
+    return 0;
+  }
+  mlirfuse_modules_loaded++;
+  if (module_count < MAX_MODULES) {
+    modules[module_count].context = context;
+    modules[module_count].hash = hash;
+    modules[module_count].size = size;
+    modules[module_count].code = code;
+    modules[module_count].module = module;
+    modules[module_count].refs = 1;
+    module_count++;
+  } else {
+    free(code); /* not shared: unloaded by mgpuModuleUnload as before */
+  }
+  pthread_mutex_unlock(&table_lock);
+  return module;
+}
+
 void *mgpuModuleLoadJIT(void *data, int optLevel, size_t size) {
   (void)optLevel;
   if (!load_driver()) { __atomic_add_fetch(&mlirfuse_error_count, 1, __ATOMIC_SEQ_CST); return 0; }
@@ -131,20 +200,14 @@ void *mgpuModuleLoadJIT(void *data, int optLevel, size_t size) {
   char *text = malloc(size + 1);
   memcpy(text, data, size);
   text[size] = 0;
-  CUmodule module = 0;
-  CUresult r = p_cuModuleLoadData(&module, text);
-  free(text);
-  if (r) { fail("cuModuleLoadData (PTX JIT)", NULL, r); return 0; }
-  return module;
+  return load_shared(text, size + 1, 1);
 }
 
 void *mgpuModuleLoad(void *data, size_t size) {
   if (!load_driver()) { __atomic_add_fetch(&mlirfuse_error_count, 1, __ATOMIC_SEQ_CST); return 0; }
-  (void)size;
-  CUmodule module = 0;
-  CUresult r = p_cuModuleLoadData(&module, data);
-  if (r) { fail("cuModuleLoadData", NULL, r); return 0; }
-  return module;
+  char *code = malloc(size);
+  memcpy(code, data, size);
+  return load_shared(code, size, 0);
 }
 
 /* 0: mgpuModuleUnload leaves modules loaded (a diagnostic switch of bench/free.py). */
@@ -152,24 +215,47 @@ int mlirfuse_unload_modules = 1;
 
 void mgpuModuleUnload(void *module) {
   if (!module || loaded <= 0 || !mlirfuse_unload_modules) return;
+  pthread_mutex_lock(&table_lock);
+  for (int i = 0; i < module_count; i++)
+    if (modules[i].module == module) {
+      if (--modules[i].refs > 0) { pthread_mutex_unlock(&table_lock); return; }
+      free(modules[i].code);
+      modules[i] = modules[--module_count];
+      break;
+    }
   for (int i = 0; i < kernel_count; i++)
     if (kernels[i].module == module) kernels[i].module = 0;
+  pthread_mutex_unlock(&table_lock);
   p_cuModuleUnload((CUmodule)module); /* errors at process exit are of no interest */
 }
 
 void *mgpuModuleGetFunction(void *module, const char *name) {
   if (!module) return 0;
-  for (int i = 0; i < kernel_count; i++)
-    if (kernels[i].module == module && kernels[i].name == name) return kernels[i].function;
+  int n = __atomic_load_n(&kernel_count, __ATOMIC_ACQUIRE), hint = kernel_hint;
+  for (int k = 0; k < n; k++) {
+    int i = (hint + k) % n;
+    if (__atomic_load_n(&kernels[i].module, __ATOMIC_ACQUIRE) == module &&
+        !strcmp(kernels[i].name, name)) {
+      kernel_hint = i + 1;
+      return kernels[i].function;
+    }
+  }
   CUfunction function = 0;
   CUresult r = p_cuModuleGetFunction(&function, (CUmodule)module, name);
   if (r) { fail("cuModuleGetFunction", name, r); return 0; }
-  if (kernel_count < MAX_KERNELS) {
-    kernels[kernel_count].module = module;
-    kernels[kernel_count].name = name;
-    kernels[kernel_count].function = function;
-    kernel_count++;
+  pthread_mutex_lock(&table_lock);
+  /* A slot of an unloaded module is taken again; its module is written last (a lookup in
+   * another thread matches on it). */
+  int slot = 0;
+  while (slot < kernel_count && kernels[slot].module) slot++;
+  if (slot < MAX_KERNELS) {
+    free(kernels[slot].name);
+    kernels[slot].name = strdup(name);
+    kernels[slot].function = function;
+    __atomic_store_n(&kernels[slot].module, module, __ATOMIC_RELEASE);
+    if (slot == kernel_count) __atomic_store_n(&kernel_count, slot + 1, __ATOMIC_RELEASE);
   }
+  pthread_mutex_unlock(&table_lock);
   return function;
 }
 

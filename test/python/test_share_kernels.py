@@ -15,10 +15,13 @@ import pytest
 import torch
 
 import mlirfuse
+from conftest import assert_same
 from mlirfuse.compiler.context import make_context  # noqa: F401 (loads the dialect)
 
 cpu_only = pytest.mark.skipif(torch.empty(0).is_cuda,
                               reason="the CPU's lowering (kernels are gpu.launch on CUDA)")
+needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(),
+                                reason="needs a CUDA device (none on this machine)")
 
 
 class Block(torch.nn.Module):
@@ -119,6 +122,39 @@ def test_kernels_are_compiled_by_each_module_when_sharing_is_off(cache_folder, m
     torch.testing.assert_close(first(x), norm(x))
     torch.testing.assert_close(second(x), norm_and_softmax(x))
     assert _lenders(second) == 0
+
+
+@needs_cuda
+@pytest.mark.parametrize("share", ["1", "0"])
+def test_a_cuda_kernel_loaded_before_in_the_process_is_loaded_once(cache_folder, monkeypatch,
+                                                                   share):
+    """On CUDA the same kernel's PTX comes from llc once (the PTX cache: the same LLVM IR)
+    and the driver loads it once while a module using it lives (the runtime's table)."""
+    from mlirfuse.runtime import cuda
+
+    # y @ x.t() over the normalized y: cuBLAS's kernel and eager's sum 61 terms in other
+    # orders (1.5e-5 apart near zero on the H200).
+    tolerance = dict(rtol=1e-4, atol=1e-4)
+
+    monkeypatch.setenv("MLIRFUSE_SHARE_KERNELS", share)
+    x = torch.randn(7, 61, device="cuda")
+    first = mlirfuse.compile(norm)
+    assert_same(first(x), norm(x), **tolerance)
+    loaded, shared = cuda.module_counts()
+    second = mlirfuse.compile(norm_and_softmax)
+    assert_same(second(x), norm_and_softmax(x), **tolerance)
+    new_loaded, new_shared = cuda.module_counts()
+    assert new_loaded > loaded  # the softmax's kernels
+    assert (new_shared > shared) == (share == "1")  # the norm's kernel
+    # A shared module lives while a module using it does.
+    del first
+    gc.collect()
+    assert_same(second(x * 2), norm_and_softmax(x * 2), **tolerance)
+    again = mlirfuse.compile(norm)
+    assert_same(again(x - 1), norm(x - 1), **tolerance)
+    del second
+    gc.collect()
+    assert_same(again(x + 1), norm(x + 1), **tolerance)
 
 
 SCRIPT = """
