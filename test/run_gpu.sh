@@ -8,8 +8,8 @@ mkdir -p "$OUT" /tmp/llvm
 export PYTHONPATH=/tmp/site LLC=/tmp/llvm/bin/llc MLIRFUSE_CACHE_DIR=${MLIRFUSE_CACHE_DIR:-/tmp/mlirfuse-cache}
 python3 -m pip install -q --no-deps --no-build-isolation -e . > "$OUT/pip.log" 2>&1 || tail -5 "$OUT/pip.log"
 nvidia-smi --query-gpu=name,clocks.sm,clocks.mem --format=csv,noheader
-echo "== test_gpu.py, test_gpu_constants.py, test_free_gpu.py, test_gpu_dynamic.py"
-GPU_FILES="test/python/test_gpu.py test/python/test_gpu_constants.py test/python/test_free_gpu.py test/python/test_gpu_dynamic.py"
+echo "== test_gpu.py, test_gpu_stages.py, test_gpu_constants.py, test_free_gpu.py, test_gpu_dynamic.py"
+GPU_FILES="test/python/test_gpu.py test/python/test_gpu_stages.py test/python/test_gpu_constants.py test/python/test_free_gpu.py test/python/test_gpu_dynamic.py"
 timeout ${GPU_TIMEOUT:-400} python3 -m pytest -o addopts= -q -rfE -p no:cacheprovider $GPU_FILES > "$OUT/gpu.log" 2>&1
 tail -${TAIL:-25} "$OUT/gpu.log"
 if [ -z "$ONLY_GPU" ]; then
