@@ -12,8 +12,10 @@ from __future__ import annotations
 import torch
 
 from . import decompositions_attention as attention
-from . import decompositions_bessel, decompositions_chebyshev, decompositions_gamma
-from . import decompositions_linalg, decompositions_misc, decompositions_nn
+from . import decompositions_airy, decompositions_bessel, decompositions_bessel_modified
+from . import decompositions_bits, decompositions_chebyshev, decompositions_erf
+from . import decompositions_gamma, decompositions_linalg, decompositions_misc
+from . import decompositions_nn, decompositions_sampling, decompositions_scatter
 from . import decompositions_orderings as orderings
 from . import op_signature
 from . import own_decompositions as own
@@ -144,8 +146,10 @@ def table() -> dict:
         out[scalar_op] = own.with_scalar_tensor(tensor_op)
     for op in own.HALF_ACCUMULATIONS:
         out[op] = own.accumulate_in_f32(op)
-    for module in (decompositions_bessel, decompositions_chebyshev, decompositions_gamma,
-                   decompositions_linalg, decompositions_misc, decompositions_nn):
+    for module in (decompositions_airy, decompositions_bessel, decompositions_bessel_modified,
+                   decompositions_bits, decompositions_chebyshev, decompositions_erf,
+                   decompositions_gamma, decompositions_linalg, decompositions_misc,
+                   decompositions_nn, decompositions_sampling, decompositions_scatter):
         out.update(module.table())
     for op, replaced in base.items():
         if out[op] is not replaced:

@@ -1,6 +1,7 @@
-"""The Bessel and Airy functions (compiler/decompositions_bessel.py: ports of torch's
-kernels, which torch-mlir cannot lower) compile natively and agree with eager: within
-10 ulp (the kernels' Chebyshev sums at their ends, where eager's build contracts
+"""The Bessel and Airy functions (compiler/decompositions_bessel.py,
+decompositions_bessel_modified.py, decompositions_airy.py: ports of torch's kernels, which
+torch-mlir cannot lower) compile natively and agree with eager: within 10 ulp (the
+kernels' Chebyshev sums at their ends, where eager's build contracts
 x * b1 - b2 into one FMA and ours does not), absolutely where a function oscillates
 through zero (j0, j1, y0, y1, airy_ai), with eager's NaNs, infinities and signed zeros."""
 

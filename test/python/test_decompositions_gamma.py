@@ -1,9 +1,9 @@
-"""The gamma and error functions (compiler/decompositions_gamma.py) compile natively and
-match eager: lgamma, digamma, polygamma, mvlgamma, special.zeta, erfc, erfinv,
-special.erfcx, special.ndtri, special.log_ndtr, over their domains and special values
-(0, -0, inf, -inf, NaN, poles), in float64 (within 1e-14 of eager, relative where the
-result is over 1 in magnitude, absolute below) and float32 (computed in float64 and
-rounded once: within an ulp of eager's float64 result rounded)."""
+"""The gamma and error functions (compiler/decompositions_gamma.py, decompositions_erf.py)
+compile natively and match eager: lgamma, digamma, polygamma, mvlgamma, special.zeta,
+erfc, erfinv, special.erfcx, special.ndtri, special.log_ndtr, over their domains and
+special values (0, -0, inf, -inf, NaN, poles), in float64 (within 1e-14 of eager,
+relative where the result is over 1 in magnitude, absolute below) and float32 (computed
+in float64 and rounded once: within an ulp of eager's float64 result rounded)."""
 
 from __future__ import annotations
 

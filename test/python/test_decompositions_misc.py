@@ -1,7 +1,8 @@
 """Bit-level pointwise ops, order statistics and scatters compiled natively through
-compiler/decompositions_misc.py, against eager: bit-exact for the pointwise ops (the sign
-of zeros included), exact values and indices for the order statistics and the scatters
-that do not add (those within a few ulp: another summation order)."""
+compiler/decompositions_bits.py, decompositions_misc.py and decompositions_scatter.py,
+against eager: bit-exact for the pointwise ops (the sign of zeros included), exact values
+and indices for the order statistics and the scatters that do not add (those within a
+few ulp: another summation order)."""
 
 from __future__ import annotations
 

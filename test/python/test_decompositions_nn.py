@@ -1,6 +1,7 @@
-"""compiler/decompositions_nn.py against eager: distances, norms, determinants, pooling,
-antialiased resizing, 3-D grid sampling, chunked linear cross-entropy and the
-allocation ops, each compiled whole (stats.eager_ops == 0)."""
+"""compiler/decompositions_nn.py, decompositions_linalg.py and decompositions_sampling.py
+against eager: distances, norms, determinants, pooling, antialiased resizing, 3-D grid
+sampling, chunked linear cross-entropy and the allocation ops, each compiled whole
+(stats.eager_ops == 0)."""
 
 from __future__ import annotations
 

@@ -12,8 +12,7 @@ pytestmark = pytest.mark.skipif(not extern_calls_here(),
                                 reason="extern calls on CUDA are off (MLIRFUSE_CUDA_EXTERN=0)")
 
 
-@pytest.mark.skipif(torch.empty(0).is_cuda, reason="fails the CPU's JIT (engine.jit); CUDA "
-                    "code is a host library (runtime/host_library.py)")
+@pytest.mark.cpu_only("fails the CPU's JIT (engine.jit); CUDA code is a host library")
 def test_a_graph_failing_in_the_jit_runs_its_ops_as_extern_calls(monkeypatch):
     """When a piece's kernels fail in the JIT, its ops become extern calls; an op the graph
     gives a number for a Tensor argument (layer_norm's decomposition: `div.Tensor(sum, 61)`)
