@@ -12,6 +12,7 @@ import ctypes
 import functools
 import hashlib
 import os
+import re
 import stat
 import subprocess
 import sys
@@ -143,12 +144,30 @@ def limit_bytes(variable: str, default_mb: int) -> int:
         return default_mb * 2**20
 
 
+def _sources(source: str) -> list[str]:
+    """`source` and the files of its folder it includes (`#include "name"`), recursively:
+    what its build reads of ours."""
+    out, todo = [], [source]
+    while todo:
+        path = todo.pop()
+        if path in out:
+            continue
+        out.append(path)
+        with open(path, errors="replace") as f:
+            names = re.findall(r'^\s*#\s*include\s+"([^"]+)"', f.read(), re.M)
+        todo += [p for p in (os.path.join(os.path.dirname(path), n) for n in names)
+                 if os.path.exists(p)]
+    return out
+
+
 def built_path(source: str, name: str, flags: tuple[str, ...] = (),
                libraries: tuple[str, ...] = ("-ldl",), salt: str = "") -> str:
     """Where build() puts (or put) `source` built with these arguments; usable(path) says
     whether it is there."""
-    with open(source, "rb") as f:
-        digest = hashlib.sha256(f.read() + repr((BUILD, flags, libraries, salt)).encode())
+    digest = hashlib.sha256(repr((BUILD, flags, libraries, salt)).encode())
+    for path in _sources(source):
+        with open(path, "rb") as f:
+            digest.update(f.read())
     return os.path.join(code_folder(cache_dir()), f"lib{name}-{digest.hexdigest()[:16]}.so")
 
 

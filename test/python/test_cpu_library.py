@@ -158,3 +158,14 @@ def test_runtime_libraries_are_never_loaded_from_a_folder_others_can_write(cache
     with pytest.warns(UserWarning, match="not private"):
         elsewhere = native.build(source, "mlirfuse_fp_test")
     assert not elsewhere.startswith(str(cache))
+
+
+def test_a_runtime_library_is_built_again_when_a_file_it_includes_changes(tmp_path):
+    """The CUDA runtime is one library of several files (mlirfuse_cuda.c includes its
+    cuBLAS and cuDNN parts): its name hashes them all, so a change to a part rebuilds it."""
+    (tmp_path / "part.inc").write_text("int part(void) { return 1; }\n")
+    source = tmp_path / "whole.c"
+    source.write_text('#include "part.inc"\nint whole(void) { return part(); }\n')
+    before = native.built_path(str(source), "whole")
+    (tmp_path / "part.inc").write_text("int part(void) { return 2; }\n")
+    assert native.built_path(str(source), "whole") != before
