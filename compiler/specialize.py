@@ -302,7 +302,7 @@ class Specialization:
         with self._count_lock:  # threads call one specialization at once
             n = self.graph.compilations - self._counted
             self._counted += n
-            e = getattr(self.graph, "eager_runs", 0) - self._counted_eager
+            e = self.graph.eager_runs - self._counted_eager
             self._counted_eager += e
         return n, e
 

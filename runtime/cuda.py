@@ -192,8 +192,7 @@ class CudaExecutable:
         self.library_path = path
         before = self._errors.value
         # Kernel modules of the same code as one loaded are shared (the runtime's table).
-        ctypes.c_int.in_dll(lib, "mlirfuse_share_modules").value = \
-            os.environ.get("MLIRFUSE_SHARE_KERNELS", "1") != "0"
+        ctypes.c_int.in_dll(lib, "mlirfuse_share_modules").value = native.sharing_kernels()
         self._host = native.HostLibrary(path)  # its constructors load the kernels
         if self._errors.value != before:
             raise CudaError(last_error())

@@ -87,7 +87,7 @@ class Executable:
             # Kernels this process compiled before are declared, not compiled again.
             kernels = shared_kernels.name_kernels(
                 module, cpu_library.salt(libraries, opt_level)) \
-                if shared_kernels.enabled() else []
+                if native.sharing_kernels() else []
             path = cpu_library.path_of(name) if name else None
             lent = shared_kernels.declare_known(module, kernels, path)
             self.engine = jit(module, opt_level, libraries)

@@ -144,18 +144,25 @@ def limit_bytes(variable: str, default_mb: int) -> int:
         return default_mb * 2**20
 
 
-def _sources(source: str) -> list[str]:
-    """`source` and the files of its folder it includes (`#include "name"`), recursively:
-    what its build reads of ours."""
-    out, todo = [], [source]
+def sharing_kernels() -> bool:
+    """Whether kernels are shared across compiled modules (MLIRFUSE_SHARE_KERNELS, on
+    unless 0): the CPU's code (runtime/shared_kernels.py) and CUDA's kernel modules
+    (runtime/cuda.py)."""
+    return os.environ.get("MLIRFUSE_SHARE_KERNELS", "1") != "0"
+
+
+def _sources(source: str) -> dict[str, bytes]:
+    """`source` and the files of its folder it includes (`#include "name"`), recursively,
+    with their contents: what its build reads of ours."""
+    out, todo = {}, [source]
     while todo:
         path = todo.pop()
         if path in out:
             continue
-        out.append(path)
-        with open(path, errors="replace") as f:
-            names = re.findall(r'^\s*#\s*include\s+"([^"]+)"', f.read(), re.M)
-        todo += [p for p in (os.path.join(os.path.dirname(path), n) for n in names)
+        with open(path, "rb") as f:
+            out[path] = f.read()
+        names = re.findall(rb'^\s*#\s*include\s+"([^"]+)"', out[path], re.M)
+        todo += [p for p in (os.path.join(os.path.dirname(path), n.decode()) for n in names)
                  if os.path.exists(p)]
     return out
 
@@ -165,9 +172,8 @@ def built_path(source: str, name: str, flags: tuple[str, ...] = (),
     """Where build() puts (or put) `source` built with these arguments; usable(path) says
     whether it is there."""
     digest = hashlib.sha256(repr((BUILD, flags, libraries, salt)).encode())
-    for path in _sources(source):
-        with open(path, "rb") as f:
-            digest.update(f.read())
+    for text in _sources(source).values():
+        digest.update(text)
     return os.path.join(code_folder(cache_dir()), f"lib{name}-{digest.hexdigest()[:16]}.so")
 
 

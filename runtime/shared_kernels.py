@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import ctypes
 import hashlib
-import os
 import threading
 import weakref
 
@@ -40,10 +39,6 @@ _lock = threading.Lock()
 # the path of that code's library on disk, None when it has none)
 _known: dict[str, tuple[weakref.ref, int, str | None]] = {}
 _limit = 4096
-
-
-def enabled() -> bool:
-    return os.environ.get("MLIRFUSE_SHARE_KERNELS", "1") != "0"
 
 
 def _top_level(module: ir.Module) -> dict[str, ir.Operation]:
