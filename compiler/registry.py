@@ -59,6 +59,7 @@ REGISTRY = {
     "mlirfuse-library-conv": "lowering.cuda",
     "mlirfuse-map-to-gpu": "lowering.cuda",
     "mlirfuse-serialize-ptx": "lowering.cuda",
+    "mlirfuse-workgroup-buffers": "lowering.cuda",
     "mlirfuse-workspace": "lowering.cuda",
 }
 

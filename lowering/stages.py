@@ -246,6 +246,7 @@ def gpu_kernels(vector_bytes: int) -> list[str]:
         "cse",
         "gpu-launch-sink-index-computations",
         "gpu-kernel-outlining",
+        "mlirfuse-workgroup-buffers",
     ]
 
 

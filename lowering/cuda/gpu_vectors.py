@@ -6,6 +6,10 @@ such operand (`ld.global.v4.f32` for f32), the body once per point, one vector
 store per output. Reductions over that loop read their chunks the same way. A
 vector access needs its address aligned to its size: `aligned` proves it from
 how the buffer was made (entry arguments are checked per call by the runtime).
+
+A kernel's ops that share buffers take one chunk width (`share_lanes`): softmax in
+bf16 reads its row as bf16 (8 points a 16-byte vector) and writes exp's f32 row (4):
+at widths of their own each thread held other points, and the exp read the row again.
 """
 
 from __future__ import annotations
@@ -19,6 +23,12 @@ from ...compiler.passes import structured as st
 from . import gpu_body as gb
 from . import gpu_registers as rg
 
+# Bytes every workgroup buffer (shared memory) is aligned to: mlirfuse-workgroup-buffers
+# declares them so (by default their element's alignment).
+WORKGROUP_ALIGN = 16
+# The most points a chunk of the op takes (share_lanes), when set.
+LANES = "mlirfuse.lanes"
+
 
 def _bytes_of(element: ir.Type) -> int | None:
     """Bytes per element of a vectorizable type (None for i1: no vectors of it)."""
@@ -31,8 +41,11 @@ def aligned(value: ir.Value, nbytes: int) -> bool:
     """Whether the first element of buffer `value` is `nbytes`-aligned: entry arguments
     are (the runtime checks it per call), views keep it when their offsets do."""
     owner = st.defining_op(value)
-    if owner is None:  # an entry argument; a launch's workgroup buffer is not assumed
-        return value.owner.owner.operation.name == "func.func"
+    if owner is None:  # an entry argument, or a launch's workgroup buffer
+        parent = value.owner.owner.operation.name
+        if parent == "gpu.launch":  # 12 ids and sizes, then the workgroup buffers
+            return ir.BlockArgument(value).arg_number >= 12 and nbytes <= WORKGROUP_ALIGN
+        return parent == "func.func"
     if owner.name in ("memref.cast", "memref.expand_shape", "memref.collapse_shape"):
         return aligned(owner.operands[0], nbytes)
     if owner.name == "memref.alloc":  # a host temporary: placed 256-aligned in the workspace
@@ -157,9 +170,42 @@ def chunk_width(op: ir.Operation, extents: list[int], vector_bytes: int,
     if not vector_bytes:
         return 1
     if reductions:
-        return vector_width(op, extents, vector_bytes, reduction=True) \
+        width = vector_width(op, extents, vector_bytes, reduction=True) \
             if list(reductions) == [len(extents) - 1] else 1
-    return vector_width(op, extents, vector_bytes)
+    else:
+        width = vector_width(op, extents, vector_bytes)
+    if LANES in op.attributes:  # a power of two as every width: it divides this one
+        width = min(width, ir.IntegerAttr(op.attributes[LANES]).value)
+    return width
+
+
+def share_lanes(ops: list[ir.Operation], vector_bytes: int) -> None:
+    """Gives a kernel's vectorized ops that touch a buffer another one touches the
+    narrowest chunk width among them (the LANES attribute, read by chunk_width): a
+    thread then takes the same points in each, and what one op loaded or stored is in
+    its registers for the next (gpu_registers). Widths are powers of two, so the
+    narrowest divides the others' sizes and alignments.
+
+    Before (softmax over bf16 rows of 1024): the max read 8 points a lane, exp (bf16
+    in, f32 out) 4; exp read the row again and stored it in shared memory, which the
+    sum and the division read back. After: 4 points a lane in every op; the row read
+    once, exp's row in registers, its shared memory dropped."""
+    widths = []
+    for op in ops:
+        if not st.is_structured(op) or st.static_extents(op) is None:
+            continue
+        extents = st.static_extents(op)
+        width = chunk_width(op, extents, vector_bytes, gb.reduction_loops(op))
+        if width > 1:
+            roots = {rg.root(v) for v in op.operands if isinstance(v.type, ir.MemRefType)}
+            widths.append((op, width, roots))
+    sharing = [(op, width) for op, width, roots in widths
+               if any(roots & other for o, _, other in widths if o != op)]
+    if len({width for _, width in sharing}) < 2:
+        return
+    lanes = min(width for _, width in sharing)
+    for op, _ in sharing:
+        op.attributes[LANES] = ir.IntegerAttr.get(ir.IntegerType.get_signless(64), lanes)
 
 
 def _dims_of(expr: ir.AffineExpr) -> set[int]:

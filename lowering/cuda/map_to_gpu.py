@@ -60,6 +60,7 @@ from . import gpu_memory as gm
 from . import gpu_registers as rg
 from . import gpu_symbolic as sy
 from . import gpu_tiles as gt
+from . import gpu_vectors as gv
 
 MAX_BLOCKS = gb.MAX_BLOCKS
 SHARED_BYTES = gt.SHARED_BYTES
@@ -186,6 +187,7 @@ class MapToGpu(Pass):
                             "needs static ones", forall.location)
         body_ops = [o.operation for o in forall.regions[0].blocks[0].operations][:-1]
         allocs = [o for o in body_ops if o.name == "memref.alloc"]
+        gv.share_lanes(body_ops, self.vector_bytes)  # before the widths decide the tiling
         # A temporary of symbolic size (a row of attention scores over a symbolic cache
         # length) lives in global memory, a slice per tile, sized on the host: its sizes
         # must be known there (defined outside the loop).

@@ -130,12 +130,74 @@ func.func @softmax_warps(%x: memref<16x256xf32>, %y: memref<16x256xf32>) attribu
   return
 }
 
+// Softmax over bf16 rows, exp's row an f32 temporary (the bf16 softmax torch
+// decomposes): alone, the max would read 8 bf16 a vector and exp 4 (its f32 output),
+// a lane taking other points in each. mlirfuse.lanes gives every op 4: the row is read
+// once (2 vectors a lane), exp's row stays in registers (its stores to shared memory
+// dropped, nothing reads them) and the results are stored 4 bf16 a vector.
+// CHECK-LABEL: func.func @softmax_bf16_rows
+// CHECK-NOT: vector<8xbf16>
+// CHECK-COUNT-2: vector.load {{.*}} vector<4xbf16>
+// CHECK-NOT: vector.load
+// CHECK-NOT: memref.load
+// CHECK-NOT: {{(vector|memref)}}.store {{.*}}workgroup
+// CHECK: vector.store {{.*}} vector<4xbf16>
+// CHECK: vector.store {{.*}} vector<4xbf16>
+// CHECK-NOT: vector.store
+// CHECK: gpu.terminator
+func.func @softmax_bf16_rows(%x: memref<16x256xbf16>, %y: memref<16x256xbf16>) attributes {mlirfuse.abi} {
+  %ninf = arith.constant 0xFF800000 : f32
+  %zero = arith.constant 0.000000e+00 : f32
+  scf.forall (%i) in (16) {
+    %row = memref.subview %x[%i, 0] [1, 256] [1, 1] : memref<16x256xbf16> to memref<1x256xbf16, strided<[256, 1], offset: ?>>
+    %out = memref.subview %y[%i, 0] [1, 256] [1, 1] : memref<16x256xbf16> to memref<1x256xbf16, strided<[256, 1], offset: ?>>
+    %m = memref.alloc() : memref<1xf32>
+    linalg.generic {indexing_maps = [#one], iterator_types = ["parallel"]} outs(%m : memref<1xf32>) {
+    ^bb0(%o: f32):
+      linalg.yield %ninf : f32
+    }
+    linalg.generic {indexing_maps = [#row, #red], iterator_types = ["parallel", "reduction"]} ins(%row : memref<1x256xbf16, strided<[256, 1], offset: ?>>) outs(%m : memref<1xf32>) {
+    ^bb0(%a: bf16, %o: f32):
+      %0 = arith.extf %a : bf16 to f32
+      %1 = arith.maximumf %0, %o : f32
+      linalg.yield %1 : f32
+    }
+    %e = memref.alloc() : memref<1x256xf32>
+    linalg.generic {indexing_maps = [#row, #red, #row], iterator_types = ["parallel", "parallel"]} ins(%row, %m : memref<1x256xbf16, strided<[256, 1], offset: ?>>, memref<1xf32>) outs(%e : memref<1x256xf32>) {
+    ^bb0(%a: bf16, %b: f32, %o: f32):
+      %0 = arith.extf %a : bf16 to f32
+      %1 = arith.subf %0, %b : f32
+      %2 = math.exp %1 : f32
+      linalg.yield %2 : f32
+    }
+    %s = memref.alloc() : memref<1xf32>
+    linalg.generic {indexing_maps = [#one], iterator_types = ["parallel"]} outs(%s : memref<1xf32>) {
+    ^bb0(%o: f32):
+      linalg.yield %zero : f32
+    }
+    linalg.generic {indexing_maps = [#row, #red], iterator_types = ["parallel", "reduction"]} ins(%e : memref<1x256xf32>) outs(%s : memref<1xf32>) {
+    ^bb0(%a: f32, %o: f32):
+      %0 = arith.addf %a, %o : f32
+      linalg.yield %0 : f32
+    }
+    linalg.generic {indexing_maps = [#row, #red, #row], iterator_types = ["parallel", "parallel"]} ins(%e, %s : memref<1x256xf32>, memref<1xf32>) outs(%out : memref<1x256xbf16, strided<[256, 1], offset: ?>>) {
+    ^bb0(%a: f32, %b: f32, %o: bf16):
+      %0 = arith.divf %a, %b : f32
+      %1 = arith.truncf %0 : f32 to bf16
+      linalg.yield %1 : bf16
+    }
+  }
+  return
+}
+
 // A tile written by one op and read transposed by the next: another thread wrote
 // what each thread reads, so the read is a load after a barrier, not a register.
+// The tile is stored in 16-byte vectors: workgroup buffers are declared 16-byte aligned
+// (mlirfuse-workgroup-buffers).
 // CHECK-LABEL: func.func @transposed_reuse
 // CHECK: gpu.launch
 // CHECK: math.exp
-// CHECK: memref.store {{.*}} #gpu.address_space<workgroup>
+// CHECK: vector.store {{.*}} {alignment = 16 : i64} : memref<16x16xf32, #gpu.address_space<workgroup>>, vector<4xf32>
 // CHECK: gpu.barrier
 // CHECK: memref.load {{.*}} #gpu.address_space<workgroup>
 func.func @transposed_reuse(%x: memref<2x16x16xf32>, %y: memref<2x16x16xf32>) attributes {mlirfuse.abi} {
