@@ -134,14 +134,19 @@ func.func @softmax_warps(%x: memref<16x256xf32>, %y: memref<16x256xf32>) attribu
 // decomposes): alone, the max would read 8 bf16 a vector and exp 4 (its f32 output),
 // a lane taking other points in each. mlirfuse.lanes gives every op 4: the row is read
 // once (2 vectors a lane), exp's row stays in registers (its stores to shared memory
-// dropped, nothing reads them) and the results are stored 4 bf16 a vector.
+// dropped, nothing reads them) and the results are stored 4 bf16 a vector. The
+// division by the row's sum, rounded to bf16, is one reciprocal a row and a multiply
+// per element (gpu_body: one arith.divf left after cse).
 // CHECK-LABEL: func.func @softmax_bf16_rows
 // CHECK-NOT: vector<8xbf16>
 // CHECK-COUNT-2: vector.load {{.*}} vector<4xbf16>
 // CHECK-NOT: vector.load
 // CHECK-NOT: memref.load
 // CHECK-NOT: {{(vector|memref)}}.store {{.*}}workgroup
+// CHECK: arith.divf %cst{{.*}} : f32
+// CHECK-NOT: arith.divf
 // CHECK: vector.store {{.*}} vector<4xbf16>
+// CHECK-NOT: arith.divf
 // CHECK: vector.store {{.*}} vector<4xbf16>
 // CHECK-NOT: vector.store
 // CHECK: gpu.terminator
