@@ -23,10 +23,24 @@ was measured faster, in one process, interleaved (bench/RESULTS.md, 2026-12-02):
     kernel). Captured whole for that (`kept`, capture's `keep`): elsewhere, and where
     the extern call cannot take it, it is captured again in its math form.
 
+  * Except small 2-D convolutions on the CPU (at most SMALL_CONVOLUTION multiply-adds,
+    sizes static; 2026-12-04, session 39): torch's kernel costs ~60 us a call whatever
+    its size (oneDNN's primitive and reorders), where generated code for a few hundred
+    thousand multiply-adds takes a few us. Alone, 2 threads, median us (eager / extern
+    call / generated, a noisy host): 1x1 [2, 16, 4, 4] -> 64 91 / 151 / 41; 3x3
+    [2, 32, 4, 4] -> 32 106 / 203 / 56; depthwise 7x7 [2, 128, 2, 2] 197 / 143 / 47;
+    3x3 [2, 64, 8, 8] -> 64 (4.7M) 163 / 250 / 154; but ResNet's 7x7 stem over 3
+    channels (4.8M) 202 / 258 / 390 and 3x3 [2, 64, 16, 16] -> 64 (18.9M) 485 / 561 /
+    588. The small ResNet of bench/models.py whole: 2.00 ms with every convolution an
+    extern call, 0.93 ms with them generated, inductor 2.15.
+
 On CUDA convolutions are cuDNN calls already (mlirfuse-library-conv).
 """
 
 from __future__ import annotations
+
+import math
+import os
 
 import torch
 
@@ -35,6 +49,24 @@ from . import attention_masks
 from .errors import CompileError
 
 aten = torch.ops.aten
+
+
+# The most multiply-adds of a 2-D convolution on the CPU that compiles as generated code
+# (above: torch's kernel). MLIRFUSE_CPU_SMALL_CONV_MACS sets it (0: every convolution
+# torch's); like every MLIRFUSE_* switch it is part of the compiled graphs' cache key.
+SMALL_CONVOLUTION = 2_000_000
+
+
+def _small_convolution(node: torch.fx.Node) -> bool:
+    """Whether a 2-D convolution's multiply-adds (output elements times input channels
+    per group times kernel size), its sizes static, are at most the threshold."""
+    limit = int(os.environ.get("MLIRFUSE_CPU_SMALL_CONV_MACS", SMALL_CONVOLUTION))
+    out, weight = node.meta.get("val"), getattr(node.args[1], "meta", {}).get("val")
+    if not isinstance(out, torch.Tensor) or not isinstance(weight, torch.Tensor) or \
+            out.dim() != 4:
+        return False
+    sizes = list(out.shape) + list(weight.shape[1:])
+    return all(isinstance(n, int) for n in sizes) and math.prod(sizes) <= limit
 
 
 # Ops captured whole (not decomposed) where they may run a library kernel: on CUDA.
@@ -79,7 +111,8 @@ def preferred(node: torch.fx.Node, device: torch.device) -> str | None:
     if node.target is aten.convolution.default:
         x = node.args[0].meta.get("val") if isinstance(node.args[0], torch.fx.Node) else None
         transposed = node.args[6] if len(node.args) > 6 else False
-        if isinstance(x, torch.Tensor) and x.dim() in (3, 4) and not transposed:
+        if isinstance(x, torch.Tensor) and x.dim() in (3, 4) and not transposed and \
+                not _small_convolution(node):
             return f"a {x.dim() - 2}-D convolution on the CPU: torch's kernel (oneDNN) is " \
                    "faster than im2col and a BLAS call per image (compiler/library_kernels.py)"
     return None

@@ -333,8 +333,15 @@ def test_a_mark_copied_to_a_placeholder_is_no_extern_call():
     assert extern.marked_nodes(gm) == [sort]
 
 
+@pytest.fixture
+def every_convolution_torchs(monkeypatch):
+    """Convolutions of any size run torch's kernel (small ones are generated code by
+    default: library_kernels.SMALL_CONVOLUTION); the switch is in the cache key."""
+    monkeypatch.setenv("MLIRFUSE_CPU_SMALL_CONV_MACS", "0")
+
+
 @pytest.mark.cpu_only("CUDA convolutions are cuDNN calls (test_gpu.py)")
-def test_cpu_convolutions_run_torchs_kernel_the_rest_fused():
+def test_cpu_convolutions_run_torchs_kernel_the_rest_fused(every_convolution_torchs):
     """A 2-D convolution on the CPU is an extern call of torch's kernel by choice
     (compiler/library_kernels.py: oneDNN measured faster than im2col and BLAS); batch norm,
     residual add and relu around it stay compiled kernels. library_kernels=False compiles
@@ -360,6 +367,26 @@ def test_cpu_convolutions_run_torchs_kernel_the_rest_fused():
 
 
 @pytest.mark.cpu_only("CUDA convolutions are cuDNN calls (test_gpu.py)")
+def test_cpu_small_convolutions_are_generated_code():
+    """A 2-D convolution of at most SMALL_CONVOLUTION multiply-adds compiles as generated
+    code: torch's kernel costs ~60 us a call whatever its size (ResNet's small model with
+    every convolution torch's: 2.00 ms, generated 0.93, inductor 2.15); a larger one stays
+    torch's kernel. Both match eager. Before, every one was an extern call."""
+    small = torch.nn.Sequential(torch.nn.Conv2d(16, 32, 3, padding=1), torch.nn.ReLU(),
+                                torch.nn.Conv2d(32, 8, 1, groups=8)).eval()
+    x = torch.randn(2, 16, 8, 8)  # 0.59M and 8K multiply-adds
+    big = torch.nn.Conv2d(64, 64, 3, padding=1).eval()
+    y = torch.randn(1, 64, 32, 32)  # 37.7M
+    with torch.no_grad():
+        compiled = mlirfuse.compile(small)
+        assert_same(compiled(x), small(x), rtol=1e-4, atol=1e-4)
+        assert compiled.stats.extern_calls == 0 and compiled.stats.eager_ops == 0
+        compiled = mlirfuse.compile(big)
+        assert_same(compiled(y), big(y), rtol=1e-4, atol=1e-4)
+        assert compiled.stats.extern_calls == 1
+
+
+@pytest.mark.cpu_only("CUDA convolutions are cuDNN calls (test_gpu.py)")
 def test_cpu_conv1d_runs_torchs_kernel():
     """A 1-D convolution (Whisper's audio front) is an extern call of torch's kernel by
     choice too: generated code was 15x eager's time ([2, 80, 200] -> 128: 12.6 ms against
@@ -374,7 +401,7 @@ def test_cpu_conv1d_runs_torchs_kernel():
 
 
 @pytest.mark.cpu_only("CUDA convolutions are cuDNN calls (test_gpu.py)")
-def test_cpu_depthwise_conv_gets_channels_last_inputs():
+def test_cpu_depthwise_conv_gets_channels_last_inputs(every_convolution_torchs):
     """A depthwise 7x7 convolution (ConvNeXt's) hands torch's kernel its input and weight
     channels-last (the spec's `channels_last` lines; oneDNN ran it 1.2-2x faster so,
     copies included) and its result comes back into the compiled code's NCHW buffer:
