@@ -135,15 +135,16 @@ def _row_divisor(op: ir.Operation, divisor: ir.Value) -> bool:
     if position >= len(op.operands) - len(outs):
         return False
     last = st.loop_count(op) - 1
-    return not any(_uses_dim(e, last) for e in st.indexing_maps(op)[position].results)
+    return not any(last in dims_of(e) for e in st.indexing_maps(op)[position].results)
 
 
-def _uses_dim(expr: ir.AffineExpr, dim: int) -> bool:
+def dims_of(expr: ir.AffineExpr) -> set[int]:
+    """The loop dimensions an indexing expression uses."""
     if isinstance(expr, ir.AffineDimExpr):
-        return expr.position == dim
+        return {expr.position}
     if isinstance(expr, ir.AffineBinaryExpr):
-        return _uses_dim(expr.lhs, dim) or _uses_dim(expr.rhs, dim)
-    return False
+        return dims_of(expr.lhs) | dims_of(expr.rhs)
+    return set()
 
 
 class Body:

@@ -102,7 +102,7 @@ def vector_width(op: ir.Operation, extents: list[int], vector_bytes: int,
         if not isinstance(value.type, ir.MemRefType):
             continue
         positions = st.dim_positions(amap)
-        uses_last = any(last in _dims_of(e) for e in amap.results)
+        uses_last = any(last in gb.dims_of(e) for e in amap.results)
         if not uses_last:
             continue
         t = ir.MemRefType(value.type)
@@ -206,14 +206,6 @@ def share_lanes(ops: list[ir.Operation], vector_bytes: int) -> None:
     lanes = min(width for _, width in sharing)
     for op, _ in sharing:
         op.attributes[LANES] = ir.IntegerAttr.get(ir.IntegerType.get_signless(64), lanes)
-
-
-def _dims_of(expr: ir.AffineExpr) -> set[int]:
-    if isinstance(expr, ir.AffineDimExpr):
-        return {expr.position}
-    if isinstance(expr, ir.AffineBinaryExpr):
-        return _dims_of(expr.lhs) | _dims_of(expr.rhs)
-    return set()
 
 
 def load_lanes(op: ir.Operation, first: list[ir.Value], width: int,
