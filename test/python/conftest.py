@@ -106,6 +106,13 @@ def cache_folder(tmp_path, monkeypatch):
     return tmp_path
 
 
+@pytest.fixture
+def every_convolution_torchs(monkeypatch):
+    """Convolutions of any size run torch's kernel (small ones are generated code by
+    default: library_kernels.SMALL_CONVOLUTION); the switch is in the cache key."""
+    monkeypatch.setenv("MLIRFUSE_CPU_SMALL_CONV_MACS", "0")
+
+
 @pytest.fixture(autouse=True)
 def _seed():
     """Every test starts from the same random state."""

@@ -12,11 +12,10 @@ pytestmark = pytest.mark.cpu_only("the CPU pipeline's pass; CUDA's convolutions 
 
 
 @pytest.fixture(autouse=True)
-def always_channels_last(monkeypatch, cache_folder):
+def always_channels_last(monkeypatch, cache_folder, every_convolution_torchs):
     """Every shape the rule takes measured faster channels-last (the timing itself is the
     machine's: a margin of 100 makes it certain), in a cache folder of its own. Every
     convolution runs torch's kernel (small ones are generated code by default)."""
-    monkeypatch.setenv("MLIRFUSE_CPU_SMALL_CONV_MACS", "0")
     monkeypatch.setattr(channels_last_convs, "MARGIN", 100.0)
     monkeypatch.setattr(channels_last_convs, "_decisions", {})
 

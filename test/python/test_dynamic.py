@@ -302,7 +302,7 @@ def test_scores_viewed_as_heads_are_an_expand():
 
 @pytest.mark.skipif(torch.get_default_device().type != "cpu",
                     reason="library kernels by choice are the CPU's (compiler/library_kernels.py)")
-def test_a_convolution_keeps_its_library_kernel_over_symbolic_sizes(monkeypatch):
+def test_a_convolution_keeps_its_library_kernel_over_symbolic_sizes(every_convolution_torchs):
     """A 2-D convolution runs torch's kernel (oneDNN) as an extern call (small ones too
     here: by default they are generated code where their sizes are static). Over a symbolic
     batch the call takes the batch at run time (its result's batch is the input's): 2
@@ -310,7 +310,6 @@ def test_a_convolution_keeps_its_library_kernel_over_symbolic_sizes(monkeypatch)
     was im2col and BLAS per image, 4x the static code's time for a 3x3 convolution of a
     batch of 8.) A varying image size without padding makes output sizes no input has
     (s - 2): the sizes specialize, saying why, and the library kernel stays."""
-    monkeypatch.setenv("MLIRFUSE_CPU_SMALL_CONV_MACS", "0")
     m = torch.nn.Sequential(torch.nn.Conv2d(4, 8, 3, padding=1), torch.nn.ReLU()).eval()
     compiled = mlirfuse.compile(m)
     with torch.no_grad():
